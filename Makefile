@@ -1,0 +1,38 @@
+# Set-up and everyday tasks. Every target creates or updates .venv itself (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first: the CPU wheel on this disk; a bare `torch` would pull a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev,studio,engine]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/timbrespace demo-pack demo/pack
+	$(BIN)/timbrespace prepare demo/pack -o demo/cache
+	$(BIN)/timbrespace info demo/cache
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/prepare.py
+
+clean:
+	rm -rf demo .pytest_cache

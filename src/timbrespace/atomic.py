@@ -1,0 +1,49 @@
+"""Atomic file writes: write to a temporary sibling, fsync, then rename over the target.
+
+A crash or kill at any moment leaves either the old file or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is renamed to `path`.
+
+    The temporary name keeps the target's suffix so writers that pick a format by extension
+    (soundfile, numpy) behave the same. On error the temporary file is removed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> None:
+    """Write `obj` as UTF-8 JSON atomically (NaN is refused: it is not valid JSON)."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""Audio I/O, spectral front-ends and descriptors."""

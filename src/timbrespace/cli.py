@@ -1,0 +1,201 @@
+"""The `timbrespace` command: one entry point, one verb per workflow.
+
+Verbs are thin functions over the library; heavy imports happen inside them so `--help` is instant.
+Exit codes: 0 success; 1 a user error (message on stderr, one line); 2 bad command-line usage;
+3 `prepare --strict` found bad files (the rest was still prepared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from timbrespace.errors import TimbrespaceError
+
+EXIT_USER_ERROR = 1
+EXIT_BAD_FILES = 3
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def cmd_demo_pack(args: argparse.Namespace) -> int:
+    from timbrespace.data.demo_pack import write_demo_pack
+
+    csv_path = write_demo_pack(
+        args.out, n=args.n, seed=args.seed, sample_rate=args.sr, progress=sys.stderr.isatty()
+    )
+    print(f"wrote {args.n} sounds to {Path(args.out)}; ground truth in {csv_path}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+    from timbrespace.progress import progress_bar
+
+    config = PrepareConfig(
+        mode=args.mode,
+        sample_rate=args.sr,
+        channels=args.channels,
+        length=args.length,
+        hop=args.hop,
+        max_seconds=args.max_seconds,
+    )
+    with progress_bar("prepare", enabled=args.progress) as update:
+        report = prepare_dataset(
+            args.dataset, args.output, config, workers=args.workers, rebuild=args.rebuild,
+            progress=update,
+        )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(
+            f"prepared {report.sources} files → {report.clips} clips in {report.seconds:.1f} s "
+            f"({report.processed} processed, {report.skipped_unchanged} unchanged, "
+            f"{report.removed} removed)"
+        )
+        if report.bad:
+            print(f"{len(report.bad)} bad files (skipped):", file=sys.stderr)
+            for path, reason in report.bad:
+                print(f"  {path}: {reason}", file=sys.stderr)
+        print(f"cache: {report.cache}")
+    if report.sources == 0:
+        print(f"error: no usable audio file in {args.dataset}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return EXIT_BAD_FILES if args.strict and report.bad else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from timbrespace.data.cache import SoundCache
+
+    summary = SoundCache(args.cache).summary()
+    if args.json:
+        _print_json(summary)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{summary['cache']}[/bold]: {summary['sounds']} sounds from "
+        f"{summary['source_files']} files, {summary['mode']}, {summary['sample_rate']} Hz, "
+        f"{summary['channels']} ch, {summary['clip_seconds']} s clips, "
+        f"{summary['source_duration_s']:.1f} s of source audio"
+    )
+    packs = Table("pack", "files", "clips", "duration (s)", title="packs")
+    for name, entry in sorted(summary["packs"].items()):
+        packs.add_row(name, str(entry["files"]), str(entry["clips"]), f"{entry['duration_s']:.1f}")
+    console.print(packs)
+    ranges = Table("descriptor", "unit", "min", "median", "max", "defined", title="descriptors")
+    for name, entry in summary["descriptors"].items():
+        cells = [
+            "—" if entry[key] is None else f"{entry[key]:.4g}" for key in ("min", "median", "max")
+        ]
+        ranges.add_row(name, entry["unit"], *cells, str(entry["defined"]))
+    console.print(ranges)
+    if summary["bad_files"]:
+        console.print(f"[yellow]{len(summary['bad_files'])} bad files:[/yellow]")
+        for bad in summary["bad_files"]:
+            console.print(f"  {bad['path']}: {bad['reason']}", markup=False)
+    return 0
+
+
+def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
+    parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="timbrespace",
+        description="Train a neural synthesizer on your own sounds and play with its latent space.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  timbrespace demo-pack demo/pack\n"
+            "  timbrespace prepare demo/pack -o demo/cache\n"
+            "  timbrespace info demo/cache\n"
+        ),
+    )
+    from timbrespace import __version__
+
+    parser.add_argument("--version", action="version", version=f"timbrespace {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help: str, examples: str):
+        sub = verbs.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog="examples:\n" + examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = verb(
+        "demo-pack",
+        cmd_demo_pack,
+        "Write the built-in procedural pack (kicks, snares, hats, toms, plucks) with ground truth.",
+        "  timbrespace demo-pack demo/pack\n  timbrespace demo-pack pack --n 100 --seed 3 --sr 16000\n",
+    )
+    sub.add_argument("out", help="output folder")
+    sub.add_argument("--n", type=int, default=600, help="number of sounds (default 600)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
+
+    sub = verb(
+        "prepare",
+        cmd_prepare,
+        "Scan a folder of sample packs and build (or update) a cache of clips with descriptors.",
+        "  timbrespace prepare ~/Samples -o cache/samples\n"
+        "  timbrespace prepare recordings -o cache/cello --mode continuous --length 2 --hop 1\n"
+        "  timbrespace prepare /usr/share/hydrogen/data/drumkits -o cache/hydrogen --json\n",
+    )
+    sub.add_argument("dataset", help="folder of sounds; sub-folders become pack/sub-pack labels")
+    sub.add_argument("-o", "--output", required=True, help="cache folder (created or updated)")
+    sub.add_argument("--mode", choices=["oneshot", "continuous"], default="oneshot",
+                     help="oneshot: one clip per file; continuous: overlapping chunks")
+    sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
+    sub.add_argument("--length", type=float, default=1.0, help="clip/chunk length, s (default 1)")
+    sub.add_argument("--hop", type=float, default=None,
+                     help="continuous mode: chunk hop, s (default length/2)")
+    sub.add_argument("--channels", type=int, choices=[1, 2], default=1,
+                     help="1 = mono mix-down (default), 2 = stereo")
+    sub.add_argument("--max-seconds", type=float, default=1200.0,
+                     help="decode at most this much of each file, s (default 1200)")
+    sub.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    _add_bool(sub, "rebuild", False, "discard the existing cache and start over")
+    _add_bool(sub, "strict", False, "exit with code 3 if any file was bad")
+    _add_bool(sub, "json", False, "print the report as JSON")
+    _add_bool(sub, "progress", None, "progress bar (default: on a terminal)")
+
+    sub = verb(
+        "info",
+        cmd_info,
+        "Summarise a prepared cache: packs, counts, durations, descriptor ranges, bad files.",
+        "  timbrespace info cache/samples\n  timbrespace info cache/samples --json\n",
+    )
+    sub.add_argument("cache", help="cache folder written by `timbrespace prepare`")
+    _add_bool(sub, "json", False, "print JSON instead of tables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TimbrespaceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset scanning, preparation, caching and the built-in demo pack."""

@@ -1,0 +1,452 @@
+"""Turn a folder of sample packs into a cache of fixed-length clips with descriptors.
+
+Work is split per source file. Each worker decodes one file, cuts it into clips, computes every
+registered descriptor and writes a *shard* (`shards/<key>.npz`) and then a *record*
+(`records/<key>.json`), both atomically. A record is the proof a file is done, so a killed run
+resumes where it stopped and a re-run skips every file whose size and modification time are
+unchanged. Files that fail get a record with the reason and are reported, never retried until
+they change. When all files are done the shards are consolidated into the memory-mapped arrays
+that `SoundCache` reads (see `timbrespace.data.cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from timbrespace.atomic import atomic_path, write_json_atomic
+from timbrespace.audio.descriptors import (
+    DescriptorSettings,
+    compute_descriptors,
+    descriptor_names,
+    frame_count,
+)
+from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
+from timbrespace.data.scan import SourceFile, scan_dataset
+from timbrespace.errors import TimbrespaceError
+
+CACHE_FORMAT_VERSION = 1
+MODES = ("oneshot", "continuous")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How sounds become clips. Times in seconds, levels in dB, rates in Hz."""
+
+    mode: str = "oneshot"
+    sample_rate: int = 44100
+    channels: int = 1
+    length: float = 1.0
+    """Clip length (one-shot mode) or chunk length (continuous mode), s."""
+    hop: float | None = None
+    """Continuous mode: distance between chunk starts, s (default: half the length)."""
+    trim_db: float = -40.0
+    """One-shot mode: leading samples quieter than this, relative to the peak, are trimmed."""
+    silence_db: float = -60.0
+    """A file or chunk whose peak is below this (dBFS) is silent."""
+    fade_out: float = 0.01
+    """Fade applied at the end of a cropped one-shot, s."""
+    max_seconds: float = 1200.0
+    """Decode at most this much of each file, s (one-shot mode reads at most 60 s)."""
+    frame_length: int = 2048
+    hop_length: int = 512
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise TimbrespaceError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.channels not in (1, 2):
+            raise TimbrespaceError(f"channels: expected 1 or 2, got {self.channels}")
+        if not 1000 <= self.sample_rate <= 384000:
+            raise TimbrespaceError(f"sample_rate: {self.sample_rate} Hz is out of range")
+        if not 0.01 <= self.length <= 60:
+            raise TimbrespaceError(f"length: {self.length} s is out of range (0.01 to 60 s)")
+        if self.hop is not None and not 0 < self.hop <= self.length * 4:
+            raise TimbrespaceError(f"hop: {self.hop} s is out of range")
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.length * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        hop = self.hop if self.hop is not None else self.length / 2
+        return max(1, int(round(hop * self.sample_rate)))
+
+    @property
+    def descriptor_settings(self) -> DescriptorSettings:
+        return DescriptorSettings(
+            sample_rate=self.sample_rate,
+            frame_length=self.frame_length,
+            hop_length=self.hop_length,
+        )
+
+    @property
+    def read_seconds(self) -> float:
+        return min(self.max_seconds, 60.0) if self.mode == "oneshot" else self.max_seconds
+
+
+@dataclass
+class PrepareReport:
+    """What one `prepare` run did."""
+
+    cache: str
+    sources: int = 0
+    clips: int = 0
+    processed: int = 0
+    skipped_unchanged: int = 0
+    removed: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["bad"] = [{"path": path, "reason": reason} for path, reason in self.bad]
+        data["ignored"] = [{"path": path, "reason": reason} for path, reason in self.ignored]
+        return data
+
+
+def source_key(relpath: str) -> str:
+    """Stable file-system-safe key of a source path."""
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
+
+
+def trim_leading_silence(audio: np.ndarray, threshold_db: float, keep: int) -> np.ndarray:
+    """Drop samples before the first one within `threshold_db` of the peak, keeping `keep` before it.
+
+    audio: [channels, samples].
+    """
+    envelope = np.abs(audio).max(axis=0)
+    peak = float(envelope.max(initial=0.0))
+    if peak <= 0:
+        return audio
+    above = np.flatnonzero(envelope >= peak * 10 ** (threshold_db / 20))
+    start = max(0, int(above[0]) - keep)
+    return audio[:, start:]
+
+
+def fit_length(audio: np.ndarray, n_samples: int, fade_samples: int) -> np.ndarray:
+    """Crop (with a linear fade-out of `fade_samples`) or zero-pad `[channels, samples]` audio."""
+    if audio.shape[1] >= n_samples:
+        clip = audio[:, :n_samples].copy()
+        if audio.shape[1] > n_samples and fade_samples > 0:
+            fade = min(fade_samples, n_samples)
+            clip[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        return clip
+    return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
+
+
+def cut_clips(audio: np.ndarray, config: PrepareConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cut decoded audio into clips. Returns (clips [n, channels, samples], offsets [n] in s).
+
+    One-shot: one clip, leading silence trimmed, padded or cropped to the clip length.
+    Continuous: overlapping chunks every `hop`; the last partial chunk is padded if at least half
+    full; silent chunks are dropped.
+    """
+    n = config.clip_samples
+    sr = config.sample_rate
+    if config.mode == "oneshot":
+        trimmed = trim_leading_silence(audio, config.trim_db, keep=int(0.001 * sr))
+        offset = (audio.shape[1] - trimmed.shape[1]) / sr
+        clip = fit_length(trimmed, n, int(config.fade_out * sr))
+        return clip[None], np.array([offset], dtype=np.float64)
+    hop = config.hop_samples
+    total = audio.shape[1]
+    starts = list(range(0, max(total - n, 0) + 1, hop))
+    tail_start = starts[-1] + hop
+    if total > n and tail_start < total and total - tail_start >= n // 2:
+        starts.append(tail_start)
+    silence = 10 ** (config.silence_db / 20)
+    clips, offsets = [], []
+    for start in starts:
+        chunk = fit_length(audio[:, start : start + n], n, 0)
+        if np.abs(chunk).max(initial=0.0) >= silence:
+            clips.append(chunk)
+            offsets.append(start / sr)
+    if not clips:
+        return np.zeros((0, audio.shape[0], n), np.float32), np.zeros(0)
+    return np.stack(clips).astype(np.float32), np.array(offsets)
+
+
+def _nan_to_none(values: np.ndarray) -> list:
+    return [None if not np.isfinite(value) else float(value) for value in values]
+
+
+def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cache: str) -> dict:
+    """Decode, cut and describe one source file; write its shard and record. Returns the record.
+
+    Runs in a worker process. Errors in the file become a record with an `error` field.
+    """
+    record: dict = {
+        "relpath": source.relpath,
+        "size": source.size,
+        "mtime_ns": source.mtime_ns,
+        "key": source_key(source.relpath),
+    }
+    path = Path(dataset) / source.relpath
+    try:
+        info = audio_info(path)
+        audio = load_audio(
+            path, config.sample_rate, channels=config.channels, max_seconds=config.read_seconds
+        )
+        peak = float(np.abs(audio).max(initial=0.0))
+        if peak < 10 ** (config.silence_db / 20):
+            raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
+        clips, offsets = cut_clips(audio, config)
+        if len(clips) == 0:
+            raise AudioLoadError(path, "no non-silent chunk")
+        settings = config.descriptor_settings
+        values = [compute_descriptors(clip, settings) for clip in clips]
+        clip_values = np.stack([value.clip for value in values]).astype(np.float32)
+        curves = np.stack([value.curves for value in values]).astype(np.float32)
+    except AudioLoadError as error:
+        record["error"] = error.reason
+    except (MemoryError, ValueError) as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+    else:
+        shard = Path(cache) / "shards" / f"{record['key']}.npz"
+        with atomic_path(shard) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, audio=clips, descriptors=clip_values, curves=curves, offsets=offsets)
+        record.update(
+            n_clips=len(clips),
+            source_sample_rate=info.sample_rate,
+            source_channels=info.channels,
+            source_duration=info.duration,
+            truncated=info.duration > config.read_seconds,
+        )
+    write_json_atomic(Path(cache) / "records" / f"{record['key']}.json", record)
+    return record
+
+
+def _load_records(cache: Path) -> dict[str, dict]:
+    records: dict[str, dict] = {}
+    folder = cache / "records"
+    if not folder.is_dir():
+        return records
+    for path in folder.glob("*.json"):
+        try:
+            record = json.loads(path.read_text("utf-8"))
+            records[record["relpath"]] = record
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+    return records
+
+
+def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
+    settings_path = cache / "prepare.json"
+    wanted = {"format_version": CACHE_FORMAT_VERSION, "config": asdict(config),
+              "descriptors": descriptor_names()}
+    if rebuild and cache.exists():
+        for name in ("records", "shards"):
+            shutil.rmtree(cache / name, ignore_errors=True)
+        (cache / "manifest.json").unlink(missing_ok=True)
+    if settings_path.exists():
+        existing = json.loads(settings_path.read_text("utf-8"))
+        if existing != wanted:
+            differing = sorted(
+                key
+                for key in set(existing.get("config", {})) | set(wanted["config"])
+                if existing.get("config", {}).get(key) != wanted["config"].get(key)
+            ) or ["format_version/descriptors"]
+            raise TimbrespaceError(
+                f"{cache}: cache was prepared with other settings ({', '.join(differing)}); "
+                "choose another output folder or pass --rebuild"
+            )
+    cache.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(settings_path, wanted)
+
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def prepare_dataset(
+    dataset: str | os.PathLike[str],
+    cache: str | os.PathLike[str],
+    config: PrepareConfig | None = None,
+    *,
+    workers: int | None = None,
+    rebuild: bool = False,
+    progress: ProgressCallback | None = None,
+) -> PrepareReport:
+    """Prepare (or update) the cache at `cache` from the sound folder `dataset`.
+
+    Incremental: only new or changed files are processed; removed files leave the cache.
+    `progress(done, total, relpath)` is called after each processed file.
+    """
+    config = config or PrepareConfig()
+    started = time.perf_counter()
+    dataset_path = Path(dataset)
+    cache_path = Path(cache)
+    scan = scan_dataset(dataset_path, exclude=cache_path if cache_path.exists() else None)
+    _check_config(cache_path, config, rebuild)
+    records = _load_records(cache_path)
+    todo = [
+        source
+        for source in scan.audio
+        if not _is_current(records.get(source.relpath), source, cache_path)
+    ]
+    report = PrepareReport(cache=str(cache_path), ignored=scan.ignored)
+    report.skipped_unchanged = len(scan.audio) - len(todo)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if todo:
+        _run_jobs(dataset_path, cache_path, config, todo, workers, records, progress)
+    report.processed = len(todo)
+
+    present = {source.relpath for source in scan.audio}
+    for relpath in [relpath for relpath in records if relpath not in present]:
+        stale = records.pop(relpath)
+        (cache_path / "records" / f"{stale['key']}.json").unlink(missing_ok=True)
+        (cache_path / "shards" / f"{stale['key']}.npz").unlink(missing_ok=True)
+        report.removed += 1
+
+    ordered = [records[source.relpath] for source in scan.audio]
+    report.bad = [(record["relpath"], record["error"]) for record in ordered if "error" in record]
+    good = [record for record in ordered if "error" not in record]
+    report.sources = len(good)
+    report.clips = sum(record["n_clips"] for record in good)
+    _consolidate(cache_path, config, good, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _is_current(record: dict | None, source: SourceFile, cache: Path) -> bool:
+    if record is None or record["size"] != source.size or record["mtime_ns"] != source.mtime_ns:
+        return False
+    return "error" in record or (cache / "shards" / f"{record['key']}.npz").exists()
+
+
+def _run_jobs(
+    dataset: Path,
+    cache: Path,
+    config: PrepareConfig,
+    todo: list[SourceFile],
+    workers: int,
+    records: dict[str, dict],
+    progress: ProgressCallback | None,
+) -> None:
+    total = len(todo)
+    if workers == 1:
+        for done, source in enumerate(todo, 1):
+            records[source.relpath] = process_source(str(dataset), source, config, str(cache))
+            if progress:
+                progress(done, total, source.relpath)
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(process_source, str(dataset), source, config, str(cache)): source
+            for source in todo
+        }
+        for done, future in enumerate(as_completed(futures), 1):
+            source = futures[future]
+            try:
+                records[source.relpath] = future.result()
+            except Exception as error:  # a crash in a worker must not lose the other files
+                records[source.relpath] = {
+                    "relpath": source.relpath,
+                    "size": source.size,
+                    "mtime_ns": source.mtime_ns,
+                    "key": source_key(source.relpath),
+                    "error": f"worker failed: {type(error).__name__}: {error}",
+                }
+            if progress:
+                progress(done, total, source.relpath)
+
+
+def _consolidate(cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport) -> None:
+    """Write the arrays SoundCache reads into a fresh `data-<id>/` folder, then switch the manifest.
+
+    The manifest is the commit point: until it is renamed into place, readers see the old data.
+    """
+    fingerprint = hashlib.sha1(
+        json.dumps(
+            [[r["relpath"], r["size"], r["mtime_ns"]] for r in good] + [asdict(config)],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    manifest_path = cache / "manifest.json"
+    if manifest_path.exists():
+        current = json.loads(manifest_path.read_text("utf-8"))
+        if current.get("fingerprint") == fingerprint and (cache / current["data_dir"]).is_dir():
+            current["bad_files"] = report.to_dict()["bad"]
+            current["ignored_files"] = report.to_dict()["ignored"]
+            write_json_atomic(manifest_path, current)
+            return
+    data_dir = f"data-{fingerprint}"
+    target = cache / data_dir
+    building = cache / f".{data_dir}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    names = descriptor_names()
+    n_clips = sum(record["n_clips"] for record in good)
+    n_frames = frame_count(config.clip_samples, config.descriptor_settings)
+    audio = np.lib.format.open_memmap(
+        building / "audio.npy", "w+", np.float32, (n_clips, config.channels, config.clip_samples)
+    )
+    descriptors = np.zeros((n_clips, len(names)), np.float32)
+    curves = np.zeros((n_clips, len(names), n_frames), np.float32)
+    clip_source = np.zeros(n_clips, np.int32)
+    clip_offset = np.zeros(n_clips, np.float32)
+    sources = []
+    start = 0
+    for index, record in enumerate(good):
+        with np.load(cache / "shards" / f"{record['key']}.npz", allow_pickle=False) as shard:
+            count = record["n_clips"]
+            audio[start : start + count] = shard["audio"]
+            descriptors[start : start + count] = shard["descriptors"]
+            curves[start : start + count] = shard["curves"]
+            clip_offset[start : start + count] = shard["offsets"]
+        clip_source[start : start + count] = index
+        source = SourceFile(record["relpath"], record["size"], record["mtime_ns"])
+        sources.append(
+            {
+                "path": record["relpath"],
+                "pack": source.pack,
+                "subpack": source.subpack,
+                "label": source.label,
+                "first_clip": start,
+                "n_clips": count,
+                "duration": round(record["source_duration"], 6),
+                "source_sample_rate": record["source_sample_rate"],
+                "source_channels": record["source_channels"],
+                "truncated": record["truncated"],
+            }
+        )
+        start += count
+    audio.flush()
+    del audio
+    np.save(building / "descriptors.npy", descriptors)
+    np.save(building / "curves.npy", curves)
+    np.save(building / "clip_source.npy", clip_source)
+    np.save(building / "clip_offset.npy", clip_offset)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(building, target)
+
+    from timbrespace.audio.descriptors import DESCRIPTORS
+
+    manifest = {
+        "format_version": CACHE_FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "data_dir": data_dir,
+        "config": asdict(config),
+        "descriptors": [{"name": name, "unit": DESCRIPTORS[name].unit} for name in names],
+        "n_clips": n_clips,
+        "n_frames": n_frames,
+        "sources": sources,
+        "bad_files": report.to_dict()["bad"],
+        "ignored_files": report.to_dict()["ignored"],
+    }
+    write_json_atomic(manifest_path, manifest)
+    for stale in cache.glob("data-*"):
+        if stale.name != data_dir:
+            shutil.rmtree(stale, ignore_errors=True)

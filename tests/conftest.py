@@ -1,0 +1,48 @@
+"""Shared fixtures: real data roots and small synthetic sound folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
+
+
+def require_path(path: Path, package: str) -> Path:
+    """Real-data tests skip on a developer machine without the package, but fail in CI."""
+    if not path.exists():
+        message = f"{path} missing: install the Debian package {package} (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hydrogen_root() -> Path:
+    return require_path(HYDROGEN_ROOT, "hydrogen-drumkits")
+
+
+def decaying_tone(freq: float, seconds: float, sr: int, tau: float = 0.15, noise: float = 0.0,
+                  seed: int = 0) -> np.ndarray:
+    """A sine (Hz) with exponential decay τ (s) plus optional noise: float32 [samples]."""
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(seed)
+    signal = np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(t.size)
+    return (0.8 * np.exp(-t / tau) * signal / (1 + noise)).astype(np.float32)
+
+
+@pytest.fixture()
+def small_pack(tmp_path: Path) -> Path:
+    """A two-pack folder of 8 short decaying tones at 22.05 kHz."""
+    root = tmp_path / "pack"
+    for i in range(8):
+        folder = root / ("low" if i < 4 else "high") / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        freq = 110.0 * (i + 1)
+        sf.write(folder / f"tone_{i}.wav", decaying_tone(freq, 0.6, 22050, seed=i), 22050)
+    return root
