@@ -15,11 +15,12 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed to `path`.
 
     The temporary name keeps the target's suffix so writers that pick a format by extension
-    (soundfile, numpy) behave the same. On error the temporary file is removed.
+    (soundfile, numpy) behave the same. On error the temporary file is removed. `durable`
+    fsyncs before the rename (survives power loss, not only a killed process).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -30,20 +31,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_bytes(data)
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> None:
+def write_json_atomic(
+    path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1, durable: bool = True
+) -> None:
     """Write `obj` as UTF-8 JSON atomically (NaN is refused: it is not valid JSON)."""
     text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), durable=durable)

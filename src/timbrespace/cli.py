@@ -104,6 +104,84 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise TimbrespaceError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key] = json.loads(text)
+        except ValueError:
+            overrides[key] = text
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from timbrespace.train.run import train
+
+    result = train(
+        args.data,
+        args.out,
+        family=args.model,
+        preset=args.preset,
+        model_overrides=_parse_overrides(args.set),
+        train_overrides={
+            "max_steps": args.max_steps,
+            "max_minutes": args.max_minutes,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "seed": args.seed,
+        },
+        resume=args.resume,
+        accelerator=args.accelerator,
+        devices=args.devices if args.devices == "auto" else int(args.devices),
+        strategy=args.strategy,
+        logger=args.logger,
+        progress=args.progress,
+    )
+    if result.bundle is not None:
+        print(f"trained {result.steps} steps; run: {result.run_dir}; bundle: {result.bundle}")
+    return 0
+
+
+def _bundle_path(path: str) -> Path:
+    folder = Path(path)
+    return folder / "bundle" if (folder / "run.json").is_file() else folder
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from timbrespace.audio.io import save_audio
+    from timbrespace.bundle import load_bundle
+    from timbrespace.generate import decode, prepare_like_training, random_latents, reconstruct
+
+    bundle = load_bundle(_bundle_path(args.bundle))
+    if args.action == "reconstruct":
+        import numpy as np
+
+        clips = prepare_like_training(bundle, args.input)
+        audio = reconstruct(bundle, clips).clamp(-1, 1).numpy()
+        output = np.concatenate(list(audio), axis=-1)
+        save_audio(args.output, output, bundle.sample_rate)
+        print(f"wrote {args.output}")
+        return 0
+    out_dir = Path(args.output)
+    sounds = decode(bundle, random_latents(bundle, args.n, seed=args.seed,
+                                           temperature=args.temperature))
+    for i, sound in enumerate(sounds):
+        save_audio(out_dir / f"random_{args.seed}_{i:03d}.wav", sound, bundle.sample_rate)
+    print(f"wrote {len(sounds)} sounds to {out_dir}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from timbrespace.evaluation import evaluate
+
+    result = evaluate(_bundle_path(args.run), args.data, split=args.split, limit=args.limit)
+    _print_json(result)
+    return 0
+
+
 def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
     parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
 
@@ -181,6 +259,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("cache", help="cache folder written by `timbrespace prepare`")
     _add_bool(sub, "json", False, "print JSON instead of tables")
+
+    sub = verb(
+        "train",
+        cmd_train,
+        "Train a model family on a prepared cache (Lightning; checkpoints, logs, previews, bundle).",
+        "  timbrespace train --model oneshot --data cache/samples --out runs/kit --preset small\n"
+        "  timbrespace train --data cache/samples --out runs/kit --resume\n"
+        "  timbrespace train --data cache/samples --out runs/kit --devices 2 --strategy ddp\n"
+        "  timbrespace train --data cache/samples --out runs/vae --set bottleneck=vae --set beta=0.01\n",
+    )
+    sub.add_argument("--model", default="oneshot", help="model family (default oneshot)")
+    sub.add_argument("--data", required=True, help="cache folder from `timbrespace prepare`")
+    sub.add_argument("--out", required=True, help="run folder (checkpoints, logs, bundle)")
+    sub.add_argument("--preset", default="small", choices=["tiny", "small", "full"],
+                     help="tiny = tests, small = CPU (default), full = GPU")
+    sub.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    sub.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
+    sub.add_argument("--batch-size", type=int, default=None)
+    sub.add_argument("--lr", type=float, default=None, help="learning rate")
+    sub.add_argument("--seed", type=int, default=None)
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a model config field (repeatable; unknown keys are errors)")
+    _add_bool(sub, "resume", False, "continue the run in --out from its last checkpoint")
+    sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps (Lightning)")
+    sub.add_argument("--devices", default="auto", help="number of devices or auto")
+    sub.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning)")
+    sub.add_argument("--logger", default="tensorboard", choices=["tensorboard", "wandb", "none"])
+    _add_bool(sub, "progress", None, "progress bar (default: on a terminal)")
+
+    sub = verb(
+        "generate",
+        cmd_generate,
+        "Render sounds from a bundle: reconstruct a file, or draw random sounds.",
+        "  timbrespace generate reconstruct runs/kit/bundle kick.wav -o kick_ae.wav\n"
+        "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n",
+    )
+    actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rec = actions.add_parser("reconstruct", help="encode and decode one file",
+                             description="Encode and decode one file (cut as in training).")
+    rec.add_argument("bundle", help="bundle folder (or run folder)")
+    rec.add_argument("input", help="audio file")
+    rec.add_argument("-o", "--output", required=True, help="output WAV")
+    rnd = actions.add_parser("random", help="draw sounds from the data's latent distribution",
+                             description="Draw latents from a Gaussian fitted to the training "
+                                         "latents and decode them.")
+    rnd.add_argument("bundle", help="bundle folder (or run folder)")
+    rnd.add_argument("-n", type=int, default=8, help="number of sounds (default 8)")
+    rnd.add_argument("--seed", type=int, default=0)
+    rnd.add_argument("--temperature", type=float, default=1.0,
+                     help="spread relative to the data (1 = as in the data)")
+    rnd.add_argument("-o", "--output", required=True, help="output folder")
+
+    sub = verb(
+        "eval",
+        cmd_eval,
+        "Quality metrics of a model and a linear (PCA) baseline on a cache split, as JSON.",
+        "  timbrespace eval runs/kit --data cache/samples --split val\n",
+    )
+    sub.add_argument("run", help="run or bundle folder")
+    sub.add_argument("--data", required=True, help="cache folder (same sample rate as the model)")
+    sub.add_argument("--split", default="val", choices=["val", "train", "all"])
+    sub.add_argument("--limit", type=int, default=None, help="evaluate at most N clips")
     return parser
 
 

@@ -31,7 +31,7 @@ from timbrespace.audio.descriptors import (
     descriptor_names,
     frame_count,
 )
-from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
+from timbrespace.audio.io import AudioLoadError, audio_info, load_audio, resample
 from timbrespace.data.scan import SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
@@ -57,7 +57,7 @@ class PrepareConfig:
     fade_out: float = 0.01
     """Fade applied at the end of a cropped one-shot, s."""
     max_seconds: float = 1200.0
-    """Decode at most this much of each file, s (one-shot mode reads at most 60 s)."""
+    """Decode at most this much of each file, s (one-shot mode reads at most 30 s)."""
     frame_length: int = 2048
     hop_length: int = 512
 
@@ -92,7 +92,7 @@ class PrepareConfig:
 
     @property
     def read_seconds(self) -> float:
-        return min(self.max_seconds, 60.0) if self.mode == "oneshot" else self.max_seconds
+        return min(self.max_seconds, 30.0) if self.mode == "oneshot" else self.max_seconds
 
 
 @dataclass
@@ -146,6 +146,26 @@ def fit_length(audio: np.ndarray, n_samples: int, fade_samples: int) -> np.ndarr
     return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
 
 
+def oneshot_clip(audio: np.ndarray, source_rate: int, config: PrepareConfig) -> tuple[np.ndarray, float]:
+    """One clip `[channels, clip_samples]` at `config.sample_rate` from `[channels, samples]` audio
+    at `source_rate`, and its onset offset in s.
+
+    Leading silence is trimmed (1 ms kept before the onset) at the source rate, and only the part
+    that is kept is resampled; a crop ends with a `fade_out` fade, a short sound is zero-padded.
+    """
+    trimmed = trim_leading_silence(audio, config.trim_db, keep=int(0.001 * source_rate))
+    offset = (audio.shape[1] - trimmed.shape[1]) / source_rate
+    margin = int(0.05 * source_rate)
+    needed = int(np.ceil(config.length * source_rate)) + margin
+    resampled = resample(trimmed[:, :needed], source_rate, config.sample_rate)
+    n = config.clip_samples
+    if trimmed.shape[1] > needed - margin:
+        resampled = resampled[:, :n].copy()
+        fade = min(int(config.fade_out * config.sample_rate), n)
+        resampled[:, n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return fit_length(resampled, n, 0), offset
+
+
 def cut_clips(audio: np.ndarray, config: PrepareConfig) -> tuple[np.ndarray, np.ndarray]:
     """Cut decoded audio into clips. Returns (clips [n, channels, samples], offsets [n] in s).
 
@@ -156,9 +176,7 @@ def cut_clips(audio: np.ndarray, config: PrepareConfig) -> tuple[np.ndarray, np.
     n = config.clip_samples
     sr = config.sample_rate
     if config.mode == "oneshot":
-        trimmed = trim_leading_silence(audio, config.trim_db, keep=int(0.001 * sr))
-        offset = (audio.shape[1] - trimmed.shape[1]) / sr
-        clip = fit_length(trimmed, n, int(config.fade_out * sr))
+        clip, offset = oneshot_clip(audio, sr, config)
         return clip[None], np.array([offset], dtype=np.float64)
     hop = config.hop_samples
     total = audio.shape[1]
@@ -178,8 +196,23 @@ def cut_clips(audio: np.ndarray, config: PrepareConfig) -> tuple[np.ndarray, np.
     return np.stack(clips).astype(np.float32), np.array(offsets)
 
 
-def _nan_to_none(values: np.ndarray) -> list:
-    return [None if not np.isfinite(value) else float(value) for value in values]
+def load_clips(path: Path, source_rate: int, config: PrepareConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Decode `path` and cut it into clips (see `cut_clips`); raises AudioLoadError if silent.
+
+    One-shot mode finds the onset at the file's own rate and resamples only the clip it keeps.
+    """
+    silence = 10 ** (config.silence_db / 20)
+    if config.mode == "oneshot":
+        raw = load_audio(path, None, channels=config.channels, max_seconds=config.read_seconds)
+        if float(np.abs(raw).max(initial=0.0)) < silence:
+            raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
+        clip, offset = oneshot_clip(raw, source_rate, config)
+        return clip[None], np.array([offset], dtype=np.float64)
+    audio = load_audio(path, config.sample_rate, channels=config.channels,
+                       max_seconds=config.read_seconds)
+    if float(np.abs(audio).max(initial=0.0)) < silence:
+        raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
+    return cut_clips(audio, config)
 
 
 def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cache: str) -> dict:
@@ -196,13 +229,7 @@ def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cach
     path = Path(dataset) / source.relpath
     try:
         info = audio_info(path)
-        audio = load_audio(
-            path, config.sample_rate, channels=config.channels, max_seconds=config.read_seconds
-        )
-        peak = float(np.abs(audio).max(initial=0.0))
-        if peak < 10 ** (config.silence_db / 20):
-            raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
-        clips, offsets = cut_clips(audio, config)
+        clips, offsets = load_clips(path, info.sample_rate, config)
         if len(clips) == 0:
             raise AudioLoadError(path, "no non-silent chunk")
         settings = config.descriptor_settings
@@ -215,7 +242,7 @@ def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cach
         record["error"] = f"{type(error).__name__}: {error}"
     else:
         shard = Path(cache) / "shards" / f"{record['key']}.npz"
-        with atomic_path(shard) as tmp, open(tmp, "wb") as handle:
+        with atomic_path(shard, durable=False) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, audio=clips, descriptors=clip_values, curves=curves, offsets=offsets)
         record.update(
             n_clips=len(clips),
@@ -224,7 +251,7 @@ def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cach
             source_duration=info.duration,
             truncated=info.duration > config.read_seconds,
         )
-    write_json_atomic(Path(cache) / "records" / f"{record['key']}.json", record)
+    write_json_atomic(Path(cache) / "records" / f"{record['key']}.json", record, durable=False)
     return record
 
 
@@ -250,7 +277,7 @@ def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
         for name in ("records", "shards"):
             shutil.rmtree(cache / name, ignore_errors=True)
         (cache / "manifest.json").unlink(missing_ok=True)
-    if settings_path.exists():
+    if settings_path.exists() and not rebuild:
         existing = json.loads(settings_path.read_text("utf-8"))
         if existing != wanted:
             differing = sorted(

@@ -1,0 +1,409 @@
+"""Objective quality of a model's reconstructions, next to a linear (PCA) baseline.
+
+Metric functions take float32 audio `[batch, channels, samples]` in [-1, 1] (estimate first,
+reference second, same shape) and return float64 numpy `[batch]`, one value per item; NaN marks
+an item where the metric is undefined (e.g. a silent reference) and means skip it.
+
+`evaluate` runs a bundle and a PCA baseline of the same latent dimension (fitted on the training
+split) over a cache split and returns the means as JSON-ready data (`timbrespace eval`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import auraloss
+import numpy as np
+import torch
+
+from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+from timbrespace.bundle import Bundle, load_bundle
+from timbrespace.data.cache import SoundCache
+from timbrespace.data.split import split_cache
+from timbrespace.errors import TimbrespaceError
+
+SPLITS: tuple[str, ...] = ("val", "train", "all")
+LOWER_IS_BETTER: tuple[str, ...] = (
+    "mrstft_distance",
+    "log_spectral_distance_db",
+    "attack_time_error_ms",
+)
+METRICS: tuple[str, ...] = (
+    "mrstft_distance",
+    "log_spectral_distance_db",
+    "si_sdr_db",
+    "attack_time_error_ms",
+)
+LSD_POWER_FLOOR = 1e-8
+"""Power floor of the log-spectral distance: −80 dB re. a full-scale sine's peak bin (0.25)."""
+LSD_ACTIVE_DB = 60.0
+"""Reference frames more than this many dB below the item's loudest frame are left out."""
+SI_SDR_SILENT_POWER = 1e-10
+"""A reference whose mean square (after removing its mean) is below this (−100 dB) is silent."""
+SI_SDR_LIMIT_DB = 120.0
+"""SI-SDR is clipped to ±this (identical signals would give +inf, orthogonal ones −inf)."""
+
+
+def _check_pair(estimate: torch.Tensor, reference: torch.Tensor) -> None:
+    if estimate.dim() != 3 or estimate.shape != reference.shape:
+        raise ValueError(
+            "estimate and reference must both be [batch, channels, samples], got "
+            f"{tuple(estimate.shape)} and {tuple(reference.shape)}"
+        )
+
+
+def mrstft_distance(
+    estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int
+) -> np.ndarray:
+    """Multi-resolution STFT distance per item `[batch]` (unitless; 0 for identical signals).
+
+    auraloss `MultiResolutionSTFTLoss` with its defaults (FFT 1024/2048/512, hops 120/240/50,
+    windows 600/1200/240; spectral convergence + L1 log-magnitude, averaged over resolutions;
+    Yamamoto et al. 2020), evaluated on each item alone. The resolutions are in samples, so
+    `sample_rate` (Hz) only has to be positive: it keeps every metric's call alike.
+    """
+    _check_pair(estimate, reference)
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    loss = auraloss.freq.MultiResolutionSTFTLoss()
+    with torch.no_grad():
+        values = [
+            float(loss(estimate[i : i + 1].float(), reference[i : i + 1].float()))
+            for i in range(estimate.shape[0])
+        ]
+    return np.asarray(values, dtype=np.float64)
+
+
+def _power_db(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """`[batch, channels, samples]` -> floored power in dB `[batch, channels, bins, frames]`.
+
+    Power is |STFT|² / (Σ window)², so a full-scale sine's peak bin is 0.25 (−6 dB).
+    """
+    batch, channels, samples = audio.shape
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    spectrum = torch.stft(
+        audio.reshape(batch * channels, samples).double(),
+        n_fft,
+        hop,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    power = spectrum.abs().square() / window.sum().square()
+    db = 10.0 * torch.log10(power.clamp_min(LSD_POWER_FLOOR))
+    return db.reshape(batch, channels, *db.shape[-2:])
+
+
+def log_spectral_distance(
+    estimate: torch.Tensor, reference: torch.Tensor, n_fft: int = 2048, hop: int = 512
+) -> np.ndarray:
+    """Log-spectral distance per item `[batch]`, dB.
+
+    Per frame and channel: sqrt(mean over bins of (10·log10 P_ref − 10·log10 P_est)²), powers
+    floored at `LSD_POWER_FLOOR`; averaged over channels, then over the frames whose reference
+    energy is within `LSD_ACTIVE_DB` of the item's loudest frame (padding silence does not dilute
+    it). Hann window of `n_fft` samples, hop `hop` samples. NaN for a silent reference.
+    """
+    _check_pair(estimate, reference)
+    ref_db = _power_db(reference, n_fft, hop)
+    est_db = _power_db(estimate, n_fft, hop)
+    per_frame = (ref_db - est_db).square().mean(dim=2).sqrt().mean(dim=1)
+    energy = (10.0 ** (ref_db / 10.0)).sum(dim=(1, 2))
+    loudest = energy.max(dim=-1, keepdim=True).values
+    active = energy >= loudest * 10.0 ** (-LSD_ACTIVE_DB / 10.0)
+    active &= ref_db.amax(dim=(1, 2)) > 10.0 * math.log10(LSD_POWER_FLOOR)
+    counts = active.sum(dim=-1)
+    totals = (per_frame * active).sum(dim=-1)
+    values = torch.where(counts > 0, totals / counts.clamp_min(1), torch.nan)
+    return values.numpy().astype(np.float64)
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """Scale-invariant signal-to-distortion ratio per item `[batch]`, dB (higher is better).
+
+    Le Roux et al. 2019, "SDR – half-baked or well done?": each channel is made zero-mean, the
+    channels of an item are joined, the reference is scaled by the projection of the estimate
+    on it (α = ⟨ŝ, s⟩ / ‖s‖²) and SI-SDR = 10·log10(‖αs‖² / ‖ŝ − αs‖²). Clipped to
+    ±`SI_SDR_LIMIT_DB`; NaN where the reference is silent (`SI_SDR_SILENT_POWER`).
+    """
+    _check_pair(estimate, reference)
+    est = estimate.double()
+    ref = reference.double()
+    est = (est - est.mean(dim=-1, keepdim=True)).flatten(1)
+    ref = (ref - ref.mean(dim=-1, keepdim=True)).flatten(1)
+    ref_energy = ref.square().sum(dim=-1)
+    alpha = (est * ref).sum(dim=-1) / ref_energy.clamp_min(torch.finfo(torch.float64).tiny)
+    target = alpha[:, None] * ref
+    target_energy = target.square().sum(dim=-1)
+    noise_energy = (est - target).square().sum(dim=-1)
+    ratio = target_energy / noise_energy.clamp_min(torch.finfo(torch.float64).tiny)
+    db = (10.0 * torch.log10(ratio)).clamp(-SI_SDR_LIMIT_DB, SI_SDR_LIMIT_DB)
+    silent = ref_energy / ref.shape[-1] < SI_SDR_SILENT_POWER
+    return torch.where(silent, torch.nan, db).numpy()
+
+
+def _attack_time(audio: np.ndarray, settings: DescriptorSettings) -> float:
+    """Attack time (s) of one item `[channels, samples]`; NaN when undefined (silent, non-finite)."""
+    try:
+        return float(compute_descriptors(audio, settings, names=["attack_time"]).clip[0])
+    except ValueError:
+        return math.nan
+
+
+def attack_time_error_ms(
+    estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int
+) -> np.ndarray:
+    """|attack time(estimate) − attack time(reference)| per item `[batch]`, ms.
+
+    Attack time is the project descriptor `attack_time` (10 % → 90 % of the envelope peak, see
+    `timbrespace.audio.descriptors`); `sample_rate` in Hz. NaN where either is undefined.
+    """
+    _check_pair(estimate, reference)
+    settings = DescriptorSettings(sample_rate=int(sample_rate))
+    est = estimate.detach().float().cpu().numpy()
+    ref = reference.detach().float().cpu().numpy()
+    errors = [
+        abs(_attack_time(est[i], settings) - _attack_time(ref[i], settings)) * 1000.0
+        for i in range(est.shape[0])
+    ]
+    return np.asarray(errors, dtype=np.float64)
+
+
+def compute_metrics(
+    estimate: torch.Tensor, reference: torch.Tensor, sample_rate: int
+) -> dict[str, np.ndarray]:
+    """Every metric of `METRICS` per item: name -> float64 `[batch]`."""
+    return {
+        "mrstft_distance": mrstft_distance(estimate, reference, sample_rate),
+        "log_spectral_distance_db": log_spectral_distance(estimate, reference),
+        "si_sdr_db": si_sdr(estimate, reference),
+        "attack_time_error_ms": attack_time_error_ms(estimate, reference, sample_rate),
+    }
+
+
+class PCABaseline:
+    """Linear autoencoder: PCA of the raw waveform, `dim` principal axes.
+
+    Fitted by the Gram-matrix ("snapshot") method: eigenvectors of the `[n, n]` Gram matrix of
+    the centred data give the principal axes in closed form, much faster than an SVD of the
+    `[n, channels·samples]` matrix when items are few and long. Latents are `[batch, dim, 1]`
+    like a one-shot model's; audio is `[batch, channels, samples]`.
+    """
+
+    def __init__(
+        self, mean: torch.Tensor, components: torch.Tensor, shape: tuple[int, int]
+    ) -> None:
+        """mean: `[channels·samples]`; components: orthonormal rows `[dim, channels·samples]`;
+        shape: `(channels, samples)` of one item."""
+        self.mean = mean
+        self.components = components
+        self.shape = shape
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.components.shape[0])
+
+    @classmethod
+    def fit(cls, audio: np.ndarray | torch.Tensor, dim: int) -> PCABaseline:
+        """Fit on `audio` `[n, channels, samples]` with `dim` axes (float32).
+
+        At most `n − 1` axes carry variance; the axes beyond the data's rank are arbitrary
+        orthonormal directions, and beyond `n` they are zero (their latent is always 0).
+        """
+        data = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        if data.dim() != 3 or data.shape[0] == 0:
+            raise ValueError(f"audio must be [n >= 1, channels, samples], got {tuple(data.shape)}")
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        n, channels, samples = data.shape
+        flat = data.reshape(n, channels * samples)
+        mean = flat.mean(dim=0)
+        centred = flat - mean
+        gram = (centred @ centred.T).double()
+        _, eigenvectors = torch.linalg.eigh(gram)
+        used = min(dim, n, channels * samples)
+        top = eigenvectors[:, -used:].flip(dims=(1,)).float()
+        axes, _ = torch.linalg.qr(centred.T @ top)
+        components = torch.zeros(dim, channels * samples)
+        components[:used] = axes.T
+        return cls(mean, components, (channels, samples))
+
+    def _check_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.dim() != 3 or tuple(audio.shape[1:]) != self.shape:
+            raise ValueError(
+                f"expected audio [batch, {self.shape[0]}, {self.shape[1]}], got {tuple(audio.shape)}"
+            )
+        return audio.float().reshape(audio.shape[0], -1)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio `[batch, channels, samples]` -> latent `[batch, dim, 1]`."""
+        return ((self._check_audio(audio) - self.mean) @ self.components.T)[..., None]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent `[batch, dim, 1]` -> audio `[batch, channels, samples]`, clipped to [-1, 1]."""
+        if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
+            raise ValueError(f"expected latent [batch, {self.latent_dim}, 1], got {tuple(z.shape)}")
+        flat = z[..., 0].float() @ self.components + self.mean
+        return flat.clamp(-1.0, 1.0).reshape(z.shape[0], *self.shape)
+
+    def reconstruct(self, audio: torch.Tensor) -> torch.Tensor:
+        """Project `[batch, channels, samples]` on the principal axes and back, in [-1, 1]."""
+        return self.decode(self.encode(audio))
+
+
+def _bundle_folder(path: str | os.PathLike[str]) -> Path:
+    """A bundle folder, or a run folder holding one in `bundle/`."""
+    folder = Path(path)
+    if not (folder / "bundle.json").is_file() and (folder / "bundle" / "bundle.json").is_file():
+        return folder / "bundle"
+    return folder
+
+
+def _check_compatible(bundle: Bundle, cache: SoundCache) -> None:
+    """Raise a one-line TimbrespaceError when the cache's clips cannot go through the model."""
+    if cache.sample_rate != bundle.sample_rate:
+        raise TimbrespaceError(
+            f"{cache.root}: cache sample rate is {cache.sample_rate} Hz but the bundle "
+            f"{bundle.path} runs at {bundle.sample_rate} Hz; prepare the data with "
+            f"--sr {bundle.sample_rate}"
+        )
+    channels = int(bundle.model.channels)
+    if cache.channels != channels:
+        raise TimbrespaceError(
+            f"{cache.root}: cache has {cache.channels} channel(s) but the bundle "
+            f"{bundle.path} takes {channels}; prepare the data with --channels {channels}"
+        )
+    clip_samples = getattr(bundle.model.config, "clip_samples", None)
+    if clip_samples is not None and cache.clip_samples != int(clip_samples):
+        raise TimbrespaceError(
+            f"{cache.root}: cache clips are {cache.clip_samples} samples but the bundle "
+            f"{bundle.path} takes {int(clip_samples)}; prepare the data with "
+            f"--length {int(clip_samples) / bundle.sample_rate:g}"
+        )
+
+
+def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Clip indices `(evaluated, training)` from the bundle's own train/validation split."""
+    settings = bundle.training.get("split", {})
+    try:
+        parts = split_cache(
+            cache, float(settings.get("val_fraction", 0.1)), int(settings.get("seed", 0))
+        )
+    except ValueError as error:
+        raise TimbrespaceError(
+            f"{bundle.path}: invalid training split settings ({error})"
+        ) from error
+    chosen = {"val": parts.val, "train": parts.train, "all": np.arange(len(cache))}[split]
+    return chosen, parts.train
+
+
+def _reconstruct_model(model: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:
+    """Encode and decode `[batch, channels, samples]`; output cropped or padded to the input."""
+    output = model.decode(model.encode(audio)).float().clamp(-1.0, 1.0)
+    samples = audio.shape[-1]
+    if output.shape[-1] >= samples:
+        return output[..., :samples]
+    return torch.nn.functional.pad(output, (0, samples - output.shape[-1]))
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _improvement(model: dict[str, float | None], baseline: dict[str, float | None]) -> dict:
+    """1 − model/baseline for distances; model − baseline (dB) for SI-SDR; None if undefined."""
+    out: dict[str, float | None] = {}
+    for name in METRICS:
+        ours, theirs = model[name], baseline[name]
+        if ours is None or theirs is None:
+            out[name] = None
+        elif name in LOWER_IS_BETTER:
+            out[name] = 1.0 - ours / theirs if theirs > 0 else None
+        else:
+            out[name] = ours - theirs
+    return out
+
+
+def evaluate(
+    bundle_or_run: str | os.PathLike[str],
+    cache_path: str | os.PathLike[str],
+    split: str = "val",
+    batch_size: int = 16,
+    limit: int | None = None,
+    max_fit_clips: int = 2048,
+) -> dict[str, Any]:
+    """Quality of a bundle's reconstructions on a cache split, against a PCA baseline.
+
+    The split is the bundle's training split (`bundle.json` → training.split: val_fraction,
+    seed; split_cache defaults when absent); `split` is "val", "train" or "all"; `limit` keeps
+    the first N clips of it. The PCA baseline has the model's latent dimension and is fitted on
+    the training split (at most `max_fit_clips` clips, drawn with seed 0). Returns JSON-ready
+    data: per-metric means over items (None when undefined for every item), `improvement`
+    (1 − model/baseline for distances, model − baseline dB for SI-SDR: positive is better), and
+    per-metric counts of items where the metric is undefined.
+    """
+    if split not in SPLITS:
+        raise TimbrespaceError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if batch_size < 1:
+        raise TimbrespaceError(f"batch_size must be >= 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise TimbrespaceError(f"limit must be >= 1, got {limit}")
+    bundle = load_bundle(_bundle_folder(bundle_or_run))
+    cache = SoundCache(cache_path)
+    _check_compatible(bundle, cache)
+    chosen, train = _select(bundle, cache, split)
+    if limit is not None:
+        chosen = chosen[:limit]
+    if chosen.size == 0:
+        raise TimbrespaceError(f"{cache.root}: the {split!r} split is empty ({len(cache)} clips)")
+    if train.size == 0:
+        raise TimbrespaceError(f"{cache.root}: no training clips to fit the PCA baseline on")
+    if train.size > max_fit_clips:
+        train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
+
+    model = bundle.model
+    baseline = PCABaseline.fit(cache.audio[train], int(model.latent_dim))
+    per_item: dict[str, dict[str, list[np.ndarray]]] = {
+        "model": {name: [] for name in METRICS},
+        "baseline_pca": {name: [] for name in METRICS},
+    }
+    with torch.inference_mode():
+        for start in range(0, chosen.size, batch_size):
+            audio = torch.from_numpy(np.asarray(cache.audio[chosen[start : start + batch_size]]))
+            outputs = {
+                "model": _reconstruct_model(model, audio),
+                "baseline_pca": baseline.reconstruct(audio),
+            }
+            for system, estimate in outputs.items():
+                for name, values in compute_metrics(estimate, audio, cache.sample_rate).items():
+                    per_item[system][name].append(values)
+
+    joined = {
+        system: {name: np.concatenate(parts) for name, parts in metrics.items()}
+        for system, metrics in per_item.items()
+    }
+    means = {
+        system: {name: _mean_or_none(values) for name, values in metrics.items()}
+        for system, metrics in joined.items()
+    }
+    return {
+        "split": split,
+        "clips": int(chosen.size),
+        "sample_rate": cache.sample_rate,
+        "latent_dim": int(model.latent_dim),
+        "model": means["model"],
+        "baseline_pca": means["baseline_pca"],
+        "improvement": _improvement(means["model"], means["baseline_pca"]),
+        "undefined": {
+            system: {name: int(np.count_nonzero(~np.isfinite(v))) for name, v in metrics.items()}
+            for system, metrics in joined.items()
+        },
+        "baseline_fit_clips": int(train.size),
+        "cache": cache.fingerprint,
+        "bundle": str(bundle.path),
+    }

@@ -1,0 +1,507 @@
+"""One-shot waveform autoencoder: a whole clip <-> one latent point (Latent Play's model).
+
+Encoder: input conv, then per stage residual dilated blocks and a strided conv; the last feature
+map is flattened and a dense layer gives the bottleneck input; the latent is `[batch, latent_dim, 1]`.
+Decoder: dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated blocks and
+a sub-pixel upsampling conv (a conv producing `stride` phases per channel, interleaved in time:
+the same function class as a transposed conv with kernel `upsample_kernel_size * stride`, but
+cheaper on CPU at high rates); the last upsampling conv emits the waveform through tanh, cropped
+to `clip_samples`. Widths shrink toward the output and the last stages have no residual blocks,
+which keeps decoding cheap (the `small` preset decodes one 1 s / 44.1 kHz sound in ≤ 10 ms on
+2 CPU threads).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm as _weight_norm
+
+from timbrespace.models.base import (
+    Bottleneck,
+    ConfigError,
+    bottleneck_names,
+    build_bottleneck,
+    register_family,
+)
+
+ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "elu", "gelu", "silu", "snake")
+
+
+@dataclass
+class OneShotConfig:
+    """One-shot autoencoder hyper-parameters; the defaults are the `small` (CPU) preset.
+
+    Encoder: `encoder_widths[i]` channels at stage i (full rate at i = 0), downsampled by
+    `encoder_strides[i]` to `encoder_widths[i + 1]`; so `len(encoder_widths) = stages + 1`.
+    Decoder: `decoder_widths[i]` channels before upsampling by `decoder_strides[i]`; the last
+    stage outputs `channels`; so `len(decoder_widths) = stages`. `*_res_blocks[i]` residual
+    blocks (dilations `dilations[:n]`, cycled) run at stage i before its resampling conv.
+    """
+
+    sample_rate: int = 44100
+    channels: int = 1
+    clip_samples: int = 44100
+    latent_dim: int = 24
+    encoder_widths: tuple[int, ...] = (16, 32, 64, 96, 128, 128)
+    encoder_strides: tuple[int, ...] = (4, 4, 4, 4, 4)
+    encoder_res_blocks: tuple[int, ...] = (1, 1, 1, 1, 1)
+    decoder_widths: tuple[int, ...] = (192, 128, 64, 32, 16)
+    decoder_strides: tuple[int, ...] = (4, 4, 4, 4, 4)
+    decoder_res_blocks: tuple[int, ...] = (2, 2, 1, 0, 0)
+    kernel_size: int = 7
+    upsample_kernel_size: int = 3
+    output_kernel_size: int = 7
+    dilations: tuple[int, ...] = (1, 3, 9)
+    bottleneck: str = "ae"
+    beta: float = 0.01
+    n_descriptors: int = 0
+    activation: str = "leaky_relu"
+    weight_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 2):
+            raise ConfigError(f"OneShotConfig.channels must be 1 or 2, got {self.channels}")
+        for name in ("sample_rate", "clip_samples", "latent_dim", "kernel_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"OneShotConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_descriptors < 0:
+            raise ConfigError(f"OneShotConfig.n_descriptors must be >= 0, got {self.n_descriptors}")
+        n_enc = len(self.encoder_strides)
+        if len(self.encoder_widths) != n_enc + 1 or len(self.encoder_res_blocks) != n_enc:
+            raise ConfigError(
+                "OneShotConfig: need len(encoder_widths) == len(encoder_strides) + 1 == "
+                f"len(encoder_res_blocks) + 1, got {len(self.encoder_widths)}, {n_enc}, "
+                f"{len(self.encoder_res_blocks)}"
+            )
+        n_dec = len(self.decoder_strides)
+        if n_dec < 1 or len(self.decoder_widths) != n_dec or len(self.decoder_res_blocks) != n_dec:
+            raise ConfigError(
+                "OneShotConfig: need len(decoder_widths) == len(decoder_strides) == "
+                f"len(decoder_res_blocks) >= 1, got {len(self.decoder_widths)}, {n_dec}, "
+                f"{len(self.decoder_res_blocks)}"
+            )
+        if any(s < 1 for s in (*self.encoder_strides, *self.decoder_strides)):
+            raise ConfigError("OneShotConfig: strides must be >= 1")
+        if not self.dilations:
+            raise ConfigError("OneShotConfig.dilations must not be empty")
+        if self.bottleneck not in bottleneck_names():
+            raise ConfigError(
+                f"OneShotConfig.bottleneck '{self.bottleneck}' unknown; "
+                f"valid: {', '.join(bottleneck_names())}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"OneShotConfig.activation '{self.activation}' unknown; "
+                f"valid: {', '.join(ACTIVATIONS)}"
+            )
+
+    @property
+    def encoder_frames(self) -> int:
+        """Frames of the encoder's last feature map (input padded to a whole number)."""
+        return math.ceil(self.clip_samples / math.prod(self.encoder_strides))
+
+    @property
+    def decoder_frames(self) -> int:
+        """Frames of the decoder's first feature map (output cropped to `clip_samples`)."""
+        return math.ceil(self.clip_samples / math.prod(self.decoder_strides))
+
+
+ONESHOT_PRESETS: dict[str, dict[str, object]] = {
+    "tiny": {
+        "sample_rate": 16000,
+        "clip_samples": 8000,
+        "latent_dim": 16,
+        "encoder_widths": (8, 16, 32, 48, 64),
+        "encoder_strides": (4, 4, 4, 4),
+        "encoder_res_blocks": (0, 1, 1, 1),
+        "decoder_widths": (64, 48, 32, 16),
+        "decoder_strides": (4, 4, 4, 4),
+        "decoder_res_blocks": (1, 1, 1, 0),
+    },
+    "small": {},
+    "full": {
+        "latent_dim": 32,
+        "encoder_widths": (32, 64, 128, 256, 384, 512),
+        "encoder_res_blocks": (2, 2, 3, 3, 3),
+        "decoder_widths": (512, 384, 256, 128, 64, 32),
+        "decoder_strides": (4, 4, 4, 4, 2, 2),
+        "decoder_res_blocks": (3, 3, 3, 3, 2, 0),
+        "activation": "snake",
+    },
+}
+
+
+@dataclass
+class OneShotOutput:
+    """`audio`: `[batch, channels, clip_samples]` in [-1, 1]; `z`: `[batch, latent_dim, 1]`;
+    `regularization`: scalar bottleneck term (0 for "ae", β·KL for "vae");
+    `descriptors_pred`: `[batch, n_descriptors]` from the linear head, or None."""
+
+    audio: torch.Tensor
+    z: torch.Tensor
+    regularization: torch.Tensor
+    descriptors_pred: torch.Tensor | None
+
+
+class Snake(nn.Module):
+    """Snake activation `x + sin²(αx)/α` with a learned α per channel (Ziyin et al. 2020)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = self.alpha
+        return x + torch.sin(alpha * x).pow(2) / (alpha + 1e-9)
+
+
+def make_activation(name: str, channels: int) -> nn.Module:
+    """Activation module by name (one of `ACTIVATIONS`)."""
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    if name == "elu":
+        return nn.ELU()
+    if name == "gelu":
+        return nn.GELU()
+    if name == "silu":
+        return nn.SiLU()
+    if name == "snake":
+        return Snake(channels)
+    raise ConfigError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
+
+
+def _init_layer(layer: nn.Module, gain: float = 1.0) -> nn.Module:
+    """Kaiming-normal weights scaled by `gain`, zero bias (before any weight norm)."""
+    if isinstance(layer, nn.Conv1d | nn.Linear):
+        nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+        with torch.no_grad():
+            layer.weight.mul_(gain)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _norm(layer: nn.Module, use_weight_norm: bool) -> nn.Module:
+    return _weight_norm(layer) if use_weight_norm else layer
+
+
+class ResidualUnit(nn.Module):
+    """`x + conv1x1(act(conv_k,dilated(act(x))))` on `[batch, width, frames]` (length kept)."""
+
+    def __init__(
+        self,
+        width: int = 64,
+        kernel_size: int = 7,
+        dilation: int = 1,
+        activation: str = "leaky_relu",
+        use_weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        padding = dilation * (kernel_size - 1) // 2
+        self.act1 = make_activation(activation, width)
+        self.conv1 = _norm(
+            _init_layer(nn.Conv1d(width, width, kernel_size, dilation=dilation, padding=padding)),
+            use_weight_norm,
+        )
+        self.act2 = make_activation(activation, width)
+        self.conv2 = _norm(_init_layer(nn.Conv1d(width, width, 1), gain=0.1), use_weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(self.act1(x))
+        y = self.conv2(self.act2(y))
+        return x + y[..., : x.shape[-1]]
+
+
+def _residual_stack(
+    width: int,
+    n_blocks: int,
+    kernel_size: int,
+    dilations: tuple[int, ...],
+    activation: str,
+    use_weight_norm: bool,
+) -> list[nn.Module]:
+    return [
+        ResidualUnit(
+            width=width,
+            kernel_size=kernel_size,
+            dilation=dilations[i % len(dilations)],
+            activation=activation,
+            use_weight_norm=use_weight_norm,
+        )
+        for i in range(n_blocks)
+    ]
+
+
+class Downsample(nn.Module):
+    """Strided conv `[batch, c_in, frames * stride] -> [batch, c_out, frames]`."""
+
+    def __init__(
+        self,
+        in_channels: int = 64,
+        out_channels: int = 64,
+        stride: int = 4,
+        use_weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        kernel = 2 * stride if stride > 1 else 3
+        padding = math.ceil(stride / 2) if stride > 1 else 1
+        self.conv = _norm(
+            _init_layer(
+                nn.Conv1d(in_channels, out_channels, kernel, stride=stride, padding=padding)
+            ),
+            use_weight_norm,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class SubPixelUpsample(nn.Module):
+    """Sub-pixel conv `[batch, c_in, frames] -> [batch, c_out, frames * stride]`.
+
+    One conv (odd `kernel_size`, same padding) gives `c_out * stride` channels, interleaved in
+    time. Initialised so all `stride` phases share weights (ICNR, Aitken et al. 2017): at init it
+    equals nearest-neighbour upsampling after a conv, free of checkerboard artefacts.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 64,
+        out_channels: int = 32,
+        stride: int = 4,
+        kernel_size: int = 3,
+        gain: float = 1.0,
+        use_weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ConfigError(f"upsample kernel size must be odd, got {kernel_size}")
+        self.stride = stride
+        self.out_channels = out_channels
+        conv = nn.Conv1d(in_channels, out_channels * stride, kernel_size, padding=kernel_size // 2)
+        base = _init_layer(nn.Conv1d(in_channels, out_channels, kernel_size), gain=gain)
+        with torch.no_grad():
+            conv.weight.copy_(base.weight.repeat_interleave(stride, dim=0))
+            conv.bias.zero_()
+        self.conv = _norm(conv, use_weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.stride == 1:
+            return y
+        batch, _, frames = y.shape
+        y = y.view(batch, self.out_channels, self.stride, frames).transpose(2, 3)
+        return y.reshape(batch, self.out_channels, frames * self.stride)
+
+
+class OneShotEncoder(nn.Module):
+    """Audio `[batch, channels, samples]` -> bottleneck input `[batch, out_features, 1]`.
+
+    Input is zero-padded to `frames * prod(strides)` samples, where `frames` is fixed at build
+    time (`ceil(clip_samples / prod(strides))`), because the final dense layer sees all frames.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        clip_samples: int = 44100,
+        widths: tuple[int, ...] = (16, 32, 64, 96, 128, 128),
+        strides: tuple[int, ...] = (4, 4, 4, 4, 4),
+        res_blocks: tuple[int, ...] = (1, 1, 1, 1, 1),
+        kernel_size: int = 7,
+        dilations: tuple[int, ...] = (1, 3, 9),
+        out_features: int = 24,
+        activation: str = "leaky_relu",
+        use_weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.frames = math.ceil(clip_samples / math.prod(strides))
+        self.padded_samples = self.frames * math.prod(strides)
+        layers: list[nn.Module] = [
+            _norm(
+                _init_layer(nn.Conv1d(channels, widths[0], kernel_size, padding=kernel_size // 2)),
+                use_weight_norm,
+            )
+        ]
+        for i, stride in enumerate(strides):
+            layers += _residual_stack(
+                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
+            )
+            layers += [
+                make_activation(activation, widths[i]),
+                Downsample(widths[i], widths[i + 1], stride, use_weight_norm),
+            ]
+        layers.append(make_activation(activation, widths[-1]))
+        self.net = nn.Sequential(*layers)
+        self.dense = _init_layer(nn.Linear(widths[-1] * self.frames, out_features), gain=0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (0, self.padded_samples - x.shape[-1]))
+        h = self.net(x)
+        return self.dense(h.flatten(1)).unsqueeze(-1)
+
+
+class OneShotDecoder(nn.Module):
+    """Latent `[batch, latent_dim]` -> audio `[batch, channels, clip_samples]` in (-1, 1)."""
+
+    def __init__(
+        self,
+        channels: int = 1,
+        clip_samples: int = 44100,
+        latent_dim: int = 24,
+        widths: tuple[int, ...] = (192, 128, 64, 32, 16),
+        strides: tuple[int, ...] = (4, 4, 4, 4, 4),
+        res_blocks: tuple[int, ...] = (2, 2, 1, 0, 0),
+        kernel_size: int = 7,
+        upsample_kernel_size: int = 3,
+        output_kernel_size: int = 7,
+        dilations: tuple[int, ...] = (1, 3, 9),
+        activation: str = "leaky_relu",
+        use_weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.clip_samples = clip_samples
+        self.width0 = widths[0]
+        self.frames = math.ceil(clip_samples / math.prod(strides))
+        self.dense = _init_layer(nn.Linear(latent_dim, widths[0] * self.frames))
+        layers: list[nn.Module] = []
+        n_stages = len(strides)
+        for i, stride in enumerate(strides):
+            last = i == n_stages - 1
+            layers += _residual_stack(
+                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
+            )
+            layers += [
+                make_activation(activation, widths[i]),
+                SubPixelUpsample(
+                    widths[i],
+                    channels if last else widths[i + 1],
+                    stride,
+                    output_kernel_size if last else upsample_kernel_size,
+                    gain=0.5 if last else 1.0,
+                    use_weight_norm=use_weight_norm,
+                ),
+            ]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.dense(z).view(z.shape[0], self.width0, self.frames)
+        return torch.tanh(self.net(h)[..., : self.clip_samples])
+
+
+class OneShotAutoencoder(nn.Module):
+    """Waveform autoencoder for one-shot clips; follows `timbrespace.models.base.LatentModel`.
+
+    `encode(x: [batch, channels, samples]) -> z: [batch, latent_dim, 1]` (inputs are zero-padded
+    or truncated to `clip_samples`); `decode(z) -> [batch, channels, clip_samples]` in (-1, 1).
+    With `n_descriptors > 0`, a linear head `latent -> descriptors` is trained jointly (the trainer
+    adds its loss) so clip descriptors stay linearly readable from the latent.
+    """
+
+    def __init__(self, config: OneShotConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else OneShotConfig()
+        self._config = cfg
+        bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
+        self.bottleneck: Bottleneck = build_bottleneck(
+            cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs
+        )
+        self.encoder = OneShotEncoder(
+            channels=cfg.channels,
+            clip_samples=cfg.clip_samples,
+            widths=cfg.encoder_widths,
+            strides=cfg.encoder_strides,
+            res_blocks=cfg.encoder_res_blocks,
+            kernel_size=cfg.kernel_size,
+            dilations=cfg.dilations,
+            out_features=self.bottleneck.input_dim,
+            activation=cfg.activation,
+            use_weight_norm=cfg.weight_norm,
+        )
+        self.decoder = OneShotDecoder(
+            channels=cfg.channels,
+            clip_samples=cfg.clip_samples,
+            latent_dim=cfg.latent_dim,
+            widths=cfg.decoder_widths,
+            strides=cfg.decoder_strides,
+            res_blocks=cfg.decoder_res_blocks,
+            kernel_size=cfg.kernel_size,
+            upsample_kernel_size=cfg.upsample_kernel_size,
+            output_kernel_size=cfg.output_kernel_size,
+            dilations=cfg.dilations,
+            activation=cfg.activation,
+            use_weight_norm=cfg.weight_norm,
+        )
+        self.descriptor_head: nn.Linear | None = (
+            nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
+        )
+
+    @property
+    def config(self) -> OneShotConfig:
+        return self._config
+
+    @property
+    def sample_rate(self) -> int:
+        return self._config.sample_rate
+
+    @property
+    def latent_dim(self) -> int:
+        return self._config.latent_dim
+
+    @property
+    def hop_length(self) -> int:
+        return self._config.clip_samples
+
+    @property
+    def channels(self) -> int:
+        return self._config.channels
+
+    def _check_audio(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[1] != self.channels:
+            raise ValueError(
+                f"expected audio [batch, {self.channels}, samples], got shape {tuple(x.shape)}"
+            )
+        n = self._config.clip_samples
+        if x.shape[-1] > n:
+            return x[..., :n]
+        return nn.functional.pad(x, (0, n - x.shape[-1]))
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self._check_audio(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio `[batch, channels, samples]` -> `z: [batch, latent_dim, 1]` (VAE: mean in eval)."""
+        return self.bottleneck(self._features(x)).z
+
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """`z: [batch, latent_dim, 1]` -> audio `[batch, channels, clip_samples]` in (-1, 1)."""
+        if cond is not None:
+            raise ValueError("the one-shot model takes no conditioning; pass cond=None")
+        if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
+            raise ValueError(
+                f"expected latent [batch, {self.latent_dim}, 1], got shape {tuple(z.shape)}"
+            )
+        return self.decoder(z[..., 0])
+
+    def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
+        """Linear descriptor head: `z: [batch, latent_dim, 1]` -> `[batch, n_descriptors]`."""
+        if self.descriptor_head is None:
+            return None
+        return self.descriptor_head(z[..., 0])
+
+    def forward(self, x: torch.Tensor) -> OneShotOutput:
+        """Reconstruct `x: [batch, channels, samples]`; see `OneShotOutput`."""
+        bottleneck = self.bottleneck(self._features(x))
+        return OneShotOutput(
+            audio=self.decoder(bottleneck.z[..., 0]),
+            z=bottleneck.z,
+            regularization=bottleneck.regularization,
+            descriptors_pred=self.predict_descriptors(bottleneck.z),
+        )
+
+
+register_family("oneshot", OneShotConfig, OneShotAutoencoder, presets=ONESHOT_PRESETS)

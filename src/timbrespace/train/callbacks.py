@@ -1,0 +1,103 @@
+"""Lightning plumbing: atomic checkpoints and audio/spectrogram previews."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from typing_extensions import override
+
+from timbrespace.atomic import atomic_path
+from timbrespace.audio.io import save_audio
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints are written to a temporary name and renamed: a kill never leaves half a file."""
+
+    @override
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+def spectrogram_image(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """Log-magnitude spectrogram of `[samples]` as uint8 `[freq, frames]`, low frequencies at bottom."""
+    window = np.hanning(n_fft).astype(np.float32)
+    padded = np.pad(audio, (n_fft // 2, n_fft // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop] * window
+    magnitude = np.abs(np.fft.rfft(frames, axis=1)).T
+    db = 20 * np.log10(np.maximum(magnitude, 1e-5))
+    db = np.clip(db - db.max(), -80, 0)
+    return ((db + 80) / 80 * 255).astype(np.uint8)[::-1]
+
+
+def preview_png(target: np.ndarray, output: np.ndarray, sample_rate: int) -> bytes:
+    """A PNG with the target and output waveforms and spectrograms side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 2, figsize=(9, 5), constrained_layout=True)
+    time = np.arange(target.size) / sample_rate
+    for column, (name, audio) in enumerate((("target", target), ("output", output))):
+        axes[0, column].plot(time, audio, linewidth=0.5)
+        axes[0, column].set(title=name, xlabel="time (s)", ylim=(-1, 1))
+        axes[1, column].imshow(
+            spectrogram_image(audio), aspect="auto", cmap="magma",
+            extent=(0, time[-1], 0, sample_rate / 2000),
+        )
+        axes[1, column].set(xlabel="time (s)", ylabel="kHz")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+class PreviewCallback(L.Callback):
+    """Every `every_n_steps`, reconstruct a few fixed validation clips and log/save them.
+
+    Writes `RUN/previews/step_XXXXXXX/{i}_target.wav, {i}_output.wav, {i}.png` and, with a
+    TensorBoard logger, audio and spectrogram images.
+    """
+
+    def __init__(self, clips: torch.Tensor, out_dir: Path, every_n_steps: int) -> None:
+        self.clips = clips
+        self.out_dir = Path(out_dir)
+        self.every_n_steps = every_n_steps
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or self.every_n_steps <= 0 or step % self.every_n_steps:
+            return
+        self.write(trainer, pl_module, step)
+
+    def write(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
+        model = pl_module.model
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            outputs = model(self.clips.to(pl_module.device)).audio.float().cpu()
+        model.train(was_training)
+        folder = self.out_dir / f"step_{step:07d}"
+        sample_rate = model.sample_rate
+        experiment = getattr(trainer.logger, "experiment", None)
+        for i, (target, output) in enumerate(zip(self.clips, outputs, strict=True)):
+            save_audio(folder / f"{i}_target.wav", target.numpy(), sample_rate)
+            save_audio(folder / f"{i}_output.wav", output.numpy(), sample_rate)
+            png = preview_png(target[0].numpy(), output[0].numpy(), sample_rate)
+            with atomic_path(folder / f"{i}.png") as tmp:
+                tmp.write_bytes(png)
+            if experiment is not None and hasattr(experiment, "add_audio"):
+                experiment.add_audio(f"preview/{i}", output[0].clamp(-1, 1), step, sample_rate)
+                experiment.add_image(
+                    f"spectrogram/{i}", spectrogram_image(output[0].numpy())[None], step,
+                    dataformats="CHW",
+                )

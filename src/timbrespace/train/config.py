@@ -1,0 +1,57 @@
+"""Training settings: a typed dataclass with `tiny` / `small` / `full` overlays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from timbrespace.errors import TimbrespaceError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a run trains. Steps count optimizer updates; times in minutes."""
+
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    lr_min_factor: float = 0.1
+    """The learning rate decays (cosine) to this fraction of itself over `max_steps`."""
+    max_steps: int = 20000
+    max_minutes: float | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    head_descriptors: tuple[str, ...] = ("f0", "attack_time", "release_time", "centroid", "loudness")
+    descriptor_weight: float = 0.1
+    attack_k: float = 5.0
+    attack_tau: float = 0.1
+    """Attack emphasis of the loss: weight 1 + K·exp(−t/τ), τ in s."""
+    wave_l1_weight: float = 0.0
+    gradient_clip: float = 1.0
+    val_every: int = 500
+    checkpoint_every: int = 200
+    preview_every: int = 500
+    preview_count: int = 4
+    num_workers: int = 0
+
+
+TRAIN_PRESETS: dict[str, dict] = {
+    "tiny": {"batch_size": 8, "max_steps": 300, "val_every": 100, "checkpoint_every": 50,
+             "preview_every": 100, "preview_count": 2, "learning_rate": 2e-3},
+    "small": {"batch_size": 16, "max_steps": 100000, "max_minutes": 15.0, "val_every": 250,
+              "checkpoint_every": 100, "preview_every": 500},
+    "full": {"batch_size": 32, "max_steps": 300000, "val_every": 2000, "checkpoint_every": 1000,
+             "preview_every": 2000, "num_workers": 4},
+}
+
+
+def train_config(preset: str, **overrides: object) -> TrainConfig:
+    """The preset's TrainConfig with `overrides` (None values are ignored)."""
+    if preset not in TRAIN_PRESETS:
+        raise TimbrespaceError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_PRESETS)}")
+    config = replace(TrainConfig(), **TRAIN_PRESETS[preset])
+    known = set(TrainConfig.__dataclass_fields__)
+    for key, value in overrides.items():
+        if key not in known:
+            raise TimbrespaceError(f"unknown training setting {key!r}; known: {', '.join(sorted(known))}")
+        if value is not None:
+            config = replace(config, **{key: value})
+    return config
