@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,16 @@ from timbrespace.evaluation import (
 from .conftest import decaying_tone
 
 SR = 16000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """These tests run many small tensor ops; on a busy 2-core machine a second intra-op thread
+    spin-waits and makes them several times slower (measured 9 s vs 26 s for this file)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def batch(*signals: np.ndarray) -> torch.Tensor:
@@ -238,17 +249,14 @@ def test_evaluate_reports_json_ready_metrics(eval_setup: dict[str, Path]) -> Non
     )
 
 
-def test_evaluate_on_train_split_baseline_is_near_exact_and_all_covers_every_clip(
-    eval_setup: dict[str, Path],
-) -> None:
+def test_evaluate_train_split_limit_and_all(eval_setup: dict[str, Path]) -> None:
     from timbrespace.data.cache import SoundCache
 
-    train = evaluate(eval_setup["run"], eval_setup["cache"], split="train")
-    assert train["clips"] == 6
+    train = evaluate(eval_setup["run"], eval_setup["cache"], split="train", limit=2)
+    assert (train["clips"], train["baseline_fit_clips"]) == (2, 6)
     assert train["baseline_pca"]["si_sdr_db"] > 60.0
     every = evaluate(eval_setup["run"], eval_setup["cache"], split="all")
     assert every["clips"] == len(SoundCache(eval_setup["cache"])) == 8
-    assert evaluate(eval_setup["run"], eval_setup["cache"], split="all", limit=3)["clips"] == 3
 
 
 def test_evaluate_rejects_a_cache_at_another_sample_rate(eval_setup: dict[str, Path]) -> None:

@@ -195,3 +195,14 @@ def test_killed_prepare_resumes_to_the_same_cache(tmp_path: Path) -> None:
     np.testing.assert_array_equal(killed.audio, clean.audio)
     np.testing.assert_array_equal(killed.descriptors, clean.descriptors)
     assert not list((tmp_path / "killed").rglob("*.tmp*"))
+
+
+def test_linked_packs_are_followed_once(small_pack: Path, tmp_path: Path) -> None:
+    from timbrespace.data.scan import scan_dataset
+
+    root = tmp_path / "linked"
+    root.mkdir()
+    (root / "mine").symlink_to(small_pack / "low", target_is_directory=True)
+    (small_pack / "low" / "loop").symlink_to(small_pack / "low", target_is_directory=True)
+    paths = [source.relpath for source in scan_dataset(root).audio]
+    assert len(paths) == 4 and all(path.startswith("mine/") for path in paths)

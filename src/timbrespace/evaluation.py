@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import auraloss
 import numpy as np
@@ -24,6 +24,7 @@ from timbrespace.bundle import Bundle, load_bundle
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
+from timbrespace.models.base import LatentModel
 
 SPLITS: tuple[str, ...] = ("val", "train", "all")
 LOWER_IS_BETTER: tuple[str, ...] = (
@@ -188,7 +189,7 @@ def compute_metrics(
 class PCABaseline:
     """Linear autoencoder: PCA of the raw waveform, `dim` principal axes.
 
-    Fitted by the Gram-matrix ("snapshot") method: eigenvectors of the `[n, n]` Gram matrix of
+    Fitted by the Gram-matrix ("snapshot", Sirovich 1987) method: eigenvectors of the `[n, n]` Gram matrix of
     the centred data give the principal axes in closed form, much faster than an SVD of the
     `[n, channels·samples]` matrix when items are few and long. Latents are `[batch, dim, 1]`
     like a one-shot model's; audio is `[batch, channels, samples]`.
@@ -265,19 +266,20 @@ def _bundle_folder(path: str | os.PathLike[str]) -> Path:
 
 def _check_compatible(bundle: Bundle, cache: SoundCache) -> None:
     """Raise a one-line TimbrespaceError when the cache's clips cannot go through the model."""
+    model = cast(LatentModel, bundle.model)
     if cache.sample_rate != bundle.sample_rate:
         raise TimbrespaceError(
             f"{cache.root}: cache sample rate is {cache.sample_rate} Hz but the bundle "
             f"{bundle.path} runs at {bundle.sample_rate} Hz; prepare the data with "
             f"--sr {bundle.sample_rate}"
         )
-    channels = int(bundle.model.channels)
+    channels = int(model.channels)
     if cache.channels != channels:
         raise TimbrespaceError(
             f"{cache.root}: cache has {cache.channels} channel(s) but the bundle "
             f"{bundle.path} takes {channels}; prepare the data with --channels {channels}"
         )
-    clip_samples = getattr(bundle.model.config, "clip_samples", None)
+    clip_samples = getattr(model.config, "clip_samples", None)
     if clip_samples is not None and cache.clip_samples != int(clip_samples):
         raise TimbrespaceError(
             f"{cache.root}: cache clips are {cache.clip_samples} samples but the bundle "
@@ -301,7 +303,7 @@ def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, 
     return chosen, parts.train
 
 
-def _reconstruct_model(model: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:
+def _reconstruct_model(model: LatentModel, audio: torch.Tensor) -> torch.Tensor:
     """Encode and decode `[batch, channels, samples]`; output cropped or padded to the input."""
     output = model.decode(model.encode(audio)).float().clamp(-1.0, 1.0)
     samples = audio.shape[-1]
@@ -366,7 +368,7 @@ def evaluate(
     if train.size > max_fit_clips:
         train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
 
-    model = bundle.model
+    model = cast(LatentModel, bundle.model)
     baseline = PCABaseline.fit(cache.audio[train], int(model.latent_dim))
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},

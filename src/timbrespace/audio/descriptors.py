@@ -6,12 +6,17 @@ All curves share one frame grid: frame `i` is centred on sample `i * hop_length`
 `n` samples has `frame_count(n, settings) == 1 + n // hop_length` frames.
 
 Clip scalars of frame-wise descriptors are means weighted by the frame's A-weighted power (the
-linear quantity behind `loudness`), so silent frames do not count. Envelope descriptors
-(`attack_time`, `release_time`, `decay_constant`) are measured once per clip; their curve repeats
-the clip value on every frame. NaN marks an undefined value (f0 of noise, decay of a flat tone).
+linear quantity behind `loudness`), so silent frames do not count. Pitch is a vectorised YIN run
+at 16 kHz whatever the clip rate (enough for f0 ≤ 2 kHz, and the same answer for 16 and 44.1 kHz
+datasets). Envelope descriptors (`attack_time`, `release_time`, `decay_constant`) read a ~1 ms
+analytic-signal envelope and are measured once per clip; their curve repeats the clip value on
+every frame. NaN marks an undefined value (f0 of noise, decay of a flat tone).
 
     values = compute_descriptors(audio, DescriptorSettings(sample_rate=44100))
     values.value("f0"), values.curve("loudness")
+
+Custom descriptors join the registry by name: `register_descriptor(Descriptor("peak", "ratio",
+"...", curve=..., clip=...))`; both callables receive the clip's `SignalAnalysis`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 import soxr
 
 SILENCE_DB = -120.0
@@ -55,7 +59,7 @@ class DescriptorSettings:
     fmin: float = 30.0
     fmax: float = 2000.0
     yin_threshold: float = 0.1
-    voicing_threshold: float = 0.75
+    voicing_threshold: float = 0.8
     silence_db: float = -40.0
     envelope_resolution: float = 0.001
     envelope_smoothing: float = 0.01
@@ -124,22 +128,36 @@ def framed_sums(values: np.ndarray, frame_length: int, hop_length: int) -> np.nd
 @lru_cache(maxsize=16)
 def hann_window(length: int) -> np.ndarray:
     """Periodic Hann window (librosa's STFT window): float32 `[length]`."""
-    window = scipy.signal.get_window("hann", length).astype(np.float32)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
     window.flags.writeable = False
     return window
 
 
-@lru_cache(maxsize=16)
-def a_weighting_power(sample_rate: int, n_fft: int) -> np.ndarray:
-    """IEC 61672 A-weighting as a power gain per rfft bin (1 at 1 kHz): float32 `[bins]`."""
-    f2 = np.fft.rfftfreq(n_fft, 1 / sample_rate) ** 2
+def a_weighting(frequencies: np.ndarray) -> np.ndarray:
+    """IEC 61672 A-weighting as a power gain (1 at 1 kHz) for `frequencies` (Hz)."""
+    f2 = np.square(np.asarray(frequencies, dtype=np.float64))
     amplitude = (12194.0**2 * f2**2) / (
         (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
     )
-    gain = (amplitude * 10 ** (2.0 / 20)) ** 2
-    gain = gain.astype(np.float32)
-    gain.flags.writeable = False
-    return gain
+    return np.square(amplitude * 10 ** (2.0 / 20))
+
+
+@lru_cache(maxsize=16)
+def loudness_weights(sample_rate: int, frame_length: int) -> np.ndarray:
+    """Per-bin weights turning a Hann STFT power frame into A-weighted mean square `[bins]`.
+
+    Parseval for a one-sided spectrum (interior bins count twice) divided by the window energy,
+    so `weights @ power` of a unit-amplitude 1 kHz sine is 0.5.
+    """
+    frequencies = np.fft.rfftfreq(frame_length, 1 / sample_rate)
+    sides = np.full(frequencies.size, 2.0)
+    sides[0] = 1.0
+    if frame_length % 2 == 0:
+        sides[-1] = 1.0
+    window_energy = float(np.sum(np.square(hann_window(frame_length), dtype=np.float64)))
+    weights = (a_weighting(frequencies) * sides / (frame_length * window_energy)).astype(np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def power_to_db(power: np.ndarray, reference: float = SINE_POWER) -> np.ndarray:
@@ -164,12 +182,21 @@ class PitchTrack(NamedTuple):
     confidence: np.ndarray
 
 
-def yin(audio: np.ndarray, sample_rate: int, centers: np.ndarray, frame_length: int,
-        min_period: int, max_period: int, threshold: float) -> PitchTrack:
-    """Vectorised YIN (de Cheveigné & Kawahara 2002) on frames centred on samples `centers`.
+def yin(
+    audio: np.ndarray,
+    sample_rate: int,
+    centers: np.ndarray,
+    frame_length: int,
+    min_period: int,
+    max_period: int,
+    threshold: float,
+) -> PitchTrack:
+    """Vectorised YIN (de Cheveigné & Kawahara 2002) at the samples `centers` `[frames]`.
 
-    Each frame of `frame_length` samples compares its first `frame_length - max_period - 2`
-    samples with every lag up to `max_period + 1`; the products come from one FFT
+    Each frame compares a window of `frame_length - max_period - 2` samples centred on its centre
+    (moved inside the clip at its edges, so no frame reads padding unless the clip is shorter
+    than `frame_length`) with the same window delayed by every lag up to `max_period + 1`; the
+    products come from one FFT
     cross-correlation per frame, the energies from one cumulative sum of the signal. The period is
     the first trough of the cumulative-mean-normalised difference (cmnd) below `threshold` in
     `[min_period, max_period]`, else its global minimum, refined by parabolic interpolation.
@@ -180,8 +207,8 @@ def yin(audio: np.ndarray, sample_rate: int, centers: np.ndarray, frame_length: 
     if window < 1 or min_period < 2:
         raise ValueError(f"YIN frame of {frame_length} samples cannot hold lag {max_period}")
     n_frames = centers.size
-    padded = np.pad(audio, (frame_length // 2, frame_length))
-    starts = np.clip(centers, 0, audio.size)
+    padded = np.pad(audio, (0, max(frame_length - audio.size, 0)))
+    starts = np.clip(centers - window // 2, 0, padded.size - frame_length)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[starts]
     spectrum = scipy.fft.rfft(frames, axis=1)
     head = scipy.fft.rfft(frames[:, :window], n=frame_length, axis=1)
@@ -231,8 +258,9 @@ def spectral_centroid(magnitude: np.ndarray, frequencies: np.ndarray) -> np.ndar
     return (frequencies @ magnitude / safe).astype(np.float32)
 
 
-def spectral_bandwidth(magnitude: np.ndarray, frequencies: np.ndarray,
-                       centroid: np.ndarray) -> np.ndarray:
+def spectral_bandwidth(
+    magnitude: np.ndarray, frequencies: np.ndarray, centroid: np.ndarray
+) -> np.ndarray:
     """Magnitude-weighted standard deviation of frequency (Hz) around `centroid` `[frames]`."""
     total = magnitude.sum(axis=0)
     safe = np.where(total > 0, total, 1.0)
@@ -241,8 +269,9 @@ def spectral_bandwidth(magnitude: np.ndarray, frequencies: np.ndarray,
     return np.sqrt(variance).astype(np.float32)
 
 
-def spectral_rolloff(magnitude: np.ndarray, frequencies: np.ndarray,
-                     fraction: float = ROLLOFF_FRACTION) -> np.ndarray:
+def spectral_rolloff(
+    magnitude: np.ndarray, frequencies: np.ndarray, fraction: float = ROLLOFF_FRACTION
+) -> np.ndarray:
     """Lowest frequency (Hz) below which `fraction` of each frame's magnitude lies `[frames]`."""
     cumulative = np.cumsum(magnitude, axis=0)
     reached = cumulative >= fraction * cumulative[-1]
@@ -254,6 +283,17 @@ def spectral_flatness(power: np.ndarray, amin: float = FLATNESS_AMIN) -> np.ndar
     floored = np.maximum(power, amin)
     geometric = np.exp(np.log(floored).mean(axis=0))
     return (geometric / floored.mean(axis=0)).astype(np.float32)
+
+
+def zero_crossing_rate(
+    audio: np.ndarray, sample_rate: int, frame_length: int, hop_length: int
+) -> np.ndarray:
+    """Sign changes per second in each center-padded frame `[frames]` (a sine of f Hz → 2f)."""
+    negative = audio < 0
+    crossings = np.zeros(audio.size, np.float64)
+    crossings[1:] = negative[1:] != negative[:-1]
+    counts = framed_sums(crossings, frame_length, hop_length)
+    return (counts * sample_rate / frame_length).astype(np.float32)
 
 
 def amplitude_envelope(audio: np.ndarray, block: int) -> np.ndarray:
@@ -278,6 +318,7 @@ def amplitude_envelope(audio: np.ndarray, block: int) -> np.ndarray:
 
 def smooth(values: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average over `width` points, normalised at the edges: float32, same shape."""
+    width = min(width, values.size - (1 - values.size % 2))
     if width <= 1:
         return values
     kernel = np.ones(width)
@@ -295,16 +336,16 @@ def crossing_time(values: np.ndarray, times: np.ndarray, level: float) -> float:
     return float(times[index - 1] + fraction * (times[index] - times[index - 1]))
 
 
-def attack_time(envelope: np.ndarray, times: np.ndarray) -> float:
-    """Time (s) from 10 % to 90 % of the envelope peak, searched before the peak."""
-    peak_index = int(np.argmax(envelope))
-    rise, peak = envelope[: peak_index + 1], float(envelope[peak_index])
+def attack_time(envelope: np.ndarray, times: np.ndarray, peak: float) -> float:
+    """Time (s) between the first crossings of 10 % and 90 % of `peak` by `envelope`.
+
+    `peak` should come from a smoothed envelope: the fine envelope of noise has spikes well above
+    its level, and 90 % of a spike is reached late or never.
+    """
     if peak <= 0:
         return float("nan")
-    rise_times = times[: peak_index + 1]
-    return crossing_time(rise, rise_times, ATTACK_HIGH * peak) - crossing_time(
-        rise, rise_times, ATTACK_LOW * peak
-    )
+    high = crossing_time(envelope, times, ATTACK_HIGH * peak)
+    return high - crossing_time(envelope, times, ATTACK_LOW * peak)
 
 
 def release_time(envelope: np.ndarray, times: np.ndarray, duration: float) -> float:
@@ -345,7 +386,8 @@ def decay_constant(envelope: np.ndarray, times: np.ndarray) -> float:
     if level_db[start] > DECAY_START_DB or end - start < 3:
         return float("nan")
     t = times[peak_index + start : peak_index + end]
-    slope = np.polyfit(t, level_db[start:end], 1)[0]
+    t = t - t.mean()
+    slope = float(np.dot(t, level_db[start:end]) / np.dot(t, t))
     if slope >= 0:
         return float("nan")
     return float(-20 * math.log10(math.e) / slope)
@@ -354,12 +396,12 @@ def decay_constant(envelope: np.ndarray, times: np.ndarray) -> float:
 def to_mono(audio: np.ndarray) -> np.ndarray:
     """`[samples]` or `[channels, samples]` → finite float32 mono `[samples]` (channel mean)."""
     audio = np.asarray(audio)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=0)
-    elif audio.ndim != 1:
+    if audio.ndim not in (1, 2):
         raise ValueError(f"audio must be [samples] or [channels, samples], got {audio.shape}")
     if audio.size == 0:
         raise ValueError("audio is empty")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0, dtype=np.float32)
     if not np.isfinite(audio).all():
         raise ValueError("audio contains NaN or infinite samples")
     return np.ascontiguousarray(audio, dtype=np.float32)
@@ -414,8 +456,9 @@ class SignalAnalysis:
     @cached_property
     def frame_rms(self) -> np.ndarray:
         """Root mean square of each unwindowed frame `[frames]` float32 (librosa.feature.rms)."""
-        sums = framed_sums(np.square(self.audio), self.settings.frame_length,
-                           self.settings.hop_length)
+        sums = framed_sums(
+            np.square(self.audio), self.settings.frame_length, self.settings.hop_length
+        )
         return np.sqrt(np.maximum(sums, 0.0) / self.settings.frame_length).astype(np.float32)
 
     @cached_property
@@ -424,14 +467,8 @@ class SignalAnalysis:
 
         Also the weight of every frame in the clip summaries.
         """
-        length = self.settings.frame_length
-        bins = np.full(self.frequencies.size, 2.0, np.float32)
-        bins[0] = 1.0
-        if length % 2 == 0:
-            bins[-1] = 1.0
-        gain = a_weighting_power(self.settings.sample_rate, length) * bins
-        norm = length * float(np.sum(np.square(hann_window(length), dtype=np.float64)))
-        return (gain @ self.power / norm).astype(np.float64)
+        weights = loudness_weights(self.settings.sample_rate, self.settings.frame_length)
+        return (weights @ self.power).astype(np.float64)
 
     @cached_property
     def loudness(self) -> np.ndarray:
@@ -454,8 +491,15 @@ class SignalAnalysis:
         if rate != settings.sample_rate:
             audio = soxr.resample(audio, settings.sample_rate, rate)
         centers = np.arange(self.n_frames) * settings.hop_length * rate // settings.sample_rate
-        track = yin(audio, rate, centers, settings.yin_frame_length, settings.min_period,
-                    settings.max_period, settings.yin_threshold)
+        track = yin(
+            audio,
+            rate,
+            centers,
+            settings.yin_frame_length,
+            settings.min_period,
+            settings.max_period,
+            settings.yin_threshold,
+        )
         return PitchTrack(track.f0, np.where(self.voiced_gate, track.confidence, 0.0))
 
     @cached_property
@@ -463,7 +507,7 @@ class SignalAnalysis:
         """Frames with a trusted f0 `[frames]` bool."""
         return self.pitch.confidence >= self.settings.voicing_threshold
 
-    @cached_property
+    @property
     def envelope_block(self) -> int:
         """Samples per fine-envelope value."""
         block = round(self.settings.envelope_resolution * self.settings.sample_rate)
@@ -567,8 +611,9 @@ class DescriptorValues:
         return self.curves[self.names.index(name)]
 
 
-def compute_descriptors(audio: np.ndarray, settings: DescriptorSettings,
-                        names: Sequence[str] | None = None) -> DescriptorValues:
+def compute_descriptors(
+    audio: np.ndarray, settings: DescriptorSettings, names: Sequence[str] | None = None
+) -> DescriptorValues:
     """Compute `names` (default: all registered) on `audio` `[samples]` or `[channels, samples]`.
 
     Multi-channel audio is analysed as its channel mean. Raises KeyError for unknown names and
@@ -601,22 +646,24 @@ def _loudness_clip(analysis: SignalAnalysis) -> float:
     return float(power_to_db(np.array(mean_power)))
 
 
-def _register_frame_descriptor(name: str, unit: str, description: str,
-                               curve: Callable[[SignalAnalysis], np.ndarray]) -> None:
+def _register_frame_descriptor(
+    name: str, unit: str, description: str, curve: Callable[[SignalAnalysis], np.ndarray]
+) -> None:
     register_descriptor(
         Descriptor(name, unit, description, curve, lambda analysis: analysis.weighted_clip(name))
     )
 
 
-def _register_envelope_descriptor(name: str, description: str,
-                                  measure: Callable[[SignalAnalysis], float]) -> None:
+def _register_envelope_descriptor(
+    name: str, description: str, measure: Callable[[SignalAnalysis], float]
+) -> None:
     register_descriptor(
         Descriptor(
             name,
             "s",
             description,
             curve=lambda analysis: analysis.constant(measure(analysis)),
-            clip=measure,
+            clip=lambda analysis: float(analysis.curve(name)[0]),
         )
     )
 
@@ -648,35 +695,55 @@ register_descriptor(
     )
 )
 _register_frame_descriptor(
-    "rms", "ratio", "Root mean square amplitude of each frame (linear, full scale = 1).",
+    "rms",
+    "ratio",
+    "Root mean square amplitude of each frame (linear, full scale = 1).",
     lambda analysis: analysis.frame_rms,
 )
 _register_frame_descriptor(
-    "centroid", "Hz", "Spectral centroid: magnitude-weighted mean frequency.",
+    "centroid",
+    "Hz",
+    "Spectral centroid: magnitude-weighted mean frequency.",
     lambda analysis: spectral_centroid(analysis.magnitude, analysis.frequencies),
 )
 _register_frame_descriptor(
-    "bandwidth", "Hz", "Spectral bandwidth: magnitude-weighted deviation around the centroid.",
+    "bandwidth",
+    "Hz",
+    "Spectral bandwidth: magnitude-weighted deviation around the centroid.",
     lambda analysis: spectral_bandwidth(
         analysis.magnitude, analysis.frequencies, analysis.curve("centroid")
     ),
 )
 _register_frame_descriptor(
-    "rolloff", "Hz", "Frequency below which 85 % of the spectral magnitude lies.",
+    "rolloff",
+    "Hz",
+    "Frequency below which 85 % of the spectral magnitude lies.",
     lambda analysis: spectral_rolloff(analysis.magnitude, analysis.frequencies),
 )
 _register_frame_descriptor(
-    "flatness", "ratio", "Spectral flatness: geometric / arithmetic mean of the power spectrum.",
+    "flatness",
+    "ratio",
+    "Spectral flatness: geometric / arithmetic mean of the power spectrum.",
     lambda analysis: spectral_flatness(analysis.power),
 )
 _register_frame_descriptor(
-    "zcr", "1/s", "Zero-crossing rate in crossings per second (a sine of f Hz → 2f).",
-    lambda analysis: _zero_crossing_rate(analysis),
+    "zcr",
+    "1/s",
+    "Zero-crossing rate in crossings per second (a sine of f Hz → 2f).",
+    lambda analysis: zero_crossing_rate(
+        analysis.audio,
+        analysis.settings.sample_rate,
+        analysis.settings.frame_length,
+        analysis.settings.hop_length,
+    ),
 )
 _register_envelope_descriptor(
     "attack_time",
-    "Time from 10 % to 90 % of the fine envelope's peak (~1 ms resolution); constant curve.",
-    lambda analysis: attack_time(analysis.envelope, analysis.envelope_times),
+    "Time from 10 % to 90 % of the envelope peak, on the fine (~1 ms) envelope, the peak taken "
+    "from the 10 ms-smoothed one; constant curve.",
+    lambda analysis: attack_time(
+        analysis.envelope, analysis.envelope_times, float(analysis.smooth_envelope.max())
+    ),
 )
 _register_envelope_descriptor(
     "release_time",
@@ -692,12 +759,3 @@ _register_envelope_descriptor(
     "NaN without a decay; constant curve.",
     lambda analysis: decay_constant(analysis.smooth_envelope, analysis.envelope_times),
 )
-
-
-def _zero_crossing_rate(analysis: SignalAnalysis) -> np.ndarray:
-    settings = analysis.settings
-    negative = analysis.audio < 0
-    crossings = np.zeros(analysis.n_samples, np.float64)
-    crossings[1:] = negative[1:] != negative[:-1]
-    counts = framed_sums(crossings, settings.frame_length, settings.hop_length)
-    return (counts * settings.sample_rate / settings.frame_length).astype(np.float32)

@@ -46,10 +46,11 @@ class ScanResult:
 
 
 def scan_dataset(root: str | os.PathLike[str], *, exclude: Path | None = None) -> ScanResult:
-    """List audio files below `root` in a stable (sorted) order; never follows directory links.
+    """List audio files below `root` in a stable (sorted) order.
 
-    Hidden files and folders (starting with '.') are skipped; `exclude` (e.g. a cache placed
-    inside the dataset) is not entered.
+    Linked folders are followed (packs are often linked in), each real folder at most once, so
+    link loops end. Hidden files and folders (starting with '.') are skipped; `exclude` (e.g. a
+    cache placed inside the dataset) is not entered.
     """
     base = Path(root)
     if not base.exists():
@@ -59,8 +60,14 @@ def scan_dataset(root: str | os.PathLike[str], *, exclude: Path | None = None) -
     excluded = exclude.resolve() if exclude is not None else None
     audio: list[SourceFile] = []
     ignored: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         current = Path(dirpath)
+        identity = (os.stat(current).st_dev, os.stat(current).st_ino)
+        if identity in visited:
+            dirnames[:] = []
+            continue
+        visited.add(identity)
         dirnames[:] = sorted(
             name
             for name in dirnames

@@ -25,6 +25,7 @@ class TrainConfig:
     attack_tau: float = 0.1
     """Attack emphasis of the loss: weight 1 + K·exp(−t/τ), τ in s."""
     wave_l1_weight: float = 0.0
+    envelope_weight: float = 0.0
     gradient_clip: float = 1.0
     val_every: int = 500
     checkpoint_every: int = 200

@@ -38,6 +38,7 @@ class TrainResult:
     bundle: Path | None
     steps: int
     metrics: dict[str, float]
+    start_step: int = 0
 
 
 def _model_config_for_cache(family: str, preset: str, cache: SoundCache, n_targets: int,
@@ -210,6 +211,13 @@ def train(
     )
     task = ReconstructionTask(model, config)
     ckpt_path = str(checkpoint) if resume and checkpoint.exists() else None
+    start_step = 0
+    if ckpt_path is not None:
+        from lightning.fabric.utilities.cloud_io import _load as load_checkpoint
+
+        start_step = int(load_checkpoint(ckpt_path, map_location="cpu")["global_step"])
+        if trainer.is_global_zero:
+            print(f"resumed from step {start_step} ({checkpoint})", flush=True)
     trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if trainer.interrupted:
         raise TimbrespaceError(f"training interrupted at step {trainer.global_step}; "
@@ -238,4 +246,4 @@ def train(
             },
             extra_tensors={"latent_mean": mean, "latent_cholesky": cholesky},
         )
-    return TrainResult(run, bundle_path, int(trainer.global_step), metrics)
+    return TrainResult(run, bundle_path, int(trainer.global_step), metrics, start_step)

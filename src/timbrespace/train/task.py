@@ -15,7 +15,7 @@ import torch
 from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
-from timbrespace.losses.spectral import AttackWeightedMultiResolutionSTFTLoss
+from timbrespace.losses.spectral import ReconstructionLoss
 from timbrespace.train.config import TrainConfig
 from timbrespace.train.targets import masked_mse
 
@@ -29,11 +29,11 @@ class ReconstructionTask(L.LightningModule):
         super().__init__()
         self.model = model
         self.config = config
-        self.reconstruction = AttackWeightedMultiResolutionSTFTLoss(
+        self.reconstruction = ReconstructionLoss(
             sample_rate=model.sample_rate,
+            weights={"stft": 1.0, "wave": config.wave_l1_weight, "env": config.envelope_weight},
             k=config.attack_k,
             tau=config.attack_tau,
-            wave_l1_weight=config.wave_l1_weight,
         )
 
     def _losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -42,7 +42,7 @@ class ReconstructionTask(L.LightningModule):
         terms = dict(self.reconstruction(output.audio, target))
         total = terms.pop("loss") + output.regularization
         terms["reg/loss"] = output.regularization.detach()
-        prediction = getattr(output, "descriptors", None)
+        prediction = output.descriptors_pred
         if prediction is not None and self.config.descriptor_weight > 0:
             head = masked_mse(prediction, batch["targets"])
             terms["desc/loss"] = head.detach()

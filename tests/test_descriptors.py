@@ -1,0 +1,246 @@
+"""Known-answer and reference tests for the descriptor registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import librosa
+import numpy as np
+import pytest
+
+from timbrespace.audio.descriptors import (
+    DESCRIPTORS,
+    Descriptor,
+    DescriptorSettings,
+    SignalAnalysis,
+    compute_descriptors,
+    descriptor_names,
+    frame_count,
+    register_descriptor,
+    unregister_descriptor,
+)
+
+SR = 44100
+BUILT_INS = [
+    "f0",
+    "f0_confidence",
+    "loudness",
+    "rms",
+    "centroid",
+    "bandwidth",
+    "rolloff",
+    "flatness",
+    "zcr",
+    "attack_time",
+    "release_time",
+    "decay_constant",
+]
+
+
+def seconds(duration: float, sr: int = SR) -> np.ndarray:
+    """Sample times (s) of a clip `[samples]`."""
+    return np.arange(int(duration * sr)) / sr
+
+
+def sine(freq: float, duration: float = 1.0, sr: int = SR, amplitude: float = 0.5) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * freq * seconds(duration, sr))).astype(np.float32)
+
+
+def noise(duration: float = 1.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.3 * rng.standard_normal(int(duration * sr))).astype(np.float32)
+
+
+def one(audio: np.ndarray, name: str, sr: int = SR) -> float:
+    """The clip value of one descriptor."""
+    return compute_descriptors(audio, DescriptorSettings(sample_rate=sr), [name]).value(name)
+
+
+def test_registry_lists_built_ins_in_stable_order_with_units() -> None:
+    assert descriptor_names()[: len(BUILT_INS)] == BUILT_INS
+    units = {name: DESCRIPTORS[name].unit for name in BUILT_INS}
+    assert units["f0"] == "Hz" and units["loudness"] == "dB" and units["attack_time"] == "s"
+    assert all(DESCRIPTORS[name].unit and DESCRIPTORS[name].description for name in BUILT_INS)
+
+
+@pytest.mark.parametrize("sr", [44100, 16000])
+@pytest.mark.parametrize("freq", [55.0, 440.0, 1000.0])
+def test_f0_of_sines(freq: float, sr: int) -> None:
+    values = compute_descriptors(sine(freq, sr=sr), DescriptorSettings(sample_rate=sr))
+    assert values.value("f0") == pytest.approx(freq, rel=0.01)
+    assert values.value("f0_confidence") > 0.9
+    np.testing.assert_allclose(values.curve("f0"), freq, rtol=0.01)
+
+
+def test_f0_of_white_noise_is_unvoiced() -> None:
+    values = compute_descriptors(noise(), DescriptorSettings(sample_rate=SR))
+    assert np.isnan(values.value("f0"))
+    assert np.isnan(values.curve("f0")).all()
+    assert values.value("f0_confidence") < 0.5
+
+
+def test_f0_follows_a_glide_frame_by_frame() -> None:
+    t = seconds(1.0)
+    glide = (0.5 * np.sin(2 * np.pi * 150.0 * (2**t - 1) / np.log(2))).astype(np.float32)
+    curve = compute_descriptors(glide, DescriptorSettings(sample_rate=SR), ["f0"]).curve("f0")
+    centres = np.arange(curve.size) * 512 / SR
+    inner = slice(2, -5)  # edge frames analyse the nearest window inside the clip
+    np.testing.assert_allclose(curve[inner], 150.0 * 2 ** centres[inner], rtol=0.005)
+    assert np.isfinite(curve).all()
+
+
+@pytest.mark.parametrize("source", ["sine", "noise"])
+@pytest.mark.parametrize("tau", [0.05, 0.2])
+def test_decay_constant_and_release_of_exponential_decay(tau: float, source: str) -> None:
+    carrier = sine(440.0, 1.2) if source == "sine" else noise(1.2)
+    audio = carrier * np.exp(-seconds(1.2) / tau).astype(np.float32)
+    values = compute_descriptors(audio, DescriptorSettings(sample_rate=SR))
+    assert values.value("decay_constant") == pytest.approx(tau, rel=0.1)
+    assert values.value("release_time") == pytest.approx(tau * np.log(100), rel=0.1)
+
+
+@pytest.mark.parametrize("ramp", [0.005, 0.05])
+def test_attack_time_of_linear_ramp(ramp: float) -> None:
+    t = seconds(0.8)
+    delay = 0.02
+    shape = np.clip((t - delay) / ramp, 0.0, 1.0) * np.exp(-np.maximum(t - delay - ramp, 0) / 0.2)
+    audio = (shape * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    assert one(audio, "attack_time") == pytest.approx(0.8 * ramp, rel=0.15)
+
+
+def test_sudden_low_onset_after_silence_has_short_attack() -> None:
+    t = seconds(0.5)
+    onset = t >= 0.1
+    audio = (onset * np.cos(2 * np.pi * 60.0 * t) * np.exp(-(t - 0.1) / 0.1)).astype(np.float32)
+    assert one(audio, "attack_time") < 0.002
+
+
+def test_spectral_shape_orders_white_and_lowpassed_noise() -> None:
+    white = noise()
+    spectrum = np.fft.rfft(white)
+    spectrum[np.fft.rfftfreq(white.size, 1 / SR) > 2000] = 0
+    dark = np.fft.irfft(spectrum, n=white.size).astype(np.float32)
+    settings = DescriptorSettings(sample_rate=SR)
+    bright, low = compute_descriptors(white, settings), compute_descriptors(dark, settings)
+    for name in ("centroid", "rolloff", "bandwidth"):
+        assert bright.value(name) > 2 * low.value(name), name
+    assert bright.value("rolloff") == pytest.approx(0.85 * SR / 2, rel=0.05)
+    assert bright.value("flatness") > 0.3
+    assert one(sine(440.0), "flatness") < 1e-3
+
+
+def test_frame_descriptors_match_librosa() -> None:
+    audio = noise() * np.exp(-seconds(1.0) / 0.3).astype(np.float32) + sine(300.0)
+    settings = DescriptorSettings(sample_rate=SR)
+    analysis = SignalAnalysis(audio, settings)
+    magnitude = analysis.magnitude
+    padded = np.pad(audio, 1024)
+    frames = np.stack([padded[i * 512 : i * 512 + 2048] for i in range(magnitude.shape[1])])
+    window = np.hanning(2049)[:-1]
+    np.testing.assert_allclose(magnitude, np.abs(np.fft.rfft(frames * window)).T, atol=1e-3)
+    reference = {
+        "centroid": librosa.feature.spectral_centroid(S=magnitude, sr=SR)[0],
+        "bandwidth": librosa.feature.spectral_bandwidth(S=magnitude, sr=SR)[0],
+        "rolloff": librosa.feature.spectral_rolloff(S=magnitude, sr=SR)[0],
+        "flatness": librosa.feature.spectral_flatness(S=magnitude)[0],
+        "rms": librosa.feature.rms(y=audio, frame_length=2048, hop_length=512)[0],
+        "zcr": librosa.feature.zero_crossing_rate(audio, frame_length=2048, hop_length=512)[0] * SR,
+    }
+    for name, expected in reference.items():
+        np.testing.assert_allclose(
+            analysis.curve(name)[2:-2], expected[2:-2], rtol=0.01, err_msg=name
+        )
+
+
+def test_loudness_scale_and_silence_floor() -> None:
+    assert one(sine(1000.0, amplitude=1.0), "loudness") == pytest.approx(0.0, abs=0.2)
+    loud, quiet = (one(sine(440.0, amplitude=a), "loudness") for a in (1.0, 0.1))
+    assert loud - quiet == pytest.approx(20.0, abs=0.5)
+    silent = compute_descriptors(np.zeros(SR, np.float32), DescriptorSettings(sample_rate=SR))
+    assert silent.value("loudness") == pytest.approx(-120.0)
+    assert np.all(silent.curve("loudness") == pytest.approx(-120.0))
+    assert np.isnan(silent.value("f0")) and np.isnan(silent.value("centroid"))
+
+
+@pytest.mark.parametrize("n_samples", [100, 511, 512, 12000, SR])
+@pytest.mark.parametrize("sr", [44100, 16000])
+def test_every_curve_has_frame_count_frames(n_samples: int, sr: int) -> None:
+    settings = DescriptorSettings(sample_rate=sr)
+    values = compute_descriptors(noise(n_samples / sr, sr), settings)
+    assert values.names == descriptor_names()
+    assert values.clip.shape == (len(values.names),) and values.clip.dtype == np.float32
+    assert values.curves.shape == (len(values.names), frame_count(n_samples, settings))
+    assert values.curves.dtype == np.float32
+
+
+def test_stereo_is_analysed_as_its_mono_mix() -> None:
+    stereo = np.stack([sine(220.0) * np.exp(-seconds(1.0) / 0.2), noise() * 0.2])
+    settings = DescriptorSettings(sample_rate=SR)
+    mixed = compute_descriptors(stereo, settings)
+    mono = compute_descriptors(stereo.mean(axis=0), settings)
+    np.testing.assert_allclose(mixed.clip, mono.clip, rtol=1e-5)
+    np.testing.assert_allclose(mixed.curves, mono.curves, rtol=1e-5)
+
+
+def test_bad_input_is_refused() -> None:
+    settings = DescriptorSettings(sample_rate=SR)
+    with pytest.raises(KeyError, match="known: f0, f0_confidence, loudness"):
+        compute_descriptors(sine(440.0), settings, ["f0", "brightnes"])
+    for audio, message in [
+        (np.zeros(0, np.float32), "empty"),
+        (np.full(100, np.nan, np.float32), "NaN"),
+        (np.zeros((1, 2, 100), np.float32), "channels"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            compute_descriptors(audio, settings)
+    with pytest.raises(ValueError, match="fmax"):
+        DescriptorSettings(sample_rate=SR, fmax=30000.0)
+
+
+def test_registering_a_taken_name_raises() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_descriptor(DESCRIPTORS["centroid"])
+
+
+@pytest.fixture()
+def peak_descriptor() -> Iterator[Descriptor]:
+    descriptor = register_descriptor(
+        Descriptor(
+            "test_peak",
+            "ratio",
+            "Largest absolute sample of each frame.",
+            curve=lambda analysis: np.abs(analysis.frames).max(axis=1),
+            clip=lambda analysis: float(np.abs(analysis.audio).max()),
+        )
+    )
+    try:
+        yield descriptor
+    finally:
+        unregister_descriptor(descriptor.name)
+
+
+def test_custom_descriptor_is_computed_by_name(peak_descriptor: Descriptor) -> None:
+    assert descriptor_names()[-1] == "test_peak"
+    values = compute_descriptors(
+        sine(440.0, amplitude=0.25), DescriptorSettings(sample_rate=SR), ["rms", "test_peak"]
+    )
+    assert values.value("test_peak") == pytest.approx(0.25, rel=1e-3)
+    assert values.curve("test_peak").shape == (frame_count(SR, DescriptorSettings(SR)),)
+
+
+def test_all_descriptors_on_one_second_are_fast() -> None:
+    t = seconds(1.0)
+    audio = (sine(220.0) * np.exp(-t / 0.2) + 0.05 * noise() * np.exp(-t / 0.05)).astype(np.float32)
+    settings = DescriptorSettings(sample_rate=SR)
+    compute_descriptors(audio, settings)
+    runs = []
+    for _ in range(10):
+        start = time.perf_counter()
+        compute_descriptors(audio, settings)
+        runs.append(time.perf_counter() - start)
+    print(
+        f"all descriptors, 1 s @ 44.1 kHz: best {min(runs) * 1e3:.1f} ms, "
+        f"median {np.median(runs) * 1e3:.1f} ms"
+    )
+    assert min(runs) < 0.1

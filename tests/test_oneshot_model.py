@@ -1,0 +1,222 @@
+"""One-shot autoencoder: config matrix, protocol, config registry, and a short overfit."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from timbrespace.losses.spectral import ReconstructionLoss
+from timbrespace.models.base import (
+    AEBottleneck,
+    ConfigError,
+    LatentModel,
+    VAEBottleneck,
+    build_bottleneck,
+    build_model,
+    config_from_dict,
+    config_to_dict,
+    get_family,
+    resolve_config,
+)
+from timbrespace.models.oneshot import OneShotAutoencoder, OneShotConfig, OneShotOutput
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> Iterator[None]:
+    torch.manual_seed(0)
+    yield
+
+
+def build(preset: str, **overrides: object) -> OneShotAutoencoder:
+    model = build_model("oneshot", resolve_config("oneshot", preset, overrides))
+    assert isinstance(model, OneShotAutoencoder)
+    return model
+
+
+def synth_sounds(sample_rate: int, n: int) -> torch.Tensor:
+    """Four one-shots `[4, 1, n]`: decaying sines, two with a noise-burst attack."""
+    t = torch.arange(n) / sample_rate
+    gen = torch.Generator().manual_seed(0)
+    sounds = []
+    for i, (freq, decay) in enumerate([(110, 0.15), (330, 0.3), (660, 0.08), (220, 0.4)]):
+        s = 0.6 * torch.sin(2 * math.pi * freq * t) * torch.exp(-t / decay)
+        if i % 2 == 0:
+            s = s + 0.4 * torch.randn(n, generator=gen) * torch.exp(-t / 0.02)
+        sounds.append(s)
+    return torch.stack(sounds).unsqueeze(1).clamp(-1.0, 1.0)
+
+
+@pytest.mark.parametrize("bottleneck", ["ae", "vae"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_tiny_matrix(channels: int, bottleneck: str) -> None:
+    model = build("tiny", channels=channels, bottleneck=bottleneck, n_descriptors=3).eval()
+    cfg = model.config
+    assert isinstance(model, LatentModel)
+    assert (model.sample_rate, model.hop_length) == (16000, 8000) == (cfg.sample_rate, cfg.clip_samples)
+    assert (model.channels, model.latent_dim) == (channels, cfg.latent_dim)
+    x = 0.5 * torch.randn(3, channels, cfg.clip_samples).clamp(-1, 1)
+    with torch.inference_mode():
+        z = model.encode(x)
+        assert z.shape == (3, cfg.latent_dim, 1)
+        y = model.decode(z)
+        assert y.shape == (3, channels, cfg.clip_samples)
+        assert y.abs().max().item() <= 1.0
+        assert y.std().item() > 1e-4
+        torch.testing.assert_close(model.encode(x[:1])[0], z[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(model.decode(z[:1])[0], y[0], atol=1e-5, rtol=1e-4)
+        out = model(x)
+    assert isinstance(out, OneShotOutput)
+    torch.testing.assert_close(out.audio, y)
+    torch.testing.assert_close(out.z, z)
+    assert out.descriptors_pred is not None and out.descriptors_pred.shape == (3, 3)
+    assert out.regularization.shape == ()
+    if bottleneck == "ae":
+        assert out.regularization.item() == 0.0
+    else:
+        assert out.regularization.item() > 0.0
+
+
+@pytest.mark.parametrize("preset", ["small", "full"])
+@pytest.mark.parametrize(("channels", "bottleneck"), [(1, "ae"), (2, "vae")])
+def test_larger_presets_build_and_run(preset: str, channels: int, bottleneck: str) -> None:
+    model = build(preset, channels=channels, bottleneck=bottleneck).eval()
+    cfg = model.config
+    assert cfg.sample_rate == 44100 and cfg.clip_samples == 44100
+    x = 0.3 * torch.randn(1, channels, cfg.clip_samples)
+    with torch.inference_mode():
+        out = model(x)
+    assert out.z.shape == (1, cfg.latent_dim, 1)
+    assert out.audio.shape == (1, channels, cfg.clip_samples)
+    assert out.audio.abs().max().item() <= 1.0
+    assert out.descriptors_pred is None
+
+
+def test_vae_samples_in_training_and_is_deterministic_in_eval() -> None:
+    model = build("tiny", bottleneck="vae")
+    x = 0.3 * torch.randn(2, 1, 8000)
+    model.train()
+    assert not torch.equal(model.encode(x), model.encode(x))
+    model.eval()
+    torch.testing.assert_close(model.encode(x), model.encode(x))
+
+
+def test_any_clip_length_and_short_inputs() -> None:
+    model = build("tiny", clip_samples=5000).eval()
+    with torch.inference_mode():
+        z = model.encode(torch.randn(2, 1, 3000))
+        assert model.decode(z).shape == (2, 1, 5000)
+        assert model.encode(torch.randn(2, 1, 9000)).shape == (2, model.latent_dim, 1)
+
+
+def test_bad_shapes_and_conditioning_raise() -> None:
+    model = build("tiny").eval()
+    with pytest.raises(ValueError, match="samples"):
+        model.encode(torch.zeros(1, 8000))
+    with pytest.raises(ValueError, match="latent"):
+        model.decode(torch.zeros(1, model.latent_dim, 4))
+    with pytest.raises(ValueError, match="conditioning"):
+        model.decode(torch.zeros(1, model.latent_dim, 1), cond=torch.zeros(1, 1))
+
+
+def test_bottlenecks_share_one_signature() -> None:
+    h = torch.randn(2, 8, 1)
+    ae = build_bottleneck("ae", latent_dim=8)
+    assert isinstance(ae, AEBottleneck)
+    out = ae(h)
+    assert torch.equal(out.z, h) and out.regularization.item() == 0.0
+    vae = build_bottleneck("vae", latent_dim=4, beta=0.5).eval()
+    assert isinstance(vae, VAEBottleneck) and vae.input_dim == 8
+    out = vae(h)
+    mean, scale = h.chunk(2, dim=1)
+    torch.testing.assert_close(out.z, mean)
+    std = torch.nn.functional.softplus(scale) + 1e-4
+    kl = 0.5 * (mean**2 + std**2 - 2 * torch.log(std) - 1).sum(dim=(1, 2)).mean()
+    assert out.regularization.item() == pytest.approx(0.5 * kl.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="'vq2'.*ae, vae"):
+        build_bottleneck("vq2", latent_dim=4)
+
+
+def test_config_from_dict_raises_on_misspelt_key() -> None:
+    with pytest.raises(ConfigError, match="'latnet_dim'") as info:
+        config_from_dict(OneShotConfig, {"latnet_dim": 16})
+    message = str(info.value)
+    assert "latent_dim" in message and "clip_samples" in message
+    with pytest.raises(ConfigError, match="'latnet_dim'"):
+        resolve_config("oneshot", "tiny", {"latnet_dim": 16})
+    with pytest.raises(ConfigError, match="'latnet_dim'"):
+        build_model("oneshot", {"latnet_dim": 16})
+
+
+def test_nested_config_from_dict_names_the_full_key() -> None:
+    @dataclasses.dataclass
+    class Inner:
+        rate: float = 1.0
+        sizes: tuple[int, ...] = (1, 2)
+
+    @dataclasses.dataclass
+    class Outer:
+        inner: Inner = dataclasses.field(default_factory=Inner)
+        name: str = "x"
+
+    cfg = config_from_dict(Outer, {"inner": {"rate": 2, "sizes": [3, 4]}})
+    assert cfg == Outer(inner=Inner(rate=2.0, sizes=(3, 4)))
+    assert config_from_dict(Outer, config_to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="'inner.rtae'"):
+        config_from_dict(Outer, {"inner": {"rtae": 2}})
+
+
+def test_presets_overrides_and_round_trip() -> None:
+    tiny = resolve_config("oneshot", "tiny", {})
+    small = resolve_config("oneshot", "small", {"bottleneck": "vae", "beta": 0.1})
+    assert tiny.sample_rate == 16000 and tiny.clip_samples == 8000
+    assert small == dataclasses.replace(OneShotConfig(), bottleneck="vae", beta=0.1)
+    assert resolve_config("oneshot", "full", {}).latent_dim >= OneShotConfig().latent_dim
+    as_dict = config_to_dict(tiny)
+    assert isinstance(as_dict["encoder_widths"], list)
+    assert config_from_dict(OneShotConfig, as_dict) == tiny
+    with pytest.raises(ConfigError, match="'huge'"):
+        resolve_config("oneshot", "huge", {})
+    with pytest.raises(ConfigError, match="channels"):
+        resolve_config("oneshot", "tiny", {"channels": 6})
+    with pytest.raises(ConfigError, match="'nosuchfamily'"):
+        get_family("nosuchfamily")
+    assert get_family("oneshot").presets["small"] == {}
+
+
+def test_overfit_tiny_with_attack_weighted_loss() -> None:
+    cfg = resolve_config("oneshot", "tiny", {})
+    model = build_model("oneshot", cfg)
+    x = synth_sounds(cfg.sample_rate, cfg.clip_samples)
+    loss_fn = ReconstructionLoss(sample_rate=cfg.sample_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    history = []
+    for _ in range(150):
+        out = model(x)
+        loss = loss_fn(out.audio, x)["loss"] + out.regularization
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    model.eval()
+    with torch.inference_mode():
+        y = model(x).audio
+    first, last = history[0], sum(history[-5:]) / 5
+    window = torch.hann_window(512)
+
+    def log_spec(a: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(a.reshape(-1, a.shape[-1]), 512, 128, window=window, return_complex=True)
+        return torch.log(spec.abs() + 1e-3)
+
+    corr = [
+        torch.corrcoef(torch.stack([p.flatten(), q.flatten()]))[0, 1].item()
+        for p, q in zip(log_spec(y), log_spec(x), strict=True)
+    ]
+    rms = y.pow(2).mean(dim=-1).sqrt().flatten().tolist()
+    print(f"overfit loss {first:.3f} -> {last:.3f}; rms {rms}; log-spectrogram corr {corr}")
+    assert last < 0.5 * first
+    assert min(rms) > 0.01
+    assert min(corr) > 0.6

@@ -1,0 +1,199 @@
+"""Training pipeline on real audio: learning, resume after kill -9, DDP, bundles, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from timbrespace.bundle import BUNDLE_FORMAT_VERSION, load_bundle, read_bundle_meta
+from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+from timbrespace.errors import TimbrespaceError
+from timbrespace.train.run import train
+
+KITS = ("Audiophob", "HardElectro1", "VariBreaks")
+
+
+@pytest.fixture(scope="module")
+def real_cache(tmp_path_factory: pytest.TempPathFactory, hydrogen_root: Path) -> Path:
+    """~44 real drum one-shots from three hydrogen kits at 16 kHz, 0.5 s."""
+    data = tmp_path_factory.mktemp("kits")
+    for kit in KITS:
+        (data / kit).symlink_to(hydrogen_root / kit, target_is_directory=True)
+    cache = tmp_path_factory.mktemp("cache") / "cache"
+    prepare_dataset(data, cache, PrepareConfig(sample_rate=16000, length=0.5), workers=2)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    result = train(real_cache, run, preset="tiny", train_overrides={"max_steps": 300},
+                   logger="tensorboard", progress=False)
+    return run, result
+
+
+def scalar_series(run: Path, tag: str) -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "logs"))
+    events.Reload()
+    return [event.value for event in events.Scalars(tag)]
+
+
+def test_tiny_model_learns_real_drums(trained) -> None:
+    run, result = trained
+    assert result.steps == 300
+    losses = scalar_series(run, "train/stft/loss")
+    first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+    assert last < 0.6 * first, (first, last)
+    bundle = load_bundle(run / "bundle")
+    from timbrespace.data.cache import SoundCache
+
+    cache = SoundCache(bundle.training["cache"]["path"])
+    clips = torch.from_numpy(np.array(cache.audio[:8]))
+    with torch.inference_mode():
+        output = bundle.model.decode(bundle.model.encode(clips))
+    assert output.shape == clips.shape
+    assert output.abs().max() <= 1.0
+    assert float(output.pow(2).mean().sqrt()) > 0.01, "silent output"
+    previews = sorted((run / "previews").glob("step_*/0_output.wav"))
+    assert previews, "no audio previews written"
+    assert list((run / "previews").glob("step_*/0.png"))
+
+
+def test_bundle_round_trips_bit_for_bit_without_pickle(trained, monkeypatch) -> None:
+    run, _ = trained
+    first = load_bundle(run / "bundle")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a bundle must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    second = load_bundle(run / "bundle")
+    x = torch.randn(3, 1, first.model.hop_length, generator=torch.Generator().manual_seed(0)) * 0.3
+    with torch.inference_mode():
+        a = first.model.decode(first.model.encode(x))
+        b = second.model.decode(second.model.encode(x))
+    assert torch.equal(a, b)
+    assert set(os.listdir(run / "bundle")) >= {"bundle.json", "weights.safetensors"}
+
+
+def test_newer_bundle_format_is_refused(trained, tmp_path: Path) -> None:
+    run, _ = trained
+    meta = json.loads((run / "bundle" / "bundle.json").read_text())
+    meta["format_version"] = BUNDLE_FORMAT_VERSION + 1
+    (tmp_path / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(TimbrespaceError, match="newer timbrespace"):
+        read_bundle_meta(tmp_path)
+
+
+def test_generate_reconstruct_and_random(trained, hydrogen_root: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from timbrespace.cli import main
+
+    run, _ = trained
+    source = next((hydrogen_root / "HardElectro1").glob("*.flac"))
+    assert main(["generate", "reconstruct", str(run), str(source), "-o",
+                 str(tmp_path / "rec.wav")]) == 0
+    audio, sr = sf.read(tmp_path / "rec.wav")
+    assert sr == 16000 and audio.shape == (8000,) and np.abs(audio).max() > 0.01
+    assert main(["generate", "random", str(run / "bundle"), "-n", "3", "-o",
+                 str(tmp_path / "rnd")]) == 0
+    sounds = [sf.read(path)[0] for path in sorted((tmp_path / "rnd").glob("*.wav"))]
+    assert len(sounds) == 3 and not np.allclose(sounds[0], sounds[1])
+
+
+def test_existing_run_needs_resume_and_changed_cache_is_refused(trained, real_cache: Path,
+                                                                  small_pack: Path,
+                                                                  tmp_path: Path) -> None:
+    run, _ = trained
+    with pytest.raises(TimbrespaceError, match="--resume"):
+        train(real_cache, run, preset="tiny", progress=False)
+    other = tmp_path / "other"
+    prepare_dataset(small_pack, other, PrepareConfig(sample_rate=16000, length=0.5), workers=1)
+    with pytest.raises(TimbrespaceError, match="cache changed"):
+        train(other, run, preset="tiny", resume=True, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(real_cache: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    from timbrespace.train.task import NonFiniteLossError, ReconstructionTask
+
+    original = ReconstructionTask._losses
+
+    def poisoned(self, batch):
+        terms = original(self, batch)
+        if self.global_step >= 60:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(ReconstructionTask, "_losses", poisoned)
+    with pytest.raises(NonFiniteLossError, match="step 60"):
+        train(real_cache, tmp_path / "run", preset="tiny", train_overrides={"max_steps": 100},
+              logger="none", progress=False)
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 50
+    assert all(torch.isfinite(t).all() for t in state["state_dict"].values())
+    assert not (tmp_path / "run" / "bundle").exists()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "timbrespace.cli", *args]
+
+
+@pytest.mark.slow
+def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = _cli("train", "--data", str(real_cache), "--out", str(run), "--preset", "tiny",
+                   "--max-steps", "400", "--logger", "none", "--no-progress")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    step = 0
+    while time.time() < deadline and process.poll() is None:
+        if checkpoint.exists():
+            step = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+            if step >= 100:
+                break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stdout.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "bundle").exists()
+    killed_at = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    assert 100 <= killed_at < 400
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from step {killed_at}" in resumed.stdout + resumed.stderr
+    meta = read_bundle_meta(run / "bundle")
+    assert meta["training"]["steps"] == 400
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    result = subprocess.run(
+        _cli("train", "--data", str(real_cache), "--out", str(run), "--preset", "tiny",
+             "--max-steps", "30", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp",
+             "--logger", "none", "--no-progress"),
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(run.rglob("bundle.json"))) == 1
+    meta = read_bundle_meta(run / "bundle")
+    assert meta["training"]["steps"] == 30
+    assert load_bundle(run / "bundle").model.latent_dim == meta["latent_dim"]
