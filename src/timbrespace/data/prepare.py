@@ -11,12 +11,14 @@ that `SoundCache` reads (see `timbrespace.data.cache`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -32,10 +34,11 @@ from timbrespace.audio.descriptors import (
     frame_count,
 )
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio, resample
-from timbrespace.data.scan import SourceFile, scan_dataset
+from timbrespace.data.scan import ScanResult, SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
 CACHE_FORMAT_VERSION = 1
+ProgressCallback = Callable[[int, int, str], None]
 MODES = ("oneshot", "continuous")
 
 
@@ -293,9 +296,6 @@ def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
     write_json_atomic(settings_path, wanted)
 
 
-ProgressCallback = Callable[[int, int, str], None]
-
-
 def prepare_dataset(
     dataset: str | os.PathLike[str],
     cache: str | os.PathLike[str],
@@ -311,10 +311,40 @@ def prepare_dataset(
     `progress(done, total, relpath)` is called after each processed file.
     """
     config = config or PrepareConfig()
-    started = time.perf_counter()
     dataset_path = Path(dataset)
     cache_path = Path(cache)
     scan = scan_dataset(dataset_path, exclude=cache_path if cache_path.exists() else None)
+    cache_path.mkdir(parents=True, exist_ok=True)
+    with _exclusive(cache_path):
+        return _prepare_locked(dataset_path, cache_path, config, scan, workers, rebuild, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(cache: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache; left-over temporary files of a killed run are removed."""
+    with open(cache / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise TimbrespaceError(f"{cache}: another prepare is running on this cache") from error
+        for folder in (cache / "shards", cache / "records"):
+            for stale in folder.glob(".*.tmp*") if folder.is_dir() else []:
+                stale.unlink(missing_ok=True)
+        for stale in cache.glob(".data-*.building"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
+def _prepare_locked(
+    dataset_path: Path,
+    cache_path: Path,
+    config: PrepareConfig,
+    scan: ScanResult,
+    workers: int | None,
+    rebuild: bool,
+    progress: ProgressCallback | None,
+) -> PrepareReport:
+    started = time.perf_counter()
     _check_config(cache_path, config, rebuild)
     records = _load_records(cache_path)
     todo = [
