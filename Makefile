@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/timbrespace demo-pack demo/pack
-	$(BIN)/timbrespace prepare demo/pack -o demo/cache
-	$(BIN)/timbrespace info demo/cache
+	$(BIN)/timbrespace demo --out demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

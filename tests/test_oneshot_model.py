@@ -56,7 +56,11 @@ def test_tiny_matrix(channels: int, bottleneck: str) -> None:
     model = build("tiny", channels=channels, bottleneck=bottleneck, n_descriptors=3).eval()
     cfg = model.config
     assert isinstance(model, LatentModel)
-    assert (model.sample_rate, model.hop_length) == (16000, 8000) == (cfg.sample_rate, cfg.clip_samples)
+    assert (
+        (model.sample_rate, model.hop_length)
+        == (16000, 8000)
+        == (cfg.sample_rate, cfg.clip_samples)
+    )
     assert (model.channels, model.latent_dim) == (channels, cfg.latent_dim)
     x = 0.5 * torch.randn(3, channels, cfg.clip_samples).clamp(-1, 1)
     with torch.inference_mode():
@@ -102,6 +106,16 @@ def test_vae_samples_in_training_and_is_deterministic_in_eval() -> None:
     assert not torch.equal(model.encode(x), model.encode(x))
     model.eval()
     torch.testing.assert_close(model.encode(x), model.encode(x))
+
+
+def test_remove_weight_norm_keeps_the_output() -> None:
+    model = build("tiny").eval()
+    x = 0.3 * torch.randn(2, 1, 8000)
+    with torch.inference_mode():
+        before = model(x).audio
+        after = model.remove_weight_norm()(x).audio
+    assert not any("parametrizations" in key for key in model.state_dict())
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
 
 
 def test_any_clip_length_and_short_inputs() -> None:
@@ -151,17 +165,19 @@ def test_config_from_dict_raises_on_misspelt_key() -> None:
         build_model("oneshot", {"latnet_dim": 16})
 
 
+@dataclasses.dataclass
+class Inner:
+    rate: float = 1.0
+    sizes: tuple[int, ...] = (1, 2)
+
+
+@dataclasses.dataclass
+class Outer:
+    inner: Inner = dataclasses.field(default_factory=Inner)
+    name: str = "x"
+
+
 def test_nested_config_from_dict_names_the_full_key() -> None:
-    @dataclasses.dataclass
-    class Inner:
-        rate: float = 1.0
-        sizes: tuple[int, ...] = (1, 2)
-
-    @dataclasses.dataclass
-    class Outer:
-        inner: Inner = dataclasses.field(default_factory=Inner)
-        name: str = "x"
-
     cfg = config_from_dict(Outer, {"inner": {"rate": 2, "sizes": [3, 4]}})
     assert cfg == Outer(inner=Inner(rate=2.0, sizes=(3, 4)))
     assert config_from_dict(Outer, config_to_dict(cfg)) == cfg
@@ -187,6 +203,17 @@ def test_presets_overrides_and_round_trip() -> None:
     assert get_family("oneshot").presets["small"] == {}
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine, 2 threads made this test 20x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_overfit_tiny_with_attack_weighted_loss() -> None:
     cfg = resolve_config("oneshot", "tiny", {})
     model = build_model("oneshot", cfg)

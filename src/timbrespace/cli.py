@@ -174,6 +174,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The embedded default end to end: demo pack → prepare → short training → sounds."""
+    out = Path(args.out)
+    pack, cache, run = out / "pack", out / "cache", out / "run"
+    steps = [
+        ["demo-pack", str(pack), "--n", str(args.n), "--sr", str(args.sr)],
+        ["prepare", str(pack), "-o", str(cache), "--sr", str(args.sr), "--length",
+         str(args.length)],
+        ["train", "--data", str(cache), "--out", str(run), "--preset", args.preset,
+         "--max-minutes", str(args.minutes), *(["--resume"] if (run / "run.json").exists() else [])],
+        ["generate", "random", str(run), "-n", "8", "-o", str(out / "sounds" / "random")],
+        ["eval", str(run), "--data", str(cache), "--split", "val"],
+    ]
+    if (pack / "parameters.csv").exists():
+        steps = steps[1:]
+    if (run / "bundle" / "bundle.json").exists() and not args.retrain:
+        steps = [step for step in steps if step[0] != "train"]
+    for step in steps:
+        print(f"$ timbrespace {' '.join(step)}", flush=True)
+        code = main(step)
+        if code:
+            return code
+    for source in sorted(pack.glob("*/*/*.wav"))[: args.n : max(1, args.n // 4)]:
+        target = out / "sounds" / "reconstructed" / source.name
+        main(["generate", "reconstruct", str(run), str(source), "-o", str(target)])
+    print(f"demo done: bundle {run / 'bundle'}, sounds in {out / 'sounds'}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from timbrespace.evaluation import evaluate
 
@@ -310,6 +339,20 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--temperature", type=float, default=1.0,
                      help="spread relative to the data (1 = as in the data)")
     rnd.add_argument("-o", "--output", required=True, help="output folder")
+
+    sub = verb(
+        "demo",
+        cmd_demo,
+        "The embedded default end to end: demo pack → prepare → short training → sounds → eval.",
+        "  timbrespace demo\n  timbrespace demo --out /tmp/demo --minutes 1\n",
+    )
+    sub.add_argument("--out", default="demo", help="demo folder (default ./demo)")
+    sub.add_argument("--n", type=int, default=600, help="sounds in the demo pack (default 600)")
+    sub.add_argument("--sr", type=int, default=22050, help="sample rate, Hz (default 22050)")
+    sub.add_argument("--length", type=float, default=1.0, help="clip length, s (default 1)")
+    sub.add_argument("--preset", default="small", choices=["tiny", "small", "full"])
+    sub.add_argument("--minutes", type=float, default=4.0, help="training time (default 4 min)")
+    _add_bool(sub, "retrain", False, "train again even if the demo already has a bundle")
 
     sub = verb(
         "eval",
