@@ -37,9 +37,15 @@ def main() -> None:
     start = time.perf_counter()
     prepare_dataset(args.data, cache, PrepareConfig(sample_rate=44100, length=1.0))
     prepared = time.perf_counter()
-    result = train(cache, work / "run", preset=args.preset, resume=args.resume,
-                   train_overrides={"max_minutes": args.minutes}, logger="tensorboard",
-                   progress=False)
+    result = train(
+        cache,
+        work / "run",
+        preset=args.preset,
+        resume=args.resume,
+        train_overrides={"max_minutes": args.minutes},
+        logger="tensorboard",
+        progress=False,
+    )
     trained = time.perf_counter()
     report = evaluate(work / "run", cache, split="val")
     model, baseline = report["model"], report["baseline_pca"]

@@ -27,8 +27,9 @@ def hydrogen_root() -> Path:
     return require_path(HYDROGEN_ROOT, "hydrogen-drumkits")
 
 
-def decaying_tone(freq: float, seconds: float, sr: int, tau: float = 0.15, noise: float = 0.0,
-                  seed: int = 0) -> np.ndarray:
+def decaying_tone(
+    freq: float, seconds: float, sr: int, tau: float = 0.15, noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """A sine (Hz) with exponential decay τ (s) plus optional noise: float32 [samples]."""
     t = np.arange(int(seconds * sr)) / sr
     rng = np.random.default_rng(seed)

@@ -18,8 +18,15 @@ def dominant_frequency(audio: np.ndarray, sr: int) -> float:
 
 @pytest.mark.parametrize(
     ("suffix", "subtype"),
-    [(".wav", "PCM_16"), (".wav", "PCM_U8"), (".wav", "FLOAT"), (".flac", "PCM_24"),
-     (".aiff", "PCM_16"), (".ogg", "VORBIS"), (".mp3", "MPEG_LAYER_III")],
+    [
+        (".wav", "PCM_16"),
+        (".wav", "PCM_U8"),
+        (".wav", "FLOAT"),
+        (".flac", "PCM_24"),
+        (".aiff", "PCM_16"),
+        (".ogg", "VORBIS"),
+        (".mp3", "MPEG_LAYER_III"),
+    ],
 )
 def test_formats_load_resampled_with_pitch_kept(tmp_path: Path, suffix: str, subtype: str) -> None:
     source = decaying_tone(440.0, 0.5, 48000, tau=1.0)
@@ -45,7 +52,9 @@ def test_channels_mix_down_or_keep(tmp_path: Path) -> None:
 
 
 def test_float_file_above_full_scale_is_scaled_down(tmp_path: Path) -> None:
-    sf.write(tmp_path / "hot.wav", np.array([0.0, 2.0, -4.0, 1.0], np.float32), 8000, subtype="FLOAT")
+    sf.write(
+        tmp_path / "hot.wav", np.array([0.0, 2.0, -4.0, 1.0], np.float32), 8000, subtype="FLOAT"
+    )
     np.testing.assert_allclose(load_audio(tmp_path / "hot.wav")[0], [0.0, 0.5, -1.0, 0.25])
 
 
@@ -58,8 +67,12 @@ def test_bad_files_raise_with_path_and_reason(tmp_path: Path) -> None:
     sf.write(nan, np.full(100, np.nan, np.float32), 8000, subtype="FLOAT")
     zero = tmp_path / "zero.wav"
     sf.write(zero, np.zeros(0, np.float32), 8000)
-    for path, reason in [(empty, "not a readable"), (noise, "not a readable"),
-                         (nan, "NaN"), (zero, "zero-length")]:
+    for path, reason in [
+        (empty, "not a readable"),
+        (noise, "not a readable"),
+        (nan, "NaN"),
+        (zero, "zero-length"),
+    ]:
         with pytest.raises(AudioLoadError) as caught:
             load_audio(path)
         assert str(path) in str(caught.value) and reason in str(caught.value)

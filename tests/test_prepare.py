@@ -36,7 +36,9 @@ def test_prepare_small_pack_labels_and_descriptors(small_pack: Path, tmp_path: P
     assert np.all(np.abs(cache.audio[:, 0, :32]).max(axis=1) > 0.01)
 
 
-def test_second_run_processes_nothing_and_picks_up_changes(small_pack: Path, tmp_path: Path) -> None:
+def test_second_run_processes_nothing_and_picks_up_changes(
+    small_pack: Path, tmp_path: Path
+) -> None:
     cache_dir = tmp_path / "cache"
     prepare_dataset(small_pack, cache_dir, TINY, workers=1)
     first = SoundCache(cache_dir).fingerprint
@@ -54,10 +56,16 @@ def test_second_run_processes_nothing_and_picks_up_changes(small_pack: Path, tmp
 def test_other_settings_refuse_to_mix(small_pack: Path, tmp_path: Path) -> None:
     prepare_dataset(small_pack, tmp_path / "cache", TINY, workers=1)
     with pytest.raises(TimbrespaceError, match="sample_rate"):
-        prepare_dataset(small_pack, tmp_path / "cache", PrepareConfig(sample_rate=22050,
-                        length=0.5), workers=1)
-    rebuilt = prepare_dataset(small_pack, tmp_path / "cache",
-                              PrepareConfig(sample_rate=22050, length=0.5), workers=1, rebuild=True)
+        prepare_dataset(
+            small_pack, tmp_path / "cache", PrepareConfig(sample_rate=22050, length=0.5), workers=1
+        )
+    rebuilt = prepare_dataset(
+        small_pack,
+        tmp_path / "cache",
+        PrepareConfig(sample_rate=22050, length=0.5),
+        workers=1,
+        rebuild=True,
+    )
     assert rebuilt.processed == 8 and SoundCache(tmp_path / "cache").sample_rate == 22050
 
 
@@ -127,8 +135,20 @@ def write_broken_files(root: Path) -> tuple[set[str], dict[str, str]]:
 
 def test_broken_files_are_reported_and_the_rest_prepared(tmp_path: Path, capsys) -> None:
     good, bad = write_broken_files(tmp_path / "data")
-    code = main(["prepare", str(tmp_path / "data"), "-o", str(tmp_path / "cache"), "--sr",
-                 "16000", "--length", "0.5", "--json", "--no-progress"])
+    code = main(
+        [
+            "prepare",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "cache"),
+            "--sr",
+            "16000",
+            "--length",
+            "0.5",
+            "--json",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     reasons = {entry["path"]: entry["reason"] for entry in report["bad"]}
@@ -139,8 +159,23 @@ def test_broken_files_are_reported_and_the_rest_prepared(tmp_path: Path, capsys)
     cache = SoundCache(tmp_path / "cache")
     assert {source.path for source in cache.sources} == good
     assert np.isfinite(cache.audio).all() and np.abs(cache.audio).max() <= 1
-    assert main(["prepare", str(tmp_path / "data"), "-o", str(tmp_path / "cache"), "--sr",
-                 "16000", "--length", "0.5", "--strict", "--no-progress"]) == 3
+    assert (
+        main(
+            [
+                "prepare",
+                str(tmp_path / "data"),
+                "-o",
+                str(tmp_path / "cache"),
+                "--sr",
+                "16000",
+                "--length",
+                "0.5",
+                "--strict",
+                "--no-progress",
+            ]
+        )
+        == 3
+    )
     capsys.readouterr()
     assert main(["info", str(tmp_path / "cache"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -172,8 +207,17 @@ def test_killed_prepare_resumes_to_the_same_cache(tmp_path: Path) -> None:
         folder = data / f"pack{i % 3}"
         folder.mkdir(parents=True, exist_ok=True)
         sf.write(folder / f"s{i:02d}.wav", decaying_tone(100 + 17 * i, 0.5, 16000, seed=i), 16000)
-    args = ["prepare", str(data), "--sr", "16000", "--length", "0.5", "--workers", "1",
-            "--no-progress"]
+    args = [
+        "prepare",
+        str(data),
+        "--sr",
+        "16000",
+        "--length",
+        "0.5",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     command = [sys.executable, "-m", "timbrespace.cli", *args]
     process = subprocess.Popen([*command, "-o", str(tmp_path / "killed")])
     records = tmp_path / "killed" / "records"
@@ -185,8 +229,12 @@ def test_killed_prepare_resumes_to_the_same_cache(tmp_path: Path) -> None:
     done_before = len(list(records.glob("*.json")))
     assert 10 <= done_before < 40, "the kill must land midway"
     assert not (tmp_path / "killed" / "manifest.json").exists()
-    resumed = subprocess.run([*command, "-o", str(tmp_path / "killed"), "--json"],
-                             capture_output=True, text=True, check=True)
+    resumed = subprocess.run(
+        [*command, "-o", str(tmp_path / "killed"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(resumed.stdout)["processed"] <= 40 - done_before + 1
     subprocess.run([*command, "-o", str(tmp_path / "clean")], check=True, capture_output=True)
     killed, clean = SoundCache(tmp_path / "killed"), SoundCache(tmp_path / "clean")

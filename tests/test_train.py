@@ -37,8 +37,14 @@ def real_cache(tmp_path_factory: pytest.TempPathFactory, hydrogen_root: Path) ->
 @pytest.fixture(scope="module")
 def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    result = train(real_cache, run, preset="tiny", train_overrides={"max_steps": 300},
-                   logger="tensorboard", progress=False)
+    result = train(
+        real_cache,
+        run,
+        preset="tiny",
+        train_overrides={"max_steps": 300},
+        logger="tensorboard",
+        progress=False,
+    )
     return run, result
 
 
@@ -106,19 +112,23 @@ def test_generate_reconstruct_and_random(trained, hydrogen_root: Path, tmp_path:
 
     run, _ = trained
     source = next((hydrogen_root / "HardElectro1").glob("*.flac"))
-    assert main(["generate", "reconstruct", str(run), str(source), "-o",
-                 str(tmp_path / "rec.wav")]) == 0
+    assert (
+        main(["generate", "reconstruct", str(run), str(source), "-o", str(tmp_path / "rec.wav")])
+        == 0
+    )
     audio, sr = sf.read(tmp_path / "rec.wav")
     assert sr == 16000 and audio.shape == (8000,) and np.abs(audio).max() > 0.01
-    assert main(["generate", "random", str(run / "bundle"), "-n", "3", "-o",
-                 str(tmp_path / "rnd")]) == 0
+    assert (
+        main(["generate", "random", str(run / "bundle"), "-n", "3", "-o", str(tmp_path / "rnd")])
+        == 0
+    )
     sounds = [sf.read(path)[0] for path in sorted((tmp_path / "rnd").glob("*.wav"))]
     assert len(sounds) == 3 and not np.allclose(sounds[0], sounds[1])
 
 
-def test_existing_run_needs_resume_and_changed_cache_is_refused(trained, real_cache: Path,
-                                                                  small_pack: Path,
-                                                                  tmp_path: Path) -> None:
+def test_existing_run_needs_resume_and_changed_cache_is_refused(
+    trained, real_cache: Path, small_pack: Path, tmp_path: Path
+) -> None:
     run, _ = trained
     with pytest.raises(TimbrespaceError, match="--resume"):
         train(real_cache, run, preset="tiny", progress=False)
@@ -128,8 +138,9 @@ def test_existing_run_needs_resume_and_changed_cache_is_refused(trained, real_ca
         train(other, run, preset="tiny", resume=True, progress=False)
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(real_cache: Path, tmp_path: Path,
-                                                       monkeypatch) -> None:
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(
+    real_cache: Path, tmp_path: Path, monkeypatch
+) -> None:
     from timbrespace.train.task import NonFiniteLossError, ReconstructionTask
 
     original = ReconstructionTask._losses
@@ -142,8 +153,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(real_cache: Path, tmp_pat
 
     monkeypatch.setattr(ReconstructionTask, "_losses", poisoned)
     with pytest.raises(NonFiniteLossError, match="step 60"):
-        train(real_cache, tmp_path / "run", preset="tiny", train_overrides={"max_steps": 100},
-              logger="none", progress=False)
+        train(
+            real_cache,
+            tmp_path / "run",
+            preset="tiny",
+            train_overrides={"max_steps": 100},
+            logger="none",
+            progress=False,
+        )
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     assert state["global_step"] == 50
@@ -158,8 +175,20 @@ def _cli(*args: str) -> list[str]:
 @pytest.mark.slow
 def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    command = _cli("train", "--data", str(real_cache), "--out", str(run), "--preset", "tiny",
-                   "--max-steps", "400", "--logger", "none", "--no-progress")
+    command = _cli(
+        "train",
+        "--data",
+        str(real_cache),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "400",
+        "--logger",
+        "none",
+        "--no-progress",
+    )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     checkpoint = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
@@ -187,10 +216,29 @@ def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: 
 def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     result = subprocess.run(
-        _cli("train", "--data", str(real_cache), "--out", str(run), "--preset", "tiny",
-             "--max-steps", "30", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp",
-             "--logger", "none", "--no-progress"),
-        capture_output=True, text=True, timeout=600,
+        _cli(
+            "train",
+            "--data",
+            str(real_cache),
+            "--out",
+            str(run),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "30",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--logger",
+            "none",
+            "--no-progress",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list(run.rglob("bundle.json"))) == 1

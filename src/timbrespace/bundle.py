@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from timbrespace import __version__
-from timbrespace.atomic import atomic_path, write_json_atomic
+from timbrespace.atomic import write_json_atomic
 from timbrespace.errors import TimbrespaceError
 from timbrespace.models.base import build_model, config_to_dict
 
@@ -61,7 +61,9 @@ def save_bundle(
     building = target.with_name(f".{target.name}.building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
+    }
     save_file(state, str(building / "weights.safetensors"))
     if extra_tensors:
         save_file(

@@ -47,7 +47,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     )
     with progress_bar("prepare", enabled=args.progress) as update:
         report = prepare_dataset(
-            args.dataset, args.output, config, workers=args.workers, rebuild=args.rebuild,
+            args.dataset,
+            args.output,
+            config,
+            workers=args.workers,
+            rebuild=args.rebuild,
             progress=update,
         )
     if args.json:
@@ -166,8 +170,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
         return 0
     out_dir = Path(args.output)
-    sounds = decode(bundle, random_latents(bundle, args.n, seed=args.seed,
-                                           temperature=args.temperature))
+    sounds = decode(
+        bundle, random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
+    )
     for i, sound in enumerate(sounds):
         save_audio(out_dir / f"random_{args.seed}_{i:03d}.wav", sound, bundle.sample_rate)
     print(f"wrote {len(sounds)} sounds to {out_dir}")
@@ -180,10 +185,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     pack, cache, run = out / "pack", out / "cache", out / "run"
     steps = [
         ["demo-pack", str(pack), "--n", str(args.n), "--sr", str(args.sr)],
-        ["prepare", str(pack), "-o", str(cache), "--sr", str(args.sr), "--length",
-         str(args.length)],
-        ["train", "--data", str(cache), "--out", str(run), "--preset", args.preset,
-         "--max-minutes", str(args.minutes), *(["--resume"] if (run / "run.json").exists() else [])],
+        [
+            "prepare",
+            str(pack),
+            "-o",
+            str(cache),
+            "--sr",
+            str(args.sr),
+            "--length",
+            str(args.length),
+        ],
+        [
+            "train",
+            "--data",
+            str(cache),
+            "--out",
+            str(run),
+            "--preset",
+            args.preset,
+            "--max-minutes",
+            str(args.minutes),
+            *(["--resume"] if (run / "run.json").exists() else []),
+        ],
         ["generate", "random", str(run), "-n", "8", "-o", str(out / "sounds" / "random")],
         ["eval", str(run), "--data", str(cache), "--split", "val"],
     ]
@@ -212,7 +235,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
-    parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
+    parser.add_argument(
+        f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,16 +289,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("dataset", help="folder of sounds; sub-folders become pack/sub-pack labels")
     sub.add_argument("-o", "--output", required=True, help="cache folder (created or updated)")
-    sub.add_argument("--mode", choices=["oneshot", "continuous"], default="oneshot",
-                     help="oneshot: one clip per file; continuous: overlapping chunks")
+    sub.add_argument(
+        "--mode",
+        choices=["oneshot", "continuous"],
+        default="oneshot",
+        help="oneshot: one clip per file; continuous: overlapping chunks",
+    )
     sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
     sub.add_argument("--length", type=float, default=1.0, help="clip/chunk length, s (default 1)")
-    sub.add_argument("--hop", type=float, default=None,
-                     help="continuous mode: chunk hop, s (default length/2)")
-    sub.add_argument("--channels", type=int, choices=[1, 2], default=1,
-                     help="1 = mono mix-down (default), 2 = stereo")
-    sub.add_argument("--max-seconds", type=float, default=1200.0,
-                     help="decode at most this much of each file, s (default 1200)")
+    sub.add_argument(
+        "--hop", type=float, default=None, help="continuous mode: chunk hop, s (default length/2)"
+    )
+    sub.add_argument(
+        "--channels",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="1 = mono mix-down (default), 2 = stereo",
+    )
+    sub.add_argument(
+        "--max-seconds",
+        type=float,
+        default=1200.0,
+        help="decode at most this much of each file, s (default 1200)",
+    )
     sub.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     _add_bool(sub, "rebuild", False, "discard the existing cache and start over")
     _add_bool(sub, "strict", False, "exit with code 3 if any file was bad")
@@ -301,15 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model", default="oneshot", help="model family (default oneshot)")
     sub.add_argument("--data", required=True, help="cache folder from `timbrespace prepare`")
     sub.add_argument("--out", required=True, help="run folder (checkpoints, logs, bundle)")
-    sub.add_argument("--preset", default="small", choices=["tiny", "small", "full"],
-                     help="tiny = tests, small = CPU (default), full = GPU")
+    sub.add_argument(
+        "--preset",
+        default="small",
+        choices=["tiny", "small", "full"],
+        help="tiny = tests, small = CPU (default), full = GPU",
+    )
     sub.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     sub.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
     sub.add_argument("--batch-size", type=int, default=None)
     sub.add_argument("--lr", type=float, default=None, help="learning rate")
     sub.add_argument("--seed", type=int, default=None)
-    sub.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a model config field (repeatable; unknown keys are errors)")
+    sub.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a model config field (repeatable; unknown keys are errors)",
+    )
     _add_bool(sub, "resume", False, "continue the run in --out from its last checkpoint")
     sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps (Lightning)")
     sub.add_argument("--devices", default="auto", help="number of devices or auto")
@@ -325,19 +372,28 @@ def build_parser() -> argparse.ArgumentParser:
         "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n",
     )
     actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
-    rec = actions.add_parser("reconstruct", help="encode and decode one file",
-                             description="Encode and decode one file (cut as in training).")
+    rec = actions.add_parser(
+        "reconstruct",
+        help="encode and decode one file",
+        description="Encode and decode one file (cut as in training).",
+    )
     rec.add_argument("bundle", help="bundle folder (or run folder)")
     rec.add_argument("input", help="audio file")
     rec.add_argument("-o", "--output", required=True, help="output WAV")
-    rnd = actions.add_parser("random", help="draw sounds from the data's latent distribution",
-                             description="Draw latents from a Gaussian fitted to the training "
-                                         "latents and decode them.")
+    rnd = actions.add_parser(
+        "random",
+        help="draw sounds from the data's latent distribution",
+        description="Draw latents from a Gaussian fitted to the training latents and decode them.",
+    )
     rnd.add_argument("bundle", help="bundle folder (or run folder)")
     rnd.add_argument("-n", type=int, default=8, help="number of sounds (default 8)")
     rnd.add_argument("--seed", type=int, default=0)
-    rnd.add_argument("--temperature", type=float, default=1.0,
-                     help="spread relative to the data (1 = as in the data)")
+    rnd.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="spread relative to the data (1 = as in the data)",
+    )
     rnd.add_argument("-o", "--output", required=True, help="output folder")
 
     sub = verb(

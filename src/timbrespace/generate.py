@@ -34,12 +34,21 @@ def reconstruct(bundle: Bundle, audio: torch.Tensor) -> torch.Tensor:
         return bundle.model.decode(bundle.model.encode(audio)).float()
 
 
-def random_latents(bundle: Bundle, n: int, *, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+def random_latents(
+    bundle: Bundle, n: int, *, seed: int = 0, temperature: float = 1.0
+) -> torch.Tensor:
     """`n` latents `[n, latent_dim, 1]` drawn from a Gaussian fitted to the training latents."""
     if "latent_mean" not in bundle.extra:
-        raise TimbrespaceError(f"{bundle.path}: bundle has no latent statistics (extra.safetensors)")
-    return sample_gaussian(bundle.extra["latent_mean"], bundle.extra["latent_cholesky"], n,
-                           seed=seed, temperature=temperature)
+        raise TimbrespaceError(
+            f"{bundle.path}: bundle has no latent statistics (extra.safetensors)"
+        )
+    return sample_gaussian(
+        bundle.extra["latent_mean"],
+        bundle.extra["latent_cholesky"],
+        n,
+        seed=seed,
+        temperature=temperature,
+    )
 
 
 def decode(bundle: Bundle, z: torch.Tensor) -> np.ndarray:

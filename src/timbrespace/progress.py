@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, *, enabled: bool | None = None) -> Iterator[Callable[[int, int, str], None]]:
+def progress_bar(
+    description: str, *, enabled: bool | None = None
+) -> Iterator[Callable[[int, int, str], None]]:
     """Yield `update(done, total, label)`; shows a rich progress bar on a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty() and not os.environ.get("CI")

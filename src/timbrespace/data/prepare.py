@@ -149,7 +149,9 @@ def fit_length(audio: np.ndarray, n_samples: int, fade_samples: int) -> np.ndarr
     return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
 
 
-def oneshot_clip(audio: np.ndarray, source_rate: int, config: PrepareConfig) -> tuple[np.ndarray, float]:
+def oneshot_clip(
+    audio: np.ndarray, source_rate: int, config: PrepareConfig
+) -> tuple[np.ndarray, float]:
     """One clip `[channels, clip_samples]` at `config.sample_rate` from `[channels, samples]` audio
     at `source_rate`, and its onset offset in s.
 
@@ -199,7 +201,9 @@ def cut_clips(audio: np.ndarray, config: PrepareConfig) -> tuple[np.ndarray, np.
     return np.stack(clips).astype(np.float32), np.array(offsets)
 
 
-def load_clips(path: Path, source_rate: int, config: PrepareConfig) -> tuple[np.ndarray, np.ndarray]:
+def load_clips(
+    path: Path, source_rate: int, config: PrepareConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode `path` and cut it into clips (see `cut_clips`); raises AudioLoadError if silent.
 
     One-shot mode finds the onset at the file's own rate and resamples only the clip it keeps.
@@ -211,8 +215,9 @@ def load_clips(path: Path, source_rate: int, config: PrepareConfig) -> tuple[np.
             raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
         clip, offset = oneshot_clip(raw, source_rate, config)
         return clip[None], np.array([offset], dtype=np.float64)
-    audio = load_audio(path, config.sample_rate, channels=config.channels,
-                       max_seconds=config.read_seconds)
+    audio = load_audio(
+        path, config.sample_rate, channels=config.channels, max_seconds=config.read_seconds
+    )
     if float(np.abs(audio).max(initial=0.0)) < silence:
         raise AudioLoadError(path, f"silent (peak below {config.silence_db:g} dBFS)")
     return cut_clips(audio, config)
@@ -274,8 +279,11 @@ def _load_records(cache: Path) -> dict[str, dict]:
 
 def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
     settings_path = cache / "prepare.json"
-    wanted = {"format_version": CACHE_FORMAT_VERSION, "config": asdict(config),
-              "descriptors": descriptor_names()}
+    wanted = {
+        "format_version": CACHE_FORMAT_VERSION,
+        "config": asdict(config),
+        "descriptors": descriptor_names(),
+    }
     if rebuild and cache.exists():
         for name in ("records", "shards"):
             shutil.rmtree(cache / name, ignore_errors=True)
@@ -420,7 +428,9 @@ def _run_jobs(
                 progress(done, total, source.relpath)
 
 
-def _consolidate(cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport) -> None:
+def _consolidate(
+    cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport
+) -> None:
     """Write the arrays SoundCache reads into a fresh `data-<id>/` folder, then switch the manifest.
 
     The manifest is the commit point: until it is renamed into place, readers see the old data.

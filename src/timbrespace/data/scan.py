@@ -71,7 +71,8 @@ def scan_dataset(root: str | os.PathLike[str], *, exclude: Path | None = None) -
         dirnames[:] = sorted(
             name
             for name in dirnames
-            if not name.startswith(".") and (excluded is None or (current / name).resolve() != excluded)
+            if not name.startswith(".")
+            and (excluded is None or (current / name).resolve() != excluded)
         )
         for name in sorted(filenames):
             if name.startswith("."):

@@ -20,8 +20,9 @@ def fit_gaussian(z: torch.Tensor, shrinkage: float = 1e-3) -> tuple[torch.Tensor
     return mean, torch.linalg.cholesky(covariance)
 
 
-def sample_gaussian(mean: torch.Tensor, cholesky: torch.Tensor, n: int, *, seed: int = 0,
-                    temperature: float = 1.0) -> torch.Tensor:
+def sample_gaussian(
+    mean: torch.Tensor, cholesky: torch.Tensor, n: int, *, seed: int = 0, temperature: float = 1.0
+) -> torch.Tensor:
     """`n` latent points `[n, dim, 1]` (float32) drawn from N(mean, LLᵀ·temperature²), seeded."""
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, mean.shape[0], generator=generator, dtype=torch.float64)

@@ -24,10 +24,12 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from timbrespace.errors import TimbrespaceError
+
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "full")
 
 
-class ConfigError(ValueError):
+class ConfigError(TimbrespaceError, ValueError):
     """A config dict names an unknown key, preset or family, or holds an invalid value."""
 
 

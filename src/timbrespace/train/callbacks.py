@@ -20,7 +20,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints are written to a temporary name and renamed: a kill never leaves half a file."""
 
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
         with atomic_path(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
 
@@ -49,7 +51,9 @@ def preview_png(target: np.ndarray, output: np.ndarray, sample_rate: int) -> byt
         axes[0, column].plot(time, audio, linewidth=0.5)
         axes[0, column].set(title=name, xlabel="time (s)", ylim=(-1, 1))
         axes[1, column].imshow(
-            spectrogram_image(audio), aspect="auto", cmap="magma",
+            spectrogram_image(audio),
+            aspect="auto",
+            cmap="magma",
             extent=(0, time[-1], 0, sample_rate / 2000),
         )
         axes[1, column].set(xlabel="time (s)", ylabel="kHz")
@@ -72,8 +76,14 @@ class PreviewCallback(L.Callback):
         self.every_n_steps = every_n_steps
 
     @override
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         step = trainer.global_step
         if not trainer.is_global_zero or self.every_n_steps <= 0 or step % self.every_n_steps:
             return
@@ -98,6 +108,8 @@ class PreviewCallback(L.Callback):
             if experiment is not None and hasattr(experiment, "add_audio"):
                 experiment.add_audio(f"preview/{i}", output[0].clamp(-1, 1), step, sample_rate)
                 experiment.add_image(
-                    f"spectrogram/{i}", spectrogram_image(output[0].numpy())[None], step,
+                    f"spectrogram/{i}",
+                    spectrogram_image(output[0].numpy())[None],
+                    step,
                     dataformats="CHW",
                 )

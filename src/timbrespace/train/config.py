@@ -19,7 +19,13 @@ class TrainConfig:
     max_minutes: float | None = None
     val_fraction: float = 0.1
     seed: int = 0
-    head_descriptors: tuple[str, ...] = ("f0", "attack_time", "release_time", "centroid", "loudness")
+    head_descriptors: tuple[str, ...] = (
+        "f0",
+        "attack_time",
+        "release_time",
+        "centroid",
+        "loudness",
+    )
     descriptor_weight: float = 0.1
     attack_k: float = 5.0
     attack_tau: float = 0.1
@@ -35,12 +41,31 @@ class TrainConfig:
 
 
 TRAIN_PRESETS: dict[str, dict] = {
-    "tiny": {"batch_size": 8, "max_steps": 300, "val_every": 100, "checkpoint_every": 50,
-             "preview_every": 100, "preview_count": 2, "learning_rate": 2e-3},
-    "small": {"batch_size": 16, "max_steps": 100000, "max_minutes": 15.0, "val_every": 250,
-              "checkpoint_every": 100, "preview_every": 500},
-    "full": {"batch_size": 32, "max_steps": 300000, "val_every": 2000, "checkpoint_every": 1000,
-             "preview_every": 2000, "num_workers": 4},
+    "tiny": {
+        "batch_size": 8,
+        "max_steps": 300,
+        "val_every": 100,
+        "checkpoint_every": 50,
+        "preview_every": 100,
+        "preview_count": 2,
+        "learning_rate": 2e-3,
+    },
+    "small": {
+        "batch_size": 16,
+        "max_steps": 100000,
+        "max_minutes": 15.0,
+        "val_every": 250,
+        "checkpoint_every": 100,
+        "preview_every": 500,
+    },
+    "full": {
+        "batch_size": 32,
+        "max_steps": 300000,
+        "val_every": 2000,
+        "checkpoint_every": 1000,
+        "preview_every": 2000,
+        "num_workers": 4,
+    },
 }
 
 
@@ -52,7 +77,9 @@ def train_config(preset: str, **overrides: object) -> TrainConfig:
     known = set(TrainConfig.__dataclass_fields__)
     for key, value in overrides.items():
         if key not in known:
-            raise TimbrespaceError(f"unknown training setting {key!r}; known: {', '.join(sorted(known))}")
+            raise TimbrespaceError(
+                f"unknown training setting {key!r}; known: {', '.join(sorted(known))}"
+            )
         if value is not None:
             config = replace(config, **{key: value})
     return config

@@ -41,8 +41,9 @@ class TrainResult:
     start_step: int = 0
 
 
-def _model_config_for_cache(family: str, preset: str, cache: SoundCache, n_targets: int,
-                            overrides: dict[str, Any] | None) -> Any:
+def _model_config_for_cache(
+    family: str, preset: str, cache: SoundCache, n_targets: int, overrides: dict[str, Any] | None
+) -> Any:
     data_fields = {
         "sample_rate": cache.sample_rate,
         "channels": cache.channels,
@@ -52,13 +53,21 @@ def _model_config_for_cache(family: str, preset: str, cache: SoundCache, n_targe
     return resolve_config(family, preset, {**data_fields, **(overrides or {})})
 
 
-def _new_run(run_dir: Path, cache: SoundCache, family: str, preset: str,
-             model_overrides: dict[str, Any] | None, train_overrides: dict[str, Any]) -> dict:
+def _new_run(
+    run_dir: Path,
+    cache: SoundCache,
+    family: str,
+    preset: str,
+    model_overrides: dict[str, Any] | None,
+    train_overrides: dict[str, Any],
+) -> dict:
     config = train_config(preset, **train_overrides)
     names = [name for name in config.head_descriptors if name in cache.descriptor_names]
     split = split_cache(cache, config.val_fraction, config.seed)
-    columns = np.stack([cache.descriptor(name) for name in names], axis=1) if names else np.zeros(
-        (len(cache), 0)
+    columns = (
+        np.stack([cache.descriptor(name) for name in names], axis=1)
+        if names
+        else np.zeros((len(cache), 0))
     )
     targets = DescriptorTargets.fit(names, columns[split.train])
     model_config = _model_config_for_cache(family, preset, cache, len(names), model_overrides)
@@ -69,8 +78,12 @@ def _new_run(run_dir: Path, cache: SoundCache, family: str, preset: str,
         "model_config": config_to_dict(model_config),
         "train_config": asdict(config),
         "targets": targets.to_dict(),
-        "cache": {"path": str(cache.root.resolve()), "fingerprint": cache.fingerprint,
-                  "sample_rate": cache.sample_rate, "clips": len(cache)},
+        "cache": {
+            "path": str(cache.root.resolve()),
+            "fingerprint": cache.fingerprint,
+            "sample_rate": cache.sample_rate,
+            "clips": len(cache),
+        },
     }
 
 
@@ -96,8 +109,9 @@ def encode_clips(model: torch.nn.Module, dataset: Any, batch_size: int = 32) -> 
     parts = []
     with torch.inference_mode():
         for start in range(0, len(dataset), batch_size):
-            batch = torch.stack([dataset[i]["audio"] for i in range(start, min(len(dataset),
-                                                                               start + batch_size))])
+            batch = torch.stack(
+                [dataset[i]["audio"] for i in range(start, min(len(dataset), start + batch_size))]
+            )
             parts.append(model.encode(batch).flatten(1))
     return torch.cat(parts)
 
@@ -138,8 +152,12 @@ def train(
             )
         spec = _new_run(run, cache, family, preset, model_overrides, train_overrides)
     family = spec["family"]
-    config = TrainConfig(**{**spec["train_config"],
-                            "head_descriptors": tuple(spec["train_config"]["head_descriptors"])})
+    config = TrainConfig(
+        **{
+            **spec["train_config"],
+            "head_descriptors": tuple(spec["train_config"]["head_descriptors"]),
+        }
+    )
     targets = DescriptorTargets(**{k: tuple(v) for k, v in spec["targets"].items()})
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         write_json_atomic(run / "run.json", spec)
@@ -149,29 +167,46 @@ def train(
     split = split_cache(cache, config.val_fraction, config.seed)
     columns = (
         np.stack([cache.descriptor(name) for name in targets.names], axis=1)
-        if targets.names else np.zeros((len(cache), 0))
+        if targets.names
+        else np.zeros((len(cache), 0))
     )
     standardised = targets.transform(columns) if targets.names else columns.astype(np.float32)
     train_set = ClipDataset(cache, split.train, standardised[split.train])
     val_set = ClipDataset(cache, split.val, standardised[split.val])
     if len(train_set) == 0:
         raise TimbrespaceError(f"{cache.root}: no training clips")
-    loader_options = {"num_workers": config.num_workers,
-                      "persistent_workers": config.num_workers > 0}
+    loader_options = {
+        "num_workers": config.num_workers,
+        "persistent_workers": config.num_workers > 0,
+    }
     train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=min(config.batch_size, len(train_set)), shuffle=True,
-        drop_last=True, **loader_options,
+        train_set,
+        batch_size=min(config.batch_size, len(train_set)),
+        shuffle=True,
+        drop_last=True,
+        **loader_options,
     )
-    val_loader = torch.utils.data.DataLoader(
-        val_set, batch_size=config.batch_size, shuffle=False, **loader_options,
-    ) if len(val_set) else None
+    val_loader = (
+        torch.utils.data.DataLoader(
+            val_set,
+            batch_size=config.batch_size,
+            shuffle=False,
+            **loader_options,
+        )
+        if len(val_set)
+        else None
+    )
 
     preview_source = val_set if len(val_set) else train_set
     count = min(config.preview_count, len(preview_source))
     preview_clips = torch.stack([preview_source[i]["audio"] for i in range(count)])
     callbacks = [
-        ModelCheckpoint(dirpath=run / "checkpoints", save_last=True, save_top_k=0,
-                        every_n_train_steps=config.checkpoint_every),
+        ModelCheckpoint(
+            dirpath=run / "checkpoints",
+            save_last=True,
+            save_top_k=0,
+            every_n_train_steps=config.checkpoint_every,
+        ),
         PreviewCallback(preview_clips, run / "previews", config.preview_every),
     ]
     if logger == "tensorboard":
@@ -182,7 +217,9 @@ def train(
         try:
             from lightning.pytorch.loggers import WandbLogger
         except ImportError as error:
-            raise TimbrespaceError("--logger wandb needs `pip install timbrespace[wandb]`") from error
+            raise TimbrespaceError(
+                "--logger wandb needs `pip install timbrespace[wandb]`"
+            ) from error
         run_logger = WandbLogger(save_dir=str(run), project="timbrespace")
     elif logger == "none":
         run_logger = False
@@ -220,11 +257,14 @@ def train(
             print(f"resumed from step {start_step} ({checkpoint})", flush=True)
     trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if trainer.interrupted:
-        raise TimbrespaceError(f"training interrupted at step {trainer.global_step}; "
-                               f"continue with --resume (checkpoint: {checkpoint})")
+        raise TimbrespaceError(
+            f"training interrupted at step {trainer.global_step}; "
+            f"continue with --resume (checkpoint: {checkpoint})"
+        )
     trainer.save_checkpoint(checkpoint)
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()
-               if value.numel() == 1}
+    metrics = {
+        key: float(value) for key, value in trainer.callback_metrics.items() if value.numel() == 1
+    }
     bundle_path = None
     if trainer.is_global_zero:
         mean, cholesky = fit_gaussian(encode_clips(task.model.cpu(), train_set))
@@ -235,8 +275,12 @@ def train(
             training={
                 "cache": spec["cache"],
                 "labels": cache.label_names,
-                "split": {"val_fraction": config.val_fraction, "seed": config.seed,
-                          "train_clips": len(split.train), "val_clips": len(split.val)},
+                "split": {
+                    "val_fraction": config.val_fraction,
+                    "seed": config.seed,
+                    "train_clips": len(split.train),
+                    "val_clips": len(split.val),
+                },
                 "steps": int(trainer.global_step),
                 "targets": spec["targets"],
                 "preset": spec["preset"],

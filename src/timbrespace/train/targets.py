@@ -61,15 +61,17 @@ class DescriptorTargets:
 
     def transform(self, columns: np.ndarray) -> np.ndarray:
         """Raw `[clips, D]` → standardised float32 `[clips, D]` (NaN where undefined)."""
-        scaled = np.stack(
-            [to_scale(columns[:, i], s) for i, s in enumerate(self.scales)], axis=1
-        )
+        scaled = np.stack([to_scale(columns[:, i], s) for i, s in enumerate(self.scales)], axis=1)
         scaled = np.where(np.isfinite(scaled), scaled, np.nan)
         return ((scaled - np.array(self.mean)) / np.array(self.std)).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"names": list(self.names), "scales": list(self.scales), "mean": list(self.mean),
-                "std": list(self.std)}
+        return {
+            "names": list(self.names),
+            "scales": list(self.scales),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

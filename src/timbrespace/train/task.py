@@ -59,21 +59,28 @@ class ReconstructionTask(L.LightningModule):
                 f"loss became {loss.item()} at step {self.global_step}; training stopped, the last "
                 "good checkpoint is kept (lower --lr, or resume with --resume)"
             )
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()},
-                      prog_bar=False, batch_size=batch["audio"].shape[0])
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in terms.items()},
+            prog_bar=False,
+            batch_size=batch["audio"].shape[0],
+        )
         self.log("loss", loss.detach(), prog_bar=True, logger=False)
         return loss
 
     @override
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         terms = self._losses(batch)
-        self.log_dict({f"val/{k}": v.detach() for k, v in terms.items()},
-                      sync_dist=True, batch_size=batch["audio"].shape[0])
+        self.log_dict(
+            {f"val/{k}": v.detach() for k, v in terms.items()},
+            sync_dist=True,
+            batch_size=batch["audio"].shape[0],
+        )
 
     @override
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union return type
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
-                                      weight_decay=0.0)
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.config.learning_rate, weight_decay=0.0
+        )
         floor = self.config.lr_min_factor
         total = max(1, self.config.max_steps)
 
