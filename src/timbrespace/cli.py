@@ -219,9 +219,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         code = main(step)
         if code:
             return code
-    for source in sorted(pack.glob("*/*/*.wav"))[: args.n : max(1, args.n // 4)]:
-        target = out / "sounds" / "reconstructed" / source.name
-        main(["generate", "reconstruct", str(run), str(source), "-o", str(target)])
+    for family in sorted(path for path in pack.iterdir() if path.is_dir()):
+        source = min(family.rglob("*.wav"), default=None)
+        if source is not None:
+            target = out / "sounds" / "reconstructed" / f"{family.name}_{source.name}"
+            main(["generate", "reconstruct", str(run), str(source), "-o", str(target)])
     print(f"demo done: bundle {run / 'bundle'}, sounds in {out / 'sounds'}")
     return 0
 
