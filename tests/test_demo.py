@@ -14,11 +14,24 @@ from timbrespace.cli import main
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reruns_without_retraining(tmp_path: Path, capsys) -> None:
-    args = ["demo", "--out", str(tmp_path / "demo"), "--n", "20", "--sr", "16000", "--length",
-            "0.5", "--preset", "tiny", "--minutes", "0.25"]
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--n",
+        "20",
+        "--sr",
+        "16000",
+        "--length",
+        "0.5",
+        "--preset",
+        "tiny",
+        "--minutes",
+        "0.25",
+    ]
     assert main(args) == 0
     output = capsys.readouterr().out
-    report = json.loads(output[output.index("{"): output.rindex("}") + 1])
+    report = json.loads(output[output.index("{") : output.rindex("}") + 1])
     assert set(report["model"]) >= {"mrstft_distance", "si_sdr_db"}
     sounds = sorted((tmp_path / "demo" / "sounds").rglob("*.wav"))
     assert len(sounds) >= 8

@@ -254,3 +254,17 @@ def test_linked_packs_are_followed_once(small_pack: Path, tmp_path: Path) -> Non
     (small_pack / "low" / "loop").symlink_to(small_pack / "low", target_is_directory=True)
     paths = [source.relpath for source in scan_dataset(root).audio]
     assert len(paths) == 4 and all(path.startswith("mine/") for path in paths)
+
+
+def test_second_prepare_on_the_same_cache_is_refused_while_one_runs(
+    small_pack: Path, tmp_path: Path
+) -> None:
+    import fcntl
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with open(cache / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(TimbrespaceError, match="another prepare is running"):
+            prepare_dataset(small_pack, cache, TINY, workers=1)
+    assert prepare_dataset(small_pack, cache, TINY, workers=1).sources == 8
