@@ -268,3 +268,30 @@ def test_second_prepare_on_the_same_cache_is_refused_while_one_runs(
         with pytest.raises(TimbrespaceError, match="another prepare is running"):
             prepare_dataset(small_pack, cache, TINY, workers=1)
     assert prepare_dataset(small_pack, cache, TINY, workers=1).sources == 8
+
+
+@pytest.mark.slow
+def test_entire_hydrogen_collection(hydrogen_root: Path, tmp_path: Path) -> None:
+    """Every audio file of the real collection is cached or reported; labels are the kits."""
+    from timbrespace.audio.io import AUDIO_EXTENSIONS
+
+    found = {
+        path.relative_to(hydrogen_root).as_posix()
+        for path in hydrogen_root.rglob("*")
+        if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+    }
+    assert len(found) > 700
+    cache_dir = tmp_path / "hydrogen"
+    report = prepare_dataset(hydrogen_root, cache_dir, PrepareConfig(sample_rate=16000, length=0.5))
+    cache = SoundCache(cache_dir)
+    cached = {source.path for source in cache.sources}
+    bad = {path for path, _ in report.bad}
+    assert cached | bad == found and not cached & bad
+    assert len(bad) <= 5, report.bad
+    kits = {path.name for path in hydrogen_root.iterdir() if path.is_dir()}
+    assert {source.pack for source in cache.sources} == kits
+    assert all(source.pack == source.path.split("/")[0] for source in cache.sources)
+    assert np.isfinite(cache.audio).all() and np.abs(cache.audio).max() <= 1.0
+    assert np.all(np.abs(cache.audio).max(axis=(1, 2)) > 1e-3), "a cached clip is silent"
+    again = prepare_dataset(hydrogen_root, cache_dir, PrepareConfig(sample_rate=16000, length=0.5))
+    assert again.processed == 0 and again.skipped_unchanged == len(found)

@@ -99,10 +99,13 @@ def load_audio(
     audio = _to_channels(data.T, channels)
     if sample_rate is not None and sample_rate != info.sample_rate:
         audio = resample(audio, info.sample_rate, sample_rate)
+    return np.ascontiguousarray(limit_peak(audio), dtype=np.float32)
+
+
+def limit_peak(audio: np.ndarray) -> np.ndarray:
+    """Scale audio down to peak 1 if it exceeds it (float files, resampling overshoot)."""
     peak = float(np.abs(audio).max(initial=0.0))
-    if peak > 1.0:
-        audio = audio / peak
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    return audio / peak if peak > 1.0 else audio
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from timbrespace.audio.descriptors import (
     descriptor_names,
     frame_count,
 )
-from timbrespace.audio.io import AudioLoadError, audio_info, load_audio, resample
+from timbrespace.audio.io import AudioLoadError, audio_info, limit_peak, load_audio, resample
 from timbrespace.data.scan import ScanResult, SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
@@ -162,7 +162,7 @@ def oneshot_clip(
     offset = (audio.shape[1] - trimmed.shape[1]) / source_rate
     margin = int(0.05 * source_rate)
     needed = int(np.ceil(config.length * source_rate)) + margin
-    resampled = resample(trimmed[:, :needed], source_rate, config.sample_rate)
+    resampled = limit_peak(resample(trimmed[:, :needed], source_rate, config.sample_rate))
     n = config.clip_samples
     if trimmed.shape[1] > needed - margin:
         resampled = resampled[:, :n].copy()
