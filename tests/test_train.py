@@ -245,3 +245,29 @@ def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Pa
     meta = read_bundle_meta(run / "bundle")
     assert meta["training"]["steps"] == 30
     assert load_bundle(run / "bundle").model.latent_dim == meta["latent_dim"]
+
+
+def test_analyze_stores_latents_pca_and_probes(trained, small_pack: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from timbrespace.analyze import analyze_bundle
+    from timbrespace.data.cache import SoundCache
+
+    run, _ = trained
+    report = analyze_bundle(run / "bundle")
+    cache = SoundCache(json.loads((run / "run.json").read_text())["cache"]["path"])
+    tensors = load_file(str(run / "bundle" / "analysis.safetensors"))
+    meta = json.loads((run / "bundle" / "analysis.json").read_text())
+    latent_dim = load_bundle(run / "bundle").model.latent_dim
+    assert tensors["latents"].shape == (len(cache), latent_dim)
+    assert tensors["pca.components"].shape[1] == latent_dim
+    ratios = tensors["pca.explained_variance_ratio"]
+    assert torch.all(ratios[:-1] >= ratios[1:]) and 0.99 < float(ratios.sum()) <= 1.0 + 1e-6
+    assert set(report.packs) == set(KITS) and tensors["pack_directions"].shape == (3, latent_dim)
+    names = {probe["name"] for probe in meta["probes"]}
+    assert {"loudness", "centroid", "attack_time"} <= names
+    assert meta["cache"]["fingerprint"] == cache.fingerprint and len(meta["sounds"]) == len(cache)
+    other = tmp_path / "other"
+    prepare_dataset(small_pack, other, PrepareConfig(sample_rate=16000, length=0.5), workers=1)
+    with pytest.raises(TimbrespaceError, match="not the one the model was trained on"):
+        analyze_bundle(run / "bundle", other)

@@ -228,6 +228,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from timbrespace.analyze import analyze_bundle
+
+    report = analyze_bundle(_bundle_path(args.run), args.data)
+    summary = {
+        "bundle": str(report.bundle),
+        "sounds": report.sounds,
+        "pca_explained_variance_ratio": [round(r, 4) for r in report.explained_variance_ratio[:8]],
+        "probes": {
+            probe.name: {
+                "unit": probe.unit,
+                "scale": probe.scale,
+                "r2_heldout": None
+                if probe.r2_heldout != probe.r2_heldout
+                else round(probe.r2_heldout, 3),
+            }
+            for probe in report.probes
+        },
+        "packs": report.packs,
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"analysed {report.sounds} sounds → {report.bundle}/analysis.*")
+        for name, probe in summary["probes"].items():
+            print(f"  probe {name:<15} R² held-out {probe['r2_heldout']}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from timbrespace.evaluation import evaluate
 
@@ -397,6 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="spread relative to the data (1 = as in the data)",
     )
     rnd.add_argument("-o", "--output", required=True, help="output folder")
+
+    sub = verb(
+        "analyze",
+        cmd_analyze,
+        "Encode every cached sound; store latents, PCA, descriptor probes and pack directions "
+        "in the bundle.",
+        "  timbrespace analyze runs/kit\n  timbrespace analyze runs/kit/bundle --data cache/kit --json\n",
+    )
+    sub.add_argument("run", help="run or bundle folder")
+    sub.add_argument("--data", default=None, help="cache (default: the one the model trained on)")
+    _add_bool(sub, "json", False, "print the summary as JSON")
 
     sub = verb(
         "demo",
