@@ -271,3 +271,25 @@ def test_analyze_stores_latents_pca_and_probes(trained, small_pack: Path, tmp_pa
     prepare_dataset(small_pack, other, PrepareConfig(sample_rate=16000, length=0.5), workers=1)
     with pytest.raises(TimbrespaceError, match="not the one the model was trained on"):
         analyze_bundle(run / "bundle", other)
+
+
+def test_generate_control_moves_the_latent_and_names_bad_controls(
+    trained, tmp_path: Path, capsys
+) -> None:
+    import soundfile as sf
+
+    from timbrespace.analyze import analyze_bundle, load_controls
+    from timbrespace.cli import main
+
+    run, _ = trained
+    analyze_bundle(run / "bundle")
+    controls = load_controls(run / "bundle")
+    assert {"pitch", "attack", "release", "brightness", "pca1"} <= set(controls)
+    sound = json.loads((run / "bundle" / "analysis.json").read_text())["sounds"][0]
+    capsys.readouterr()
+    args = ["generate", "control", str(run), "--nearest", sound, "-o", str(tmp_path / "c.wav")]
+    assert main([*args, "--set", "pca1+=0.5", "--lock", "loudness"]) == 0
+    audio, sr = sf.read(tmp_path / "c.wav")
+    assert sr == 16000 and np.abs(audio).max() > 0.01
+    assert main([*args, "--set", "nonsense=1"]) == 1
+    assert "known controls" in capsys.readouterr().err

@@ -11,6 +11,7 @@ Writes beside the model, atomically:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from timbrespace.atomic import atomic_path, write_json_atomic
 from timbrespace.bundle import load_bundle
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.latent.analysis import LinearProbe, class_directions, fit_pca, fit_probe
+from timbrespace.latent.analysis import PCA, LinearProbe, class_directions, fit_pca, fit_probe
+from timbrespace.latent.control import Control
 from timbrespace.train.targets import SCALES, to_scale
 
 ANALYSIS_FORMAT_VERSION = 1
@@ -121,3 +123,40 @@ def _finite(data: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in data.items()
     }
+
+
+CONTROL_ALIASES = {
+    "pitch": "f0",
+    "attack": "attack_time",
+    "release": "release_time",
+    "brightness": "centroid",
+}
+
+
+def load_controls(bundle_path: str | os.PathLike[str], *, pca_axes: int = 8) -> dict[str, Control]:
+    """Controls from a bundle's analysis: `pca1…`, every descriptor probe (with the aliases
+    pitch, attack, release, brightness), and `pack:<name>` (0 = data mean, 1 = the pack's mean).
+    Each has the range of its value over the analysed sounds."""
+    folder = Path(bundle_path)
+    tensors_path, meta_path = folder / "analysis.safetensors", folder / "analysis.json"
+    if not tensors_path.is_file() or not meta_path.is_file():
+        raise TimbrespaceError(f"{folder}: no analysis in the bundle; run `timbrespace analyze`")
+    tensors = load_file(str(tensors_path))
+    meta = json.loads(meta_path.read_text("utf-8"))
+    latents = tensors["latents"].double()
+    pca = PCA.from_tensors(tensors, "pca.")
+    controls: list[Control] = [
+        Control.from_pca(pca, i) for i in range(min(pca_axes, pca.components.shape[0]))
+    ]
+    probes = {entry["name"]: LinearProbe.from_dict(entry) for entry in meta["probes"]}
+    controls += [Control.from_probe(probe) for probe in probes.values()]
+    controls += [
+        Control.from_probe(probes[target], name=alias)
+        for alias, target in CONTROL_ALIASES.items()
+        if target in probes
+    ]
+    mean = latents.mean(dim=0)
+    for name, direction in zip(meta["packs"], tensors["pack_directions"], strict=True):
+        if float(direction.norm()) > 0:
+            controls.append(Control.from_direction(f"pack:{name}", direction, origin=mean))
+    return {control.name: control.with_range(latents) for control in controls}

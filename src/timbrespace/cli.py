@@ -169,6 +169,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         save_audio(args.output, output, bundle.sample_rate)
         print(f"wrote {args.output}")
         return 0
+    if args.action == "control":
+        return _generate_control(args, bundle)
     out_dir = Path(args.output)
     sounds = decode(
         bundle, random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
@@ -254,6 +256,62 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"analysed {report.sounds} sounds → {report.bundle}/analysis.*")
         for name, probe in summary["probes"].items():
             print(f"  probe {name:<15} R² held-out {probe['r2_heldout']}")
+    return 0
+
+
+def _generate_control(args: argparse.Namespace, bundle) -> int:  # noqa: ANN001
+    import json as json_module
+
+    import torch
+    from safetensors.torch import load_file
+
+    from timbrespace.analyze import load_controls
+    from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+    from timbrespace.audio.io import save_audio
+    from timbrespace.generate import decode, prepare_like_training, random_latents
+    from timbrespace.latent.control import parse_setting, set_controls
+
+    controls = load_controls(bundle.path)
+    if args.source_file:
+        with torch.inference_mode():
+            z = bundle.model.encode(prepare_like_training(bundle, args.source_file)[:1])
+    elif args.nearest:
+        sounds = json_module.loads((bundle.path / "analysis.json").read_text("utf-8"))["sounds"]
+        matches = [i for i, path in enumerate(sounds) if path == args.nearest]
+        if not matches:
+            close = [path for path in sounds if args.nearest.lower() in path.lower()][:5]
+            raise TimbrespaceError(
+                f"--nearest {args.nearest!r}: no such sound in the analysis"
+                + (f"; did you mean {', '.join(close)}" if close else "")
+            )
+        latents = load_file(str(bundle.path / "analysis.safetensors"))["latents"]
+        z = latents[matches[0]].reshape(1, -1, 1)
+    else:
+        z = random_latents(bundle, 1, seed=args.seed)
+    result = set_controls(
+        z, args.set or [], controls, lock=args.lock or [], extrapolate=args.extrapolate
+    )
+    for warning in result.warnings:
+        print(f"notice: {warning}", file=sys.stderr)
+    audio = decode(bundle, result.z_new.float())[0]
+    save_audio(args.output, audio, bundle.sample_rate)
+    measured = compute_descriptors(audio, DescriptorSettings(sample_rate=bundle.sample_rate))
+    for setting in args.set or []:
+        name = parse_setting(setting, controls).name
+        control = controls[name]
+        target = control.value(result.z_new.double())[0, 0].item()
+        line = f"  {name}: requested {setting}, latent reads {control.to_user(target):.4g}{control.unit}"
+        descriptor = control.name if control.name in measured.names else None
+        descriptor = descriptor or {
+            "pitch": "f0",
+            "attack": "attack_time",
+            "release": "release_time",
+            "brightness": "centroid",
+        }.get(name)
+        if descriptor in measured.names:
+            line += f", rendered audio measures {measured.value(descriptor):.4g}{control.unit}"
+        print(line)
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -451,6 +509,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--preset", default="small", choices=["tiny", "small", "full"])
     sub.add_argument("--minutes", type=float, default=4.0, help="training time (default 4 min)")
     _add_bool(sub, "retrain", False, "train again even if the demo already has a bundle")
+
+    ctl = actions.add_parser(
+        "control",
+        help="move a sound along named controls (PCA axes, descriptors, packs)",
+        description="Start from a file, a dataset sound or a random point, set controls by the "
+        "minimum-norm constrained move, decode. Needs `timbrespace analyze` first. Examples: "
+        "--set pitch=+3st attack=0.005s pca1=1.5 'pack:kicks=1'",
+    )
+    ctl.add_argument("bundle", help="bundle folder (or run folder)")
+    start = ctl.add_mutually_exclusive_group(required=True)
+    start.add_argument("--from", dest="source_file", help="start from this audio file")
+    start.add_argument("--nearest", help="start from this dataset sound (PACK/.../NAME.wav)")
+    start.add_argument("--random", action="store_true", help="start from a random point")
+    ctl.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="e.g. pitch=+3st attack=0.01s")
+    ctl.add_argument("--lock", nargs="+", metavar="NAME", help="controls to keep where they are")
+    _add_bool(ctl, "extrapolate", False, "allow values outside the data's range (else clamp)")
+    ctl.add_argument("--seed", type=int, default=0, help="seed for --random")
+    ctl.add_argument("-o", "--output", required=True, help="output WAV")
 
     sub = verb(
         "eval",
