@@ -135,20 +135,18 @@ def write_broken_files(root: Path) -> tuple[set[str], dict[str, str]]:
 
 def test_broken_files_are_reported_and_the_rest_prepared(tmp_path: Path, capsys) -> None:
     good, bad = write_broken_files(tmp_path / "data")
-    code = main(
-        [
-            "prepare",
-            str(tmp_path / "data"),
-            "-o",
-            str(tmp_path / "cache"),
-            "--sr",
-            "16000",
-            "--length",
-            "0.5",
-            "--json",
-            "--no-progress",
-        ]
-    )
+    prepare_args = [
+        "prepare",
+        str(tmp_path / "data"),
+        "-o",
+        str(tmp_path / "cache"),
+        "--sr",
+        "16000",
+        "--length",
+        "0.5",
+        "--no-progress",
+    ]
+    code = main([*prepare_args, "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     reasons = {entry["path"]: entry["reason"] for entry in report["bad"]}
@@ -159,23 +157,7 @@ def test_broken_files_are_reported_and_the_rest_prepared(tmp_path: Path, capsys)
     cache = SoundCache(tmp_path / "cache")
     assert {source.path for source in cache.sources} == good
     assert np.isfinite(cache.audio).all() and np.abs(cache.audio).max() <= 1
-    assert (
-        main(
-            [
-                "prepare",
-                str(tmp_path / "data"),
-                "-o",
-                str(tmp_path / "cache"),
-                "--sr",
-                "16000",
-                "--length",
-                "0.5",
-                "--strict",
-                "--no-progress",
-            ]
-        )
-        == 3
-    )
+    assert main([*prepare_args, "--strict"]) == 3
     capsys.readouterr()
     assert main(["info", str(tmp_path / "cache"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

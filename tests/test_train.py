@@ -162,40 +162,45 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
             progress=False,
         )
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert state["global_step"] == 50
     assert all(torch.isfinite(t).all() for t in state["state_dict"].values())
     assert not (tmp_path / "run" / "bundle").exists()
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "timbrespace.cli", *args]
-
-
-@pytest.mark.slow
-def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    command = _cli(
+def _train_command(cache: Path, run: Path, max_steps: int, *extra: str) -> list[str]:
+    """`timbrespace train` of the tiny preset as a subprocess command, without logger or bar."""
+    return [
+        sys.executable,
+        "-m",
+        "timbrespace.cli",
         "train",
         "--data",
-        str(real_cache),
+        str(cache),
         "--out",
         str(run),
         "--preset",
         "tiny",
         "--max-steps",
-        "400",
+        str(max_steps),
         "--logger",
         "none",
         "--no-progress",
-    )
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = _train_command(real_cache, run, 400)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     checkpoint = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
     step = 0
     while time.time() < deadline and process.poll() is None:
         if checkpoint.exists():
-            step = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+            step = torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
             if step >= 100:
                 break
         time.sleep(0.2)
@@ -203,7 +208,7 @@ def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: 
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run / "bundle").exists()
-    killed_at = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    killed_at = torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
     assert 100 <= killed_at < 400
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -216,25 +221,8 @@ def test_kill_during_training_then_resume_continues(real_cache: Path, tmp_path: 
 def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     result = subprocess.run(
-        _cli(
-            "train",
-            "--data",
-            str(real_cache),
-            "--out",
-            str(run),
-            "--preset",
-            "tiny",
-            "--max-steps",
-            "30",
-            "--accelerator",
-            "cpu",
-            "--devices",
-            "2",
-            "--strategy",
-            "ddp",
-            "--logger",
-            "none",
-            "--no-progress",
+        _train_command(
+            real_cache, run, 30, "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"
         ),
         capture_output=True,
         text=True,

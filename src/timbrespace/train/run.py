@@ -250,9 +250,8 @@ def train(
     ckpt_path = str(checkpoint) if resume and checkpoint.exists() else None
     start_step = 0
     if ckpt_path is not None:
-        from lightning.fabric.utilities.cloud_io import _load as load_checkpoint
-
-        start_step = int(load_checkpoint(ckpt_path, map_location="cpu")["global_step"])
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        start_step = int(state["global_step"])
         if trainer.is_global_zero:
             print(f"resumed from step {start_step} ({checkpoint})", flush=True)
     trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
