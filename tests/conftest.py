@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
+KITS = ("Audiophob", "HardElectro1", "VariBreaks")
 
 
 def require_path(path: Path, package: str) -> Path:
@@ -47,3 +48,33 @@ def small_pack(tmp_path: Path) -> Path:
         freq = 110.0 * (i + 1)
         sf.write(folder / f"tone_{i}.wav", decaying_tone(freq, 0.6, 22050, seed=i), 22050)
     return root
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory: pytest.TempPathFactory, hydrogen_root: Path) -> Path:
+    """~44 real drum one-shots from three hydrogen kits at 16 kHz, 0.5 s."""
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+
+    data = tmp_path_factory.mktemp("kits")
+    for kit in KITS:
+        (data / kit).symlink_to(hydrogen_root / kit, target_is_directory=True)
+    cache = tmp_path_factory.mktemp("cache") / "cache"
+    prepare_dataset(data, cache, PrepareConfig(sample_rate=16000, length=0.5), workers=2)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny one-shot model trained 300 steps on `real_cache`: (run folder, TrainResult)."""
+    from timbrespace.train.run import train
+
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    result = train(
+        real_cache,
+        run,
+        preset="tiny",
+        train_overrides={"max_steps": 300},
+        logger="tensorboard",
+        progress=False,
+    )
+    return run, result

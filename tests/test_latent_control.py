@@ -16,7 +16,9 @@ from timbrespace.latent.control import (
     Setting,
     apply_controls,
     parse_setting,
+    parse_sweep,
     set_controls,
+    sweep_targets,
 )
 
 DIM = 16
@@ -362,3 +364,36 @@ def test_control_round_trips_through_json() -> None:
     assert restored.to_dict() == control.to_dict()
     with pytest.raises(ValueError, match="non-zero"):
         Control("flat", torch.zeros(DIM))
+
+
+def test_sweeps_parse_and_space_targets_evenly_on_the_control_scale() -> None:
+    pitch = Control("pitch", torch.ones(DIM), 0.0, unit="Hz", scale="semitones")
+    attack = Control("attack", torch.ones(DIM), 0.0, unit="s", scale="log")
+    current = torch.tensor([[-9.0]])  # C5 − 9 st = 261.6 Hz
+    relative = parse_sweep("pitch=-12st:+12st:5", ["pitch"])
+    assert relative.steps == 5 and relative.start.relative and relative.stop.relative
+    np.testing.assert_allclose(
+        sweep_targets(relative, pitch, current)[0, :, 0], [-21.0, -15.0, -9.0, -3.0, 3.0]
+    )
+    absolute = sweep_targets(parse_sweep("pitch=110Hz:440Hz:3"), pitch, current)[0, :, 0]
+    np.testing.assert_allclose(absolute, [-24.0, -12.0, 0.0], atol=1e-12)  # 110, 220, 440 Hz
+    times = sweep_targets(parse_sweep("attack=1ms:100ms:3"), attack, torch.tensor([[0.0]]))
+    np.testing.assert_allclose(np.exp(times[0, :, 0].numpy()), [0.001, 0.01, 0.1], rtol=1e-12)
+    level = Control("loudness", torch.ones(DIM), 0.0, unit="dB")
+    shifted = sweep_targets(parse_sweep("loudness+=-6dB:+6dB:3"), level, torch.tensor([[-20.0]]))
+    np.testing.assert_allclose(shifted[0, :, 0], [-26.0, -20.0, -14.0])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pitch=-12st:+12st", "expected NAME=START:STOP:STEPS"),
+        ("pitch=-12st:+12st:many", "STEPS must be a whole number"),
+        ("pitch=-12st:+12st:1", "STEPS must be between 2 and 256"),
+        ("pitch=-12st:+12parsecs:3", "unknown unit"),
+        ("tone=1:2:3", "unknown control 'tone'; known controls: pitch"),
+    ],
+)
+def test_sweep_errors_are_clear(text: str, message: str) -> None:
+    with pytest.raises(TimbrespaceError, match=message):
+        parse_sweep(text, ["pitch"])

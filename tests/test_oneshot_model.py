@@ -50,10 +50,13 @@ def synth_sounds(sample_rate: int, n: int) -> torch.Tensor:
     return torch.stack(sounds).unsqueeze(1).clamp(-1.0, 1.0)
 
 
+@pytest.mark.parametrize("synth", ["ddsp", "waveform"])
 @pytest.mark.parametrize("bottleneck", ["ae", "vae"])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_tiny_matrix(channels: int, bottleneck: str) -> None:
-    model = build("tiny", channels=channels, bottleneck=bottleneck, n_descriptors=3).eval()
+def test_tiny_matrix(channels: int, bottleneck: str, synth: str) -> None:
+    model = build(
+        "tiny", channels=channels, bottleneck=bottleneck, n_descriptors=3, synth=synth
+    ).eval()
     cfg = model.config
     assert isinstance(model, LatentModel)
     assert (
@@ -214,8 +217,9 @@ def one_thread() -> Iterator[None]:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-def test_overfit_tiny_with_attack_weighted_loss() -> None:
-    cfg = resolve_config("oneshot", "tiny", {})
+@pytest.mark.parametrize("synth", ["ddsp", "waveform"])
+def test_overfit_tiny_with_attack_weighted_loss(synth: str) -> None:
+    cfg = resolve_config("oneshot", "tiny", {"synth": synth})
     model = build_model("oneshot", cfg)
     x = synth_sounds(cfg.sample_rate, cfg.clip_samples)
     loss_fn = ReconstructionLoss(sample_rate=cfg.sample_rate)
@@ -247,3 +251,13 @@ def test_overfit_tiny_with_attack_weighted_loss() -> None:
     assert last < 0.5 * first
     assert min(rms) > 0.01
     assert min(corr) > 0.6
+
+
+def test_saved_config_from_before_the_ddsp_decoder_loads_as_waveform() -> None:
+    from timbrespace.models.base import config_to_dict
+    from timbrespace.models.oneshot import OneShotDecoder, OneShotSynthDecoder
+
+    saved = config_to_dict(resolve_config("oneshot", "tiny", {"synth": "waveform"}))
+    del saved["synth"]
+    assert isinstance(build_model("oneshot", saved).decoder, OneShotDecoder)
+    assert isinstance(build("tiny").decoder, OneShotSynthDecoder)

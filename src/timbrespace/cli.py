@@ -155,6 +155,8 @@ def _bundle_path(path: str) -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.action == "control":
+        return _generate_control(args)
     from timbrespace.audio.io import save_audio
     from timbrespace.bundle import load_bundle
     from timbrespace.generate import decode, prepare_like_training, random_latents, reconstruct
@@ -169,8 +171,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         save_audio(args.output, output, bundle.sample_rate)
         print(f"wrote {args.output}")
         return 0
-    if args.action == "control":
-        return _generate_control(args, bundle)
     out_dir = Path(args.output)
     sounds = decode(
         bundle, random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
@@ -211,6 +211,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ],
         ["generate", "random", str(run), "-n", "8", "-o", str(out / "sounds" / "random")],
         ["eval", str(run), "--data", str(cache), "--split", "val"],
+        ["analyze", str(run)],
+        ["plot", str(run), "-o", str(out / "figures")],
     ]
     if (pack / "parameters.csv").exists():
         steps = steps[1:]
@@ -226,14 +228,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if source is not None:
             target = out / "sounds" / "reconstructed" / f"{family.name}_{source.name}"
             main(["generate", "reconstruct", str(run), str(source), "-o", str(target)])
-    print(f"demo done: bundle {run / 'bundle'}, sounds in {out / 'sounds'}")
+    start = next((p for p in sorted((pack / "plucks").rglob("*.wav"))), None)
+    if start is not None:
+        sound = start.relative_to(pack).as_posix()
+        sweep = ["generate", "control", str(run), "--nearest", sound]
+        main([*sweep, "--sweep", "pitch=-7st:+7st:5", "-o", str(out / "sounds" / "pitch_sweep")])
+    print(
+        f"demo done: bundle {run / 'bundle'}, sounds in {out / 'sounds'}, "
+        f"figures in {out / 'figures'}"
+    )
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from timbrespace.analyze import analyze_bundle
+    from timbrespace.analyze import CustomControlSpec, analyze_bundle
 
-    report = analyze_bundle(_bundle_path(args.run), args.data)
+    specs = [CustomControlSpec.parse(text) for text in args.control or []]
+    report = analyze_bundle(_bundle_path(args.run), args.data, custom=specs)
     summary = {
         "bundle": str(report.bundle),
         "sounds": report.sounds,
@@ -249,6 +260,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             for probe in report.probes
         },
         "packs": report.packs,
+        "custom_controls": report.custom_controls,
+        "model_pitch_r2": None
+        if report.model_pitch is None
+        or report.model_pitch.r2_heldout != report.model_pitch.r2_heldout
+        else round(report.model_pitch.r2_heldout, 3),
     }
     if args.json:
         _print_json(summary)
@@ -256,62 +272,122 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"analysed {report.sounds} sounds → {report.bundle}/analysis.*")
         for name, probe in summary["probes"].items():
             print(f"  probe {name:<15} R² held-out {probe['r2_heldout']}")
+        if report.model_pitch is not None:
+            print(f"  model pitch readout R² vs measured f0 {summary['model_pitch_r2']}")
     return 0
 
 
-def _generate_control(args: argparse.Namespace, bundle) -> int:  # noqa: ANN001
-    import json as json_module
+def _open_space(path: str):  # noqa: ANN202
+    from timbrespace.space import LatentSpace
 
-    import torch
-    from safetensors.torch import load_file
+    return LatentSpace.open(_bundle_path(path))
 
-    from timbrespace.analyze import load_controls
-    from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
-    from timbrespace.audio.io import save_audio
-    from timbrespace.generate import decode, prepare_like_training, random_latents
-    from timbrespace.latent.control import parse_setting, set_controls
 
-    controls = load_controls(bundle.path)
+def _start_point(args: argparse.Namespace, space) -> tuple[object, str]:  # noqa: ANN001
+    """The latent to start from (--from FILE, --nearest SOUND or --random) and its description."""
     if args.source_file:
-        with torch.inference_mode():
-            z = bundle.model.encode(prepare_like_training(bundle, args.source_file)[:1])
-    elif args.nearest:
-        sounds = json_module.loads((bundle.path / "analysis.json").read_text("utf-8"))["sounds"]
-        matches = [i for i, path in enumerate(sounds) if path == args.nearest]
-        if not matches:
-            close = [path for path in sounds if args.nearest.lower() in path.lower()][:5]
-            raise TimbrespaceError(
-                f"--nearest {args.nearest!r}: no such sound in the analysis"
-                + (f"; did you mean {', '.join(close)}" if close else "")
-            )
-        latents = load_file(str(bundle.path / "analysis.safetensors"))["latents"]
-        z = latents[matches[0]].reshape(1, -1, 1)
-    else:
-        z = random_latents(bundle, 1, seed=args.seed)
-    result = set_controls(
-        z, args.set or [], controls, lock=args.lock or [], extrapolate=args.extrapolate
-    )
+        return space.encode_file(args.source_file), args.source_file
+    if args.nearest:
+        return space.sound_latent(args.nearest), args.nearest
+    return space.random_latent(args.seed), f"random point (seed {args.seed})"
+
+
+def _print_neighbours(space, z, k: int) -> None:  # noqa: ANN001
+    print("closest dataset sounds:")
+    for item in space.nearest(z, k):
+        print(f"  {item.distance:8.4f}  {item.sound}  ({item.pack})")
+
+
+def _generate_control(args: argparse.Namespace) -> int:
+    from timbrespace.audio.io import save_audio
+    from timbrespace.latent.control import parse_setting
+
+    space = _open_space(args.bundle)
+    z, origin = _start_point(args, space)
+    result = space.move(z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
     for warning in result.warnings:
         print(f"notice: {warning}", file=sys.stderr)
-    audio = decode(bundle, result.z_new.float())[0]
-    save_audio(args.output, audio, bundle.sample_rate)
-    measured = compute_descriptors(audio, DescriptorSettings(sample_rate=bundle.sample_rate))
+    if args.sweep:
+        return _generate_sweep(args, space, result.z_new, origin)
+    audio = space.render(result.z_new)[0]
+    save_audio(args.output, audio, space.sample_rate)
+    measured = space.measure(audio)
+    print(f"from {origin}:")
     for setting in args.set or []:
-        name = parse_setting(setting, controls).name
-        control = controls[name]
-        target = control.value(result.z_new.double())[0, 0].item()
-        line = f"  {name}: requested {setting}, latent reads {control.to_user(target):.4g}{control.unit}"
-        descriptor = control.name if control.name in measured.names else None
-        descriptor = descriptor or {
-            "pitch": "f0",
-            "attack": "attack_time",
-            "release": "release_time",
-            "brightness": "centroid",
-        }.get(name)
-        if descriptor in measured.names:
+        name = parse_setting(setting, space.controls).name
+        control = space.controls[name]
+        target = control.to_user(float(control.value(result.z_new.double())[0, 0]))
+        line = f"  {name}: requested {setting}, latent reads {target:.4g}{control.unit}"
+        descriptor = space.descriptor_of(name)
+        if descriptor is not None:
             line += f", rendered audio measures {measured.value(descriptor):.4g}{control.unit}"
         print(line)
+    _print_neighbours(space, result.z_new, 3)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _generate_sweep(args: argparse.Namespace, space, z, origin: str) -> int:  # noqa: ANN001
+    from timbrespace.atomic import write_json_atomic
+    from timbrespace.audio.io import save_audio
+    from timbrespace.plots import contact_sheet, save_figure
+
+    out = Path(args.output)
+    sweep = space.sweep(z, args.sweep, lock=args.lock or [], extrapolate=args.extrapolate)
+    for warning in sweep.warnings:
+        print(f"notice: {warning}", file=sys.stderr)
+    files = []
+    print(f"sweep of {sweep.name} from {origin}:")
+    for i, (audio, requested, measured) in enumerate(
+        zip(sweep.audio, sweep.requested, sweep.measured, strict=True)
+    ):
+        path = save_audio(
+            out / f"{sweep.name.replace(':', '_')}_{i + 1:02d}.wav", audio, space.sample_rate
+        )
+        files.append(path.name)
+        line = f"  {i + 1:2d}  requested {requested:.4g}{sweep.unit}"
+        if sweep.descriptor:
+            line += f"  measured {sweep.descriptor} {measured:.4g}{sweep.unit}"
+        print(line)
+    sheet = save_figure(contact_sheet(sweep, space.sample_rate), out / "contact_sheet.png")
+    write_json_atomic(
+        out / "sweep.json",
+        {
+            "control": sweep.name,
+            "from": origin,
+            "descriptor": sweep.descriptor,
+            "unit": sweep.unit,
+            "requested": sweep.requested,
+            "measured": [v if v == v else None for v in sweep.measured],
+            "files": files,
+        },
+    )
+    print(f"wrote {len(files)} sounds, {sheet.name} and sweep.json to {out}")
+    return 0
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    space = _open_space(args.bundle)
+    z, origin = _start_point(args, space)
+    result = space.move(z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
+    for warning in result.warnings:
+        print(f"notice: {warning}", file=sys.stderr)
+    neighbours = space.nearest(result.z_new, args.k)
+    if args.json:
+        _print_json([item.__dict__ for item in neighbours])
+        return 0
+    print(f"nearest to {origin}" + (f" after {' '.join(args.set)}" if args.set else "") + ":")
+    for item in neighbours:
+        print(f"  {item.distance:8.4f}  {item.sound}  ({item.pack})")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from timbrespace.analyze import load_analysis
+    from timbrespace.plots import plot_analysis
+
+    written = plot_analysis(load_analysis(_bundle_path(args.bundle)), args.output)
+    print(f"wrote {len(written)} figures to {args.output}: {', '.join(p.name for p in written)}")
     return 0
 
 
@@ -327,6 +403,19 @@ def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, 
     parser.add_argument(
         f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help
     )
+
+
+def _add_start_and_settings(parser: argparse.ArgumentParser) -> None:
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--from", dest="source_file", help="start from this audio file")
+    start.add_argument("--nearest", help="start from this dataset sound (PACK/.../NAME.wav)")
+    start.add_argument("--random", action="store_true", help="start from a random point")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --random")
+    parser.add_argument(
+        "--set", nargs="+", metavar="NAME=VALUE", help="e.g. pitch=+3st attack=0.01s"
+    )
+    parser.add_argument("--lock", nargs="+", metavar="NAME", help="controls to keep where they are")
+    _add_bool(parser, "extrapolate", False, "allow values outside the data's range (else clamp)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -494,12 +583,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("run", help="run or bundle folder")
     sub.add_argument("--data", default=None, help="cache (default: the one the model trained on)")
+    sub.add_argument(
+        "--control",
+        action="append",
+        metavar="NAME=A:B",
+        help="custom control from two groups of sounds: 0 at group A, 1 at group B; groups are "
+        "comma-separated globs over dataset paths or @list.txt (repeatable)",
+    )
     _add_bool(sub, "json", False, "print the summary as JSON")
+
+    sub = verb(
+        "plot",
+        cmd_plot,
+        "PNG figures of an analysed bundle: latent maps by pack and by each descriptor, "
+        "explained variance, probe R².",
+        "  timbrespace plot runs/kit -o figures/kit\n",
+    )
+    sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
+    sub.add_argument("-o", "--output", required=True, help="folder for the PNG files")
+
+    sub = verb(
+        "nearest",
+        cmd_nearest,
+        "The dataset sounds closest to a latent point: pick a point, load that sample.",
+        "  timbrespace nearest runs/kit --from my_kick.wav -k 5\n"
+        "  timbrespace nearest runs/kit --nearest kicks/808/kick_0000.wav --set pitch=+7st\n",
+    )
+    sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
+    _add_start_and_settings(sub)
+    sub.add_argument("-k", type=int, default=5, help="how many sounds (default 5)")
+    _add_bool(sub, "json", False, "print JSON")
 
     sub = verb(
         "demo",
         cmd_demo,
-        "The embedded default end to end: demo pack → prepare → short training → sounds → eval.",
+        "The embedded default end to end: demo pack → prepare → short training → sounds → eval → "
+        "analyze → figures and a pitch sweep.",
         "  timbrespace demo\n  timbrespace demo --out /tmp/demo --minutes 1\n",
     )
     sub.add_argument("--out", default="demo", help="demo folder (default ./demo)")
@@ -512,21 +631,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl = actions.add_parser(
         "control",
-        help="move a sound along named controls (PCA axes, descriptors, packs)",
+        help="move a sound along named controls (PCA axes, descriptors, packs, custom)",
         description="Start from a file, a dataset sound or a random point, set controls by the "
         "minimum-norm constrained move, decode. Needs `timbrespace analyze` first. Examples: "
-        "--set pitch=+3st attack=0.005s pca1=1.5 'pack:kicks=1'",
+        "--set pitch=+3st attack=0.005s pca1=1.5 'pack:kicks=1'; "
+        "--sweep pitch=-12st:+12st:9 -o sweep_dir (WAVs, contact_sheet.png, sweep.json)",
     )
     ctl.add_argument("bundle", help="bundle folder (or run folder)")
-    start = ctl.add_mutually_exclusive_group(required=True)
-    start.add_argument("--from", dest="source_file", help="start from this audio file")
-    start.add_argument("--nearest", help="start from this dataset sound (PACK/.../NAME.wav)")
-    start.add_argument("--random", action="store_true", help="start from a random point")
-    ctl.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="e.g. pitch=+3st attack=0.01s")
-    ctl.add_argument("--lock", nargs="+", metavar="NAME", help="controls to keep where they are")
-    _add_bool(ctl, "extrapolate", False, "allow values outside the data's range (else clamp)")
-    ctl.add_argument("--seed", type=int, default=0, help="seed for --random")
-    ctl.add_argument("-o", "--output", required=True, help="output WAV")
+    _add_start_and_settings(ctl)
+    ctl.add_argument(
+        "--sweep",
+        metavar="NAME=START:STOP:STEPS",
+        help="render STEPS sounds from START to STOP (e.g. pitch=-12st:+12st:9); -o is a folder",
+    )
+    ctl.add_argument("-o", "--output", required=True, help="output WAV (a folder with --sweep)")
 
     sub = verb(
         "eval",

@@ -280,6 +280,48 @@ def setting_target(setting: Setting, control: Control, current: Array) -> torch.
     return target
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep `NAME=START:STOP:STEPS`: `steps` evenly spaced targets on the control's
+    scale (so Hz sweep in equal semitone steps) from `start` to `stop`, each a `Setting`."""
+
+    name: str
+    start: Setting
+    stop: Setting
+    steps: int
+
+
+SWEEP_EXAMPLES = "e.g. pitch=-12st:+12st:9, attack=1ms:50ms:5, pca1=-2:2:5, loudness+=-6dB:+6dB:3"
+
+
+def parse_sweep(text: str, known: Iterable[str] | None = None) -> Sweep:
+    """Parse `pitch=-12st:+12st:9` (relative), `attack=1ms:50ms:5` (absolute) or
+    `loudness+=-6dB:+6dB:3` (`+=`: both ends relative to the current value)."""
+    name, op, rest = text.partition("+=") if "+=" in text else text.partition("=")
+    parts = rest.split(":")
+    if not op or len(parts) != 3:
+        raise TimbrespaceError(
+            f"--sweep {text!r}: expected NAME=START:STOP:STEPS, {SWEEP_EXAMPLES}"
+        )
+    try:
+        steps = int(parts[2])
+    except ValueError:
+        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be a whole number") from None
+    if not 2 <= steps <= 256:
+        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be between 2 and 256")
+    start, stop = (parse_setting(f"{name}{op}{value}", known) for value in parts[:2])
+    return Sweep(start.name, start, stop, steps)
+
+
+def sweep_targets(sweep: Sweep, control: Control, current: Array) -> torch.Tensor:
+    """Targets `[batch, steps, frames]` on the control's scale for current values `[batch, frames]`."""
+    current64 = as_float64(current)
+    first = setting_target(sweep.start, control, current64)
+    last = setting_target(sweep.stop, control, current64)
+    fraction = torch.linspace(0.0, 1.0, sweep.steps, dtype=torch.float64)[None, :, None]
+    return first[:, None] + (last - first)[:, None] * fraction
+
+
 @dataclass
 class ControlResult:
     """Outcome of a constrained move.

@@ -187,12 +187,17 @@ def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, A
 
 @dataclass(frozen=True)
 class Family:
-    """A registered model family: its config dataclass, model class and preset overlays."""
+    """A registered model family: its config dataclass, model class and preset overlays.
+
+    legacy: values for keys missing from a *saved* config (a bundle or run written before the
+    key existed), so old models keep loading as they were trained.
+    """
 
     name: str
     config_cls: type
     model_cls: type[nn.Module]
     presets: Mapping[str, Mapping[str, Any]]
+    legacy: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -203,6 +208,7 @@ def register_family(
     config_cls: type,
     model_cls: type[nn.Module],
     presets: Mapping[str, Mapping[str, Any]] | None = None,
+    legacy: Mapping[str, Any] | None = None,
 ) -> Family:
     """Register a model family under `name`.
 
@@ -224,7 +230,13 @@ def register_family(
             config_from_dict(config_cls, _deep_merge(config_to_dict(config_cls()), overlay))
         except ConfigError as err:
             raise ConfigError(f"family '{name}', preset '{preset_name}': {err}") from err
-    family = Family(name=name, config_cls=config_cls, model_cls=model_cls, presets=frozen_presets)
+    family = Family(
+        name=name,
+        config_cls=config_cls,
+        model_cls=model_cls,
+        presets=frozen_presets,
+        legacy=types.MappingProxyType(dict(legacy or {})),
+    )
     existing = _FAMILIES.get(name)
     if existing is not None and (
         existing.config_cls.__qualname__ != config_cls.__qualname__
@@ -288,12 +300,13 @@ def resolve_config(
 
 
 def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> nn.Module:
-    """Build a model of `family` from a config dataclass or a dict (missing keys = defaults)."""
+    """Build a model of `family` from a config dataclass or a dict (a saved config: missing keys
+    take the family's legacy values, then the defaults)."""
     fam = get_family(family)
     if config is None:
         config = fam.config_cls()
     elif isinstance(config, Mapping):
-        config = config_from_dict(fam.config_cls, config)
+        config = config_from_dict(fam.config_cls, {**fam.legacy, **config})
     elif not isinstance(config, fam.config_cls):
         raise ConfigError(
             f"family '{family}' expects a {fam.config_cls.__name__} or a dict, "

@@ -1,14 +1,22 @@
-"""One-shot waveform autoencoder: a whole clip <-> one latent point (Latent Play's model).
+"""One-shot autoencoder: a whole clip <-> one latent point (Latent Play's model).
 
 Encoder: input conv, then per stage residual dilated blocks and a strided conv; the last feature
 map is flattened and a dense layer gives the bottleneck input; the latent is `[batch, latent_dim, 1]`.
-Decoder: dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated blocks and
-a sub-pixel upsampling conv (a conv producing `stride` phases per channel, interleaved in time:
-the same function class as a transposed conv with kernel `upsample_kernel_size * stride`, but
-cheaper on CPU at high rates); the last upsampling conv emits the waveform through tanh, cropped
-to `clip_samples`. Widths shrink toward the output and the last stages have no residual blocks,
-which keeps decoding cheap (the `small` preset decodes one 1 s / 44.1 kHz sound in ≤ 10 ms on
-2 CPU threads).
+
+Two decoders (`OneShotConfig.synth`):
+- "ddsp" (default): the latent drives a DDSP synth (Engel et al. 2020) — a dense layer and
+  sub-pixel upsampling stages reach a control rate of one frame per ~3 ms, where a 1×1 conv gives
+  a pitch bend, harmonic amplitudes and noise band gains; harmonic oscillators plus filtered noise
+  render the clip. The pitch is `w·z + b` octaves plus a bounded bend: explicit, continuous and
+  linear in the latent, so a pitch slider transposes exactly. Trained with a pitch loss against
+  the cache's f0 curves (see `timbrespace.train.task.f0_loss`).
+- "waveform": dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated
+  blocks and a sub-pixel upsampling conv (a conv producing `stride` phases per channel,
+  interleaved in time); the last one emits the waveform through tanh. After short training its
+  output keeps a comb at the harmonics of its frame rate (86 Hz at 22.05 kHz), which is why
+  "ddsp" is the default.
+
+Both decode one 1 s / 44.1 kHz sound of the `small` preset in ≤ 10 ms on 2 CPU threads.
 """
 
 from __future__ import annotations
@@ -21,6 +29,12 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
+from timbrespace.audio.synth import (
+    control_frames,
+    exp_sigmoid,
+    filtered_noise,
+    harmonic_synth,
+)
 from timbrespace.models.base import (
     Bottleneck,
     ConfigError,
@@ -30,6 +44,8 @@ from timbrespace.models.base import (
 )
 
 ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "elu", "gelu", "silu")
+SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
+PITCH_BEND_OCTAVES = 2.0
 
 
 @dataclass
@@ -64,6 +80,22 @@ class OneShotConfig:
     n_descriptors: int = 0
     activation: str = "leaky_relu"
     weight_norm: bool = True
+    synth: str = "ddsp"
+    control_hop: int = 0
+    n_harmonics: int = 48
+    noise_bands: int = 64
+    synth_widths: tuple[int, ...] = (192, 128, 96, 64)
+    synth_strides: tuple[int, ...] = (4, 4, 4)
+    synth_res_blocks: tuple[int, ...] = (1, 2, 2, 1)
+    f0_range: tuple[float, float] = (20.0, 4000.0)
+
+    @property
+    def hop(self) -> int:
+        """Samples per control frame of the ddsp decoder: `control_hop`, or when 0 the power of
+        two nearest to 3 ms (128 at 44.1 kHz, 64 at 22.05 and 16 kHz)."""
+        if self.control_hop > 0:
+            return self.control_hop
+        return 2 ** round(math.log2(0.003 * self.sample_rate))
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 2):
@@ -99,6 +131,26 @@ class OneShotConfig:
                 f"OneShotConfig.bottleneck '{self.bottleneck}' unknown; "
                 f"valid: {', '.join(bottleneck_names())}"
             )
+        if self.synth not in SYNTHS:
+            raise ConfigError(
+                f"OneShotConfig.synth '{self.synth}' unknown; valid: {', '.join(SYNTHS)}"
+            )
+        if self.control_hop < 0 or self.n_harmonics < 1 or self.noise_bands < 2:
+            raise ConfigError(
+                "OneShotConfig: need control_hop >= 0, n_harmonics >= 1 and noise_bands >= 2"
+            )
+        n_synth = len(self.synth_strides)
+        if len(self.synth_widths) != n_synth + 1 or len(self.synth_res_blocks) != n_synth + 1:
+            raise ConfigError(
+                "OneShotConfig: need len(synth_widths) == len(synth_res_blocks) == "
+                f"len(synth_strides) + 1, got {len(self.synth_widths)}, "
+                f"{len(self.synth_res_blocks)}, {n_synth}"
+            )
+        low, high = self.f0_range
+        if not 0 < low < high:
+            raise ConfigError(
+                f"OneShotConfig.f0_range must be 0 < low < high Hz, got {self.f0_range}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"OneShotConfig.activation '{self.activation}' unknown; "
@@ -117,6 +169,11 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
         "decoder_widths": (64, 48, 32, 16),
         "decoder_strides": (4, 4, 4, 4),
         "decoder_res_blocks": (1, 1, 1, 0),
+        "n_harmonics": 32,
+        "noise_bands": 32,
+        "synth_widths": (64, 48, 32),
+        "synth_strides": (4, 4),
+        "synth_res_blocks": (1, 1, 1),
     },
     "small": {},
     "full": {
@@ -126,6 +183,10 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
         "decoder_widths": (512, 384, 256, 128, 64, 32),
         "decoder_strides": (4, 4, 4, 4, 2, 2),
         "decoder_res_blocks": (3, 3, 3, 3, 2, 0),
+        "n_harmonics": 96,
+        "noise_bands": 128,
+        "synth_widths": (512, 384, 256, 192),
+        "synth_res_blocks": (2, 3, 3, 2),
     },
 }
 
@@ -134,12 +195,18 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
 class OneShotOutput:
     """`audio`: `[batch, channels, clip_samples]` in [-1, 1]; `z`: `[batch, latent_dim, 1]`;
     `regularization`: scalar bottleneck term (0 for "ae", β·KL for "vae");
-    `descriptors_pred`: `[batch, n_descriptors]` from the linear head, or None."""
+    `descriptors_pred`: `[batch, n_descriptors]` from the linear head, or None;
+    `f0`: the ddsp decoder's pitch `[batch, channels, frames]` in Hz (frame i at sample
+    i·`hop`) and `base_pitch` `[batch, channels]` (octaves re 440 Hz, linear in z), or None
+    for the waveform decoder."""
 
     audio: torch.Tensor
     z: torch.Tensor
     regularization: torch.Tensor
     descriptors_pred: torch.Tensor | None
+    f0: torch.Tensor | None = None
+    base_pitch: torch.Tensor | None = None
+    hop: int = 0
 
 
 def make_activation(name: str) -> nn.Module:
@@ -375,6 +442,135 @@ class OneShotDecoder(nn.Module):
         return torch.tanh(self.net(h)[..., : self.clip_samples])
 
 
+@dataclass
+class SynthControls:
+    """Frame-rate controls of the ddsp decoder, per audio channel: f0 `[batch, channels, frames]`
+    (Hz), harmonics `[batch, channels, n_harmonics, frames]` and noise
+    `[batch, channels, noise_bands, frames]` (linear amplitudes)."""
+
+    f0: torch.Tensor
+    harmonics: torch.Tensor
+    noise: torch.Tensor
+    base_pitch: torch.Tensor
+    """`[batch, channels]` in octaves re 440 Hz: the part of the pitch linear in the latent."""
+
+
+class OneShotSynthDecoder(nn.Module):
+    """Latent `[batch, latent_dim]` -> DDSP controls -> audio `[batch, channels, clip_samples]`.
+
+    A dense layer gives `[synth_widths[0], frames0]`; per stage, residual dilated blocks and a
+    sub-pixel upsampling conv reach the control rate (one frame per `hop` samples); a last
+    residual stack and a 1×1 conv give, per channel, a pitch bend, a harmonic level and
+    distribution (softmax) and noise band gains (`exp_sigmoid`, as in DDSP). The pitch is
+    `440 · 2^(w·z + b + 2·tanh(bend))` Hz, clamped to `f0_range`: a base pitch *linear in the
+    latent* plus a bend of at most ±2 octaves over time (a kick's sweep), so moving the latent
+    along `w` transposes the sound by exactly that many octaves. Audio = harmonic oscillators +
+    filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
+    continuously instead of snapping to the harmonics of the decoder's frame rate.
+    Noise is seeded per call in eval mode, so a latent always decodes to the same sound.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        sample_rate: int = 44100,
+        clip_samples: int = 44100,
+        latent_dim: int = 24,
+        hop: int = 128,
+        n_harmonics: int = 48,
+        noise_bands: int = 64,
+        widths: tuple[int, ...] = (256, 192, 128, 96),
+        strides: tuple[int, ...] = (4, 4, 4),
+        res_blocks: tuple[int, ...] = (1, 2, 2, 1),
+        kernel_size: int = 7,
+        upsample_kernel_size: int = 3,
+        dilations: tuple[int, ...] = (1, 3, 9),
+        activation: str = "leaky_relu",
+        use_weight_norm: bool = True,
+        f0_range: tuple[float, float] = (20.0, 4000.0),
+        noise_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.channels, self.sample_rate, self.clip_samples = channels, sample_rate, clip_samples
+        self.hop, self.n_harmonics, self.noise_bands = hop, n_harmonics, noise_bands
+        self.octave_range = (math.log2(f0_range[0] / 440.0), math.log2(f0_range[1] / 440.0))
+        self.pitch = nn.Linear(latent_dim, channels)
+        with torch.no_grad():
+            self.pitch.weight.mul_(0.1)
+            self.pitch.bias.fill_(math.log2(200.0 / 440.0))
+        self.noise_seed = noise_seed
+        self.frames = control_frames(clip_samples, hop)
+        self.frames0 = math.ceil(self.frames / math.prod(strides))
+        self.width0 = widths[0]
+        self.dense = _init_layer(nn.Linear(latent_dim, widths[0] * self.frames0))
+        layers: list[nn.Module] = []
+        for i, stride in enumerate(strides):
+            layers += _residual_stack(
+                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
+            )
+            layers += [
+                make_activation(activation),
+                SubPixelUpsample(
+                    widths[i],
+                    widths[i + 1],
+                    stride,
+                    upsample_kernel_size,
+                    gain=1.0,
+                    use_weight_norm=use_weight_norm,
+                ),
+            ]
+        layers += _residual_stack(
+            widths[-1], res_blocks[-1], kernel_size, dilations, activation, use_weight_norm
+        )
+        layers.append(make_activation(activation))
+        self.net = nn.Sequential(*layers)
+        per_channel = 2 + n_harmonics + noise_bands
+        self.head = nn.Conv1d(widths[-1], channels * per_channel, 1)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            bias = self.head.bias.view(channels, per_channel)
+            bias.zero_()
+            bias[:, 1] = -1.0  # harmonic level starts quiet
+            bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
+
+    def controls(self, z: torch.Tensor) -> SynthControls:
+        """Frame-rate controls for latents `[batch, latent_dim]`."""
+        h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
+        raw = self.head(self.net(h))[..., : self.frames]
+        raw = raw.view(z.shape[0], self.channels, -1, self.frames)
+        base = self.pitch(z)
+        octaves = base[..., None] + PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
+        f0 = 440.0 * torch.exp2(octaves.clamp(*self.octave_range))
+        level = exp_sigmoid(raw[:, :, 1:2])
+        distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
+        noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
+        return SynthControls(f0, level * distribution, noise, base)
+
+    def render(self, controls: SynthControls) -> torch.Tensor:
+        """Audio `[batch, channels, clip_samples]` from `controls`."""
+        batch, channels, frames = controls.f0.shape
+        generator = None
+        if not self.training:
+            generator = torch.Generator(device=controls.f0.device).manual_seed(self.noise_seed)
+        harmonic = harmonic_synth(
+            controls.f0.reshape(batch * channels, frames),
+            controls.harmonics.reshape(batch * channels, self.n_harmonics, frames),
+            sample_rate=self.sample_rate,
+            samples=self.clip_samples,
+            hop=self.hop,
+        )
+        noise = filtered_noise(
+            controls.noise.reshape(batch * channels, self.noise_bands, frames),
+            samples=self.clip_samples,
+            hop=self.hop,
+            generator=generator,
+        )
+        return (harmonic + noise).view(batch, channels, self.clip_samples)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.render(self.controls(z))
+
+
 class OneShotAutoencoder(nn.Module):
     """Waveform autoencoder for one-shot clips; follows `timbrespace.models.base.LatentModel`.
 
@@ -404,20 +600,41 @@ class OneShotAutoencoder(nn.Module):
             activation=cfg.activation,
             use_weight_norm=cfg.weight_norm,
         )
-        self.decoder = OneShotDecoder(
-            channels=cfg.channels,
-            clip_samples=cfg.clip_samples,
-            latent_dim=cfg.latent_dim,
-            widths=cfg.decoder_widths,
-            strides=cfg.decoder_strides,
-            res_blocks=cfg.decoder_res_blocks,
-            kernel_size=cfg.kernel_size,
-            upsample_kernel_size=cfg.upsample_kernel_size,
-            output_kernel_size=cfg.output_kernel_size,
-            dilations=cfg.dilations,
-            activation=cfg.activation,
-            use_weight_norm=cfg.weight_norm,
-        )
+        self.decoder: OneShotDecoder | OneShotSynthDecoder
+        if cfg.synth == "ddsp":
+            self.decoder = OneShotSynthDecoder(
+                channels=cfg.channels,
+                sample_rate=cfg.sample_rate,
+                clip_samples=cfg.clip_samples,
+                latent_dim=cfg.latent_dim,
+                hop=cfg.hop,
+                n_harmonics=cfg.n_harmonics,
+                noise_bands=cfg.noise_bands,
+                widths=cfg.synth_widths,
+                strides=cfg.synth_strides,
+                res_blocks=cfg.synth_res_blocks,
+                kernel_size=cfg.kernel_size,
+                upsample_kernel_size=cfg.upsample_kernel_size,
+                dilations=cfg.dilations,
+                activation=cfg.activation,
+                use_weight_norm=cfg.weight_norm,
+                f0_range=cfg.f0_range,
+            )
+        else:
+            self.decoder = OneShotDecoder(
+                channels=cfg.channels,
+                clip_samples=cfg.clip_samples,
+                latent_dim=cfg.latent_dim,
+                widths=cfg.decoder_widths,
+                strides=cfg.decoder_strides,
+                res_blocks=cfg.decoder_res_blocks,
+                kernel_size=cfg.kernel_size,
+                upsample_kernel_size=cfg.upsample_kernel_size,
+                output_kernel_size=cfg.output_kernel_size,
+                dilations=cfg.dilations,
+                activation=cfg.activation,
+                use_weight_norm=cfg.weight_norm,
+            )
         self.descriptor_head: nn.Linear | None = (
             nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
         )
@@ -460,7 +677,8 @@ class OneShotAutoencoder(nn.Module):
         return self.bottleneck(self._features(x)).z
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """`z: [batch, latent_dim, 1]` -> audio `[batch, channels, clip_samples]` in (-1, 1)."""
+        """`z: [batch, latent_dim, 1]` -> audio `[batch, channels, clip_samples]` (the waveform
+        decoder stays in (-1, 1); the ddsp synth is not bounded, so clamp when writing)."""
         if cond is not None:
             raise ValueError("the one-shot model takes no conditioning; pass cond=None")
         if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
@@ -468,6 +686,15 @@ class OneShotAutoencoder(nn.Module):
                 f"expected latent [batch, {self.latent_dim}, 1], got shape {tuple(z.shape)}"
             )
         return self.decoder(z[..., 0])
+
+    def pitch_readout(self) -> tuple[torch.Tensor, float] | None:
+        """The ddsp decoder's base pitch as a linear function of the latent, in semitones re
+        440 Hz (mean over channels): `(weights [latent_dim], bias)`; None for other decoders."""
+        if not isinstance(self.decoder, OneShotSynthDecoder):
+            return None
+        layer = self.decoder.pitch
+        weights = 12.0 * layer.weight.detach().double().mean(dim=0)
+        return weights.cpu(), 12.0 * float(layer.bias.detach().double().mean())
 
     def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
         """Linear descriptor head: `z: [batch, latent_dim, 1]` -> `[batch, n_descriptors]`."""
@@ -489,12 +716,28 @@ class OneShotAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> OneShotOutput:
         """Reconstruct `x: [batch, channels, samples]`; see `OneShotOutput`."""
         bottleneck = self.bottleneck(self._features(x))
+        f0, base_pitch, hop = None, None, 0
+        if isinstance(self.decoder, OneShotSynthDecoder):
+            controls = self.decoder.controls(bottleneck.z[..., 0])
+            audio = self.decoder.render(controls)
+            f0, base_pitch, hop = controls.f0, controls.base_pitch, self.decoder.hop
+        else:
+            audio = self.decoder(bottleneck.z[..., 0])
         return OneShotOutput(
-            audio=self.decoder(bottleneck.z[..., 0]),
+            audio=audio,
             z=bottleneck.z,
             regularization=bottleneck.regularization,
             descriptors_pred=self.predict_descriptors(bottleneck.z),
+            f0=f0,
+            base_pitch=base_pitch,
+            hop=hop,
         )
 
 
-register_family("oneshot", OneShotConfig, OneShotAutoencoder, presets=ONESHOT_PRESETS)
+register_family(
+    "oneshot",
+    OneShotConfig,
+    OneShotAutoencoder,
+    presets=ONESHOT_PRESETS,
+    legacy={"synth": "waveform"},  # bundles from before the ddsp decoder
+)

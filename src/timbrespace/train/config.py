@@ -27,6 +27,9 @@ class TrainConfig:
         "loudness",
     )
     descriptor_weight: float = 0.1
+    f0_weight: float = 1.0
+    """Weight of the pitch loss of decoders with an explicit f0 (ddsp): squared error in octaves
+    against the cache's f0 curve on voiced frames."""
     attack_k: float = 5.0
     attack_tau: float = 0.1
     """Attack emphasis of the loss: weight 1 + K·exp(−t/τ), τ in s."""

@@ -12,14 +12,25 @@ IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 
 
 class ClipDataset(Dataset):
-    """Items: `{"audio": float32 [channels, samples], "targets": float32 [D], "index": int}`.
+    """Items: `{"audio": float32 [channels, samples], "targets": float32 [D], "index": int}`,
+    plus `"f0_curve": float32 [frames]` (Hz, NaN where unvoiced; one frame per descriptor hop)
+    when `f0_curves` `[clips, frames]` is given.
 
     Subsets small enough (≤ 2 GiB) are copied into RAM once; larger ones read the memory map.
     """
 
-    def __init__(self, cache: SoundCache, indices: np.ndarray, targets: np.ndarray) -> None:
+    def __init__(
+        self,
+        cache: SoundCache,
+        indices: np.ndarray,
+        targets: np.ndarray,
+        f0_curves: np.ndarray | None = None,
+    ) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.targets = torch.from_numpy(np.asarray(targets, dtype=np.float32))
+        self.f0_curves = (
+            None if f0_curves is None else torch.from_numpy(np.asarray(f0_curves, dtype=np.float32))
+        )
         nbytes = len(self.indices) * cache.channels * cache.clip_samples * 4
         self._audio: torch.Tensor | None = None
         self._root = cache.root
@@ -39,7 +50,10 @@ class ClipDataset(Dataset):
             if self._cache is None:
                 self._cache = SoundCache(self._root)
             audio = torch.from_numpy(np.array(self._cache.audio[self.indices[item]]))
-        return {"audio": audio, "targets": self.targets[item], "index": int(self.indices[item])}
+        sample = {"audio": audio, "targets": self.targets[item], "index": int(self.indices[item])}
+        if self.f0_curves is not None:
+            sample["f0_curve"] = self.f0_curves[item]
+        return sample
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

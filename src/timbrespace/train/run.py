@@ -103,6 +103,10 @@ def _load_run(run_dir: Path, cache: SoundCache, train_overrides: dict[str, Any])
     return spec
 
 
+def _rows(array: np.ndarray | None, indices: np.ndarray) -> np.ndarray | None:
+    return None if array is None else array[indices]
+
+
 def encode_clips(model: torch.nn.Module, dataset: Any, batch_size: int = 32) -> torch.Tensor:
     """Latents `[clips, latent_dim × frames]` of every clip of `dataset`, in eval mode."""
     model.eval()
@@ -171,8 +175,13 @@ def train(
         else np.zeros((len(cache), 0))
     )
     standardised = targets.transform(columns) if targets.names else columns.astype(np.float32)
-    train_set = ClipDataset(cache, split.train, standardised[split.train])
-    val_set = ClipDataset(cache, split.val, standardised[split.val])
+    f0_curves = None
+    if config.f0_weight > 0 and "f0" in cache.descriptor_names:
+        f0_curves = np.asarray(cache.curves[:, cache.descriptor_names.index("f0")])
+    train_set = ClipDataset(
+        cache, split.train, standardised[split.train], _rows(f0_curves, split.train)
+    )
+    val_set = ClipDataset(cache, split.val, standardised[split.val], _rows(f0_curves, split.val))
     if len(train_set) == 0:
         raise TimbrespaceError(f"{cache.root}: no training clips")
     loader_options = {
@@ -246,7 +255,7 @@ def train(
         default_root_dir=str(run),
         num_sanity_val_steps=0,
     )
-    task = ReconstructionTask(model, config)
+    task = ReconstructionTask(model, config, descriptor_hop=int(cache.config["hop_length"]))
     ckpt_path = str(checkpoint) if resume and checkpoint.exists() else None
     start_step = 0
     if ckpt_path is not None:

@@ -3,7 +3,9 @@
 The model (a plain `nn.Module` from `timbrespace.models`) returns an output with `audio`,
 `regularization` (already weighted by its bottleneck, e.g. β·KL) and optional `descriptors`
 (the joint linear head). The loss is the attack-weighted multi-resolution STFT loss, plus the
-regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets.
+regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
+plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
+error in octaves against the cache's f0 curve on voiced frames (`batch["f0_curve"]`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,48 @@ class NonFiniteLossError(TimbrespaceError):
     """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
+def f0_loss(
+    f0: torch.Tensor,
+    hop: int,
+    target: torch.Tensor,
+    target_hop: int,
+    base_pitch: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """Mean squared error in octaves between a predicted pitch `[batch, channels, frames]` (Hz,
+    frame i at sample i·hop) and a target curve `[batch, target_frames]` (Hz, frame j at sample
+    j·target_hop, NaN where unvoiced), on the target's voiced frames; None if none is voiced.
+
+    base_pitch `[batch, channels]` (octaves re 440 Hz): when given, it is also pulled towards
+    each clip's median voiced pitch, so that the part of the pitch linear in the latent carries
+    the note and the bend only its movement."""
+    voiced = torch.isfinite(target) & (target > 0)
+    if not bool(voiced.any()):
+        return None
+    log_f0 = torch.log2(f0.mean(dim=1))
+    position = torch.arange(target.shape[1], device=f0.device) * (target_hop / hop)
+    position = position.clamp(max=log_f0.shape[1] - 1)
+    left = position.floor().long().clamp(max=log_f0.shape[1] - 2)
+    weight = (position - left).to(log_f0.dtype)
+    predicted = log_f0[:, left] * (1 - weight) + log_f0[:, left + 1] * weight
+    wanted = torch.log2(torch.where(voiced, target, torch.ones_like(target)))
+    loss = (predicted - wanted)[voiced].square().mean()
+    if base_pitch is not None:
+        has_note = voiced.any(dim=1)
+        note = torch.nanmedian(torch.where(voiced, wanted, torch.nan), dim=1).values - math.log2(
+            440
+        )
+        loss = loss + (base_pitch.mean(dim=1) - note)[has_note].square().mean()
+    return loss
+
+
 class ReconstructionTask(L.LightningModule):
-    def __init__(self, model: torch.nn.Module, config: TrainConfig) -> None:
+    def __init__(
+        self, model: torch.nn.Module, config: TrainConfig, *, descriptor_hop: int = 512
+    ) -> None:
         super().__init__()
         self.model = model
         self.config = config
+        self.descriptor_hop = descriptor_hop
         self.reconstruction = ReconstructionLoss(
             sample_rate=model.sample_rate,
             weights={"stft": 1.0, "wave": config.wave_l1_weight, "env": config.envelope_weight},
@@ -47,6 +86,18 @@ class ReconstructionTask(L.LightningModule):
             head = masked_mse(prediction, batch["targets"])
             terms["desc/loss"] = head.detach()
             total = total + self.config.descriptor_weight * head
+        f0 = getattr(output, "f0", None)
+        if f0 is not None and "f0_curve" in batch and self.config.f0_weight > 0:
+            pitch = f0_loss(
+                f0,
+                output.hop,
+                batch["f0_curve"],
+                self.descriptor_hop,
+                getattr(output, "base_pitch", None),
+            )
+            if pitch is not None:
+                terms["f0/loss"] = pitch.detach()
+                total = total + self.config.f0_weight * pitch
         terms["loss"] = total
         return terms
 

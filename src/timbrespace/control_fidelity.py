@@ -1,0 +1,181 @@
+"""Do the knobs do what they say? Sweep a control from many starting sounds, measure the
+rendered audio, and compare with a random latent direction of the same length.
+
+For control C measured by descriptor D (pitch → f0, attack → attack_time, …):
+- fidelity: per start, Spearman ρ between the requested targets and D measured on the rendered
+  sounds; the median over starts is the headline number (1 = the knob is perfectly monotone);
+- side effects: per start, how much each *other* descriptor moves along the sweep, as the
+  standard deviation of its measured values (on its perceptual scale: semitones, log s, …) over
+  the steps, divided by its standard deviation over the dataset; averaged over the other
+  descriptors. The same is measured for a seeded random unit direction moved by the same signed
+  distances, and `side_effect_ratio` = control / random (< 1: the knob is more specific than
+  chance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from timbrespace.space import LatentSpace
+from timbrespace.train.targets import SCALES, to_scale
+
+MAIN_CONTROLS = ("pitch", "attack", "release", "brightness")
+WATCHED_DESCRIPTORS = ("f0", "attack_time", "release_time", "centroid", "loudness")
+MIN_VALID_STEPS = 4
+
+
+@dataclass
+class FidelityReport:
+    """Sweeps of one control: `rho` and `side_effect` / `random_side_effect` per start."""
+
+    control: str
+    descriptor: str
+    starts: list[str]
+    rho: list[float]
+    side_effect: list[float]
+    random_side_effect: list[float]
+    target_range: tuple[float, float]
+    unit: str
+
+    def summary(self) -> dict[str, object]:
+        rho = np.array(self.rho, dtype=np.float64)
+        side = np.nanmean(self.side_effect) if self.side_effect else math.nan
+        random_side = np.nanmean(self.random_side_effect) if self.random_side_effect else math.nan
+        return {
+            "descriptor": self.descriptor,
+            "starts": len(self.starts),
+            "valid_starts": int(np.isfinite(rho).sum()),
+            "median_spearman": _round(np.nanmedian(rho) if np.isfinite(rho).any() else math.nan),
+            "min_spearman": _round(np.nanmin(rho) if np.isfinite(rho).any() else math.nan),
+            "target_range": [_round(v) for v in self.target_range],
+            "unit": self.unit,
+            "other_descriptor_spread": _round(side),
+            "random_direction_spread": _round(random_side),
+            "side_effect_ratio": _round(side / random_side if random_side > 0 else math.nan),
+        }
+
+
+def _round(value: float, digits: int = 4) -> float | None:
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def scaled(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Descriptor values on their perceptual scale (semitones for f0, log for times…)."""
+    return to_scale(np.asarray(values, dtype=np.float64), SCALES.get(name, "linear"))
+
+
+def spearman(requested: Sequence[float], measured: Sequence[float]) -> float:
+    """Spearman ρ over the finite pairs; NaN with fewer than MIN_VALID_STEPS or no variation."""
+    x, y = np.asarray(requested, dtype=np.float64), np.asarray(measured, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < MIN_VALID_STEPS or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+        return math.nan
+    return float(spearmanr(x[keep], y[keep]).statistic)
+
+
+def spread(
+    space: LatentSpace, audio: np.ndarray, names: Sequence[str], scale_std: dict[str, float]
+) -> float:
+    """Mean over `names` of std-over-steps / dataset std of each descriptor of `audio`
+    `[steps, channels, samples]` (descriptors undefined on some steps use the defined ones)."""
+    measured = np.stack([space.measure(item, list(names)).clip for item in audio])
+    spreads = []
+    for column, name in enumerate(names):
+        values = scaled(name, measured[:, column])
+        values = values[np.isfinite(values)]
+        if values.size >= 2 and scale_std[name] > 0:
+            spreads.append(float(values.std()) / scale_std[name])
+    return float(np.mean(spreads)) if spreads else math.nan
+
+
+def dataset_spread(space: LatentSpace, names: Sequence[str]) -> dict[str, float]:
+    """Std over the analysed sounds of each descriptor on its scale."""
+    result = {}
+    for name in names:
+        values = scaled(name, space.analysis.descriptor(name))
+        values = values[np.isfinite(values)]
+        result[name] = float(values.std()) if values.size >= 2 else 0.0
+    return result
+
+
+def sweep_range(
+    space: LatentSpace, name: str, quantile: float = 0.05, sounds: Sequence[int] | None = None
+) -> tuple[float, float]:
+    """The control's data range on its scale: the (q, 1 − q) quantiles of its value over the
+    analysed sounds (or the `sounds` indices)."""
+    latents = space.analysis.latents
+    values = space.controls[name].value(latents if sounds is None else latents[list(sounds)])
+    values = values.numpy()
+    return float(np.quantile(values, quantile)), float(np.quantile(values, 1.0 - quantile))
+
+
+def choose_starts(
+    space: LatentSpace,
+    n: int,
+    *,
+    seed: int = 0,
+    pitched_only: bool = False,
+    pool: Sequence[int] | None = None,
+) -> list[int]:
+    """`n` seeded random dataset sounds (from `pool` indices if given); `pitched_only` keeps
+    those with a defined f0 whose f0 confidence is at least 0.5 (a hat has no pitch to move)."""
+    candidates = np.arange(len(space.analysis.sounds)) if pool is None else np.asarray(pool)
+    if pitched_only:
+        f0 = space.analysis.descriptor("f0")
+        confident = space.analysis.descriptor("f0_confidence")
+        candidates = candidates[np.isfinite(f0[candidates]) & (confident[candidates] >= 0.5)]
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(candidates, size=min(n, candidates.size), replace=False).tolist())
+
+
+def measure_control(
+    space: LatentSpace,
+    name: str,
+    starts: Sequence[int],
+    *,
+    steps: int = 9,
+    lock: Sequence[str] = (),
+    seed: int = 0,
+    range_from: Sequence[int] | None = None,
+) -> FidelityReport:
+    """Sweep control `name` over its data range (over the `range_from` sounds if given) from
+    each start, keeping `lock`ed controls in place; see the module docstring."""
+    descriptor = space.descriptor_of(name)
+    if descriptor is None:
+        raise ValueError(f"control {name!r} has no descriptor to measure it by")
+    low, high = sweep_range(space, name, sounds=range_from)
+    targets = torch.linspace(low, high, steps, dtype=torch.float64)
+    others = [
+        d for d in WATCHED_DESCRIPTORS if d != descriptor and d in space.analysis.descriptor_names
+    ]
+    scale_std = dataset_spread(space, others)
+    rng = np.random.default_rng(seed)
+    rho, side, random_side = [], [], []
+    for start in starts:
+        z = space.sound_latent(start)
+        result = space.sweep_targets(z, name, targets, lock=lock, extrapolate=True)
+        rho.append(spearman(result.targets.numpy(), scaled(descriptor, result.measured)))
+        side.append(spread(space, result.audio, others, scale_std))
+        current = float(space.controls[name].value(z.double())[0, 0])
+        signed = np.sign(result.targets.numpy() - current) * np.array(result.distance)
+        direction = torch.from_numpy(rng.standard_normal(z.shape[1]))
+        direction = (direction / direction.norm()).float().reshape(1, -1, 1)
+        random_z = z + torch.from_numpy(signed).float().reshape(-1, 1, 1) * direction
+        random_side.append(spread(space, space.render(random_z), others, scale_std))
+    return FidelityReport(
+        control=name,
+        descriptor=descriptor,
+        starts=[space.analysis.sounds[i] for i in starts],
+        rho=rho,
+        side_effect=side,
+        random_side_effect=random_side,
+        target_range=(space.controls[name].to_user(low), space.controls[name].to_user(high)),
+        unit=space.controls[name].unit,
+    )

@@ -1,0 +1,219 @@
+"""Analysis, custom controls, the playable latent space, sweeps, plots and nearest sounds, on a
+tiny model trained on real drums."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from timbrespace.analyze import (
+    CustomControlSpec,
+    analyze_bundle,
+    load_analysis,
+    load_controls,
+    match_sounds,
+)
+from timbrespace.bundle import load_bundle
+from timbrespace.cli import main
+from timbrespace.control_fidelity import spearman
+from timbrespace.data.cache import SoundCache
+from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+from timbrespace.errors import TimbrespaceError
+from timbrespace.space import LatentSpace
+
+from .conftest import KITS
+
+
+@pytest.fixture(scope="module")
+def analysed(trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny trained run, analysed with a custom control Audiophob → VariBreaks."""
+    run = tmp_path_factory.mktemp("analysed") / "run"
+    shutil.copytree(trained[0], run)
+    spec = CustomControlSpec.parse("varied=Audiophob/*:VariBreaks/*")
+    analyze_bundle(run / "bundle", custom=[spec])
+    return run
+
+
+def test_analyze_stores_latents_pca_probes_and_refuses_another_cache(
+    analysed: Path, small_pack: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    cache = SoundCache(json.loads((analysed / "run.json").read_text())["cache"]["path"])
+    tensors = load_file(str(analysed / "bundle" / "analysis.safetensors"))
+    meta = json.loads((analysed / "bundle" / "analysis.json").read_text())
+    latent_dim = load_bundle(analysed / "bundle").model.latent_dim
+    assert tensors["latents"].shape == (len(cache), latent_dim)
+    assert tensors["pca.components"].shape[1] == latent_dim
+    ratios = tensors["pca.explained_variance_ratio"]
+    assert torch.all(ratios[:-1] >= ratios[1:]) and 0.99 < float(ratios.sum()) <= 1.0 + 1e-6
+    assert set(meta["packs"]) == set(KITS) and tensors["pack_directions"].shape == (3, latent_dim)
+    assert {"loudness", "centroid", "attack_time"} <= {probe["name"] for probe in meta["probes"]}
+    assert meta["cache"]["fingerprint"] == cache.fingerprint and len(meta["sounds"]) == len(cache)
+    other = tmp_path / "other"
+    prepare_dataset(small_pack, other, PrepareConfig(sample_rate=16000, length=0.5), workers=1)
+    with pytest.raises(TimbrespaceError, match="not the one the model was trained on"):
+        analyze_bundle(analysed / "bundle", other)
+
+
+def test_custom_control_is_zero_at_group_a_and_one_at_group_b(analysed: Path) -> None:
+    analysis = load_analysis(analysed / "bundle")
+    control = analysis.controls()["varied"]
+    packs = np.array(analysis.sound_packs)
+    mean_a = analysis.latents[torch.from_numpy(packs == "Audiophob")].mean(dim=0)
+    mean_b = analysis.latents[torch.from_numpy(packs == "VariBreaks")].mean(dim=0)
+    assert float(control.value(mean_a[None])[0]) == pytest.approx(0.0, abs=1e-9)
+    assert float(control.value(mean_b[None])[0]) == pytest.approx(1.0, abs=1e-9)
+    # a re-analysis without --control keeps the definition
+    analyze_bundle(analysed / "bundle")
+    assert "varied" in load_controls(analysed / "bundle")
+
+
+def test_custom_control_errors_name_the_problem(analysed: Path, tmp_path: Path) -> None:
+    with pytest.raises(TimbrespaceError, match="expected NAME=GROUP_A:GROUP_B"):
+        CustomControlSpec.parse("punch=only_one_group")
+    with pytest.raises(TimbrespaceError, match="group B .* matches no sound"):
+        analyze_bundle(analysed / "bundle", custom=[CustomControlSpec.parse("x=Audio*:nothing*")])
+    with pytest.raises(TimbrespaceError, match="taken by a built-in"):
+        analyze_bundle(analysed / "bundle", custom=[CustomControlSpec.parse("pitch=A*:V*")])
+    listing = tmp_path / "hard.txt"
+    listing.write_text("# hard hits\nkit/snare_hard.wav\n*/KICK*\n")
+    sounds = ["kit/kick_soft.wav", "kit/snare_hard.wav", "other/kick_hard.flac", "kit/hat.wav"]
+    assert match_sounds([f"@{listing}"], sounds) == [0, 1, 2]
+    assert match_sounds(["*hard*", "kit/hat.wav"], sounds) == [1, 2, 3]
+
+
+def test_analysis_of_other_weights_is_refused(analysed: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(analysed / "bundle", bundle)
+    weights = load_file(str(bundle / "weights.safetensors"))
+    first = next(iter(weights))
+    weights[first] = weights[first] + 0.01
+    save_file(weights, str(bundle / "weights.safetensors"))
+    with pytest.raises(
+        TimbrespaceError, match="made with other weights.*re-run `timbrespace analyze"
+    ):
+        LatentSpace.open(bundle)
+
+
+def test_space_sweep_hits_its_targets_in_the_latent_and_keeps_locks(analysed: Path) -> None:
+    space = LatentSpace.open(analysed / "bundle")
+    z = space.sound_latent(space.analysis.sounds[3])
+    pitch, attack = space.controls["pitch"], space.controls["attack"]
+    start_pitch = float(pitch.value(z.double())[0, 0])
+    sweep = space.sweep(z, "pitch=-6st:+6st:5", lock=["attack"])
+    assert sweep.audio.shape == (5, 1, 8000) and sweep.descriptor == "f0"
+    np.testing.assert_allclose(
+        sweep.targets.numpy(), start_pitch + np.linspace(-6, 6, 5), atol=1e-9
+    )
+    np.testing.assert_allclose(pitch.value(sweep.z.double())[:, 0], sweep.targets, atol=1e-4)
+    np.testing.assert_allclose(
+        attack.value(sweep.z.double())[:, 0], float(attack.value(z.double())[0, 0]), atol=1e-4
+    )
+    assert sweep.requested[0] == pytest.approx(440 * 2 ** ((start_pitch - 6) / 12), rel=1e-9)
+    assert sweep.distance[2] == pytest.approx(0.0, abs=1e-5)
+    assert np.abs(sweep.audio).max(axis=-1).min() > 0.01
+
+
+def test_nearest_of_a_dataset_sound_is_itself(analysed: Path) -> None:
+    space = LatentSpace.open(analysed / "bundle")
+    name = space.analysis.sounds[5]
+    first = space.nearest(space.sound_latent(name), k=3)[0]
+    assert first.sound == name and first.distance == pytest.approx(0.0, abs=1e-6)
+    assert first.pack == name.split("/")[0]
+    with pytest.raises(TimbrespaceError, match="no such sound"):
+        space.sound_latent("no_such_file.wav")
+
+
+def test_cli_sweep_writes_sounds_contact_sheet_and_json(
+    analysed: Path, tmp_path: Path, capsys
+) -> None:
+    sound = load_analysis(analysed / "bundle").sounds[0]
+    out = tmp_path / "sweep"
+    args = [
+        "generate",
+        "control",
+        str(analysed),
+        "--nearest",
+        sound,
+        "--sweep",
+        "pitch=-5st:+5st:3",
+    ]
+    assert main([*args, "-o", str(out)]) == 0
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["control"] == "pitch" and len(record["files"]) == 3
+    assert record["requested"][2] / record["requested"][0] == pytest.approx(2 ** (10 / 12))
+    for name in record["files"]:
+        audio, sr = sf.read(out / name)
+        assert sr == 16000 and audio.shape == (8000,)
+    from PIL import Image
+
+    with Image.open(out / "contact_sheet.png") as image:
+        assert image.size[0] > 800 and image.size[1] > 300
+    assert "requested" in capsys.readouterr().out
+    assert main([*args[:-1], "nonsense=1:2:3", "-o", str(out)]) == 1
+    assert "known controls" in capsys.readouterr().err
+    assert main([*args[:-1], "pitch=1:2:1", "-o", str(out)]) == 1
+    assert "STEPS must be between 2 and 256" in capsys.readouterr().err
+
+
+def test_cli_control_clamps_with_a_notice_or_extrapolates(
+    analysed: Path, tmp_path: Path, capsys
+) -> None:
+    sound = load_analysis(analysed / "bundle").sounds[0]
+    args = ["generate", "control", str(analysed), "--nearest", sound, "-o", str(tmp_path / "c.wav")]
+    assert main([*args, "--set", "pca1=1000"]) == 0
+    captured = capsys.readouterr()
+    assert "outside the data range" in captured.err and "clamped" in captured.err
+    assert "closest dataset sounds" in captured.out
+    assert main([*args, "--set", "pca1=1000", "--extrapolate"]) == 0
+    assert "extrapolating" in capsys.readouterr().err
+    assert main([*args, "--set", "nonsense=1"]) == 1
+    assert "known controls" in capsys.readouterr().err
+
+
+def test_cli_plot_writes_readable_figures(analysed: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    assert main(["plot", str(analysed), "-o", str(tmp_path / "fig")]) == 0
+    names = {path.name for path in (tmp_path / "fig").glob("*.png")}
+    assert {"map_pack.png", "explained_variance.png", "probe_r2.png", "map_f0.png"} <= names
+    with Image.open(tmp_path / "fig" / "map_pack.png") as image:
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 50  # points, legend and labels, not a blank canvas
+
+
+def test_cli_nearest_lists_k_sounds(analysed: Path, capsys) -> None:
+    sound = load_analysis(analysed / "bundle").sounds[2]
+    assert main(["nearest", str(analysed), "--nearest", sound, "-k", "4", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found) == 4 and found[0]["sound"] == sound
+    assert [item["distance"] for item in found] == sorted(item["distance"] for item in found)
+
+
+def test_spearman_known_answers() -> None:
+    assert spearman([1, 2, 3, 4, 5], [10, 20, 30, 40, 50]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4, 5], [5, 3, 2, 1, 0]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4, 5], [1, 3, 2, 4, 5]) == pytest.approx(0.9)
+    assert np.isnan(spearman([1, 2, 3, 4, 5], [1, np.nan, np.nan, 2, 3]))
+    assert np.isnan(spearman([1, 2, 3, 4], [7, 7, 7, 7]))
+
+
+def test_pitch_control_is_the_synth_pitch_and_transposes_exactly(analysed: Path) -> None:
+    space = LatentSpace.open(analysed / "bundle")
+    assert space.analysis.model_pitch is not None
+    decoder = space.bundle.model.decoder
+    z = space.sound_latent(space.analysis.sounds[0])
+    moved = space.move(z, ["pitch=+12st"], lock=["attack"], extrapolate=True).z_new
+    with torch.inference_mode():
+        before = decoder.controls(z[..., 0]).base_pitch
+        after = decoder.controls(moved.float()[..., 0]).base_pitch
+    assert float(after - before) == pytest.approx(1.0, abs=1e-4)  # octaves
