@@ -217,3 +217,18 @@ def test_pitch_control_is_the_synth_pitch_and_transposes_exactly(analysed: Path)
         before = decoder.controls(z[..., 0]).base_pitch
         after = decoder.controls(moved.float()[..., 0]).base_pitch
     assert float(after - before) == pytest.approx(1.0, abs=1e-4)  # octaves
+
+
+def test_pitch_sweeps_are_monotone_and_more_specific_than_a_random_direction(
+    analysed: Path,
+) -> None:
+    from timbrespace.control_fidelity import choose_starts, measure_control
+
+    space = LatentSpace.open(analysed / "bundle")
+    starts = choose_starts(space, 4, seed=1, pitched_only=True)
+    report = measure_control(space, "pitch", starts, steps=6, lock=["attack", "release"])
+    summary = report.summary()
+    print(summary)
+    assert summary["valid_starts"] >= 3
+    assert summary["median_spearman"] >= 0.9
+    assert summary["side_effect_ratio"] is not None

@@ -292,6 +292,17 @@ def _start_point(args: argparse.Namespace, space) -> tuple[object, str]:  # noqa
     return space.random_latent(args.seed), f"random point (seed {args.seed})"
 
 
+def _moved_start(args: argparse.Namespace):  # noqa: ANN202
+    """Open the space, pick the start point and apply --set/--lock; notices go to stderr.
+    Returns (space, moved latent, description of the start)."""
+    space = _open_space(args.bundle)
+    z, origin = _start_point(args, space)
+    result = space.move(z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
+    for warning in result.warnings:
+        print(f"notice: {warning}", file=sys.stderr)
+    return space, result.z_new, origin
+
+
 def _print_neighbours(space, z, k: int) -> None:  # noqa: ANN001
     print("closest dataset sounds:")
     for item in space.nearest(z, k):
@@ -302,27 +313,23 @@ def _generate_control(args: argparse.Namespace) -> int:
     from timbrespace.audio.io import save_audio
     from timbrespace.latent.control import parse_setting
 
-    space = _open_space(args.bundle)
-    z, origin = _start_point(args, space)
-    result = space.move(z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
-    for warning in result.warnings:
-        print(f"notice: {warning}", file=sys.stderr)
+    space, z, origin = _moved_start(args)
     if args.sweep:
-        return _generate_sweep(args, space, result.z_new, origin)
-    audio = space.render(result.z_new)[0]
+        return _generate_sweep(args, space, z, origin)
+    audio = space.render(z)[0]
     save_audio(args.output, audio, space.sample_rate)
     measured = space.measure(audio)
     print(f"from {origin}:")
     for setting in args.set or []:
         name = parse_setting(setting, space.controls).name
         control = space.controls[name]
-        target = control.to_user(float(control.value(result.z_new.double())[0, 0]))
+        target = control.to_user(float(control.value(z.double())[0, 0]))
         line = f"  {name}: requested {setting}, latent reads {target:.4g}{control.unit}"
         descriptor = space.descriptor_of(name)
         if descriptor is not None:
             line += f", rendered audio measures {measured.value(descriptor):.4g}{control.unit}"
         print(line)
-    _print_neighbours(space, result.z_new, 3)
+    _print_neighbours(space, z, 3)
     print(f"wrote {args.output}")
     return 0
 
@@ -367,12 +374,8 @@ def _generate_sweep(args: argparse.Namespace, space, z, origin: str) -> int:  # 
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    space = _open_space(args.bundle)
-    z, origin = _start_point(args, space)
-    result = space.move(z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
-    for warning in result.warnings:
-        print(f"notice: {warning}", file=sys.stderr)
-    neighbours = space.nearest(result.z_new, args.k)
+    space, z, origin = _moved_start(args)
+    neighbours = space.nearest(z, args.k)
     if args.json:
         _print_json([item.__dict__ for item in neighbours])
         return 0
