@@ -261,3 +261,29 @@ def test_saved_config_from_before_the_ddsp_decoder_loads_as_waveform() -> None:
     del saved["synth"]
     assert isinstance(build_model("oneshot", saved).decoder, OneShotDecoder)
     assert isinstance(build("tiny").decoder, OneShotSynthDecoder)
+
+
+def test_transient_head_adds_a_faded_onset_linear_in_the_latent() -> None:
+    from timbrespace.models.oneshot import TransientHead
+
+    head = TransientHead(latent_dim=3, channels=2, samples=5)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.fill_(1.0)
+    audio = torch.zeros(4, 2, 12)
+    out = head.add_to(audio, torch.randn(4, 3))
+    fade = [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0]
+    torch.testing.assert_close(out[..., :5], torch.tensor(fade).expand(4, 2, 5))
+    assert torch.equal(out[..., 5:], audio[..., 5:])
+    silent = TransientHead(latent_dim=3, channels=1, samples=0)
+    assert silent.add_to(audio, torch.randn(4, 3)) is audio
+
+
+def test_transient_length_follows_the_config_and_old_ddsp_configs_load_without_one() -> None:
+    model = build("tiny")
+    assert model.decoder.transient.samples == round(20.0 * 16000 / 1000)
+    saved = config_to_dict(resolve_config("oneshot", "tiny"))
+    del saved["transient_ms"]
+    assert build_model("oneshot", saved).decoder.transient.samples == 0
+    with pytest.raises(ConfigError, match="transient_ms"):
+        resolve_config("oneshot", "tiny", {"transient_ms": 600.0})

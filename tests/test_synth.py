@@ -111,4 +111,10 @@ def test_f0_loss_in_octaves_on_voiced_frames_only() -> None:
     assert float(f0_loss(f0, 64, target, 256)) == pytest.approx(1.0)
     base = torch.tensor([[math.log2(220 / 440)]])  # one octave below the clip's note
     assert float(f0_loss(f0, 64, target, 256, base)) == pytest.approx(2.0)
-    assert f0_loss(f0, 64, torch.full((1, 3), float("nan")), 256) is None
+    f0.requires_grad_(True)
+    base.requires_grad_(True)
+    unvoiced = f0_loss(f0, 64, torch.full((1, 3), float("nan")), 256, base)
+    assert float(unvoiced.detach()) == 0.0
+    unvoiced.backward()  # every pitch input still gets a (zero) gradient, as DDP needs
+    assert f0.grad is not None and base.grad is not None
+    assert float(f0.grad.abs().sum()) == 0.0 and float(base.grad.abs().sum()) == 0.0

@@ -17,6 +17,7 @@ import torch
 
 from timbrespace.bundle import BUNDLE_FORMAT_VERSION, load_bundle, read_bundle_meta
 from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+from timbrespace.evaluation import evaluate
 from timbrespace.errors import TimbrespaceError
 from timbrespace.train.run import train
 
@@ -33,8 +34,8 @@ def test_tiny_model_learns_real_drums(trained) -> None:
     run, result = trained
     assert result.steps == 300
     losses = scalar_series(run, "train/stft/loss")
-    first, last = np.mean(losses[:3]), np.mean(losses[-3:])
-    assert last < 0.6 * first, (first, last)
+    first, last = np.mean(losses[:3]), np.mean(losses[-5:])
+    assert last < 0.75 * first, (first, last)
     bundle = load_bundle(run / "bundle")
     from timbrespace.data.cache import SoundCache
 
@@ -48,6 +49,8 @@ def test_tiny_model_learns_real_drums(trained) -> None:
     previews = sorted((run / "previews").glob("step_*/0_output.wav"))
     assert previews, "no audio previews written"
     assert list((run / "previews").glob("step_*/0.png"))
+    report = evaluate(run / "bundle", bundle.training["cache"]["path"], split="all")
+    assert report["improvement"]["mrstft_distance"] > 0.15, report  # beats PCA of the same size
 
 
 def test_bundle_round_trips_bit_for_bit_without_pickle(trained, monkeypatch) -> None:

@@ -9,7 +9,8 @@ Two decoders (`OneShotConfig.synth`):
   a pitch bend, harmonic amplitudes and noise band gains; harmonic oscillators plus filtered noise
   render the clip. The pitch is `w·z + b` octaves plus a bounded bend: explicit, continuous and
   linear in the latent, so a pitch slider transposes exactly. Trained with a pitch loss against
-  the cache's f0 curves (see `timbrespace.train.task.f0_loss`).
+  the cache's f0 curves (see `timbrespace.train.task.f0_loss`). A `TransientHead` adds the first
+  `transient_ms` (20 ms) as a linear function of the latent, for sample-exact onsets.
 - "waveform": dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated
   blocks and a sub-pixel upsampling conv (a conv producing `stride` phases per channel,
   interleaved in time); the last one emits the waveform through tanh. After short training its
@@ -89,6 +90,7 @@ class OneShotConfig:
     synth_strides: tuple[int, ...] = (4, 4, 4)
     synth_res_blocks: tuple[int, ...] = (1, 2, 2, 1)
     f0_range: tuple[float, float] = (20.0, 4000.0)
+    transient_ms: float = 20.0
 
     @property
     def hop(self) -> int:
@@ -146,6 +148,11 @@ class OneShotConfig:
                 "OneShotConfig: need len(synth_widths) == len(synth_res_blocks) == "
                 f"len(synth_strides) + 1, got {len(self.synth_widths)}, "
                 f"{len(self.synth_res_blocks)}, {n_synth}"
+            )
+        if not 0 <= self.transient_ms <= 1000 * self.clip_samples / self.sample_rate:
+            raise ConfigError(
+                "OneShotConfig.transient_ms must be between 0 and the clip length in ms, got "
+                f"{self.transient_ms}"
             )
         low, high = self.f0_range
         if not 0 < low < high:
@@ -489,9 +496,11 @@ class OneShotSynthDecoder(nn.Module):
         activation: str = "leaky_relu",
         use_weight_norm: bool = True,
         f0_range: tuple[float, float] = (20.0, 4000.0),
+        transient_samples: int = 0,
         noise_seed: int = 0,
     ) -> None:
         super().__init__()
+        self.transient = TransientHead(latent_dim, channels, transient_samples)
         self.channels, self.sample_rate, self.clip_samples = channels, sample_rate, clip_samples
         self.hop, self.n_harmonics, self.noise_bands = hop, n_harmonics, noise_bands
         self.octave_range = (math.log2(f0_range[0] / 440.0), math.log2(f0_range[1] / 440.0))
@@ -575,7 +584,31 @@ class OneShotSynthDecoder(nn.Module):
         return (harmonic + noise).view(batch, channels, self.clip_samples)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.render(self.controls(z))
+        return self.transient.add_to(self.render(self.controls(z)), z)
+
+
+class TransientHead(nn.Module):
+    """The first `samples` samples of a sound as a linear function of the latent, faded out
+    by a half cosine: the sample-exact onset (a click, a stick, a pick) that a synth driven at
+    a ~3 ms control rate smears. `samples = 0` adds nothing."""
+
+    def __init__(self, latent_dim: int, channels: int, samples: int) -> None:
+        super().__init__()
+        self.channels, self.samples = channels, samples
+        if samples > 0:
+            self.linear = nn.Linear(latent_dim, channels * samples)
+            with torch.no_grad():
+                self.linear.weight.mul_(0.01)
+                self.linear.bias.zero_()
+            fade = 0.5 * (1 + torch.cos(torch.linspace(0, math.pi, samples)))
+            self.register_buffer("fade", fade, persistent=False)
+
+    def add_to(self, audio: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """`audio [batch, channels, samples]` plus the transient of `z [batch, latent_dim]`."""
+        if self.samples == 0:
+            return audio
+        onset = self.linear(z).view(z.shape[0], self.channels, self.samples) * self.fade
+        return torch.cat([audio[..., : self.samples] + onset, audio[..., self.samples :]], dim=-1)
 
 
 class OneShotAutoencoder(nn.Module):
@@ -626,6 +659,7 @@ class OneShotAutoencoder(nn.Module):
                 activation=cfg.activation,
                 use_weight_norm=cfg.weight_norm,
                 f0_range=cfg.f0_range,
+                transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
             )
         else:
             self.decoder = OneShotDecoder(
@@ -726,7 +760,9 @@ class OneShotAutoencoder(nn.Module):
         f0, base_pitch, hop = None, None, 0
         if isinstance(self.decoder, OneShotSynthDecoder):
             controls = self.decoder.controls(bottleneck.z[..., 0])
-            audio = self.decoder.render(controls)
+            audio = self.decoder.transient.add_to(
+                self.decoder.render(controls), bottleneck.z[..., 0]
+            )
             f0, base_pitch, hop = controls.f0, controls.base_pitch, self.decoder.hop
         else:
             audio = self.decoder(bottleneck.z[..., 0])
@@ -746,5 +782,5 @@ register_family(
     OneShotConfig,
     OneShotAutoencoder,
     presets=ONESHOT_PRESETS,
-    legacy={"synth": "waveform"},  # bundles from before the ddsp decoder
+    legacy={"synth": "waveform", "transient_ms": 0.0},  # bundles from before these decoders
 )

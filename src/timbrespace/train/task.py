@@ -32,17 +32,20 @@ def f0_loss(
     target: torch.Tensor,
     target_hop: int,
     base_pitch: torch.Tensor | None = None,
-) -> torch.Tensor | None:
+) -> torch.Tensor:
     """Mean squared error in octaves between a predicted pitch `[batch, channels, frames]` (Hz,
     frame i at sample i·hop) and a target curve `[batch, target_frames]` (Hz, frame j at sample
-    j·target_hop, NaN where unvoiced), on the target's voiced frames; None if none is voiced.
+    j·target_hop, NaN where unvoiced), on the target's voiced frames. With no voiced frame the
+    loss is a zero that still reaches every pitch parameter, so that all DDP ranks reduce the
+    same gradients whatever their batch holds.
 
     base_pitch `[batch, channels]` (octaves re 440 Hz): when given, it is also pulled towards
     each clip's median voiced pitch, so that the part of the pitch linear in the latent carries
     the note and the bend only its movement."""
     voiced = torch.isfinite(target) & (target > 0)
     if not bool(voiced.any()):
-        return None
+        zero = f0.sum() * 0.0
+        return zero if base_pitch is None else zero + base_pitch.sum() * 0.0
     log_f0 = torch.log2(f0.mean(dim=1))
     position = torch.arange(target.shape[1], device=f0.device) * (target_hop / hop)
     position = position.clamp(max=log_f0.shape[1] - 1)
@@ -95,9 +98,8 @@ class ReconstructionTask(L.LightningModule):
                 self.descriptor_hop,
                 getattr(output, "base_pitch", None),
             )
-            if pitch is not None:
-                terms["f0/loss"] = pitch.detach()
-                total = total + self.config.f0_weight * pitch
+            terms["f0/loss"] = pitch.detach()
+            total = total + self.config.f0_weight * pitch
         terms["loss"] = total
         return terms
 
