@@ -17,8 +17,8 @@ import torch
 
 from timbrespace.bundle import BUNDLE_FORMAT_VERSION, load_bundle, read_bundle_meta
 from timbrespace.data.prepare import PrepareConfig, prepare_dataset
-from timbrespace.evaluation import evaluate
 from timbrespace.errors import TimbrespaceError
+from timbrespace.evaluation import evaluate
 from timbrespace.train.run import train
 
 
