@@ -154,9 +154,101 @@ def _bundle_path(path: str) -> Path:
     return folder / "bundle" if (folder / "run.json").is_file() else folder
 
 
+def _parse_numbers(text: str, option: str, count: int | None = None) -> list[float]:
+    """Comma-separated finite numbers of a command-line option (`count` of them if given)."""
+    import math
+
+    values = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise TimbrespaceError(f"{option}: {item.strip()!r} is not a number") from None
+        if not math.isfinite(value):
+            raise TimbrespaceError(f"{option}: {item.strip()!r} is not a finite number")
+        values.append(value)
+    if count is not None and len(values) != count:
+        raise TimbrespaceError(f"{option}: expected {count} comma-separated numbers, got {text!r}")
+    return values
+
+
+def _write_sounds(bundle, z, output: str, names: list[str]) -> None:  # noqa: ANN001
+    """Decode latents `[n, dim, frames]`; one sound → the file `output`, several → a folder of
+    WAVs named after `names`."""
+    from timbrespace.audio.io import save_audio
+    from timbrespace.generate import decode
+
+    sounds = decode(bundle, z)
+    if len(sounds) == 1:
+        save_audio(output, sounds[0], bundle.sample_rate)
+        print(f"wrote {output}")
+        return
+    for sound, name in zip(sounds, names, strict=True):
+        save_audio(Path(output) / f"{name}.wav", sound, bundle.sample_rate)
+    print(f"wrote {len(sounds)} sounds to {output}")
+
+
+def _generate_mix(args: argparse.Namespace) -> int:
+    """`interpolate` and `plane`: parse every option, then encode the sounds and mix them."""
+    import torch
+
+    from timbrespace.bundle import load_bundle
+    from timbrespace.generate import encode_sound, is_one_shot
+    from timbrespace.latent import paths
+
+    if args.action == "interpolate":
+        amounts = _parse_numbers(args.amount, "--amount") if args.amount else None
+        curve = paths.parse_curve(args.curve) if args.curve else None
+        files = [args.a, args.b]
+    else:
+        xy = _parse_numbers(args.xy, "--xy", 2) if args.xy else None
+        trajectory = paths.parse_trajectory(args.trajectory) if args.trajectory else None
+        files = [args.a, args.b, args.c, args.d]
+    bundle = load_bundle(_bundle_path(args.bundle))
+    if is_one_shot(bundle) and (getattr(args, "curve", None) or getattr(args, "trajectory", None)):
+        raise TimbrespaceError(
+            f"{args.bundle}: a one-shot model mixes whole sounds, one latent point each; a curve "
+            "or trajectory over time needs a path model (use --amount or --xy)"
+        )
+    latents = [encode_sound(bundle, path) for path in files]
+    if args.action == "interpolate":
+        if curve is not None:
+            mixed = paths.interpolate(*latents, curve, mode=args.align)
+            names = ["interpolate"]
+        else:
+            values = amounts or [0.5]
+            mixed = torch.cat(
+                [paths.interpolate(*latents, value, mode=args.align) for value in values]
+            )
+            names = [f"interpolate_{i:02d}_{value:+.2f}" for i, value in enumerate(values)]
+    else:
+        x, y = (trajectory.x, trajectory.y) if trajectory is not None else (xy or [0.5, 0.5])
+        mixed = paths.plane(latents, x, y, mode=args.align)
+        names = ["plane"]
+    _write_sounds(bundle, mixed, args.output, names)
+    return 0
+
+
+def _generate_path(args: argparse.Namespace) -> int:
+    """`path`: parse the operators, encode the input, apply them in order, decode."""
+    from timbrespace.bundle import load_bundle
+    from timbrespace.generate import encode_sound
+    from timbrespace.latent import paths
+
+    ops = [paths.parse_op(text, seed=args.seed) for text in args.op]
+    bundle = load_bundle(_bundle_path(args.bundle))
+    z = paths.apply_ops(encode_sound(bundle, args.input), ops)
+    _write_sounds(bundle, z, args.output, ["path"])
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.action == "control":
         return _generate_control(args)
+    if args.action in ("interpolate", "plane"):
+        return _generate_mix(args)
+    if args.action == "path":
+        return _generate_path(args)
     from timbrespace.audio.io import save_audio
     from timbrespace.bundle import load_bundle
     from timbrespace.generate import decode, prepare_like_training, random_latents, reconstruct
@@ -421,6 +513,12 @@ def _add_start_and_settings(parser: argparse.ArgumentParser) -> None:
     _add_bool(parser, "extrapolate", False, "allow values outside the data's range (else clamp)")
 
 
+def _align_modes() -> tuple[str, ...]:
+    from timbrespace.latent.paths import ALIGN_MODES
+
+    return ALIGN_MODES
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timbrespace",
@@ -548,9 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb(
         "generate",
         cmd_generate,
-        "Render sounds from a bundle: reconstruct a file, or draw random sounds.",
+        "Render sounds from a bundle: reconstruct a file, draw random sounds, move along named "
+        "controls, interpolate or extrapolate, mix four corners, edit a latent with operators.",
         "  timbrespace generate reconstruct runs/kit/bundle kick.wav -o kick_ae.wav\n"
-        "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n",
+        "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n"
+        "  timbrespace generate interpolate runs/kit a.wav b.wav --amount 0,0.5,1,1.2 -o mix/\n"
+        "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
+        "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n",
     )
     actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
     rec = actions.add_parser(
@@ -648,6 +750,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="render STEPS sounds from START to STOP (e.g. pitch=-12st:+12st:9); -o is a folder",
     )
     ctl.add_argument("-o", "--output", required=True, help="output WAV (a folder with --sweep)")
+
+    mix = actions.add_parser(
+        "interpolate",
+        help="mix two sounds' latents; amounts beyond 0..1 extrapolate",
+        description="Encode A and B and decode a + amount·(b − a). One-shot models mix whole "
+        "sounds: --amount 0,0.5,1,1.2 writes one sound per amount (a folder when several; 1.2 "
+        "goes 20 %% beyond B). Path models take --curve TIME:AMOUNT,… over the output length.",
+    )
+    mix.add_argument("bundle", help="bundle folder (or run folder)")
+    mix.add_argument("a", help="audio file A (amount 0)")
+    mix.add_argument("b", help="audio file B (amount 1)")
+    how = mix.add_mutually_exclusive_group()
+    how.add_argument("--amount", help="comma-separated amounts (default 0.5)")
+    how.add_argument("--curve", help="amount over time for path models, e.g. 0:0,0.5:1,1:1.3")
+    mix.add_argument("--align", choices=_align_modes(), help="for paths of unequal length")
+    mix.add_argument("-o", "--output", required=True, help="output WAV (a folder for several)")
+
+    pln = actions.add_parser(
+        "plane",
+        help="bilinear mix of four sounds at a point of the unit square",
+        description="Corners: A at (0, 0), B at (1, 0), C at (0, 1), D at (1, 1); values "
+        "outside 0..1 extrapolate. Path models also take --trajectory FILE (t,x,y lines).",
+    )
+    pln.add_argument("bundle", help="bundle folder (or run folder)")
+    for corner in "abcd":
+        pln.add_argument(corner, help=f"audio file at corner {corner.upper()}")
+    where = pln.add_mutually_exclusive_group()
+    where.add_argument("--xy", help="position X,Y (default 0.5,0.5)")
+    where.add_argument("--trajectory", help="t,x,y per line (path models)")
+    pln.add_argument("--align", choices=_align_modes(), help="for paths of unequal length")
+    pln.add_argument("-o", "--output", required=True, help="output WAV")
+
+    pth = actions.add_parser(
+        "path",
+        help="edit a sound's latent with operators, in order",
+        description="Operators (repeat --op; the first acts first): reverse, scale=F, "
+        "scale:mean=F, bias=B or bias=B0,B1,…, noise=STD, randomize=A, randomize:replace=A, "
+        "stretch=F, smooth=W, smooth:gauss=W, curve:DIM=T:V,… (sets dimension DIM over "
+        "time), curve:DIM+=T:V,… (adds to it).",
+    )
+    pth.add_argument("bundle", help="bundle folder (or run folder)")
+    pth.add_argument("input", help="audio file")
+    pth.add_argument("--op", action="append", required=True, help="operator (repeatable)")
+    pth.add_argument("--seed", type=int, default=0, help="seed of noise and randomize")
+    pth.add_argument("-o", "--output", required=True, help="output WAV")
 
     sub = verb(
         "eval",

@@ -55,3 +55,16 @@ def decode(bundle: Bundle, z: torch.Tensor) -> np.ndarray:
     """Decode latents `[batch, latent_dim, frames]` to float32 audio `[batch, channels, samples]`."""
     with torch.inference_mode():
         return bundle.model.decode(z).float().clamp(-1, 1).cpu().numpy()
+
+
+def encode_sound(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """The latent path `[1, latent_dim, frames]` of the file at `path`, cut as in training (a
+    one-shot model encodes its first clip: frames = 1)."""
+    clips = prepare_like_training(bundle, path)
+    with torch.inference_mode():
+        return bundle.model.encode(clips[:1]).float()
+
+
+def is_one_shot(bundle: Bundle) -> bool:
+    """Whether the bundle's latent is one point per sound (frames = 1) rather than a path."""
+    return bundle.family == "oneshot"
