@@ -26,8 +26,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--preset", default="small")
     parser.add_argument("--resume", action="store_true", help="continue an existing run")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model setting, as in `timbrespace train --set` (e.g. transient_ms=0)",
+    )
     args = parser.parse_args()
 
+    from timbrespace.cli import parse_overrides
     from timbrespace.data.prepare import PrepareConfig, prepare_dataset
     from timbrespace.evaluation import evaluate
     from timbrespace.train.run import train
@@ -41,6 +49,7 @@ def main() -> None:
         cache,
         work / "run",
         preset=args.preset,
+        model_overrides=parse_overrides(args.set),
         resume=args.resume,
         train_overrides={"max_minutes": args.minutes},
         logger="tensorboard",
@@ -52,6 +61,7 @@ def main() -> None:
     output = {
         "benchmark": "oneshot_quality",
         "preset": args.preset,
+        "model_settings": parse_overrides(args.set),
         "train_minutes": round((trained - prepared) / 60, 2),
         "steps": result.steps,
         "prepare_seconds": round(prepared - start, 1),

@@ -108,7 +108,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
+def parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
     overrides: dict[str, object] = {}
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -129,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         family=args.model,
         preset=args.preset,
-        model_overrides=_parse_overrides(args.set),
+        model_overrides=parse_overrides(args.set),
         train_overrides={
             "max_steps": args.max_steps,
             "max_minutes": args.max_minutes,
