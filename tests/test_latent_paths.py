@@ -21,6 +21,7 @@ from timbrespace.latent.paths import (
     interpolate,
     morph,
     parse_curve,
+    parse_numbers,
     parse_op,
     parse_trajectory,
     plane,
@@ -449,3 +450,14 @@ def test_parsed_dimension_is_checked_when_applied() -> None:
     op = parse_op("curve:6=0:0,1:2")
     with pytest.raises(TimbrespaceError, match="curve:6: dimension 6 is out of range"):
         apply_ops(path(1, 3), [Reverse(), op])
+
+
+def test_parse_numbers_known_answers_and_errors() -> None:
+    assert parse_numbers("0, 0.5,1.2", "--amount") == [0.0, 0.5, 1.2]
+    assert parse_numbers("-1e-1,2", "--xy", 2) == [-0.1, 2.0]
+    with pytest.raises(TimbrespaceError, match="--xy: expected 2 comma-separated numbers"):
+        parse_numbers("0.5", "--xy", 2)
+    with pytest.raises(TimbrespaceError, match="--amount: value 'inf' is not a finite number"):
+        parse_numbers("0,inf", "--amount")
+    with pytest.raises(TimbrespaceError, match="'a' is not a number"):
+        parse_numbers("a", "--amount")

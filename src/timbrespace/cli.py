@@ -154,24 +154,6 @@ def _bundle_path(path: str) -> Path:
     return folder / "bundle" if (folder / "run.json").is_file() else folder
 
 
-def _parse_numbers(text: str, option: str, count: int | None = None) -> list[float]:
-    """Comma-separated finite numbers of a command-line option (`count` of them if given)."""
-    import math
-
-    values = []
-    for item in text.split(","):
-        try:
-            value = float(item)
-        except ValueError:
-            raise TimbrespaceError(f"{option}: {item.strip()!r} is not a number") from None
-        if not math.isfinite(value):
-            raise TimbrespaceError(f"{option}: {item.strip()!r} is not a finite number")
-        values.append(value)
-    if count is not None and len(values) != count:
-        raise TimbrespaceError(f"{option}: expected {count} comma-separated numbers, got {text!r}")
-    return values
-
-
 def _write_sounds(bundle, z, output: str, names: list[str]) -> None:  # noqa: ANN001
     """Decode latents `[n, dim, frames]`; one sound → the file `output`, several → a folder of
     WAVs named after `names`."""
@@ -197,11 +179,11 @@ def _generate_mix(args: argparse.Namespace) -> int:
     from timbrespace.latent import paths
 
     if args.action == "interpolate":
-        amounts = _parse_numbers(args.amount, "--amount") if args.amount else None
+        amounts = paths.parse_numbers(args.amount, "--amount") if args.amount else None
         curve = paths.parse_curve(args.curve) if args.curve else None
         files = [args.a, args.b]
     else:
-        xy = _parse_numbers(args.xy, "--xy", 2) if args.xy else None
+        xy = paths.parse_numbers(args.xy, "--xy", 2) if args.xy else None
         trajectory = paths.parse_trajectory(args.trajectory) if args.trajectory else None
         files = [args.a, args.b, args.c, args.d]
     bundle = load_bundle(_bundle_path(args.bundle))

@@ -113,6 +113,15 @@ def _number(text: str, what: str, label: str = "") -> float:
     return value
 
 
+def parse_numbers(text: str, label: str, count: int | None = None) -> list[float]:
+    """Comma-separated finite numbers, e.g. an `--amount` or `--xy` option (exactly `count` of
+    them if given); errors start with `label`."""
+    values = [_number(item, "value", label) for item in text.split(",")]
+    if count is not None and len(values) != count:
+        raise TimbrespaceError(f"{label}: expected {count} comma-separated numbers, got {text!r}")
+    return values
+
+
 def parse_curve(text: str) -> Curve:
     """Parse `TIME:AMOUNT,...`, e.g. `0:0,0.5:1,1:1.3`: times are fractions of the output length
     in [0, 1], strictly increasing. Everything is checked before a curve is returned."""
