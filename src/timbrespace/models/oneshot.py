@@ -34,6 +34,7 @@ from timbrespace.audio.synth import (
     control_frames,
     exp_sigmoid,
     filtered_noise,
+    frames_to_blocks,
     harmonic_synth,
 )
 from timbrespace.models.base import (
@@ -569,7 +570,17 @@ class OneShotSynthDecoder(nn.Module):
             hop=self.hop,
         )
         gains = controls.noise.reshape(batch * channels, self.noise_bands, frames)
-        noise = filtered_noise(gains, samples=self.clip_samples, hop=self.hop, generator=generator)
+        # the filter's STFT window (4 hops) would smear a drum's attack: filter with the
+        # spectral shape only and apply the level per sample, at the control rate's resolution
+        level = gains.mean(dim=1)
+        shaped = filtered_noise(
+            gains / level[:, None],
+            samples=self.clip_samples,
+            hop=self.hop,
+            generator=generator,
+        )
+        envelope = frames_to_blocks(level, self.hop).reshape(batch * channels, -1)
+        noise = shaped * envelope[:, : self.clip_samples]
         return (harmonic + noise).view(batch, channels, self.clip_samples)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
