@@ -51,10 +51,14 @@ def random_latents(
     )
 
 
-def decode(bundle: Bundle, z: torch.Tensor) -> np.ndarray:
-    """Decode latents `[batch, latent_dim, frames]` to float32 audio `[batch, channels, samples]`."""
+def decode(bundle: Bundle, z: torch.Tensor, *, gla_iters: int | None = None) -> np.ndarray:
+    """Decode latents `[batch, latent_dim, frames]` to float32 audio `[batch, channels, samples]`.
+
+    gla_iters: Griffin-Lim iterations of a spectral model (None: the model's default; ignored
+    by families that render the waveform directly)."""
+    options = {} if gla_iters is None or is_one_shot(bundle) else {"gla_iters": gla_iters}
     with torch.inference_mode():
-        return bundle.model.decode(z).float().clamp(-1, 1).cpu().numpy()
+        return bundle.model.decode(z, **options).float().clamp(-1, 1).cpu().numpy()
 
 
 def encode_sound(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:

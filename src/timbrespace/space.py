@@ -142,9 +142,10 @@ class LatentSpace:
         """Apply settings like `pitch=+3st` with the minimum-norm move (see `latent.control`)."""
         return set_controls(z, settings, self.controls, lock=lock, extrapolate=extrapolate)
 
-    def render(self, z: torch.Tensor) -> np.ndarray:
-        """Decode latents `[batch, dim, frames]` to float32 audio `[batch, channels, samples]`."""
-        return decode(self.bundle, torch.as_tensor(z).float())
+    def render(self, z: torch.Tensor, *, gla_iters: int | None = None) -> np.ndarray:
+        """Decode latents `[batch, dim, frames]` to float32 audio `[batch, channels, samples]`
+        (gla_iters: Griffin-Lim iterations of a spectral model; None = its default)."""
+        return decode(self.bundle, torch.as_tensor(z).float(), gla_iters=gla_iters)
 
     def measure(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
         """Descriptors of one rendered sound `[channels, samples]` (all registered by default)."""
