@@ -78,3 +78,57 @@ def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         progress=False,
     )
     return run, result
+
+
+@pytest.fixture(scope="session")
+def analysed_run(trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny trained run (`trained`), analysed: its `bundle` is a LatentSpace."""
+    import shutil
+
+    from timbrespace.analyze import analyze_bundle
+
+    run = tmp_path_factory.mktemp("analysed_run") / "run"
+    shutil.copytree(trained[0], run)
+    analyze_bundle(run / "bundle")
+    return run
+
+
+@pytest.fixture(scope="session")
+def melody_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real instrument melodies (fluidsynth + the GM soundfont: flute, cello, trumpet, 24 s
+    each) prepared in continuous mode at 16 kHz: 1 s chunks every 0.5 s."""
+    from timbrespace.data.melodies import SOUNDFONTS, write_melodies
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+
+    require_path(SOUNDFONTS[0], "timgm6mb-soundfont")
+    require_path(Path("/usr/bin/fluidsynth"), "fluidsynth")
+    data = tmp_path_factory.mktemp("melodies") / "melodies"
+    write_melodies(
+        data,
+        instruments=("flute", "cello", "trumpet"),
+        seconds=24,
+        melody_seconds=8,
+        sample_rate=16000,
+    )
+    cache = tmp_path_factory.mktemp("melody_cache") / "cache"
+    config = PrepareConfig(mode="continuous", sample_rate=16000, length=1.0, hop=0.5)
+    prepare_dataset(data, cache, config, workers=2)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def spectral_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny spectral model trained 600 steps on `melody_cache`: (run folder, TrainResult)."""
+    from timbrespace.train.run import train
+
+    run = tmp_path_factory.mktemp("spectral_runs") / "tiny"
+    result = train(
+        melody_cache,
+        run,
+        family="spectral",
+        preset="tiny",
+        train_overrides={"max_steps": 600},
+        logger="none",
+        progress=False,
+    )
+    return run, result

@@ -114,3 +114,10 @@ def test_bad_input_is_refused_before_any_work(
     assert code == 1
     assert message in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_parser_lists_the_alignment_modes_of_latent_paths() -> None:
+    from timbrespace import cli
+    from timbrespace.latent.paths import ALIGN_MODES
+
+    assert cli.ALIGN_MODES == ALIGN_MODES

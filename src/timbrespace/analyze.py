@@ -13,7 +13,6 @@ Writes beside the model, atomically:
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from timbrespace.atomic import atomic_path, write_json_atomic
-from timbrespace.bundle import load_bundle
+from timbrespace.bundle import load_bundle, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import (
@@ -80,15 +79,6 @@ def _check_cache(bundle_meta: dict[str, Any], cache: SoundCache) -> None:
             f"{cache.root}: this cache (fingerprint {cache.fingerprint}) is not the one the model "
             f"was trained on ({expected}); re-run prepare on the same data or pass that cache"
         )
-
-
-def weights_digest(bundle_path: str | os.PathLike[str]) -> str:
-    """SHA-256 of the bundle's weights file: ties an analysis to the model it was made with."""
-    digest = hashlib.sha256()
-    with open(Path(bundle_path) / "weights.safetensors", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

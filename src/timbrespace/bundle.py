@@ -5,6 +5,7 @@ Loading a bundle never unpickles: metadata is JSON, tensors are safetensors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,15 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.models.base import build_model, config_to_dict
 
 BUNDLE_FORMAT_VERSION = 1
+
+
+def weights_digest(bundle_path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the bundle's weights file: ties an analysis to the model it was made with."""
+    digest = hashlib.sha256()
+    with open(Path(bundle_path) / "weights.safetensors", "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass

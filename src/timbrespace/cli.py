@@ -33,6 +33,17 @@ def cmd_demo_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_melodies(args: argparse.Namespace) -> int:
+    from timbrespace.data.melodies import write_melodies
+
+    instruments = tuple(name.strip() for name in args.instruments.split(",") if name.strip())
+    paths = write_melodies(
+        args.out, instruments=instruments, seconds=args.seconds, sample_rate=args.sr, seed=args.seed
+    )
+    print(f"wrote {len(paths)} melodies ({len(instruments)} instruments) to {Path(args.out)}")
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from timbrespace.data.prepare import PrepareConfig, prepare_dataset
     from timbrespace.progress import progress_bar
@@ -154,20 +165,32 @@ def _bundle_path(path: str) -> Path:
     return folder / "bundle" if (folder / "run.json").is_file() else folder
 
 
-def _write_sounds(bundle, z, output: str, names: list[str]) -> None:  # noqa: ANN001
-    """Decode latents `[n, dim, frames]`; one sound → the file `output`, several → a folder of
-    WAVs named after `names`."""
-    from timbrespace.audio.io import save_audio
-    from timbrespace.generate import decode
+def _write_sounds(bundle, z, args: argparse.Namespace, names: list[str]) -> None:  # noqa: ANN001
+    """Decode latents `[n, dim, frames]` with `--gla-iters` and `--normalize`; one sound → the
+    file `-o`, several → a folder of WAVs named after `names`."""
+    from timbrespace.generate import decode, is_latent_file, save_latent
 
-    sounds = decode(bundle, z)
+    if is_latent_file(args.output) and len(z) == 1:
+        save_latent(bundle, z, args.output)
+        print(f"wrote the latent path {args.output} ({z.shape[-1]} frames)")
+        return
+    sounds = decode(bundle, z, gla_iters=args.gla_iters)
+    _save_sounds(bundle, list(sounds), args, names)
+
+
+def _save_sounds(bundle, sounds: list, args: argparse.Namespace, names: list[str]) -> None:  # noqa: ANN001
+    from timbrespace.audio.io import save_audio
+    from timbrespace.generate import peak_normalize
+
+    if args.normalize:
+        sounds = [peak_normalize(sound) for sound in sounds]
     if len(sounds) == 1:
-        save_audio(output, sounds[0], bundle.sample_rate)
-        print(f"wrote {output}")
+        save_audio(args.output, sounds[0], bundle.sample_rate)
+        print(f"wrote {args.output}")
         return
     for sound, name in zip(sounds, names, strict=True):
-        save_audio(Path(output) / f"{name}.wav", sound, bundle.sample_rate)
-    print(f"wrote {len(sounds)} sounds to {output}")
+        save_audio(Path(args.output) / f"{name}.wav", sound, bundle.sample_rate)
+    print(f"wrote {len(sounds)} sounds to {args.output}")
 
 
 def _generate_mix(args: argparse.Namespace) -> int:
@@ -175,7 +198,7 @@ def _generate_mix(args: argparse.Namespace) -> int:
     import torch
 
     from timbrespace.bundle import load_bundle
-    from timbrespace.generate import encode_sound, is_one_shot
+    from timbrespace.generate import encode_input, is_latent_file, is_one_shot
     from timbrespace.latent import paths
 
     if args.action == "interpolate":
@@ -192,7 +215,8 @@ def _generate_mix(args: argparse.Namespace) -> int:
             f"{args.bundle}: a one-shot model mixes whole sounds, one latent point each; a curve "
             "or trajectory over time needs a path model (use --amount or --xy)"
         )
-    latents = [encode_sound(bundle, path) for path in files]
+    saved = {path: encode_input(bundle, path) for path in files if is_latent_file(path)}
+    latents = [saved[path] if path in saved else encode_input(bundle, path) for path in files]
     if args.action == "interpolate":
         if curve is not None:
             mixed = paths.interpolate(*latents, curve, mode=args.align)
@@ -207,20 +231,44 @@ def _generate_mix(args: argparse.Namespace) -> int:
         x, y = (trajectory.x, trajectory.y) if trajectory is not None else (xy or [0.5, 0.5])
         mixed = paths.plane(latents, x, y, mode=args.align)
         names = ["plane"]
-    _write_sounds(bundle, mixed, args.output, names)
+    _write_sounds(bundle, mixed, args, names)
     return 0
 
 
 def _generate_path(args: argparse.Namespace) -> int:
     """`path`: parse the operators, encode the input, apply them in order, decode."""
     from timbrespace.bundle import load_bundle
-    from timbrespace.generate import encode_sound
+    from timbrespace.generate import encode_input
     from timbrespace.latent import paths
 
     ops = [paths.parse_op(text, seed=args.seed) for text in args.op]
     bundle = load_bundle(_bundle_path(args.bundle))
-    z = paths.apply_ops(encode_sound(bundle, args.input), ops)
-    _write_sounds(bundle, z, args.output, ["path"])
+    z = paths.apply_ops(encode_input(bundle, args.input), ops)
+    _write_sounds(bundle, z, args, ["path"])
+    return 0
+
+
+def _generate_encode(args: argparse.Namespace) -> int:
+    """`encode`: save a sound's latent path, to edit or mix later (`.safetensors`)."""
+    from timbrespace.bundle import load_bundle
+    from timbrespace.generate import LATENT_SUFFIX, encode_sound, save_latent
+
+    if not args.output.lower().endswith(LATENT_SUFFIX):
+        raise TimbrespaceError(f"-o {args.output}: a latent file ends in {LATENT_SUFFIX}")
+    bundle = load_bundle(_bundle_path(args.bundle))
+    z = encode_sound(bundle, args.input)
+    save_latent(bundle, z, args.output)
+    print(f"wrote the latent path {args.output} ({z.shape[-1]} frames × {z.shape[1]} dims)")
+    return 0
+
+
+def _generate_transfer(args: argparse.Namespace) -> int:
+    """`transfer`: render any sound through the model's latent space (style transfer)."""
+    from timbrespace.bundle import load_bundle
+    from timbrespace.generate import transfer
+
+    bundle = load_bundle(_bundle_path(args.bundle))
+    _save_sounds(bundle, [transfer(bundle, args.input, gla_iters=args.gla_iters)], args, [])
     return 0
 
 
@@ -231,11 +279,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _generate_mix(args)
     if args.action == "path":
         return _generate_path(args)
+    if args.action == "transfer":
+        return _generate_transfer(args)
+    if args.action == "encode":
+        return _generate_encode(args)
     from timbrespace.audio.io import save_audio
     from timbrespace.bundle import load_bundle
-    from timbrespace.generate import decode, prepare_like_training, random_latents, reconstruct
+    from timbrespace.generate import (
+        decode,
+        is_one_shot,
+        prepare_like_training,
+        random_latents,
+        reconstruct,
+    )
 
     bundle = load_bundle(_bundle_path(args.bundle))
+    if args.action == "reconstruct" and not is_one_shot(bundle):
+        return _generate_transfer(args)
     if args.action == "reconstruct":
         import numpy as np
 
@@ -246,9 +306,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
         return 0
     out_dir = Path(args.output)
-    sounds = decode(
-        bundle, random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
-    )
+    z = random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
+    if not is_one_shot(bundle):  # a path model holds each drawn point for 1 s
+        z = z.expand(-1, -1, 1 + bundle.sample_rate // int(bundle.model.hop_length))
+    sounds = decode(bundle, z)
     for i, sound in enumerate(sounds):
         save_audio(out_dir / f"random_{args.seed}_{i:03d}.wav", sound, bundle.sample_rate)
     print(f"wrote {len(sounds)} sounds to {out_dir}")
@@ -310,6 +371,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"demo done: bundle {run / 'bundle'}, sounds in {out / 'sounds'}, "
         f"figures in {out / 'figures'}"
+    )
+    studio = ["studio", str(run / "bundle"), "--data", str(cache), "--port", str(args.port)]
+    print(f"play with it: timbrespace {' '.join(studio)}  → http://127.0.0.1:{args.port}/")
+    wanted = sys.stdout.isatty() if args.studio is None else args.studio
+    return main(studio) if wanted else 0
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    from timbrespace.studio.app import run
+
+    run(
+        _bundle_path(args.bundle),
+        data=args.data,
+        host=args.host,
+        port=args.port,
+        open_browser=args.browser,
+        dataset=args.dataset,
     )
     return 0
 
@@ -495,9 +573,22 @@ def _add_start_and_settings(parser: argparse.ArgumentParser) -> None:
     _add_bool(parser, "extrapolate", False, "allow values outside the data's range (else clamp)")
 
 
-def _align_modes() -> tuple[str, ...]:
-    from timbrespace.latent.paths import ALIGN_MODES
+def _gla_iterations(text: str) -> int:
+    """`--gla-iters`: an int in 0…1000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0…1000")
+    return value
 
+
+ALIGN_MODES = ("crop", "loop", "stretch")
+"""`latent.paths.ALIGN_MODES`, repeated so that `--help` needs no torch import (a test checks)."""
+
+
+def _align_modes() -> tuple[str, ...]:
     return ALIGN_MODES
 
 
@@ -539,6 +630,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n", type=int, default=600, help="number of sounds (default 600)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
+
+    sub = verb(
+        "melodies",
+        cmd_melodies,
+        "Render monophonic melodies of real GM instruments with fluidsynth (Debian "
+        "timgm6mb-soundfont): continuous audio for the spectral model.",
+        "  timbrespace melodies data/melodies --seconds 120\n"
+        "  timbrespace prepare data/melodies -o cache/melodies --mode continuous --sr 22050\n"
+        "  timbrespace train --model spectral --data cache/melodies --out runs/melodies\n",
+    )
+    sub.add_argument("out", help="output folder")
+    sub.add_argument(
+        "--instruments",
+        default="flute,violin,cello,trumpet,alto_sax,organ",
+        help="comma-separated: piano, vibraphone, organ, nylon_guitar, bass, violin, cello, "
+        "trumpet, alto_sax, flute, square_lead",
+    )
+    sub.add_argument("--seconds", type=float, default=120.0, help="audio per instrument, s")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--sr", type=int, default=22050, help="sample rate, Hz (default 22050)")
 
     sub = verb(
         "prepare",
@@ -705,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         cmd_demo,
         "The embedded default end to end: demo pack → prepare → short training → sounds → eval → "
-        "analyze → figures and a pitch sweep.",
+        "analyze → figures and a pitch sweep → the studio (on a terminal).",
         "  timbrespace demo\n  timbrespace demo --out /tmp/demo --minutes 1\n",
     )
     sub.add_argument("--out", default="demo", help="demo folder (default ./demo)")
@@ -715,6 +826,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--preset", default="small", choices=["tiny", "small", "full"])
     sub.add_argument("--minutes", type=float, default=4.0, help="training time (default 4 min)")
     _add_bool(sub, "retrain", False, "train again even if the demo already has a bundle")
+    _add_bool(sub, "studio", None, "start the studio at the end (default: on a terminal)")
+    sub.add_argument("--port", type=int, default=8765, help="studio port (default 8765)")
 
     ctl = actions.add_parser(
         "control",
@@ -777,6 +890,58 @@ def build_parser() -> argparse.ArgumentParser:
     pth.add_argument("--op", action="append", required=True, help="operator (repeatable)")
     pth.add_argument("--seed", type=int, default=0, help="seed of noise and randomize")
     pth.add_argument("-o", "--output", required=True, help="output WAV")
+
+    enc = actions.add_parser(
+        "encode",
+        help="save a sound's latent path (.safetensors) to mix or edit later",
+        description="Encode IN and write its latent path with the model's family and weights "
+        "digest. interpolate, plane and path take such files in place of audio (only with the "
+        "same model), and path writes one when -o ends in .safetensors.",
+    )
+    enc.add_argument("bundle", help="bundle folder (or run folder)")
+    enc.add_argument("input", help="audio file")
+    enc.add_argument("-o", "--output", required=True, help="output .safetensors file")
+
+    trf = actions.add_parser(
+        "transfer",
+        help="render any sound through the model (timbre / style transfer)",
+        description="Encode IN (e.g. a voice or a drum loop through a model trained on strings) "
+        "and decode it. A path model renders the whole file frame by frame; a one-shot model "
+        "renders each training-length clip of it, end to end.",
+    )
+    trf.add_argument("bundle", help="bundle folder (or run folder)")
+    trf.add_argument("input", help="audio file (any format, rate and channel count)")
+    trf.add_argument("-o", "--output", required=True, help="output WAV")
+    for writer in (rec, mix, pln, pth, trf):
+        writer.add_argument(
+            "--gla-iters",
+            type=_gla_iterations,
+            help="Griffin-Lim iterations of a spectral model (default: the model's, 32)",
+        )
+        _add_bool(writer, "normalize", False, "peak-normalise the output to -1 dBFS")
+
+    sub = verb(
+        "studio",
+        cmd_studio,
+        "Local web studio: the latent map, sliders, interpolation, the 4-way plane, path "
+        "operators and export, served on 127.0.0.1.",
+        "  timbrespace studio runs/kit\n"
+        "  timbrespace studio runs/kit/bundle --data cache/kit --port 9000 --no-browser\n",
+    )
+    sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
+    sub.add_argument(
+        "--data", default=None, help="cache whose dataset holds the originals (default: training's)"
+    )
+    sub.add_argument(
+        "--dataset", default=None, help="dataset folder directly (default: the one --data records)"
+    )
+    sub.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sub.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    _add_bool(sub, "browser", True, "open the studio in a web browser")
 
     sub = verb(
         "eval",

@@ -5,7 +5,7 @@ reference second, same shape) and return float64 numpy `[batch]`, one value per 
 an item where the metric is undefined (e.g. a silent reference) and means skip it.
 
 `evaluate` runs a bundle and a PCA baseline of the same latent dimension (fitted on the training
-split) over a cache split and returns the means as JSON-ready data (`timbrespace eval`).
+split; for models that predict spectra, PCA of log-magnitude frames through the same Griffin-Lim) over a cache split and returns the means as JSON-ready data (`timbrespace eval`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+from timbrespace.audio.griffinlim import griffin_lim
+from timbrespace.audio.spectral import SpectralConfig
 from timbrespace.bundle import Bundle, load_bundle
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
@@ -256,6 +258,104 @@ class PCABaseline:
         return self.decode(self.encode(audio))
 
 
+class FramePCABaseline:
+    """Linear frame-wise model: PCA of log-magnitude STFT frames (`log(|STFT| + floor)`) with
+    `dim` axes, rebuilt to audio by the same fast Griffin-Lim a spectral model uses (same
+    iterations, momentum and seeded start phases), so the two differ only in their spectra.
+    Latents are `[batch, dim, frames]` per channel; audio is `[batch, channels, samples]`.
+    """
+
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        components: torch.Tensor,
+        spectral: SpectralConfig,
+        *,
+        gla_iters: int = 32,
+        momentum: float = 0.99,
+    ) -> None:
+        """mean `[bins]`; components: orthonormal rows `[dim, bins]`; spectral: the STFT settings
+        (front end "log")."""
+        self.mean, self.components, self.spectral = mean, components, spectral
+        self.gla_iters, self.momentum = gla_iters, momentum
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.components.shape[0])
+
+    @classmethod
+    def fit(
+        cls,
+        audio: np.ndarray | torch.Tensor,
+        dim: int,
+        spectral: SpectralConfig,
+        *,
+        max_frames: int = 200_000,
+        **gla: Any,
+    ) -> FramePCABaseline:
+        """Fit on the frames of `audio` `[n, channels, samples]` (at most `max_frames`, drawn
+        with seed 0); `gla` holds `gla_iters` and `momentum`."""
+        data = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        if data.dim() != 3 or data.shape[0] == 0:
+            raise ValueError(f"audio must be [n >= 1, channels, samples], got {tuple(data.shape)}")
+        rows = spectral.features(data).transpose(-1, -2).reshape(-1, spectral.linear_bins)
+        if rows.shape[0] > max_frames:
+            keep = np.sort(
+                np.random.default_rng(0).choice(rows.shape[0], max_frames, replace=False)
+            )
+            rows = rows[torch.from_numpy(keep)]
+        mean = rows.mean(dim=0)
+        centred = (rows - mean).double()
+        _, eigenvectors = torch.linalg.eigh(centred.T @ centred)
+        used = min(dim, spectral.linear_bins)
+        components = torch.zeros(dim, spectral.linear_bins)
+        components[:used] = eigenvectors[:, -used:].flip(dims=(1,)).T.float()
+        return cls(mean, components, spectral, **gla)
+
+    def reconstruct(self, audio: torch.Tensor) -> torch.Tensor:
+        """Project each frame of `[batch, channels, samples]` on the axes, back to a magnitude,
+        then Griffin-Lim: `[batch, channels, (frames − 1)·hop]`, clipped to [-1, 1]."""
+        frames = self.spectral.features(audio.float()).transpose(-1, -2)
+        coefficients = (frames - self.mean) @ self.components.T
+        log_mag = (coefficients @ self.components + self.mean).transpose(-1, -2)
+        magnitude = (log_mag.exp() - self.spectral.log_floor).clamp(min=0.0)
+        rebuilt = griffin_lim(
+            magnitude,
+            n_fft=self.spectral.n_fft,
+            hop=self.spectral.hop,
+            iterations=self.gla_iters,
+            momentum=self.momentum,
+            window=self.spectral.window,
+        )
+        return rebuilt.clamp(-1.0, 1.0)
+
+
+def fit_baseline(
+    model: LatentModel, audio: np.ndarray | torch.Tensor
+) -> tuple[PCABaseline | FramePCABaseline, str]:
+    """The linear baseline of the model's latent size fitted on `audio` `[n, channels, samples]`,
+    and its description: PCA of log-magnitude frames with the model's own Griffin-Lim for a
+    model that predicts spectra, PCA of whole waveforms otherwise."""
+    config = model.config
+    if hasattr(model, "decode_magnitude") and hasattr(config, "target"):
+        baseline = FramePCABaseline.fit(
+            audio,
+            int(model.latent_dim),
+            config.target,
+            gla_iters=int(config.gla_iters),
+            momentum=float(config.gla_momentum),
+        )
+        return baseline, "PCA of log-magnitude STFT frames, same Griffin-Lim"
+    return PCABaseline.fit(audio, int(model.latent_dim)), "PCA of waveforms"
+
+
+def _fit_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
+    """Crop or zero-pad the last axis to `samples`."""
+    if audio.shape[-1] >= samples:
+        return audio[..., :samples]
+    return torch.nn.functional.pad(audio, (0, samples - audio.shape[-1]))
+
+
 def _bundle_folder(path: str | os.PathLike[str]) -> Path:
     """A bundle folder, or a run folder holding one in `bundle/`."""
     folder = Path(path)
@@ -280,7 +380,8 @@ def _check_compatible(bundle: Bundle, cache: SoundCache) -> None:
             f"{bundle.path} takes {channels}; prepare the data with --channels {channels}"
         )
     clip_samples = getattr(model.config, "clip_samples", None)
-    if clip_samples is not None and cache.clip_samples != int(clip_samples):
+    one_shot = clip_samples is not None and int(model.hop_length) == int(clip_samples)
+    if one_shot and cache.clip_samples != int(clip_samples):
         raise TimbrespaceError(
             f"{cache.root}: cache clips are {cache.clip_samples} samples but the bundle "
             f"{bundle.path} takes {int(clip_samples)}; prepare the data with "
@@ -305,11 +406,7 @@ def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, 
 
 def _reconstruct_model(model: LatentModel, audio: torch.Tensor) -> torch.Tensor:
     """Encode and decode `[batch, channels, samples]`; output cropped or padded to the input."""
-    output = model.decode(model.encode(audio)).float().clamp(-1.0, 1.0)
-    samples = audio.shape[-1]
-    if output.shape[-1] >= samples:
-        return output[..., :samples]
-    return torch.nn.functional.pad(output, (0, samples - output.shape[-1]))
+    return _fit_length(model.decode(model.encode(audio)).float().clamp(-1.0, 1.0), audio.shape[-1])
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -369,7 +466,7 @@ def evaluate(
         train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
 
     model = cast(LatentModel, bundle.model)
-    baseline = PCABaseline.fit(cache.audio[train], int(model.latent_dim))
+    baseline, baseline_kind = fit_baseline(model, cache.audio[train])
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
         "baseline_pca": {name: [] for name in METRICS},
@@ -379,7 +476,7 @@ def evaluate(
             audio = torch.from_numpy(np.asarray(cache.audio[chosen[start : start + batch_size]]))
             outputs = {
                 "model": _reconstruct_model(model, audio),
-                "baseline_pca": baseline.reconstruct(audio),
+                "baseline_pca": _fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():
                 for name, values in compute_metrics(estimate, audio, cache.sample_rate).items():
@@ -405,6 +502,7 @@ def evaluate(
             system: {name: int(np.count_nonzero(~np.isfinite(v))) for name, v in metrics.items()}
             for system, metrics in joined.items()
         },
+        "baseline": baseline_kind,
         "baseline_fit_clips": int(train.size),
         "cache": cache.fingerprint,
         "bundle": str(bundle.path),

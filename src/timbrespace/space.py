@@ -22,7 +22,7 @@ from timbrespace.analyze import Analysis, control_descriptor, load_analysis
 from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, compute_descriptors
 from timbrespace.bundle import Bundle, load_bundle
 from timbrespace.errors import TimbrespaceError
-from timbrespace.generate import decode, prepare_like_training, random_latents
+from timbrespace.generate import decode, encode_sound, random_latents
 from timbrespace.latent.analysis import nearest
 from timbrespace.latent.control import (
     Control,
@@ -112,9 +112,9 @@ class LatentSpace:
         return self.analysis.latents[index].float().reshape(1, -1, 1)
 
     def encode_file(self, path: str | os.PathLike[str]) -> torch.Tensor:
-        """Encode the first clip of an audio file, cut as the training data was."""
-        with torch.inference_mode():
-            return self.bundle.model.encode(prepare_like_training(self.bundle, path)[:1]).float()
+        """Encode an audio file: its first clip, cut as the training data was, for a one-shot
+        model; the whole file for a path model."""
+        return encode_sound(self.bundle, path)
 
     def random_latent(self, seed: int = 0) -> torch.Tensor:
         """A point drawn from the Gaussian fitted to the training latents."""

@@ -379,7 +379,7 @@ def _prepare_locked(
     good = [record for record in ordered if "error" not in record]
     report.sources = len(good)
     report.clips = sum(record["n_clips"] for record in good)
-    _consolidate(cache_path, config, good, report)
+    _consolidate(cache_path, config, good, report, dataset_path)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -429,12 +429,14 @@ def _run_jobs(
 
 
 def _consolidate(
-    cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport
+    cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport, dataset: Path
 ) -> None:
     """Write the arrays SoundCache reads into a fresh `data-<id>/` folder, then switch the manifest.
 
     The manifest is the commit point: until it is renamed into place, readers see the old data.
+    It records the dataset folder (absolute) the sources' paths are relative to.
     """
+    dataset_root = str(dataset.absolute())
     fingerprint = hashlib.sha1(
         json.dumps(
             [[r["relpath"], r["size"], r["mtime_ns"]] for r in good] + [asdict(config)],
@@ -445,6 +447,7 @@ def _consolidate(
     if manifest_path.exists():
         current = json.loads(manifest_path.read_text("utf-8"))
         if current.get("fingerprint") == fingerprint and (cache / current["data_dir"]).is_dir():
+            current["dataset"] = dataset_root
             current["bad_files"] = report.to_dict()["bad"]
             current["ignored_files"] = report.to_dict()["ignored"]
             write_json_atomic(manifest_path, current)
@@ -505,6 +508,7 @@ def _consolidate(
         "format_version": CACHE_FORMAT_VERSION,
         "fingerprint": fingerprint,
         "data_dir": data_dir,
+        "dataset": dataset_root,
         "config": asdict(config),
         "descriptors": [{"name": name, "unit": DESCRIPTORS[name].unit} for name in names],
         "n_clips": n_clips,

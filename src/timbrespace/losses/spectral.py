@@ -283,3 +283,38 @@ class ReconstructionLoss(nn.Module):
                 terms[key] = terms[key].detach()
         terms["loss"] = total
         return terms
+
+
+class FrameSpectrumLoss(nn.Module):
+    """Loss of a model that predicts magnitude spectra frame by frame (the spectral family).
+
+    Inputs are `log(|STFT| + floor)` `[..., bins, frames]`, predicted and target. Terms:
+      - `"spec/log_l1"`: mean absolute log-magnitude error (natural log; ×8.69 gives dB), which
+        weighs quiet partials and noise as much as loud ones;
+      - `"spec/sc"`: spectral convergence `‖|X̂| − |X|‖_F / ‖|X|‖_F` of the linear magnitudes
+        (Arik et al. 2018), per item then averaged, which weighs the loud parts.
+    `forward` returns both plus `"loss"`: `log_weight · log_l1 + sc_weight · sc`.
+    """
+
+    def __init__(self, log_weight: float = 1.0, sc_weight: float = 1.0, floor: float = 1e-5):
+        super().__init__()
+        self.log_weight, self.sc_weight, self.floor = log_weight, sc_weight, floor
+
+    def forward(
+        self, predicted_log: torch.Tensor, target_log: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        if predicted_log.shape != target_log.shape:
+            raise ValueError(
+                f"spectra differ in shape: {tuple(predicted_log.shape)} vs {tuple(target_log.shape)}"
+            )
+        log_l1 = (predicted_log - target_log).abs().mean()
+        predicted = (predicted_log.exp() - self.floor).clamp(min=0.0)
+        target = (target_log.exp() - self.floor).clamp(min=0.0)
+        items = predicted.reshape(predicted.shape[0], -1), target.reshape(target.shape[0], -1)
+        error = torch.linalg.vector_norm(items[0] - items[1], dim=1)
+        sc = (error / torch.linalg.vector_norm(items[1], dim=1).clamp(min=self.floor)).mean()
+        return {
+            "spec/log_l1": log_l1,
+            "spec/sc": sc,
+            "loss": self.log_weight * log_l1 + self.sc_weight * sc,
+        }

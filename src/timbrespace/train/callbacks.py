@@ -94,7 +94,11 @@ class PreviewCallback(L.Callback):
         was_training = model.training
         model.eval()
         with torch.inference_mode():
-            outputs = model(self.clips.to(pl_module.device)).audio.float().cpu()
+            clips = self.clips.to(pl_module.device)
+            outputs = model.decode(model.encode(clips)).float().cpu()
+            outputs = torch.nn.functional.pad(
+                outputs, (0, max(0, clips.shape[-1] - outputs.shape[-1]))
+            )
         model.train(was_training)
         folder = self.out_dir / f"step_{step:07d}"
         sample_rate = model.sample_rate

@@ -108,7 +108,7 @@ def _rows(array: np.ndarray | None, indices: np.ndarray) -> np.ndarray | None:
 
 
 def encode_clips(model: torch.nn.Module, dataset: Any, batch_size: int = 32) -> torch.Tensor:
-    """Latents `[clips, latent_dim × frames]` of every clip of `dataset`, in eval mode."""
+    """Latent paths `[clips, latent_dim, frames]` of every clip of `dataset`, in eval mode."""
     model.eval()
     parts = []
     with torch.inference_mode():
@@ -116,8 +116,14 @@ def encode_clips(model: torch.nn.Module, dataset: Any, batch_size: int = 32) -> 
             batch = torch.stack(
                 [dataset[i]["audio"] for i in range(start, min(len(dataset), start + batch_size))]
             )
-            parts.append(model.encode(batch).flatten(1))
+            parts.append(model.encode(batch))
     return torch.cat(parts)
+
+
+def latent_frames(paths: torch.Tensor) -> torch.Tensor:
+    """Latent paths `[clips, latent_dim, frames]` → one row per frame `[clips·frames, latent_dim]`
+    (one-shot latents: one row per clip)."""
+    return paths.transpose(1, 2).reshape(-1, paths.shape[1])
 
 
 def train(
@@ -275,7 +281,7 @@ def train(
     }
     bundle_path = None
     if trainer.is_global_zero:
-        mean, cholesky = fit_gaussian(encode_clips(task.model.cpu(), train_set))
+        mean, cholesky = fit_gaussian(latent_frames(encode_clips(task.model.cpu(), train_set)))
         bundle_path = save_bundle(
             run / "bundle",
             task.model,

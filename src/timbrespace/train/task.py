@@ -1,7 +1,8 @@
 """The LightningModule that trains any autoencoding family on reconstruction.
 
-The model (a plain `nn.Module` from `timbrespace.models`) returns an output with `audio`,
-`regularization` (already weighted by its bottleneck, e.g. β·KL) and optional `descriptors`
+The model (a plain `nn.Module` from `timbrespace.models`) returns an output with `audio`
+(or, for models that predict spectra, `audio=None` with `log_magnitude` and
+`target_log_magnitude`, scored by `FrameSpectrumLoss`), `regularization` (already weighted by its bottleneck, e.g. β·KL) and optional `descriptors`
 (the joint linear head). The loss is the attack-weighted multi-resolution STFT loss, plus the
 regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
 plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
@@ -17,7 +18,7 @@ import torch
 from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
-from timbrespace.losses.spectral import ReconstructionLoss
+from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
 from timbrespace.train.config import TrainConfig
 from timbrespace.train.targets import masked_mse
 
@@ -77,11 +78,17 @@ class ReconstructionTask(L.LightningModule):
             k=config.attack_k,
             tau=config.attack_tau,
         )
+        self.frame_spectrum = FrameSpectrumLoss(
+            floor=float(getattr(model.config, "log_floor", 1e-5))
+        )
 
     def _losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         target = batch["audio"]
         output = self.model(target)
-        terms = dict(self.reconstruction(output.audio, target))
+        if output.audio is not None:
+            terms = dict(self.reconstruction(output.audio, target))
+        else:
+            terms = self.frame_spectrum(output.log_magnitude, output.target_log_magnitude)
         total = terms.pop("loss") + output.regularization
         terms["reg/loss"] = output.regularization.detach()
         prediction = output.descriptors_pred

@@ -1,0 +1,418 @@
+"""The studio's HTTP face (FastAPI): the contract is `studio/API.md`; the work is `Studio`'s.
+
+Every request body is a pydantic model whose numbers are finite and inside their range and whose
+lists are bounded; bodies over 64 KiB get 413; only loopback host names are answered by default
+(a page on another site can't reach the studio by DNS rebinding). Audio answers are 16-bit WAV
+bytes with the state id, the control values and warnings in `X-State`, `X-Values` and
+`X-Warnings` headers.
+
+    app = create_app(Studio.open("runs/kit/bundle"))
+    run("runs/kit/bundle", port=8765)          # uvicorn on 127.0.0.1, opens the browser
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import webbrowser
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from timbrespace.errors import TimbrespaceError
+from timbrespace.studio.service import State, Studio, StudioError
+
+MAX_BODY = 64 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_SETTINGS = 64
+MAX_POINTS = 256
+MAX_OPS = 32
+
+Amount = Annotated[float, Field(ge=-1.0, le=2.0, allow_inf_nan=False)]
+Coordinate = Annotated[float, Field(ge=-1000.0, le=1000.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+ControlValue = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+ControlName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+GainDb = Annotated[float, Field(ge=-60.0, le=24.0, allow_inf_nan=False)]
+GlaIters = Annotated[int, Field(ge=1, le=512)]
+StateId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown keys: a misspelt field is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SoundRef(Body):
+    """Exactly one of: a dataset sound, an earlier render, a point of the 2-D PCA map."""
+
+    index: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    state: StateId | None = None
+    map: tuple[Coordinate, Coordinate] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SoundRef:
+        if len(self.model_fields_set & {"index", "state", "map"}) != 1 or None in (
+            getattr(self, key) for key in self.model_fields_set
+        ):
+            raise ValueError("give exactly one of index, state, map")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.model_fields_set}
+
+
+class AudioOptions(Body):
+    gain_db: GainDb = 0.0
+    normalize: bool = False
+    gla_iters: GlaIters | None = None
+
+
+class RenderRequest(AudioOptions):
+    start: SoundRef
+    set: Annotated[dict[ControlName, ControlValue], Field(max_length=MAX_SETTINGS)] = {}
+    lock: Annotated[list[ControlName], Field(max_length=MAX_SETTINGS)] = []
+    extrapolate: bool = False
+
+
+class InterpolateRequest(AudioOptions):
+    a: SoundRef
+    b: SoundRef
+    amount: Amount | None = None
+    curve: (
+        Annotated[list[tuple[Fraction, Amount]], Field(min_length=1, max_length=MAX_POINTS)] | None
+    ) = None
+    align: Literal["crop", "loop", "stretch"] = "stretch"
+
+    @model_validator(mode="after")
+    def _amount_or_curve(self) -> InterpolateRequest:
+        if self.amount is not None and self.curve is not None:
+            raise ValueError("give amount or curve, not both")
+        return self
+
+
+class PlaneRequest(AudioOptions):
+    corners: Annotated[list[SoundRef], Field(min_length=4, max_length=4)]
+    xy: tuple[Amount, Amount] | None = None
+    trajectory: (
+        Annotated[list[tuple[Fraction, Amount, Amount]], Field(min_length=1, max_length=MAX_POINTS)]
+        | None
+    ) = None
+    align: Literal["crop", "loop", "stretch"] = "stretch"
+
+    @model_validator(mode="after")
+    def _xy_or_trajectory(self) -> PlaneRequest:
+        if self.xy is not None and self.trajectory is not None:
+            raise ValueError("give xy or trajectory, not both")
+        return self
+
+
+class PathRequest(AudioOptions):
+    start: SoundRef
+    ops: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=2000)]],
+        Field(max_length=MAX_OPS),
+    ]
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
+class ExportRequest(Body):
+    state: StateId
+    folder: Annotated[str, StringConstraints(max_length=512)] = ""
+    name: Annotated[str, StringConstraints(min_length=5, max_length=200)]
+    overwrite: bool = False
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _header_json(data: object) -> str:
+    """JSON for an HTTP header: ASCII only (non-ASCII escaped), NaN as null."""
+    if isinstance(data, dict):
+        data = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in data.items()
+        }
+    return json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def wav_response(state: State, *, download: bool = False) -> Response:
+    """A state's WAV with its id, values and warnings in headers."""
+    headers = {
+        "X-State": state.id,
+        "X-Values": _header_json(state.values),
+        "X-Warnings": _header_json(state.warnings),
+        "Cache-Control": "no-store",
+    }
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="timbrespace_{state.id}.wav"'
+    return Response(state.wav, media_type="audio/wav", headers=headers)
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _validation_detail(error: RequestValidationError) -> str:
+    """One line naming each field: `gain_db: Input should be less than or equal to 24`."""
+    lines = []
+    for item in error.errors()[:5]:
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{_field_name(item.get('loc', ()))}: {message}")
+    return "; ".join(lines)
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to request bodies over `limit` bytes (by Content-Length, or
+    while reading a body sent without one)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        try:
+            too_long = length is not None and int(length) > self.limit
+        except ValueError:
+            too_long = True
+        if too_long:
+            await self._refuse(send)
+            return
+        received = 0
+        exceeded = False
+        refused = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise StudioError("request body too large")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not exceeded:
+                await send(message)
+            elif not refused:
+                refused = True
+                await self._refuse(send)
+
+        await self.app(scope, counted_receive, guarded_send)
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+def static_dir() -> Path:
+    """The page's files: `timbrespace/studio/static/`."""
+    return Path(str(resources.files("timbrespace.studio"))) / "static"
+
+
+def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS) -> FastAPI:
+    """The FastAPI app over `studio`. allowed_hosts: Host header names answered (None: any,
+    for a studio deliberately exposed on a network)."""
+    app = FastAPI(title="timbrespace studio", version="1", docs_url="/docs", redoc_url=None)
+    app.state.studio = studio
+
+    @app.exception_handler(StudioError)
+    async def studio_error(_: Request, error: StudioError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=error.status)
+
+    @app.exception_handler(TimbrespaceError)
+    async def library_error(_: Request, error: TimbrespaceError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_detail(error)}, status_code=422)
+
+    @app.get("/api/info")
+    def info() -> dict[str, Any]:
+        return studio.info()
+
+    @app.get("/api/packs")
+    def packs() -> dict[str, Any]:
+        return studio.pack_tree()
+
+    @app.get("/api/map")
+    def latent_map(
+        color: Annotated[str, StringConstraints(max_length=128)] = "pack",
+    ) -> dict[str, Any]:
+        return studio.map(color)
+
+    @app.get("/api/sounds/{index}/original")
+    def original(index: int) -> FileResponse:
+        path, media_type = studio.original_path(index)
+        return FileResponse(
+            path, media_type=media_type, filename=path.name, content_disposition_type="inline"
+        )
+
+    @app.post("/api/render")
+    def render(request: RenderRequest) -> Response:
+        state = studio.render(
+            request.start.as_dict(),
+            request.set,
+            lock=request.lock,
+            extrapolate=request.extrapolate,
+            gain_db=request.gain_db,
+            normalize=request.normalize,
+            gla_iters=request.gla_iters,
+        )
+        return wav_response(state)
+
+    @app.post("/api/interpolate")
+    def interpolate(request: InterpolateRequest) -> Response:
+        state = studio.interpolate(
+            request.a.as_dict(),
+            request.b.as_dict(),
+            amount=request.amount,
+            curve=request.curve,
+            align=request.align,
+            gain_db=request.gain_db,
+            normalize=request.normalize,
+            gla_iters=request.gla_iters,
+        )
+        return wav_response(state)
+
+    @app.post("/api/plane")
+    def plane(request: PlaneRequest) -> Response:
+        state = studio.plane(
+            [corner.as_dict() for corner in request.corners],
+            xy=request.xy,
+            trajectory=request.trajectory,
+            align=request.align,
+            gain_db=request.gain_db,
+            normalize=request.normalize,
+            gla_iters=request.gla_iters,
+        )
+        return wav_response(state)
+
+    @app.post("/api/path")
+    def path(request: PathRequest) -> Response:
+        state = studio.path(
+            request.start.as_dict(),
+            request.ops,
+            seed=request.seed,
+            gain_db=request.gain_db,
+            normalize=request.normalize,
+            gla_iters=request.gla_iters,
+        )
+        return wav_response(state)
+
+    @app.get("/api/states/{state_id}")
+    def state(state_id: StateId) -> dict[str, Any]:
+        return studio.describe(studio.state(state_id))
+
+    @app.get("/api/states/{state_id}/wav")
+    def state_wav(state_id: StateId) -> Response:
+        return wav_response(studio.state(state_id), download=True)
+
+    @app.post("/api/export")
+    def export(request: ExportRequest) -> dict[str, str]:
+        written = studio.export(
+            request.state, request.folder, request.name, overwrite=request.overwrite
+        )
+        return {"path": written}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def unknown(rest: str) -> JSONResponse:
+        return JSONResponse({"detail": f"/api/{rest}: no such endpoint"}, status_code=404)
+
+    static = static_dir()
+    if (static / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=static, html=True), name="static")
+    else:
+
+        @app.get("/", response_class=HTMLResponse)
+        def placeholder() -> str:
+            return "<!doctype html><title>timbrespace studio</title><p>The page is not built; the API is at <a href='/docs'>/docs</a>.</p>"
+
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    return app
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise a TimbrespaceError naming the port if `host:port` can't be bound (e.g. in use)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise TimbrespaceError(f"--host {host!r}: cannot resolve it ({error})") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise TimbrespaceError(
+                f"cannot listen on {host}:{port} ({error.strerror}); choose another --port"
+            ) from None
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def run(
+    bundle: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    open_browser: bool = True,
+    *,
+    dataset: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+) -> None:
+    """Serve the studio for `bundle` with uvicorn until interrupted.
+
+    data: the cache whose dataset folder holds the originals (default: the training cache);
+    dataset: that folder directly; host: 127.0.0.1 unless you mean to expose it on a network;
+    threads: torch threads for decoding (default: up to 4 cores)."""
+    import torch
+    import uvicorn
+
+    check_port(host, port)
+    torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
+    studio = Studio.open(bundle, data=data, dataset=dataset)
+    loopback = is_loopback(host)
+    app = create_app(studio, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    print(f"studio: {url}  (bundle {studio.space.bundle.path}; Ctrl-C stops)", flush=True)
+    if studio.dataset_root is None:
+        print("notice: no dataset folder: originals and export are off (use --dataset)", flush=True)
+    if not loopback:
+        print(f"warning: listening on {host}: anyone on the network can use the studio", flush=True)
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning")

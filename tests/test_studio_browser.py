@@ -1,0 +1,421 @@
+"""The studio page in a real browser (Playwright driving Debian's chromium) against the real
+server on a tiny model trained on real drums: it loads without console errors, a map point and
+the pitch slider make new audio and new pictures, the plane and the A→B curve render, undo
+restores, and the downloaded WAV is a real, non-silent WAV at the model's rate.
+
+Screenshots go to $TIMBRESPACE_ARTIFACTS (or a temporary folder, printed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .conftest import require_path
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        message = "python playwright is not installed (pip install playwright; no browser download)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return sync_playwright
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dataset_copy(analysed_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The analysed sounds copied to a real folder (the training data links kits from
+    /usr/share, and the studio refuses symlinks leaving its root)."""
+    from timbrespace.space import LatentSpace
+    from timbrespace.studio.service import dataset_root_of_cache
+
+    space = LatentSpace.open(analysed_run / "bundle")
+    source = dataset_root_of_cache(space.bundle.training["cache"]["path"])
+    assert source is not None
+    root = tmp_path_factory.mktemp("browser") / "dataset"
+    for sound in space.analysis.sounds:
+        (root / sound).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile((source / sound).resolve(), root / sound)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(analysed_run: Path, dataset_copy: Path) -> Iterator[str]:
+    """The studio app served by uvicorn on 127.0.0.1 and a free port, in a thread: its URL."""
+    import uvicorn
+
+    from timbrespace.studio.app import create_app
+    from timbrespace.studio.service import Studio
+
+    studio = Studio.open(analysed_run / "bundle", dataset=dataset_copy)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(studio), log_level="warning", lifespan="off")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_path(CHROMIUM, "chromium")
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("TIMBRESPACE_ARTIFACTS")
+    path = Path(folder) / "studio" if folder else tmp_path_factory.mktemp("studio_screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"studio screenshots: {path}")
+    return path
+
+
+class Page:
+    """A studio page with its console errors and uncaught exceptions collected; `info`
+    (optional) is merged into the server's /api/info answer."""
+
+    def __init__(self, browser, url: str, info: dict | None = None) -> None:
+        self.context = browser.new_context(
+            viewport={"width": 1440, "height": 1500}, accept_downloads=True
+        )
+        if info:
+
+            def patch(route) -> None:
+                response = route.fetch()
+                route.fulfill(response=response, json={**response.json(), **info})
+
+            self.context.route("**/api/info", patch)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: message.type == "error" and self.errors.append(message.text),
+        )
+        self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready='1']")
+        self.wait_idle()
+
+    def wait_idle(self) -> None:
+        self.page.wait_for_selector("body[data-busy='0']", state="attached")
+
+    def audio_src(self) -> str:
+        return self.page.eval_on_selector("#audio", "a => a.src")
+
+    def wait_new_audio(self, before: str) -> str:
+        self.page.wait_for_function(
+            "before => document.getElementById('audio').src !== before", arg=before
+        )
+        self.wait_idle()
+        return self.audio_src()
+
+    def canvas(self, selector: str) -> str:
+        return self.page.eval_on_selector(selector, "c => c.toDataURL()")
+
+    def status(self) -> str:
+        return self.page.inner_text("#status")
+
+    def pickable(self, count: int) -> list[int]:
+        """The first `count` sounds whose map point is not covered by another one."""
+        return self.page.evaluate(
+            """n => window.studio.state.sounds.map((_, i) => i).filter(i => {
+                const p = window.studio.mapPoint(i);
+                return window.studio.mapHit(p.x, p.y) === i;
+            }).slice(0, n)""",
+            count,
+        )
+
+    def click_map_point(self, index: int) -> None:
+        self.page.locator("#map").scroll_into_view_if_needed()
+        box = self.page.locator("#map").bounding_box()
+        point = self.page.evaluate("i => window.studio.mapPoint(i)", index)
+        self.page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+
+    def load_sound(self, index: int) -> str:
+        """Click map point `index` and wait for its render; the new audio src."""
+        before = self.audio_src()
+        self.click_map_point(index)
+        return self.wait_new_audio(before)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture()
+def studio_page(browser, server: str) -> Iterator[Page]:
+    page = Page(browser, server)
+    yield page
+    page.close()
+
+
+def assert_no_errors(page: Page) -> None:
+    assert page.errors == [], f"console errors: {page.errors}"
+    assert "error" not in (page.page.get_attribute("#status", "class") or ""), page.status()
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_page_loads_and_builds_every_view(studio_page: Page, artifacts: Path) -> None:
+    page = studio_page.page
+    info = page.evaluate("window.studio.state.info")
+    assert page.locator("[data-control='pitch']").count() == 1
+    assert page.locator("#controls input[type=range]").count() == len(info["controls"])
+    # main controls first, in their order
+    first = page.eval_on_selector_all(
+        "#controls .control-group:first-child input[type=range]",
+        "s => s.map(e => e.dataset.control)",
+    )
+    assert first[:2] == ["pitch", "attack"], first
+    assert page.locator("#packs button[data-sound]").count() == info["sounds"]
+    assert page.locator("#map-legend span.sw").count() == len(info["packs"])
+    # the start render (the data mean) is on display, and the sliders show its values
+    assert studio_page.audio_src().startswith("blob:")
+    assert page.input_value("[data-readout='pitch']") not in ("", "—")
+    assert page.get_attribute("#download", "href").startswith("/api/states/")
+    page.screenshot(path=str(artifacts / "studio_loaded.png"), full_page=True)
+    assert_no_errors(studio_page)
+
+
+def test_map_point_and_pitch_slider_make_new_audio_and_undo_restores(
+    studio_page: Page, artifacts: Path
+) -> None:
+    page = studio_page.page
+    start_src = studio_page.audio_src()
+    index = studio_page.pickable(4)[3]
+    src = studio_page.load_sound(index)
+    assert src != start_src
+    sound = page.evaluate("i => window.studio.state.sounds[i]", index)
+    assert page.inner_text("#sound-label") == sound
+    assert page.inner_text("#start-label") == sound
+    wave_before = studio_page.canvas("#waveform")
+    spec_before = studio_page.canvas("#spectrogram")
+    pitch_before = page.input_value("[data-readout='pitch']")
+
+    # click near the top of the pitch slider's track: its value jumps there, then renders
+    page.locator("[data-control='pitch']").scroll_into_view_if_needed()
+    box = page.locator("[data-control='pitch']").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    moved_src = studio_page.wait_new_audio(src)
+    assert moved_src != src
+    assert studio_page.canvas("#waveform") != wave_before
+    assert studio_page.canvas("#spectrogram") != spec_before
+    assert page.input_value("[data-readout='pitch']") != pitch_before  # from X-Values
+    assert "moved" in (page.get_attribute(".control[data-name='pitch']", "class") or "")
+    page.screenshot(path=str(artifacts / "studio_pitch_moved.png"), full_page=True)
+
+    # Ctrl+Z restores the map point's sound (same picture), Ctrl+Shift+Z the moved one
+    page.locator("#map").focus()
+    page.keyboard.press("Control+z")
+    studio_page.wait_new_audio(moved_src)
+    assert studio_page.canvas("#waveform") == wave_before
+    assert "moved" not in (page.get_attribute(".control[data-name='pitch']", "class") or "")
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("() => document.getElementById('redo').disabled")
+    assert studio_page.canvas("#waveform") != wave_before
+    assert_no_errors(studio_page)
+
+
+def test_plane_puck_and_ab_curve_make_audio(studio_page: Page, artifacts: Path) -> None:
+    page = studio_page.page
+    sounds = studio_page.pickable(5)
+    for corner, index in enumerate(sounds[:4]):
+        studio_page.load_sound(index)
+        page.click(f"[data-set-corner='{corner}']")
+    studio_page.wait_idle()
+    before = studio_page.audio_src()
+    page.locator("#plane").scroll_into_view_if_needed()
+    box = page.locator("#plane").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.3, steps=6)
+    page.mouse.up()
+    after = studio_page.wait_new_audio(before)
+    assert page.inner_text("#sound-label").startswith("plane (0.80, 0.70)")
+    puck = page.locator("#puck").bounding_box()
+    assert puck["x"] + puck["width"] / 2 == pytest.approx(box["x"] + box["width"] * 0.8, abs=2)
+
+    # A → B: A is the plane result, B a dataset sound; drag the level into extrapolation
+    page.click("[data-set-slot='a']")
+    studio_page.load_sound(sounds[4])
+    page.click("[data-set-slot='b']")
+    studio_page.wait_idle()
+    before = studio_page.audio_src()
+    page.locator("#curve").scroll_into_view_if_needed()
+    curve = page.locator("#curve").bounding_box()
+    handle = page.evaluate("window.studio.curveHandle(0)")
+    page.mouse.move(curve["x"] + handle["x"], curve["y"] + handle["y"])
+    page.mouse.down()
+    page.mouse.move(curve["x"] + handle["x"], curve["y"] + curve["height"] * 0.12, steps=5)
+    page.mouse.up()
+    studio_page.wait_new_audio(before)
+    assert "extrapolating beyond B" in page.inner_text("#curve-readout")
+    assert page.inner_text("#sound-label").startswith("A→B amount 1.")
+    assert after != studio_page.audio_src()
+    page.screenshot(path=str(artifacts / "studio_plane_curve.png"), full_page=True)
+    # the server warns about extrapolation: shown as a warning, not an error
+    assert "extrapolat" in studio_page.status()
+    assert_no_errors(studio_page)
+
+
+def test_download_is_a_real_wav_and_save_to_pack_writes_it(
+    studio_page: Page, dataset_copy: Path, artifacts: Path
+) -> None:
+    page = studio_page.page
+    studio_page.load_sound(studio_page.pickable(3)[2])
+    rate = page.evaluate("window.studio.state.info.sample_rate")
+    with page.expect_download() as download:
+        page.click("#download")
+    data = Path(download.value.path()).read_bytes()
+    audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    assert sr == rate and audio.shape[0] > rate // 10
+    assert float(np.abs(audio).max()) > 1e-3
+    (artifacts / "studio_download.wav").write_bytes(data)
+
+    page.fill("#save-folder", "studio_exports")
+    page.fill("#save-name", "from_browser")
+    page.click("#save")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.startsWith('saved')"
+    )
+    written = dataset_copy / "studio_exports" / "from_browser.wav"
+    assert written.read_bytes() == data
+    # saving again without overwrite: the server's one-line detail in the status bar
+    page.click("#save")
+    page.wait_for_selector("#status.error")
+    assert "exists" in studio_page.status()
+    errors = [e for e in studio_page.errors if "Failed to load resource" not in e]
+    assert errors == [], errors  # the 409 is logged by the browser, nothing else
+
+
+def test_bad_value_shows_the_server_detail_and_space_plays(studio_page: Page) -> None:
+    page = studio_page.page
+    page.uncheck("#autoplay")
+    studio_page.load_sound(studio_page.pickable(2)[1])
+    page.fill("[data-readout='pitch']", "1e12")
+    page.press("[data-readout='pitch']", "Enter")
+    page.wait_for_selector("#status.error")
+    assert "pitch" in studio_page.status()
+    # L loops, Space toggles playback outside text fields, and not while typing in one
+    page.locator("#map").focus()
+    page.keyboard.press("l")
+    assert page.is_checked("#loop")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('play').textContent.includes('Stop')")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('play').textContent.includes('Play')")
+    page.focus("#save-name")
+    page.keyboard.press(" ")
+    assert "Play" in page.inner_text("#play")
+    errors = [e for e in studio_page.errors if "Failed to load resource" not in e]
+    assert errors == [], errors
+
+
+def test_pack_browser_loads_sounds_and_decodes_any_original(
+    studio_page: Page, dataset_copy: Path
+) -> None:
+    """A click in the pack tree previews the original and loads the sound; originals the
+    browser cannot decode itself (AIFF, even named .wav as in the hydrogen kits) still play."""
+    page = studio_page.page
+    sounds = page.evaluate("window.studio.state.sounds")
+    aiff = [i for i, s in enumerate(sounds) if sf.info(str(dataset_copy / s)).format == "AIFF"]
+    for index in [*aiff[:1], len(sounds) - 1]:
+        before = studio_page.audio_src()
+        page.click(f"#packs button[data-sound='{index}']")
+        studio_page.wait_new_audio(before)
+        assert page.inner_text("#sound-label") == sounds[index]
+        assert "current" in (page.get_attribute(f"button[data-sound='{index}']", "class") or "")
+        page.wait_for_function(
+            "i => window.studio.player.dry && window.studio.state.current.reference === i",
+            arg=index,
+        )
+        channels = sf.info(str(dataset_copy / sounds[index])).channels
+        assert page.evaluate("window.studio.player.dry.numberOfChannels") == channels
+    assert_no_errors(studio_page)
+
+
+def test_path_model_page_shows_breakpoints_and_server_details(browser, server: str) -> None:
+    """With `path_model: true` (the info answer patched: this server's model is a one-shot)
+    the A→B editor takes breakpoints and shows Griffin-Lim iterations; the one-shot server then
+    refuses the sloped curve, and its detail naming `curve` reaches the status bar."""
+    page = Page(browser, server, info={"path_model": True, "gla_iters": 32})
+    try:
+        assert page.page.is_visible("#path-only") and page.page.is_visible("#path-editor")
+        assert page.page.input_value("#gla-iters") == "32"
+        first, second = page.pickable(2)
+        page.load_sound(first)
+        page.page.click("[data-set-slot='a']")
+        page.load_sound(second)
+        page.page.click("[data-set-slot='b']")
+        page.page.wait_for_selector("#status.error")
+        assert page.status().startswith("curve:"), page.status()
+        # a click on the curve adds a breakpoint
+        page.page.locator("#curve").scroll_into_view_if_needed()
+        box = page.page.locator("#curve").bounding_box()
+        page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2)
+        page.page.wait_for_function(
+            "() => document.getElementById('curve-readout').textContent.split(',').length === 3"
+        )
+        # the per-dimension editor POSTs /api/path ops (a one-shot has one frame: it renders)
+        page.page.click("#path-editor summary")
+        page.page.select_option("#path-dim", "3")
+        page.page.fill("#path-ops", "reverse, smooth=3")
+        before = page.audio_src()
+        page.page.click("#path-apply")
+        page.wait_new_audio(before)
+        assert page.page.inner_text("#sound-label") == (
+            "path reverse smooth=3 curve:3=0.000:0.000,1.000:0.000"
+        )
+        errors = [e for e in page.errors if "Failed to load resource" not in e]
+        assert errors == [], errors  # only the browser's log of the two 400s
+    finally:
+        page.close()
