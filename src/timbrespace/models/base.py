@@ -71,6 +71,37 @@ class LatentModel(Protocol):
         ...
 
 
+class ConfiguredModel(nn.Module):
+    """Base of the family models: the `LatentModel` properties read from `self._config` (a
+    dataclass with `sample_rate`, `latent_dim`, `channels`); families add `hop_length`."""
+
+    _config: Any
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    @property
+    def sample_rate(self) -> int:
+        return self._config.sample_rate
+
+    @property
+    def latent_dim(self) -> int:
+        return self._config.latent_dim
+
+    @property
+    def channels(self) -> int:
+        return self._config.channels
+
+    def check_audio(self, x: torch.Tensor) -> torch.Tensor:
+        """Raise unless `x` is `[batch, channels, samples]` with the model's channel count."""
+        if x.dim() != 3 or x.shape[1] != self.channels:
+            raise ValueError(
+                f"expected audio [batch, {self.channels}, samples], got shape {tuple(x.shape)}"
+            )
+        return x
+
+
 # --------------------------------------------------------------------------------------------
 # Configs: dict <-> dataclass
 

@@ -40,6 +40,7 @@ from timbrespace.audio.synth import (
 from timbrespace.models.base import (
     Bottleneck,
     ConfigError,
+    ConfiguredModel,
     bottleneck_names,
     build_bottleneck,
     register_family,
@@ -611,7 +612,7 @@ class TransientHead(nn.Module):
         return torch.cat([audio[..., : self.samples] + onset, audio[..., self.samples :]], dim=-1)
 
 
-class OneShotAutoencoder(nn.Module):
+class OneShotAutoencoder(ConfiguredModel):
     """Waveform autoencoder for one-shot clips; follows `timbrespace.models.base.LatentModel`.
 
     `encode(x: [batch, channels, samples]) -> z: [batch, latent_dim, 1]` (inputs are zero-padded
@@ -681,30 +682,12 @@ class OneShotAutoencoder(nn.Module):
         )
 
     @property
-    def config(self) -> OneShotConfig:
-        return self._config
-
-    @property
-    def sample_rate(self) -> int:
-        return self._config.sample_rate
-
-    @property
-    def latent_dim(self) -> int:
-        return self._config.latent_dim
-
-    @property
     def hop_length(self) -> int:
         return self._config.clip_samples
 
-    @property
-    def channels(self) -> int:
-        return self._config.channels
-
     def _check_audio(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[1] != self.channels:
-            raise ValueError(
-                f"expected audio [batch, {self.channels}, samples], got shape {tuple(x.shape)}"
-            )
+        """`[batch, channels, samples]` zero-padded or truncated to `clip_samples`."""
+        x = self.check_audio(x)
         n = self._config.clip_samples
         if x.shape[-1] > n:
             return x[..., :n]

@@ -30,6 +30,7 @@ from timbrespace.audio.spectral import FRONT_ENDS, WINDOWS, SpectralConfig
 from timbrespace.models.base import (
     Bottleneck,
     ConfigError,
+    ConfiguredModel,
     bottleneck_names,
     build_bottleneck,
     register_family,
@@ -204,7 +205,7 @@ class FrameMLP(nn.Module):
         return (self.output(self.hidden(rows)) + self.linear(rows)).transpose(1, 2)
 
 
-class SpectralAutoencoder(nn.Module):
+class SpectralAutoencoder(ConfiguredModel):
     """The frame-wise spectral VAE; follows `timbrespace.models.base.LatentModel` with
     `hop_length = hop` (one latent frame per STFT frame)."""
 
@@ -240,31 +241,8 @@ class SpectralAutoencoder(nn.Module):
         )
 
     @property
-    def config(self) -> SpectralModelConfig:
-        return self._config
-
-    @property
-    def sample_rate(self) -> int:
-        return self._config.sample_rate
-
-    @property
-    def latent_dim(self) -> int:
-        return self._config.latent_dim
-
-    @property
     def hop_length(self) -> int:
         return self._config.hop
-
-    @property
-    def channels(self) -> int:
-        return self._config.channels
-
-    def _check_audio(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[1] != self.channels:
-            raise ValueError(
-                f"expected audio [batch, {self.channels}, samples], got shape {tuple(x.shape)}"
-            )
-        return x
 
     def _check_latent(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 3 or z.shape[1] != self.latent_dim:
@@ -283,7 +261,7 @@ class SpectralAutoencoder(nn.Module):
         samples]` (or of its front-end `features` `[batch, channels, n_features, frames]` when
         already computed); `frames` `[batch, k]` keeps only those frame indices of each item."""
         if features is None:
-            features = self.front_end.features(self._check_audio(x).float())
+            features = self.front_end.features(self.check_audio(x).float())
         batch, _, _, count = features.shape
         features = self.input_norm(features.reshape(batch, -1, count))
         if frames is not None and self._config.encoder_context == 0:
@@ -353,7 +331,7 @@ class SpectralAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> SpectralOutput:
         """Training pass on audio `[batch, channels, samples]` (in training mode on
         `train_frames` random frames of each clip); see `SpectralOutput`."""
-        audio = self._check_audio(x).float()
+        audio = self.check_audio(x).float()
         target = self.target.features(audio)
         features = target if self.front_end == self.target else None
         if self.training:  # tracks the per-bin mean and variance the decoder output is scaled by
