@@ -515,3 +515,9 @@ def test_a_path_model_mixes_over_time(spectral_run, tmp_path: Path) -> None:
     reversed_ = render(client, {"start": refs[2], "ops": ["reverse"]}, "/api/path")
     z = client.get(f"/api/states/{reversed_.headers['x-state']}").json()["z"]
     assert np.allclose(np.array(z), np.array(start.json()["z"])[:, ::-1])
+
+
+def test_warm_up_renders_the_first_sound_before_serving(space: LatentSpace) -> None:
+    studio = Studio(space)
+    assert studio.warm_up() > 0
+    assert len(studio.states) == 2

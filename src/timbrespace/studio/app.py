@@ -405,6 +405,7 @@ def run(
     check_port(host, port)
     torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
     studio = Studio.open(bundle, data=data, dataset=dataset)
+    studio.warm_up()
     loopback = is_loopback(host)
     app = create_app(studio, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -558,6 +559,16 @@ class Studio:
                 get_control(self.space.controls, name)
             except TimbrespaceError as error:
                 raise StudioError(f"{field_name}: {error}") from None
+
+    def warm_up(self) -> float:
+        """Render the first sound once and move its first control (torch's first calls are
+        slow), so the first slider move in the page answers at full speed. Returns seconds."""
+        started = time.perf_counter()
+        self.render({"index": 0})
+        ranged = [c for c in self.space.controls.values() if c.range is not None]
+        if ranged:
+            self.render({"index": 0}, {ranged[0].name: ranged[0].to_user(ranged[0].range[1])})
+        return time.perf_counter() - started
 
     def render(
         self,
