@@ -67,15 +67,12 @@ def dataset_copy(analysed_run: Path, tmp_path_factory: pytest.TempPathFactory) -
     return root
 
 
-@pytest.fixture(scope="module")
-def server(analysed_run: Path, dataset_copy: Path) -> Iterator[str]:
-    """The studio app served by uvicorn on 127.0.0.1 and a free port, in a thread: its URL."""
+def _serve(studio) -> Iterator[str]:
+    """Serve `studio` with uvicorn on 127.0.0.1 and a free port, in a thread: its URL."""
     import uvicorn
 
     from timbrespace.studio.app import create_app
-    from timbrespace.studio.service import Studio
 
-    studio = Studio.open(analysed_run / "bundle", dataset=dataset_copy)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -92,6 +89,26 @@ def server(analysed_run: Path, dataset_copy: Path) -> Iterator[str]:
     uv.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(analysed_run: Path, dataset_copy: Path) -> Iterator[str]:
+    """The studio of the tiny one-shot drum model: its URL."""
+    from timbrespace.studio.service import Studio
+
+    yield from _serve(Studio.open(analysed_run / "bundle", dataset=dataset_copy))
+
+
+@pytest.fixture(scope="module")
+def spectral_server(spectral_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The studio of the tiny spectral model trained on real melodies (a path model): its URL."""
+    from timbrespace.analyze import analyze_bundle
+    from timbrespace.studio.service import Studio
+
+    run = tmp_path_factory.mktemp("spectral_studio") / "run"
+    shutil.copytree(spectral_run[0], run)
+    analyze_bundle(run / "bundle")
+    yield from _serve(Studio.open(run / "bundle"))
 
 
 # --- the browser ------------------------------------------------------------------------------
@@ -417,5 +434,34 @@ def test_path_model_page_shows_breakpoints_and_server_details(browser, server: s
         )
         errors = [e for e in page.errors if "Failed to load resource" not in e]
         assert errors == [], errors  # only the browser's log of the two 400s
+    finally:
+        page.close()
+
+
+def test_a_path_model_takes_a_sloped_curve_and_fewer_iterations(
+    browser, spectral_server: str, artifacts: Path
+) -> None:
+    """A real spectral model: the A→B breakpoint editor renders a curve over time, and the
+    Griffin-Lim iteration count changes the audio."""
+    page = Page(browser, spectral_server)
+    try:
+        assert page.page.is_visible("#path-only") and page.page.is_visible("#path-editor")
+        first, second = page.pickable(2)
+        page.load_sound(first)
+        page.page.click("[data-set-slot='a']")
+        page.load_sound(second)
+        page.page.click("[data-set-slot='b']")
+        page.wait_idle()
+        before = page.audio_src()
+        page.page.locator("#curve").scroll_into_view_if_needed()
+        box = page.page.locator("#curve").bounding_box()
+        page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2)
+        after = page.wait_new_audio(before)
+        assert page.page.inner_text("#sound-label").startswith("A→B")
+        page.page.fill("#gla-iters", "4")
+        page.page.click("#curve-render")
+        page.wait_new_audio(after)
+        page.page.screenshot(path=str(artifacts / "studio_path_model.png"), full_page=True)
+        assert_no_errors(page)
     finally:
         page.close()
