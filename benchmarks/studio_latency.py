@@ -9,7 +9,7 @@ Starts the studio (uvicorn in a thread, 127.0.0.1, a free port) for a bundle, th
    under load, requests per second.
 
     python benchmarks/studio_latency.py --bundle runs/kit/bundle
-    python benchmarks/studio_latency.py --bundle runs/kit --control pca1 --threads 2
+    python benchmarks/studio_latency.py --bundle runs/kit --control pca1 --threads 1
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def main() -> None:
     parser.add_argument("--bundle", required=True, help="bundle (or run) folder, analysed")
     parser.add_argument("--data", default=None, help="cache (default: the training cache)")
     parser.add_argument("--control", default=None, help="slider to move (default pitch, or pca1)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per decode (default 1, as the studio)"
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=10)
