@@ -79,6 +79,10 @@ class AudioOptions(Body):
     normalize: bool = False
     gla_iters: GlaIters | None = None
 
+    def audio(self) -> dict[str, Any]:
+        """The keyword arguments every `Studio` render takes: gain_db, normalize, gla_iters."""
+        return {"gain_db": self.gain_db, "normalize": self.normalize, "gla_iters": self.gla_iters}
+
 
 class RenderRequest(AudioOptions):
     start: SoundRef
@@ -282,9 +286,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
             request.set,
             lock=request.lock,
             extrapolate=request.extrapolate,
-            gain_db=request.gain_db,
-            normalize=request.normalize,
-            gla_iters=request.gla_iters,
+            **request.audio(),
         )
         return wav_response(state)
 
@@ -296,9 +298,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
             amount=request.amount,
             curve=request.curve,
             align=request.align,
-            gain_db=request.gain_db,
-            normalize=request.normalize,
-            gla_iters=request.gla_iters,
+            **request.audio(),
         )
         return wav_response(state)
 
@@ -309,9 +309,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
             xy=request.xy,
             trajectory=request.trajectory,
             align=request.align,
-            gain_db=request.gain_db,
-            normalize=request.normalize,
-            gla_iters=request.gla_iters,
+            **request.audio(),
         )
         return wav_response(state)
 
@@ -321,9 +319,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
             request.start.as_dict(),
             request.ops,
             seed=request.seed,
-            gain_db=request.gain_db,
-            normalize=request.normalize,
-            gla_iters=request.gla_iters,
+            **request.audio(),
         )
         return wav_response(state)
 
