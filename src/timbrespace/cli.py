@@ -279,7 +279,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _generate_mix(args)
     if args.action == "path":
         return _generate_path(args)
-    if args.action == "transfer":
+    if args.action in ("reconstruct", "transfer"):  # the same for an in-domain sound
         return _generate_transfer(args)
     if args.action == "encode":
         return _generate_encode(args)
@@ -288,23 +288,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from timbrespace.generate import (
         decode,
         is_one_shot,
-        prepare_like_training,
         random_latents,
-        reconstruct,
     )
 
     bundle = load_bundle(_bundle_path(args.bundle))
-    if args.action == "reconstruct" and not is_one_shot(bundle):
-        return _generate_transfer(args)
-    if args.action == "reconstruct":
-        import numpy as np
-
-        clips = prepare_like_training(bundle, args.input)
-        audio = reconstruct(bundle, clips).clamp(-1, 1).numpy()
-        output = np.concatenate(list(audio), axis=-1)
-        save_audio(args.output, output, bundle.sample_rate)
-        print(f"wrote {args.output}")
-        return 0
     out_dir = Path(args.output)
     z = random_latents(bundle, args.n, seed=args.seed, temperature=args.temperature)
     if not is_one_shot(bundle):  # a path model holds each drawn point for 1 s

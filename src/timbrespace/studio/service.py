@@ -37,7 +37,7 @@ from timbrespace.analyze import Analysis
 from timbrespace.atomic import atomic_path
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.generate import encode_sound, is_one_shot
+from timbrespace.generate import encode_sound, is_one_shot, peak_normalize
 from timbrespace.latent import paths
 from timbrespace.latent.control import Control, Setting, get_control
 from timbrespace.space import LatentSpace
@@ -145,11 +145,9 @@ def apply_gain(audio: np.ndarray, gain_db: float = 0.0, normalize: bool = False)
     """Float audio `[channels, samples]` → float32 with its peak scaled to NORMALIZE_PEAK_DB dBFS
     (if `normalize`, as the CLI's `--normalize`; silence stays silent), then `gain_db` dB
     applied, then clipped to [-1, 1]."""
-    out = np.asarray(audio, dtype=np.float64)
+    out = np.asarray(audio, dtype=np.float32)
     if normalize:
-        peak = float(np.abs(out).max(initial=0.0))
-        if peak > 0.0:
-            out = out * (10.0 ** (NORMALIZE_PEAK_DB / 20.0) / peak)
+        out = peak_normalize(out, NORMALIZE_PEAK_DB)
     out = out * 10.0 ** (gain_db / 20.0)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
