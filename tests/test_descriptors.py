@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 
 import librosa
 import numpy as np
 import pytest
+import torch
 
 from timbrespace.audio.descriptors import (
     DESCRIPTORS,
     Descriptor,
     DescriptorSettings,
+    Limits,
     SignalAnalysis,
     compute_descriptors,
+    descriptor_limits,
     descriptor_names,
+    descriptor_scale,
     frame_count,
+    from_scale,
+    get_descriptor,
     register_descriptor,
+    to_scale,
     unregister_descriptor,
 )
 
@@ -244,3 +252,114 @@ def test_all_descriptors_on_one_second_are_fast() -> None:
         f"median {np.median(runs) * 1e3:.1f} ms"
     )
     assert min(runs) < 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# Scales, units and physical limits
+
+
+def test_built_ins_carry_their_scales() -> None:
+    scales = {name: DESCRIPTORS[name].scale for name in BUILT_INS}
+    assert scales == {
+        "f0": "semitones",
+        "f0_confidence": "linear",
+        "loudness": "linear",
+        "rms": "log",
+        "centroid": "log",
+        "bandwidth": "log",
+        "rolloff": "log",
+        "flatness": "linear",
+        "zcr": "linear",
+        "attack_time": "log",
+        "release_time": "log",
+        "decay_constant": "log",
+    }
+    assert descriptor_scale("f0") == "semitones"
+    assert descriptor_scale("not_registered") == "linear"
+
+
+def test_to_scale_known_answers() -> None:
+    semitones = to_scale([440.0, 880.0, 220.0, 0.0, -5.0], "semitones")
+    np.testing.assert_allclose(semitones[:3], [0.0, 12.0, -12.0], atol=1e-12)
+    assert np.isnan(semitones[3:]).all()
+    logs = to_scale([1.0, np.e, 1e-7, 0.0], "log")
+    np.testing.assert_allclose(logs[:3], [0.0, 1.0, np.log(1e-5)], atol=1e-12)
+    assert np.isnan(logs[3])
+    assert to_scale([3, -2], "linear").dtype == np.float64
+    np.testing.assert_array_equal(to_scale([3, -2], "linear"), [3.0, -2.0])
+    with pytest.raises(ValueError, match="unknown scale"):
+        to_scale([1.0], "cubic")
+
+
+def test_from_scale_inverts_to_scale_on_arrays_and_tensors() -> None:
+    np.testing.assert_allclose(
+        from_scale(np.array([0.0, 12.0, -24.0]), "semitones"), [440, 880, 110]
+    )
+    np.testing.assert_allclose(from_scale(np.array([0.0, 1.0]), "log"), [1.0, np.e])
+    values = torch.tensor([0.0, 12.0], dtype=torch.float64)
+    assert torch.equal(from_scale(values, "linear"), values)
+    hz = from_scale(values, "semitones")
+    assert isinstance(hz, torch.Tensor)
+    torch.testing.assert_close(hz, torch.tensor([440.0, 880.0], dtype=torch.float64))
+    torch.testing.assert_close(from_scale(values, "log"), values.exp())
+    raw = np.array([55.0, 440.0, 3000.0])
+    for scale in ("linear", "semitones", "log"):
+        np.testing.assert_allclose(from_scale(to_scale(raw, scale), scale), raw, rtol=1e-12)
+    f0 = get_descriptor("f0")
+    np.testing.assert_allclose(f0.to_scale([880.0]), [12.0])
+    np.testing.assert_allclose(f0.from_scale(np.array([-12.0])), [220.0])
+    with pytest.raises(ValueError, match="unknown scale"):
+        from_scale(np.array([1.0]), "cubic")
+
+
+def test_physical_limits_known_answers() -> None:
+    at_44k = {name: descriptor_limits(name, 44100, 0.5) for name in BUILT_INS}
+    assert at_44k["centroid"] == Limits(0.0, 22050.0)
+    assert at_44k["rolloff"] == Limits(0.0, 22050.0)
+    assert at_44k["bandwidth"] == Limits(0.0, 11025.0)
+    assert at_44k["f0"].low == 20.0
+    assert at_44k["f0"].high == pytest.approx(4186.009, abs=1e-3)  # C8
+    assert at_44k["attack_time"] == at_44k["release_time"] == Limits(0.0, 0.5)
+    assert at_44k["decay_constant"] == Limits(0.0, math.inf)
+    assert at_44k["zcr"] == Limits(0.0, 44100.0)
+    for name in ("rms", "flatness", "f0_confidence"):
+        assert at_44k[name] == Limits(0.0, 1.0)
+    # loudness: −120 dB floor to a full-scale signal at the A-weighting peak (+1.27 dB at
+    # ≈ 2.5 kHz) or, below it, at Nyquist (+1.2 dB at 2 kHz): 10 log10(2) ≈ 3.01 dB plus that
+    assert at_44k["loudness"].low == -120.0
+    assert at_44k["loudness"].high == pytest.approx(3.0103 + 1.271, abs=0.005)
+    assert descriptor_limits("loudness", 4000).high == pytest.approx(3.0103 + 1.20, abs=0.02)
+    assert descriptor_limits("f0", 8000) == Limits(20.0, 4000.0)
+    assert descriptor_limits("centroid", 16000).high == 8000.0
+    assert descriptor_limits("attack_time", 16000).high == math.inf  # no clip length given
+    assert descriptor_limits("not_registered", 16000, 1.0) == Limits(-math.inf, math.inf)
+    with pytest.raises(ValueError, match="sample_rate"):
+        get_descriptor("centroid").limits(0, 1.0)
+    assert Limits(0.0, 1.0).contains(1.0) and not Limits(0.0, 1.0).contains(float("nan"))
+
+
+@pytest.mark.parametrize("sr", [44100, 16000])
+def test_measured_values_lie_within_the_limits(sr: int) -> None:
+    t = seconds(0.5, sr)
+    sounds = {
+        "full-scale noise": np.random.default_rng(1).uniform(-1, 1, t.size).astype(np.float32),
+        "full-scale square": np.sign(np.sin(2 * np.pi * 2500.0 * t)).astype(np.float32),
+        "decaying sine": (0.8 * sine(220.0, 0.5, sr) * np.exp(-t / 0.1)).astype(np.float32),
+    }
+    for label, audio in sounds.items():
+        values = compute_descriptors(audio, DescriptorSettings(sample_rate=sr), BUILT_INS)
+        for name in BUILT_INS:
+            limits = descriptor_limits(name, sr, audio.size / sr)
+            measured = np.append(values.curve(name), values.value(name))
+            measured = measured[np.isfinite(measured)]
+            assert ((measured >= limits.low) & (measured <= limits.high)).all(), (label, name)
+
+
+def test_custom_descriptors_default_to_linear_and_unbounded(peak_descriptor: Descriptor) -> None:
+    assert peak_descriptor.scale == "linear"
+    assert descriptor_scale("test_peak") == "linear"
+    assert descriptor_limits("test_peak", SR, 1.0) == Limits(-math.inf, math.inf)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        Descriptor(
+            "bad", "Hz", "", curve=lambda a: a.constant(0.0), clip=lambda a: 0.0, scale="mel"
+        )

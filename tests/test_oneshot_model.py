@@ -255,7 +255,8 @@ def test_overfit_tiny_with_attack_weighted_loss(synth: str) -> None:
 
 def test_saved_config_from_before_the_ddsp_decoder_loads_as_waveform() -> None:
     from timbrespace.models.base import config_to_dict
-    from timbrespace.models.oneshot import OneShotDecoder, OneShotSynthDecoder
+    from timbrespace.models.oneshot import OneShotDecoder
+    from timbrespace.models.oneshot_synth import OneShotSynthDecoder
 
     saved = config_to_dict(resolve_config("oneshot", "tiny", {"synth": "waveform"}))
     del saved["synth"]
@@ -264,7 +265,7 @@ def test_saved_config_from_before_the_ddsp_decoder_loads_as_waveform() -> None:
 
 
 def test_transient_head_adds_a_faded_onset_linear_in_the_latent() -> None:
-    from timbrespace.models.oneshot import TransientHead
+    from timbrespace.models.oneshot_synth import TransientHead
 
     head = TransientHead(latent_dim=3, channels=2, samples=5)
     with torch.no_grad():

@@ -15,8 +15,6 @@ import torch
 from timbrespace.analyze import (
     CustomControlSpec,
     analyze_bundle,
-    load_analysis,
-    load_controls,
     match_sounds,
 )
 from timbrespace.bundle import load_bundle
@@ -63,7 +61,7 @@ def test_analyze_stores_latents_pca_probes_and_refuses_another_cache(
 
 
 def test_custom_control_is_zero_at_group_a_and_one_at_group_b(analysed: Path) -> None:
-    analysis = load_analysis(analysed / "bundle")
+    analysis = LatentSpace.open(analysed / "bundle").analysis
     control = analysis.controls()["varied"]
     packs = np.array(analysis.sound_packs)
     mean_a = analysis.latents[torch.from_numpy(packs == "Audiophob")].mean(dim=0)
@@ -72,7 +70,7 @@ def test_custom_control_is_zero_at_group_a_and_one_at_group_b(analysed: Path) ->
     assert float(control.value(mean_b[None])[0]) == pytest.approx(1.0, abs=1e-9)
     # a re-analysis without --control keeps the definition
     analyze_bundle(analysed / "bundle")
-    assert "varied" in load_controls(analysed / "bundle")
+    assert "varied" in LatentSpace.open(analysed / "bundle").controls
 
 
 def test_custom_control_errors_name_the_problem(analysed: Path, tmp_path: Path) -> None:
@@ -136,7 +134,7 @@ def test_nearest_of_a_dataset_sound_is_itself(analysed: Path) -> None:
 def test_cli_sweep_writes_sounds_contact_sheet_and_json(
     analysed: Path, tmp_path: Path, capsys
 ) -> None:
-    sound = load_analysis(analysed / "bundle").sounds[0]
+    sound = LatentSpace.open(analysed / "bundle").analysis.sounds[0]
     out = tmp_path / "sweep"
     args = [
         "generate",
@@ -168,7 +166,7 @@ def test_cli_sweep_writes_sounds_contact_sheet_and_json(
 def test_cli_control_clamps_with_a_notice_or_extrapolates(
     analysed: Path, tmp_path: Path, capsys
 ) -> None:
-    sound = load_analysis(analysed / "bundle").sounds[0]
+    sound = LatentSpace.open(analysed / "bundle").analysis.sounds[0]
     args = ["generate", "control", str(analysed), "--nearest", sound, "-o", str(tmp_path / "c.wav")]
     assert main([*args, "--set", "pca1=1000"]) == 0
     captured = capsys.readouterr()
@@ -192,7 +190,7 @@ def test_cli_plot_writes_readable_figures(analysed: Path, tmp_path: Path) -> Non
 
 
 def test_cli_nearest_lists_k_sounds(analysed: Path, capsys) -> None:
-    sound = load_analysis(analysed / "bundle").sounds[2]
+    sound = LatentSpace.open(analysed / "bundle").analysis.sounds[2]
     assert main(["nearest", str(analysed), "--nearest", sound, "-k", "4", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert len(found) == 4 and found[0]["sound"] == sound

@@ -144,8 +144,8 @@ def test_cli_renders_curves_paths_and_transfer_through_the_spectral_model(
 ) -> None:
     from timbrespace.bundle import load_bundle
     from timbrespace.cli import main
-    from timbrespace.generate import decode, encode_sound
-    from timbrespace.latent import paths
+    from timbrespace.inference import decode, encode_file
+    from timbrespace.latent import paths, syntax
 
     run = spectral_run[0]
     bundle = load_bundle(run / "bundle")
@@ -154,9 +154,9 @@ def test_cli_renders_curves_paths_and_transfer_through_the_spectral_model(
     out = tmp_path / "curve.wav"
     args = ["generate", "interpolate", str(run), str(a), str(b), "--curve", curve]
     assert main([*args, "--align", "crop", "--gla-iters", "4", "-o", str(out)]) == 0
-    za, zb = encode_sound(bundle, a), encode_sound(bundle, b)
-    mixed = paths.interpolate(za, zb, paths.parse_curve(curve), mode="crop")
-    expected = decode(bundle, mixed, gla_iters=4)[0, 0]
+    za, zb = encode_file(bundle, a), encode_file(bundle, b)
+    mixed = paths.interpolate(za, zb, syntax.parse_curve(curve), mode="crop")
+    expected = decode(bundle.model, mixed, gla_iters=4)[0, 0].numpy()
     written, rate = sf.read(out, dtype="float32")
     assert rate == bundle.sample_rate
     np.testing.assert_allclose(written, expected, atol=1.5 / 32768)
@@ -171,7 +171,7 @@ def test_cli_renders_curves_paths_and_transfer_through_the_spectral_model(
     out = tmp_path / "path.wav"
     ops = ["--op", "reverse", "--op", "reverse", "--gla-iters", "4"]
     assert main(["generate", "path", str(run), str(a), *ops, "-o", str(out)]) == 0
-    reference = decode(bundle, za, gla_iters=4)[0, 0]  # reverse twice is the identity
+    reference = decode(bundle.model, za, gla_iters=4)[0, 0].numpy()  # reverse twice is the identity
     np.testing.assert_allclose(sf.read(out, dtype="float32")[0], reference, atol=1.5 / 32768)
 
 
@@ -182,7 +182,7 @@ def test_cli_renders_curves_paths_and_transfer_through_the_spectral_model(
         (["--curve", "0:0,0.6:1,0.5:1"], 1, "times must increase"),
         (["--curve", "0:0,x:1"], 1, "is not a number"),
         (["--curve", "0:0,1.5:1"], 1, "beyond the end"),
-        (["--curve", "0:0,1:1", "--gla-iters", "5000"], 2, "outside 0…1000"),
+        (["--curve", "0:0,1:1", "--gla-iters", "5000"], 2, "outside 1…512"),
     ],
 )
 def test_bad_curves_are_refused_before_any_work(
@@ -209,13 +209,13 @@ def test_saved_latent_paths_mix_only_with_their_own_model(
 ) -> None:
     from timbrespace.bundle import load_bundle
     from timbrespace.cli import main
-    from timbrespace.generate import encode_sound, load_latent
+    from timbrespace.inference import encode_file, load_latent
 
     run = spectral_run[0]
     saved = tmp_path / "a.safetensors"
     assert main(["generate", "encode", str(run), str(melody_files[0]), "-o", str(saved)]) == 0
     bundle = load_bundle(run / "bundle")
-    torch.testing.assert_close(load_latent(bundle, saved), encode_sound(bundle, melody_files[0]))
+    torch.testing.assert_close(load_latent(bundle, saved), encode_file(bundle, melody_files[0]))
 
     reversed_path = tmp_path / "reversed.safetensors"
     assert (

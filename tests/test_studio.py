@@ -315,15 +315,15 @@ def test_concurrent_renders_match_sequential_ones(studio: Studio, space: LatentS
 def test_originals_come_only_from_inside_the_dataset(
     client: TestClient, studio: Studio, dataset: Path, tmp_path: Path
 ) -> None:
-    sound = studio.analysis.sounds[2]
+    sound = studio.space.analysis.sounds[2]
     response = client.get("/api/sounds/2/original")
     assert response.status_code == 200 and response.content == (dataset / sound).read_bytes()
     assert response.headers["content-type"].startswith("audio/")
-    missing = client.get(f"/api/sounds/{len(studio.analysis.sounds)}/original")
+    missing = client.get(f"/api/sounds/{len(studio.space.analysis.sounds)}/original")
     assert missing.status_code == 404 and "index" in missing.json()["detail"]
     secret = tmp_path / "secret.wav"
     secret.write_bytes(b"RIFF secret")
-    sounds = list(studio.analysis.sounds)
+    sounds = list(studio.space.analysis.sounds)
     hostile = [*sounds[:3], "../../secret.wav", str(secret), "link.wav"]
     (dataset / "link.wav").symlink_to(secret)
     try:

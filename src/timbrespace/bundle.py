@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 from timbrespace import __version__
 from timbrespace.atomic import write_json_atomic
 from timbrespace.errors import TimbrespaceError
-from timbrespace.models.base import build_model, config_to_dict
+from timbrespace.latent.sampling import fit_gaussian
+from timbrespace.models.base import ConfiguredModel, build_model, config_to_dict
 
 BUNDLE_FORMAT_VERSION = 1
 
@@ -33,12 +34,28 @@ def weights_digest(bundle_path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def bundle_dir(path: str | os.PathLike[str]) -> Path:
+    """The bundle folder of `path`: `path` itself when it holds `bundle.json`, else the
+    `bundle/` of a run folder. Raises `TimbrespaceError` naming `path` when it is neither."""
+    folder = Path(path)
+    if (folder / "bundle.json").is_file():
+        return folder
+    if (folder / "bundle" / "bundle.json").is_file():
+        return folder / "bundle"
+    if (folder / "run.json").is_file():
+        raise TimbrespaceError(
+            f"{path}: this run has no bundle yet (training writes it when it ends; "
+            "continue with `timbrespace train --resume`)"
+        )
+    raise TimbrespaceError(f"{path}: not a bundle or run folder (no bundle.json)")
+
+
 @dataclass
 class Bundle:
     """A loaded bundle: the model in eval mode plus its metadata."""
 
     path: Path
-    model: torch.nn.Module
+    model: ConfiguredModel
     meta: dict[str, Any]
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -62,11 +79,18 @@ def save_bundle(
     *,
     training: dict[str, Any] | None = None,
     extra_tensors: dict[str, torch.Tensor] | None = None,
+    latents: torch.Tensor | None = None,
 ) -> Path:
     """Write a bundle folder atomically (built beside the target, then renamed into place).
 
     extra_tensors: e.g. descriptor-head normalisation, stored in `extra.safetensors`.
+    latents: the training latents `[clips, latent_dim, frames]`; a Gaussian fitted to their
+    frames (`latent_mean`, `latent_cholesky`) is stored for drawing random sounds.
     """
+    if latents is not None:
+        frames = latents.transpose(1, 2).reshape(-1, latents.shape[1])
+        mean, cholesky = fit_gaussian(frames)
+        extra_tensors = {**(extra_tensors or {}), "latent_mean": mean, "latent_cholesky": cholesky}
     target = Path(path)
     building = target.with_name(f".{target.name}.building")
     shutil.rmtree(building, ignore_errors=True)
@@ -125,10 +149,11 @@ def read_bundle_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_bundle(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> Bundle:
-    """Rebuild the model of a bundle from JSON config + safetensors weights (no pickle)."""
-    folder = Path(path)
+    """Rebuild the model of a bundle (or a run folder's bundle, see `bundle_dir`) from JSON
+    config + safetensors weights (no pickle)."""
+    folder = bundle_dir(path)
     meta = read_bundle_meta(folder)
-    model = build_model(meta["family"], meta["config"])
+    model = cast(ConfiguredModel, build_model(meta["family"], meta["config"]))
     weights = folder / "weights.safetensors"
     if not weights.is_file():
         raise TimbrespaceError(f"{folder}: bundle has no weights.safetensors")

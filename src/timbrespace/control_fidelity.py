@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from timbrespace.audio.descriptors import descriptor_scale, to_scale
 from timbrespace.space import LatentSpace
-from timbrespace.train.targets import SCALES, to_scale
 
 MAIN_CONTROLS = ("pitch", "attack", "release", "brightness")
 WATCHED_DESCRIPTORS = ("f0", "attack_time", "release_time", "centroid", "loudness")
@@ -68,7 +68,7 @@ def _round(value: float, digits: int = 4) -> float | None:
 
 def scaled(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Descriptor values on their perceptual scale (semitones for f0, log for times…)."""
-    return to_scale(np.asarray(values, dtype=np.float64), SCALES.get(name, "linear"))
+    return to_scale(np.asarray(values, dtype=np.float64), descriptor_scale(name))
 
 
 def spearman(requested: Sequence[float], measured: Sequence[float]) -> float:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import auraloss
 import numpy as np
@@ -26,6 +25,7 @@ from timbrespace.bundle import Bundle, load_bundle
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
+from timbrespace.inference import check_cache, fit_length, reconstruct
 from timbrespace.models.base import LatentModel
 
 SPLITS: tuple[str, ...] = ("val", "train", "all")
@@ -349,46 +349,6 @@ def fit_baseline(
     return PCABaseline.fit(audio, int(model.latent_dim)), "PCA of waveforms"
 
 
-def _fit_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
-    """Crop or zero-pad the last axis to `samples`."""
-    if audio.shape[-1] >= samples:
-        return audio[..., :samples]
-    return torch.nn.functional.pad(audio, (0, samples - audio.shape[-1]))
-
-
-def _bundle_folder(path: str | os.PathLike[str]) -> Path:
-    """A bundle folder, or a run folder holding one in `bundle/`."""
-    folder = Path(path)
-    if not (folder / "bundle.json").is_file() and (folder / "bundle" / "bundle.json").is_file():
-        return folder / "bundle"
-    return folder
-
-
-def _check_compatible(bundle: Bundle, cache: SoundCache) -> None:
-    """Raise a one-line TimbrespaceError when the cache's clips cannot go through the model."""
-    model = cast(LatentModel, bundle.model)
-    if cache.sample_rate != bundle.sample_rate:
-        raise TimbrespaceError(
-            f"{cache.root}: cache sample rate is {cache.sample_rate} Hz but the bundle "
-            f"{bundle.path} runs at {bundle.sample_rate} Hz; prepare the data with "
-            f"--sr {bundle.sample_rate}"
-        )
-    channels = int(model.channels)
-    if cache.channels != channels:
-        raise TimbrespaceError(
-            f"{cache.root}: cache has {cache.channels} channel(s) but the bundle "
-            f"{bundle.path} takes {channels}; prepare the data with --channels {channels}"
-        )
-    clip_samples = getattr(model.config, "clip_samples", None)
-    one_shot = clip_samples is not None and int(model.hop_length) == int(clip_samples)
-    if one_shot and cache.clip_samples != int(clip_samples):
-        raise TimbrespaceError(
-            f"{cache.root}: cache clips are {cache.clip_samples} samples but the bundle "
-            f"{bundle.path} takes {int(clip_samples)}; prepare the data with "
-            f"--length {int(clip_samples) / bundle.sample_rate:g}"
-        )
-
-
 def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Clip indices `(evaluated, training)` from the bundle's own train/validation split."""
     settings = bundle.training.get("split", {})
@@ -402,11 +362,6 @@ def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, 
         ) from error
     chosen = {"val": parts.val, "train": parts.train, "all": np.arange(len(cache))}[split]
     return chosen, parts.train
-
-
-def _reconstruct_model(model: LatentModel, audio: torch.Tensor) -> torch.Tensor:
-    """Encode and decode `[batch, channels, samples]`; output cropped or padded to the input."""
-    return _fit_length(model.decode(model.encode(audio)).float().clamp(-1.0, 1.0), audio.shape[-1])
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
@@ -452,9 +407,9 @@ def evaluate(
         raise TimbrespaceError(f"batch_size must be >= 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise TimbrespaceError(f"limit must be >= 1, got {limit}")
-    bundle = load_bundle(_bundle_folder(bundle_or_run))
+    bundle = load_bundle(bundle_or_run)
     cache = SoundCache(cache_path)
-    _check_compatible(bundle, cache)
+    check_cache(bundle, cache)
     chosen, train = _select(bundle, cache, split)
     if limit is not None:
         chosen = chosen[:limit]
@@ -465,7 +420,7 @@ def evaluate(
     if train.size > max_fit_clips:
         train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
 
-    model = cast(LatentModel, bundle.model)
+    model = bundle.model
     baseline, baseline_kind = fit_baseline(model, cache.audio[train])
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
@@ -475,8 +430,8 @@ def evaluate(
         for start in range(0, chosen.size, batch_size):
             audio = torch.from_numpy(np.asarray(cache.audio[chosen[start : start + batch_size]]))
             outputs = {
-                "model": _reconstruct_model(model, audio),
-                "baseline_pca": _fit_length(baseline.reconstruct(audio), audio.shape[-1]),
+                "model": reconstruct(model, audio),
+                "baseline_pca": fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():
                 for name, values in compute_metrics(estimate, audio, cache.sample_rate).items():

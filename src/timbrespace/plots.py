@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from timbrespace.analyze import Analysis  # noqa: E402
+from timbrespace.latent.analysis_file import Analysis  # noqa: E402
 from timbrespace.atomic import atomic_path  # noqa: E402
-from timbrespace.space import SweepResult  # noqa: E402
-from timbrespace.train.targets import SCALES, to_scale  # noqa: E402
+from timbrespace.audio.descriptors import descriptor_scale, to_scale  # noqa: E402
+from timbrespace.space_results import SweepResult  # noqa: E402
 
 SCALE_LABELS = {"semitones": "semitones re 440 Hz", "log": "log"}
 
@@ -70,7 +70,7 @@ def latent_map_by_pack(analysis: Analysis) -> Figure:
 def latent_map_by_descriptor(analysis: Analysis, name: str) -> Figure:
     """2-D PCA scatter coloured by one descriptor on its perceptual scale (grey: undefined)."""
     xy, labels = _map_axes(analysis)
-    scale = SCALES.get(name, "linear")
+    scale = descriptor_scale(name)
     values = to_scale(analysis.descriptor(name), scale)
     defined = np.isfinite(values)
     unit = analysis.descriptor_units.get(name, "")

@@ -1,98 +1,161 @@
-"""A bundle and its analysis as one playable latent space: start points, controls, sweeps,
-nearest sounds, rendering and measuring. The CLI, the benchmarks and the studio all go through it.
+"""A bundle and its analysis as one playable latent space: start points, controls, mixing, the
+4-way plane, path editing, sweeps, nearest sounds, rendering and measuring. It is the one entry
+point of the faces (CLI, studio, later the engine and exporters); they hold no model math.
 
     space = LatentSpace.open("run/bundle")
     z = space.sound_latent("kicks/808/kick_0000.wav")
     moved = space.move(z, ["pitch=+3st"], lock=["attack"])
     audio = space.render(moved.z_new)[0]          # [channels, samples]
     space.nearest(moved.z_new, k=5)               # the dataset sounds closest to the new point
+
+What a family can do is asked of the model (`latent_kind`, `input_kind`, `default_gla_iters`);
+an operation it cannot do is refused here with one shared message (`CapabilityError`).
+Latents are `[batch, latent_dim, frames]` float32 (frames = 1 for a point latent).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from timbrespace.analyze import Analysis, control_descriptor, load_analysis
+from timbrespace import inference
 from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, compute_descriptors
-from timbrespace.bundle import Bundle, load_bundle
+from timbrespace.audio.io import peak_normalize
+from timbrespace.bundle import Bundle, load_bundle, weights_digest
+from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.generate import decode, encode_sound, random_latents
+from timbrespace.latent import operators, paths, syntax
 from timbrespace.latent.analysis import nearest
+from timbrespace.latent.analysis_file import Analysis, control_descriptor, load_analysis
 from timbrespace.latent.control import (
     Control,
     ControlResult,
     Setting,
-    Sweep,
     apply_controls,
     get_control,
     parse_sweep,
     set_controls,
     sweep_targets,
 )
+from timbrespace.latent.sampling import sample_gaussian
+from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
+from timbrespace.space_results import Edit, Neighbour, SweepResult
+
+__all__ = ["CapabilityError", "Edit", "LatentSpace", "Neighbour", "SweepResult"]
+
+MAX_ENCODED = 64
+"""Encoded dataset sounds of a path model kept in memory."""
 
 
-@dataclass(frozen=True)
-class Neighbour:
-    """A dataset sound near a latent point: its index in the analysis, path, pack and distance."""
-
-    index: int
-    sound: str
-    pack: str
-    distance: float
-
-
-@dataclass
-class SweepResult:
-    """One control swept over `steps` targets from one starting point.
-
-    targets `[steps]` on the control's scale; requested: the same in the control's unit;
-    z `[steps, dim, frames]`; audio `[steps, channels, samples]`; measured: the control's
-    descriptor on each rendered sound, in `unit` (NaN where undefined or when the control has
-    no descriptor, e.g. a PCA axis); distance: ‖z_step − z_start‖ per step.
-    """
-
-    name: str
-    descriptor: str | None
-    unit: str
-    targets: torch.Tensor
-    requested: list[float]
-    z: torch.Tensor
-    audio: np.ndarray
-    measured: list[float]
-    distance: list[float]
-    warnings: list[str] = field(default_factory=list)
+def control_kind(name: str, analysis: Analysis) -> str:
+    """`pca`, `pack`, `custom` or `descriptor` for a control of `analysis`."""
+    if name in {control.name for control in analysis.custom}:
+        return "custom"
+    if name.startswith("pack:"):
+        return "pack"
+    if name.startswith("pca") and name[3:].isdigit():
+        return "pca"
+    return "descriptor"
 
 
 class LatentSpace:
-    """A loaded bundle with its analysis: everything needed to play with the latent space."""
+    """A loaded bundle with (optionally) its analysis: everything needed to play with the latent
+    space. Operations that need the analysis (controls, dataset sounds, nearest, the map) raise a
+    `TimbrespaceError` telling to run `timbrespace analyze` when it is missing."""
 
-    def __init__(self, bundle: Bundle, analysis: Analysis, *, pca_axes: int = 8) -> None:
+    def __init__(self, bundle: Bundle, analysis: Analysis | None, *, pca_axes: int = 8) -> None:
         self.bundle = bundle
-        self.analysis = analysis
-        self.controls: dict[str, Control] = analysis.controls(pca_axes=pca_axes)
+        self._analysis = analysis
+        self.pca_axes = pca_axes
+        self._controls: dict[str, Control] | None = None
         self.descriptor_settings = DescriptorSettings(sample_rate=bundle.sample_rate)
+        self._encoded: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._encoded_lock = threading.Lock()
+        self._cache: SoundCache | None | bool = False
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, pca_axes: int = 8) -> LatentSpace:
-        """Load the bundle at `path` (a bundle or run folder) and its analysis."""
+    def open(
+        cls, path: str | os.PathLike[str], *, pca_axes: int = 8, analysis: bool = True
+    ) -> LatentSpace:
+        """Load the bundle at `path` (a bundle or run folder) and, when it has one and
+        `analysis` is true, its analysis (refused if made with other weights)."""
         bundle = load_bundle(path)
-        return cls(bundle, load_analysis(bundle.path), pca_axes=pca_axes)
+        has_analysis = (bundle.path / "analysis.json").is_file()
+        loaded = None
+        if analysis and has_analysis:
+            loaded = load_analysis(bundle.path, weights_digest(bundle.path))
+        return cls(bundle, loaded, pca_axes=pca_axes)
+
+    # what the model is and can do
+
+    @property
+    def model(self) -> ConfiguredModel:
+        return self.bundle.model
 
     @property
     def sample_rate(self) -> int:
         return self.bundle.sample_rate
 
+    @property
+    def path_latent(self) -> bool:
+        """Whether a sound is a latent path over time (one point per frame)."""
+        return self.model.latent_kind == "path"
+
+    @property
+    def default_gla_iters(self) -> int | None:
+        """The model's default Griffin-Lim iterations (None: it renders the waveform itself)."""
+        return self.model.default_gla_iters
+
+    @property
+    def analysis(self) -> Analysis:
+        if self._analysis is None:
+            raise TimbrespaceError(
+                f"{self.bundle.path}: no analysis in the bundle; run `timbrespace analyze`"
+            )
+        return self._analysis
+
+    @property
+    def controls(self) -> dict[str, Control]:
+        """Every control of the analysis by name (see `Analysis.controls`)."""
+        if self._controls is None:
+            self._controls = self.analysis.controls(pca_axes=self.pca_axes)
+        return self._controls
+
+    def clip_frames(self) -> int:
+        """Latent frames of one training clip (1 for a point latent)."""
+        seconds = float(self.bundle.training.get("prepare_config", {}).get("length", 1.0))
+        return self.model.latent_frames(round(seconds * self.sample_rate))
+
+    def training_clips(self) -> SoundCache | None:
+        """The analysed cache, if it is still there, unchanged and fits the model (its clips are
+        the sounds the analysis indexes), else None."""
+        if self._cache is False:
+            recorded = self.analysis.cache
+            try:
+                cache = SoundCache(recorded["path"])
+                inference.check_cache(self.bundle, cache, fingerprint=recorded.get("fingerprint"))
+                self._cache = cache if len(cache) == len(self.analysis.sounds) else None
+            except (TimbrespaceError, OSError, KeyError, ValueError):
+                self._cache = None
+        return self._cache or None
+
     # start points: each returns a latent `[1, latent_dim, frames]` float32
 
-    def sound_index(self, sound: str) -> int:
-        """Index of a dataset sound given its path (or a unique end of it, e.g. `kick_0001.wav`)."""
+    def sound_index(self, sound: str | int) -> int:
+        """Index of a dataset sound given its index, path, or a unique end of its path
+        (e.g. `kick_0001.wav`)."""
         sounds = self.analysis.sounds
+        if isinstance(sound, int):
+            if not 0 <= sound < len(sounds):
+                raise TimbrespaceError(f"sound index {sound} out of range 0…{len(sounds) - 1}")
+            return sound
         if sound in sounds:
             return sounds.index(sound)
         endings = [i for i, path in enumerate(sounds) if path.endswith("/" + sound.lstrip("/"))]
@@ -103,49 +166,199 @@ class LatentSpace:
         raise TimbrespaceError(f"{sound!r}: no such sound in the analysis{hint}")
 
     def sound_latent(self, sound: str | int) -> torch.Tensor:
-        """The analysed latent of a dataset sound (by path or index)."""
-        index = sound if isinstance(sound, int) else self.sound_index(sound)
-        if not 0 <= index < len(self.analysis.sounds):
-            raise TimbrespaceError(
-                f"sound index {index} out of range 0…{len(self.analysis.sounds) - 1}"
-            )
-        return self.analysis.latents[index].float().reshape(1, -1, 1)
+        """A dataset sound's latent: its analysed point for a point latent; for a path latent,
+        its clip of the analysed cache, encoded (raises when that cache is gone: encode the
+        original file with `encode_file` instead)."""
+        index = self.sound_index(sound)
+        if not self.path_latent:
+            return self.analysis.latents[index].float().reshape(1, -1, 1)
+        with self._encoded_lock:
+            cached = self._encoded.get(index)
+        if cached is None:
+            cache = self.training_clips()
+            if cache is None:
+                raise TimbrespaceError(
+                    f"{self.analysis.cache.get('path')}: the analysed cache is missing or "
+                    "changed; a sound of a path model is encoded from its clip there"
+                )
+            cached = inference.encode_batches(self.model, cache.audio, indices=np.array([index]))
+            with self._encoded_lock:
+                self._encoded[index] = cached
+                while len(self._encoded) > MAX_ENCODED:
+                    self._encoded.popitem(last=False)
+        return cached.clone()
 
     def encode_file(self, path: str | os.PathLike[str]) -> torch.Tensor:
-        """Encode an audio file: its first clip, cut as the training data was, for a one-shot
-        model; the whole file for a path model."""
-        return encode_sound(self.bundle, path)
+        """Encode an audio file as the model takes it (`inference.load_for_encoding`)."""
+        return inference.encode_file(self.bundle, path)
 
-    def random_latent(self, seed: int = 0) -> torch.Tensor:
-        """A point drawn from the Gaussian fitted to the training latents."""
-        return random_latents(self.bundle, 1, seed=seed).float()
+    def load_input(self, path: str | os.PathLike[str]) -> torch.Tensor:
+        """A saved latent path (`.safetensors`, see `save_latent`) or an audio file, encoded."""
+        if str(path).lower().endswith(inference.LATENT_SUFFIX):
+            return inference.load_latent(self.bundle, path)
+        return self.encode_file(path)
 
-    # operations
+    def save_latent(self, z: torch.Tensor, path: str | os.PathLike[str]) -> None:
+        """Write a latent path `[1, latent_dim, frames]` that only this model reads back."""
+        inference.save_latent(self.bundle, z, path)
 
-    def nearest(self, z: torch.Tensor, k: int = 5) -> list[Neighbour]:
-        """The `k` dataset sounds closest to `z` (paths are averaged over frames)."""
-        query = torch.as_tensor(z).double().reshape(-1, self.bundle.model.latent_dim)
-        indices, distances = nearest(query.mean(dim=0), self.analysis.latents, k)
-        return [
-            Neighbour(int(i), self.analysis.sounds[i], self.analysis.sound_packs[i], float(d))
-            for i, d in zip(indices.tolist(), distances.tolist(), strict=True)
-        ]
+    def random_latents(
+        self, n: int = 1, *, seed: int = 0, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """`n` latents drawn from the Gaussian fitted to the training latents: points, or for a
+        path latent each point held for 1 s: `[n, latent_dim, frames]`."""
+        if "latent_mean" not in self.bundle.extra:
+            raise TimbrespaceError(
+                f"{self.bundle.path}: bundle has no latent statistics (extra.safetensors)"
+            )
+        extra = self.bundle.extra
+        z = sample_gaussian(
+            extra["latent_mean"], extra["latent_cholesky"], n, seed=seed, temperature=temperature
+        ).float()
+        return z.expand(-1, -1, self.model.latent_frames(self.sample_rate))
+
+    def map_point(self, x: float, y: float) -> torch.Tensor:
+        """The point at (x, y) on the first two PCA axes (the other axes at the data mean),
+        held for one training clip for a path latent."""
+        pca = self.analysis.pca
+        scores = torch.tensor([x, y][: pca.n_components], dtype=torch.float64)
+        point = pca.inverse_transform(scores[None])[0].float()
+        return point.reshape(1, -1, 1).repeat(1, 1, self.clip_frames())
+
+    # operations on latents
+
+    def control_values(self, z: torch.Tensor) -> dict[str, float]:
+        """Every control's value at `z` `[1, dim, frames]` in its user unit, averaged over frames."""
+        controls = self.controls
+        if not controls:
+            return {}
+        point = torch.as_tensor(z).double()[0].mean(dim=-1)
+        directions = torch.stack([control.direction for control in controls.values()])
+        offsets = torch.tensor([c.offset for c in controls.values()], dtype=torch.float64)
+        scaled = (directions @ point + offsets).tolist()
+        return {
+            name: control.to_user(value) if math.isfinite(value) else math.nan
+            for (name, control), value in zip(controls.items(), scaled, strict=True)
+        }
+
+    def control(self, name: str) -> Control:
+        """A control by name; the error names the closest known ones."""
+        return get_control(self.controls, name)
+
+    def control_kind(self, name: str) -> str:
+        return control_kind(name, self.analysis)
 
     def move(
         self,
         z: torch.Tensor,
-        settings: Sequence[str | Setting],
+        settings: Sequence[str | Setting] | Mapping[str, float],
         *,
         lock: Sequence[str] = (),
         extrapolate: bool = False,
     ) -> ControlResult:
-        """Apply settings like `pitch=+3st` with the minimum-norm move (see `latent.control`)."""
+        """Apply settings like `pitch=+3st` (or `{name: value in its unit}`) with the
+        minimum-norm move (see `latent.control`), keeping `lock`ed controls where they are."""
+        if isinstance(settings, Mapping):
+            settings = [Setting(name, float(v), False, "") for name, v in settings.items()]
         return set_controls(z, settings, self.controls, lock=lock, extrapolate=extrapolate)
 
-    def render(self, z: torch.Tensor, *, gla_iters: int | None = None) -> np.ndarray:
+    def interpolate(
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        *,
+        amount: float | None = None,
+        curve: str | Sequence[Sequence[float]] | paths.Curve | None = None,
+        align: str = "stretch",
+    ) -> Edit:
+        """`a + amount·(b − a)` (0.5 by default), or with the amount varying over time along
+        `curve` (text `t:amount,…`, `[[t, amount], …]` or a `Curve`). A point latent takes
+        only a flat curve. Amounts outside 0…1 extrapolate (with a warning)."""
+        mix: float | paths.Curve = 0.5 if amount is None else float(amount)
+        if curve is not None:
+            mix = as_curve(curve)
+            if not self.path_latent:
+                if any(v != mix.values[0] for v in mix.values):
+                    require_path_latent(self.model, "curve", "an amount or a flat curve")
+                mix = mix.values[0]
+        z = paths.interpolate(a, b, mix, mode=align)
+        values = mix.values if isinstance(mix, paths.Curve) else (mix,)
+        warnings = []
+        if any(v < 0.0 or v > 1.0 for v in values):
+            warnings.append("amount outside 0…1: extrapolating beyond A or B")
+        return Edit(z, warnings)
+
+    def plane(
+        self,
+        corners: Sequence[torch.Tensor],
+        *,
+        xy: Sequence[float] | None = None,
+        trajectory: str | Path | Sequence[Sequence[float]] | paths.Trajectory | None = None,
+        align: str = "stretch",
+    ) -> Edit:
+        """Bilinear mix of four corners, (0,0) (1,0) (0,1) (1,1), at `xy` (default the centre)
+        or along a `trajectory` (path latents: a `t,x,y` file or text, `[[t, x, y], …]` or a
+        `Trajectory`); outside the unit square extrapolates (with a warning)."""
+        if len(corners) != 4:
+            raise TimbrespaceError(f"corners: expected 4 sounds, got {len(corners)}")
+        x: float | paths.Curve
+        y: float | paths.Curve
+        if trajectory is not None:
+            require_path_latent(self.model, "trajectory", "a point xy")
+            path = as_trajectory(trajectory)
+            x, y = path.x, path.y
+            points = [*path.x.values, *path.y.values]
+        else:
+            x, y = (float(v) for v in (xy if xy is not None else (0.5, 0.5)))
+            points = [x, y]
+        z = paths.plane(list(corners), x, y, mode=align)
+        warnings = []
+        if any(v < 0.0 or v > 1.0 for v in points):
+            warnings.append("position outside the unit square: extrapolating beyond the corners")
+        return Edit(z, warnings)
+
+    def edit(
+        self, z: torch.Tensor, ops: Sequence[str | operators.PathOp], *, seed: int = 0
+    ) -> torch.Tensor:
+        """Apply path operators in order (text in the syntax of `latent.syntax.parse_op`, e.g.
+        `scale=1.5`, `curve:3+=0:0,1:2`; `seed` for noise and randomize)."""
+        parsed = []
+        for i, op in enumerate(ops):
+            try:
+                parsed.append(syntax.parse_op(op, seed=seed) if isinstance(op, str) else op)
+            except TimbrespaceError as error:
+                raise TimbrespaceError(f"ops[{i}]: {error}") from None
+        return operators.apply_ops(z, parsed)
+
+    def nearest(self, z: torch.Tensor, k: int = 5) -> list[Neighbour]:
+        """The `k` dataset sounds closest to `z` (paths are averaged over frames)."""
+        query = torch.as_tensor(z).double().reshape(-1, self.model.latent_dim)
+        analysis = self.analysis
+        indices, distances = nearest(query.mean(dim=0), analysis.latents, k)
+        return [
+            Neighbour(int(i), analysis.sounds[i], analysis.sound_packs[i], float(d))
+            for i, d in zip(indices.tolist(), distances.tolist(), strict=True)
+        ]
+
+    # rendering and measuring
+
+    def render(
+        self, z: torch.Tensor, *, gla_iters: int | None = None, normalize: bool = False
+    ) -> np.ndarray:
         """Decode latents `[batch, dim, frames]` to float32 audio `[batch, channels, samples]`
-        (gla_iters: Griffin-Lim iterations of a spectral model; None = its default)."""
-        return decode(self.bundle, torch.as_tensor(z).float(), gla_iters=gla_iters)
+        (gla_iters: Griffin-Lim iterations of a spectral model, None = its default; normalize:
+        each sound's peak to -1 dBFS)."""
+        audio = inference.decode(self.model, torch.as_tensor(z).float(), gla_iters=gla_iters)
+        sounds = audio.numpy()
+        return np.stack([peak_normalize(s) for s in sounds]) if normalize else sounds
+
+    def transfer(
+        self, path: str | os.PathLike[str], *, gla_iters: int | None = None, normalize: bool = False
+    ) -> np.ndarray:
+        """Any sound rendered through the model (timbre transfer, or reconstruction of an
+        in-domain sound): float32 `[channels, samples]` (see `inference.transfer`)."""
+        audio = inference.transfer(self.bundle, path, gla_iters=gla_iters)
+        return peak_normalize(audio) if normalize else audio
 
     def measure(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
         """Descriptors of one rendered sound `[channels, samples]` (all registered by default)."""
@@ -157,19 +370,15 @@ class LatentSpace:
         return descriptor if descriptor in self.analysis.descriptor_names else None
 
     def sweep(
-        self,
-        z: torch.Tensor,
-        sweep: Sweep | str,
-        *,
-        lock: Sequence[str] = (),
-        extrapolate: bool = False,
+        self, z: torch.Tensor, sweep: str, *, lock: Sequence[str] = (), extrapolate: bool = False
     ) -> SweepResult:
         """Render `sweep` (e.g. `pitch=-12st:+12st:9`) from the single start point `z`."""
-        spec = sweep if isinstance(sweep, Sweep) else parse_sweep(sweep, self.controls)
+        spec = parse_sweep(sweep, self.controls)
         control = get_control(self.controls, spec.name)
-        z64 = torch.as_tensor(z).double()
-        targets = sweep_targets(spec, control, control.value(z64))[0, :, 0]
-        return self.sweep_targets(z, spec.name, targets, lock=lock, extrapolate=extrapolate)
+        targets = sweep_targets(spec, control, control.value(torch.as_tensor(z).double()))
+        return self.sweep_targets(
+            z, spec.name, targets[0, :, 0], lock=lock, extrapolate=extrapolate
+        )
 
     def sweep_targets(
         self,
@@ -214,3 +423,28 @@ class LatentSpace:
             distance=distance.tolist(),
             warnings=list(dict.fromkeys(result.warnings)),
         )
+
+
+def as_curve(curve: str | Sequence[Sequence[float]] | paths.Curve) -> paths.Curve:
+    """A `Curve` from its text (`t:amount,…`), `[[t, amount], …]` or itself."""
+    if isinstance(curve, paths.Curve):
+        return curve
+    if isinstance(curve, str):
+        return syntax.parse_curve(curve)
+    points = [(float(p[0]), float(p[1])) for p in curve]
+    return paths.Curve(tuple(t for t, _ in points), tuple(v for _, v in points))
+
+
+def as_trajectory(
+    trajectory: str | Path | Sequence[Sequence[float]] | paths.Trajectory,
+) -> paths.Trajectory:
+    """A `Trajectory` from a `t,x,y` file or text, `[[t, x, y], …]` or itself."""
+    if isinstance(trajectory, paths.Trajectory):
+        return trajectory
+    if isinstance(trajectory, str | Path):
+        return syntax.parse_trajectory(trajectory)
+    times = tuple(float(p[0]) for p in trajectory)
+    return paths.Trajectory(
+        paths.Curve(times, tuple(float(p[1]) for p in trajectory)),
+        paths.Curve(times, tuple(float(p[2]) for p in trajectory)),
+    )

@@ -156,3 +156,9 @@ def _to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[-1] if text else type(error).__name__
+
+
+def peak_normalize(audio: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
+    """Scale `audio` so its peak is `peak_db` dBFS (silence stays silent)."""
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    return audio if peak <= 0 else (audio * (10 ** (peak_db / 20) / peak)).astype(np.float32)

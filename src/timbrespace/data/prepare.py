@@ -18,11 +18,12 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from timbrespace.audio.descriptors import (
     frame_count,
 )
 from timbrespace.audio.io import AudioLoadError, audio_info, limit_peak, load_audio, resample
+from timbrespace.config import config_from_dict
 from timbrespace.data.scan import ScanResult, SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
@@ -75,6 +77,12 @@ class PrepareConfig:
             raise TimbrespaceError(f"length: {self.length} s is out of range (0.01 to 60 s)")
         if self.hop is not None and not 0 < self.hop <= self.length * 4:
             raise TimbrespaceError(f"hop: {self.hop} s is out of range")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrepareConfig:
+        """From a plain dict (e.g. a cache's or bundle's saved settings): missing keys keep their
+        defaults; an unknown key raises `ConfigError` naming the closest valid key."""
+        return config_from_dict(cls, data)
 
     @property
     def clip_samples(self) -> int:

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from timbrespace.audio.descriptors import from_scale, to_scale
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, Array, LinearProbe, as_float64, like
-from timbrespace.train.targets import to_scale
 
 CONTROL_SCALES = ("linear", "semitones", "log")
 COLLINEAR_COS = 0.99
@@ -55,17 +55,6 @@ SETTING_PATTERN = re.compile(
     r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[^\s\d.+-]*)\s*$"
 )
 SETTING_EXAMPLES = "e.g. pitch=+3st, pitch=440Hz, attack=5ms, loudness=-12dB, pca1=1.5, decay=+20%"
-
-
-def from_scale(values: Array, scale: str) -> Array:
-    """Inverse of `timbrespace.train.targets.to_scale`: semitones re 440 Hz → Hz, log → exp."""
-    if scale == "linear":
-        return values
-    if scale == "semitones":
-        return 440.0 * 2.0 ** (values / 12.0)
-    if scale == "log":
-        return np.exp(values) if isinstance(values, np.ndarray) else torch.exp(values)
-    raise ValueError(f"unknown scale {scale!r}")
 
 
 def _paths(z: Array) -> torch.Tensor:

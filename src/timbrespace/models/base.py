@@ -12,25 +12,46 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import importlib
 import pkgutil
 import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from timbrespace.config import ConfigError, config_from_dict, config_to_dict
+from timbrespace.config import deep_merge as _deep_merge
+from timbrespace.config import expand_dotted as _expand_dotted
+from timbrespace.config import is_dataclass_type as _is_dataclass_type
 from timbrespace.errors import TimbrespaceError
 
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "full")
 
 
-class ConfigError(TimbrespaceError, ValueError):
-    """A config dict names an unknown key, preset or family, or holds an invalid value."""
+LatentKind = Literal["point", "path", "codes"]
+"""What a family's latent is: one point per sound (`frames == 1`), a path over time (one point
+per frame), or discrete codes per frame."""
+
+InputKind = Literal["clip", "continuous", "f0_loudness", "notes"]
+"""What a family encodes: clips cut as in training, whole recordings of any length, f0 and
+loudness curves, or labelled notes."""
+
+
+class CapabilityError(TimbrespaceError, ValueError):
+    """An operation the model's family cannot do (e.g. a curve over time on a point latent)."""
+
+
+def require_path_latent(model: LatentModel, what: str, instead: str) -> None:
+    """Raise `CapabilityError` unless `model`'s latent is a path over time; `what` names the
+    refused operation (e.g. "curve"), `instead` what to give instead (e.g. "--amount")."""
+    if model.latent_kind != "path":
+        raise CapabilityError(
+            f"{what}: a {model.label} model mixes whole sounds, one latent point each; a "
+            f"{what} over time needs a path model (give {instead})"
+        )
 
 
 @runtime_checkable
@@ -70,12 +91,48 @@ class LatentModel(Protocol):
         """The resolved config dataclass the model was built from."""
         ...
 
+    label: str
+    latent_kind: LatentKind
+    input_kind: InputKind
+    conditions: tuple[str, ...]
+    streaming: bool
+
+    @property
+    def default_gla_iters(self) -> int | None:
+        """Griffin-Lim iterations `decode` uses by default (None: the family renders the
+        waveform itself and takes no `gla_iters`)."""
+        ...
+
+    def latent_frames(self, samples: int) -> int:
+        """Latent frames of `samples` of audio (1 for a point latent)."""
+        ...
+
 
 class ConfiguredModel(nn.Module):
     """Base of the family models: the `LatentModel` properties read from `self._config` (a
-    dataclass with `sample_rate`, `latent_dim`, `channels`); families add `hop_length`."""
+    dataclass with `sample_rate`, `latent_dim`, `channels`); families add `hop_length` and
+    override the capabilities (class attributes) that differ from a one-shot clip model."""
 
     _config: Any
+    label: ClassVar[str] = "point-latent"
+    """What users call the family in messages (e.g. "one-shot")."""
+    latent_kind: ClassVar[LatentKind] = "point"
+    input_kind: ClassVar[InputKind] = "clip"
+    conditions: ClassVar[tuple[str, ...]] = ()
+    streaming: ClassVar[bool] = False
+
+    @property
+    def hop_length(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def default_gla_iters(self) -> int | None:
+        return None
+
+    def latent_frames(self, samples: int) -> int:
+        """Latent frames of `samples` of audio: 1 for a point latent, else one per hop (a frame
+        at every hop from sample 0)."""
+        return 1 if self.latent_kind == "point" else 1 + int(samples) // int(self.hop_length)
 
     @property
     def config(self) -> Any:
@@ -102,114 +159,35 @@ class ConfiguredModel(nn.Module):
         return x
 
 
-# --------------------------------------------------------------------------------------------
-# Configs: dict <-> dataclass
+@dataclass(kw_only=True)
+class ModelOutput:
+    """A training forward pass of any family: `z` `[batch, latent_dim, frames]`,
+    `regularization` (scalar bottleneck term), `descriptors_pred` `[batch, n_descriptors]` or
+    None; `f0` `[batch, channels, frames]` (Hz, frame i at sample i·`f0_hop`) and `base_pitch`
+    `[batch, channels]` (octaves re 440 Hz) when the family predicts its own pitch."""
+
+    z: torch.Tensor
+    regularization: torch.Tensor
+    descriptors_pred: torch.Tensor | None = None
+    f0: torch.Tensor | None = None
+    base_pitch: torch.Tensor | None = None
+    f0_hop: int = 0
 
 
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+@dataclass(kw_only=True)
+class WaveformOutput(ModelOutput):
+    """A family that renders the waveform in training: `audio` `[batch, channels, samples]`."""
+
+    audio: torch.Tensor
 
 
-def _unwrap_optional(tp: Any) -> Any:
-    """`X | None` -> `X`; anything else unchanged."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
+@dataclass(kw_only=True)
+class SpectrumOutput(ModelOutput):
+    """A family trained on spectra: `log_magnitude` (decoded) and `target_log_magnitude`
+    `[batch, channels, bins, frames]` as `log(|STFT| + floor)`."""
 
-
-def _convert_value(tp: Any, value: Any, path: str) -> Any:
-    tp = _unwrap_optional(tp)
-    if value is None:
-        return None
-    if _is_dataclass_type(tp):
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"config key '{path}' expects a mapping, got {type(value).__name__}")
-        return _from_dict(tp, value, prefix=f"{path}.")
-    if typing.get_origin(tp) is tuple and isinstance(value, list | tuple):
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert_value(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        return tuple(value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{cls.__name__} expects a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{cls.__name__}: unknown config key '{prefix}{key}'{hint}; "
-                f"valid keys: {', '.join(sorted(fields))}"
-            )
-    kwargs = {
-        key: _convert_value(hints[key], value, f"{prefix}{key}") for key, value in data.items()
-    }
-    return cls(**kwargs)
-
-
-def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Build the (possibly nested) config dataclass `cls` from a plain dict.
-
-    Missing keys keep their dataclass defaults; lists become tuples where the field is a tuple.
-    Raises `ConfigError` (a `ValueError`) naming any unknown key and listing the valid ones.
-    """
-    if not _is_dataclass_type(cls):
-        raise TypeError(f"config_from_dict needs a dataclass type, got {cls!r}")
-    return _from_dict(cls, data)
-
-
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    return value
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass -> a JSON-ready dict (tuples become lists); inverse of `config_from_dict`."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        raise TypeError(f"config_to_dict needs a dataclass instance, got {type(config).__name__}")
-    return _to_plain(config)
-
-
-def _expand_dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"a.b": 1}` -> `{"a": {"b": 1}}`, so CLI-style overrides reach nested configs."""
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        parts = str(key).split(".")
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(
-                    f"override '{key}' conflicts with a non-mapping value at '{part}'"
-                )
-        node[parts[-1]] = value
-    return out
-
-
-def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+    log_magnitude: torch.Tensor
+    target_log_magnitude: torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,8 +266,12 @@ def _family_module_names() -> list[str]:
 
 
 def available_families() -> list[str]:
-    """Registered family names plus the family modules found in `timbrespace.models`."""
-    return sorted(set(_FAMILIES) | set(_family_module_names()))
+    """The registered family names, after importing every module of `timbrespace.models`
+    (a family registers itself when its module is imported; layer modules register none)."""
+    package = __name__.rpartition(".")[0]
+    for name in _family_module_names():
+        importlib.import_module(f"{package}.{name}")
+    return sorted(_FAMILIES)
 
 
 def get_family(name: str) -> Family:

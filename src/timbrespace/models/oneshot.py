@@ -18,37 +18,42 @@ Two decoders (`OneShotConfig.synth`):
   "ddsp" is the default.
 
 Both decode one 1 s / 44.1 kHz sound of the `small` preset in ≤ 10 ms on 2 CPU threads.
+
+This module holds the config, presets, encoder, waveform decoder and the autoencoder; the ddsp
+decoder is `timbrespace.models.oneshot_synth`, the shared conv blocks `timbrespace.models.layers`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
-from timbrespace.audio.synth import (
-    control_frames,
-    exp_sigmoid,
-    filtered_noise,
-    frames_to_blocks,
-    harmonic_synth,
-)
 from timbrespace.models.base import (
     Bottleneck,
     ConfigError,
     ConfiguredModel,
+    WaveformOutput,
     bottleneck_names,
     build_bottleneck,
     register_family,
 )
+from timbrespace.models.layers import (
+    ACTIVATIONS,
+    Downsample,
+    SubPixelUpsample,
+    init_layer,
+    make_activation,
+    residual_stack,
+    with_weight_norm,
+)
+from timbrespace.models.oneshot_synth import OneShotSynthDecoder
 
-ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "elu", "gelu", "silu")
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
-PITCH_BEND_OCTAVES = 2.0
 
 
 @dataclass
@@ -200,161 +205,14 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
 }
 
 
-@dataclass
-class OneShotOutput:
+@dataclass(kw_only=True)
+class OneShotOutput(WaveformOutput):
     """`audio`: `[batch, channels, clip_samples]` in [-1, 1]; `z`: `[batch, latent_dim, 1]`;
     `regularization`: scalar bottleneck term (0 for "ae", β·KL for "vae");
     `descriptors_pred`: `[batch, n_descriptors]` from the linear head, or None;
     `f0`: the ddsp decoder's pitch `[batch, channels, frames]` in Hz (frame i at sample
-    i·`hop`) and `base_pitch` `[batch, channels]` (octaves re 440 Hz, linear in z), or None
+    i·`f0_hop`) and `base_pitch` `[batch, channels]` (octaves re 440 Hz, linear in z), or None
     for the waveform decoder."""
-
-    audio: torch.Tensor
-    z: torch.Tensor
-    regularization: torch.Tensor
-    descriptors_pred: torch.Tensor | None
-    f0: torch.Tensor | None = None
-    base_pitch: torch.Tensor | None = None
-    hop: int = 0
-
-
-def make_activation(name: str) -> nn.Module:
-    """Activation module by name (one of `ACTIVATIONS`)."""
-    if name == "leaky_relu":
-        return nn.LeakyReLU(0.2)
-    if name == "elu":
-        return nn.ELU()
-    if name == "gelu":
-        return nn.GELU()
-    if name == "silu":
-        return nn.SiLU()
-    raise ConfigError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
-
-
-def _init_layer(layer: nn.Module, gain: float = 1.0) -> nn.Module:
-    """Kaiming-normal weights scaled by `gain`, zero bias (before any weight norm)."""
-    if isinstance(layer, nn.Conv1d | nn.Linear):
-        nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
-        with torch.no_grad():
-            layer.weight.mul_(gain)
-        if layer.bias is not None:
-            nn.init.zeros_(layer.bias)
-    return layer
-
-
-def _norm(layer: nn.Module, use_weight_norm: bool) -> nn.Module:
-    return _weight_norm(layer) if use_weight_norm else layer
-
-
-class ResidualUnit(nn.Module):
-    """`x + conv1x1(act(conv_k,dilated(act(x))))` on `[batch, width, frames]` (length kept)."""
-
-    def __init__(
-        self,
-        width: int = 64,
-        kernel_size: int = 7,
-        dilation: int = 1,
-        activation: str = "leaky_relu",
-        use_weight_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        padding = dilation * (kernel_size - 1) // 2
-        self.act1 = make_activation(activation)
-        self.conv1 = _norm(
-            _init_layer(nn.Conv1d(width, width, kernel_size, dilation=dilation, padding=padding)),
-            use_weight_norm,
-        )
-        self.act2 = make_activation(activation)
-        self.conv2 = _norm(_init_layer(nn.Conv1d(width, width, 1), gain=0.1), use_weight_norm)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv1(self.act1(x))
-        y = self.conv2(self.act2(y))
-        return x + y
-
-
-def _residual_stack(
-    width: int,
-    n_blocks: int,
-    kernel_size: int,
-    dilations: tuple[int, ...],
-    activation: str,
-    use_weight_norm: bool,
-) -> list[nn.Module]:
-    return [
-        ResidualUnit(
-            width=width,
-            kernel_size=kernel_size,
-            dilation=dilations[i % len(dilations)],
-            activation=activation,
-            use_weight_norm=use_weight_norm,
-        )
-        for i in range(n_blocks)
-    ]
-
-
-class Downsample(nn.Module):
-    """Strided conv `[batch, c_in, frames * stride] -> [batch, c_out, frames]`."""
-
-    def __init__(
-        self,
-        in_channels: int = 64,
-        out_channels: int = 64,
-        stride: int = 4,
-        use_weight_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        kernel = 2 * stride if stride > 1 else 3
-        padding = math.ceil(stride / 2) if stride > 1 else 1
-        self.conv = _norm(
-            _init_layer(
-                nn.Conv1d(in_channels, out_channels, kernel, stride=stride, padding=padding)
-            ),
-            use_weight_norm,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class SubPixelUpsample(nn.Module):
-    """Sub-pixel conv `[batch, c_in, frames] -> [batch, c_out, frames * stride]`.
-
-    One conv (odd `kernel_size`, same padding) gives `c_out * stride` channels, interleaved in
-    time. Initialised so all `stride` phases share weights (ICNR, Aitken et al. 2017): at init it
-    equals nearest-neighbour upsampling after a conv, free of checkerboard artefacts. `gain`
-    scales the Kaiming init; 0.5 keeps a fresh decoder's output around −40 dBFS, far from tanh
-    saturation (which slowed the first training steps).
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 64,
-        out_channels: int = 32,
-        stride: int = 4,
-        kernel_size: int = 3,
-        gain: float = 0.5,
-        use_weight_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        if kernel_size % 2 == 0:
-            raise ConfigError(f"upsample kernel size must be odd, got {kernel_size}")
-        self.stride = stride
-        self.out_channels = out_channels
-        conv = nn.Conv1d(in_channels, out_channels * stride, kernel_size, padding=kernel_size // 2)
-        base = _init_layer(nn.Conv1d(in_channels, out_channels, kernel_size), gain=gain)
-        with torch.no_grad():
-            conv.weight.copy_(base.weight.repeat_interleave(stride, dim=0))
-            conv.bias.zero_()
-        self.conv = _norm(conv, use_weight_norm)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        if self.stride == 1:
-            return y
-        batch, _, frames = y.shape
-        y = y.view(batch, self.out_channels, self.stride, frames).transpose(2, 3)
-        return y.reshape(batch, self.out_channels, frames * self.stride)
 
 
 class OneShotEncoder(nn.Module):
@@ -381,13 +239,13 @@ class OneShotEncoder(nn.Module):
         self.frames = math.ceil(clip_samples / math.prod(strides))
         self.padded_samples = self.frames * math.prod(strides)
         layers: list[nn.Module] = [
-            _norm(
-                _init_layer(nn.Conv1d(channels, widths[0], kernel_size, padding=kernel_size // 2)),
+            with_weight_norm(
+                init_layer(nn.Conv1d(channels, widths[0], kernel_size, padding=kernel_size // 2)),
                 use_weight_norm,
             )
         ]
         for i, stride in enumerate(strides):
-            layers += _residual_stack(
+            layers += residual_stack(
                 widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
             )
             layers += [
@@ -396,7 +254,7 @@ class OneShotEncoder(nn.Module):
             ]
         layers.append(make_activation(activation))
         self.net = nn.Sequential(*layers)
-        self.dense = _init_layer(nn.Linear(widths[-1] * self.frames, out_features), gain=0.5)
+        self.dense = init_layer(nn.Linear(widths[-1] * self.frames, out_features), gain=0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.pad(x, (0, self.padded_samples - x.shape[-1]))
@@ -426,12 +284,12 @@ class OneShotDecoder(nn.Module):
         self.clip_samples = clip_samples
         self.width0 = widths[0]
         self.frames = math.ceil(clip_samples / math.prod(strides))
-        self.dense = _init_layer(nn.Linear(latent_dim, widths[0] * self.frames))
+        self.dense = init_layer(nn.Linear(latent_dim, widths[0] * self.frames))
         layers: list[nn.Module] = []
         n_stages = len(strides)
         for i, stride in enumerate(strides):
             last = i == n_stages - 1
-            layers += _residual_stack(
+            layers += residual_stack(
                 widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
             )
             layers += [
@@ -451,167 +309,6 @@ class OneShotDecoder(nn.Module):
         return torch.tanh(self.net(h)[..., : self.clip_samples])
 
 
-@dataclass
-class SynthControls:
-    """Frame-rate controls of the ddsp decoder, per audio channel: f0 `[batch, channels, frames]`
-    (Hz), harmonics `[batch, channels, n_harmonics, frames]` and noise
-    `[batch, channels, noise_bands, frames]` (linear amplitudes)."""
-
-    f0: torch.Tensor
-    harmonics: torch.Tensor
-    noise: torch.Tensor
-    base_pitch: torch.Tensor
-    """`[batch, channels]` in octaves re 440 Hz: the part of the pitch linear in the latent."""
-
-
-class OneShotSynthDecoder(nn.Module):
-    """Latent `[batch, latent_dim]` -> DDSP controls -> audio `[batch, channels, clip_samples]`.
-
-    A dense layer gives `[synth_widths[0], frames0]`; per stage, residual dilated blocks and a
-    sub-pixel upsampling conv reach the control rate (one frame per `hop` samples); a last
-    residual stack and a 1×1 conv give, per channel, a pitch bend, a harmonic level and
-    distribution (softmax) and noise band gains (`exp_sigmoid`, as in DDSP). The pitch is
-    `440 · 2^(w·z + b + 2·tanh(bend))` Hz, clamped to `f0_range`: a base pitch *linear in the
-    latent* plus a bend of at most ±2 octaves over time (a kick's sweep), so moving the latent
-    along `w` transposes the sound by exactly that many octaves. Audio = harmonic oscillators +
-    filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
-    continuously instead of snapping to the harmonics of the decoder's frame rate.
-    Noise is seeded per call in eval mode, so a latent always decodes to the same sound.
-    """
-
-    def __init__(
-        self,
-        channels: int = 1,
-        sample_rate: int = 44100,
-        clip_samples: int = 44100,
-        latent_dim: int = 24,
-        hop: int = 128,
-        n_harmonics: int = 48,
-        noise_bands: int = 64,
-        widths: tuple[int, ...] = (256, 192, 128, 96),
-        strides: tuple[int, ...] = (4, 4, 4),
-        res_blocks: tuple[int, ...] = (1, 2, 2, 1),
-        kernel_size: int = 7,
-        upsample_kernel_size: int = 3,
-        dilations: tuple[int, ...] = (1, 3, 9),
-        activation: str = "leaky_relu",
-        use_weight_norm: bool = True,
-        f0_range: tuple[float, float] = (20.0, 4000.0),
-        transient_samples: int = 0,
-        noise_seed: int = 0,
-    ) -> None:
-        super().__init__()
-        self.transient = TransientHead(latent_dim, channels, transient_samples)
-        self.channels, self.sample_rate, self.clip_samples = channels, sample_rate, clip_samples
-        self.hop, self.n_harmonics, self.noise_bands = hop, n_harmonics, noise_bands
-        self.octave_range = (math.log2(f0_range[0] / 440.0), math.log2(f0_range[1] / 440.0))
-        self.pitch = nn.Linear(latent_dim, channels)
-        with torch.no_grad():
-            self.pitch.weight.mul_(0.1)
-            self.pitch.bias.fill_(math.log2(200.0 / 440.0))
-        self.noise_seed = noise_seed
-        self.frames = control_frames(clip_samples, hop)
-        self.frames0 = math.ceil(self.frames / math.prod(strides))
-        self.width0 = widths[0]
-        self.dense = _init_layer(nn.Linear(latent_dim, widths[0] * self.frames0))
-        layers: list[nn.Module] = []
-        for i, stride in enumerate(strides):
-            layers += _residual_stack(
-                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
-            )
-            layers += [
-                make_activation(activation),
-                SubPixelUpsample(
-                    widths[i],
-                    widths[i + 1],
-                    stride,
-                    upsample_kernel_size,
-                    gain=1.0,
-                    use_weight_norm=use_weight_norm,
-                ),
-            ]
-        layers += _residual_stack(
-            widths[-1], res_blocks[-1], kernel_size, dilations, activation, use_weight_norm
-        )
-        layers.append(make_activation(activation))
-        self.net = nn.Sequential(*layers)
-        per_channel = 2 + n_harmonics + noise_bands
-        self.head = nn.Conv1d(widths[-1], channels * per_channel, 1)
-        with torch.no_grad():
-            self.head.weight.mul_(0.1)
-            bias = self.head.bias.view(channels, per_channel)
-            bias.zero_()
-            bias[:, 1] = -1.0  # harmonic level starts quiet
-            bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
-
-    def controls(self, z: torch.Tensor) -> SynthControls:
-        """Frame-rate controls for latents `[batch, latent_dim]`."""
-        h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
-        raw = self.head(self.net(h))[..., : self.frames]
-        raw = raw.view(z.shape[0], self.channels, -1, self.frames)
-        base = self.pitch(z)
-        octaves = base[..., None] + PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
-        f0 = 440.0 * torch.exp2(octaves.clamp(*self.octave_range))
-        level = exp_sigmoid(raw[:, :, 1:2])
-        distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
-        noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
-        return SynthControls(f0, level * distribution, noise, base)
-
-    def render(self, controls: SynthControls) -> torch.Tensor:
-        """Audio `[batch, channels, clip_samples]` from `controls`."""
-        batch, channels, frames = controls.f0.shape
-        generator = None
-        if not self.training:
-            generator = torch.Generator(device=controls.f0.device).manual_seed(self.noise_seed)
-        harmonic = harmonic_synth(
-            controls.f0.reshape(batch * channels, frames),
-            controls.harmonics.reshape(batch * channels, self.n_harmonics, frames),
-            sample_rate=self.sample_rate,
-            samples=self.clip_samples,
-            hop=self.hop,
-        )
-        gains = controls.noise.reshape(batch * channels, self.noise_bands, frames)
-        # the filter's STFT window (4 hops) would smear a drum's attack: filter with the
-        # spectral shape only and apply the level per sample, at the control rate's resolution
-        level = gains.mean(dim=1)
-        shaped = filtered_noise(
-            gains / level[:, None],
-            samples=self.clip_samples,
-            hop=self.hop,
-            generator=generator,
-        )
-        envelope = frames_to_blocks(level, self.hop).reshape(batch * channels, -1)
-        noise = shaped * envelope[:, : self.clip_samples]
-        return (harmonic + noise).view(batch, channels, self.clip_samples)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.transient.add_to(self.render(self.controls(z)), z)
-
-
-class TransientHead(nn.Module):
-    """The first `samples` samples of a sound as a linear function of the latent, faded out
-    by a half cosine: the sample-exact onset (a click, a stick, a pick) that a synth driven at
-    a ~3 ms control rate smears. `samples = 0` adds nothing."""
-
-    def __init__(self, latent_dim: int, channels: int, samples: int) -> None:
-        super().__init__()
-        self.channels, self.samples = channels, samples
-        if samples > 0:
-            self.linear = nn.Linear(latent_dim, channels * samples)
-            with torch.no_grad():
-                self.linear.weight.mul_(0.01)
-                self.linear.bias.zero_()
-            fade = 0.5 * (1 + torch.cos(torch.linspace(0, math.pi, samples)))
-            self.register_buffer("fade", fade, persistent=False)
-
-    def add_to(self, audio: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """`audio [batch, channels, samples]` plus the transient of `z [batch, latent_dim]`."""
-        if self.samples == 0:
-            return audio
-        onset = self.linear(z).view(z.shape[0], self.channels, self.samples) * self.fade
-        return torch.cat([audio[..., : self.samples] + onset, audio[..., self.samples :]], dim=-1)
-
-
 class OneShotAutoencoder(ConfiguredModel):
     """Waveform autoencoder for one-shot clips; follows `timbrespace.models.base.LatentModel`.
 
@@ -620,6 +317,8 @@ class OneShotAutoencoder(ConfiguredModel):
     With `n_descriptors > 0`, a linear head `latent -> descriptors` is trained jointly (the trainer
     adds its loss) so clip descriptors stay linearly readable from the latent.
     """
+
+    label: ClassVar[str] = "one-shot"
 
     def __init__(self, config: OneShotConfig | None = None) -> None:
         super().__init__()
@@ -756,7 +455,7 @@ class OneShotAutoencoder(ConfiguredModel):
             descriptors_pred=self.predict_descriptors(bottleneck.z),
             f0=f0,
             base_pitch=base_pitch,
-            hop=hop,
+            f0_hop=hop,
         )
 
 

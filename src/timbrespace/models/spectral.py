@@ -10,8 +10,9 @@ Tatar et al. 2020), decoded to a magnitude spectrum and turned into sound with f
 
 The decoder always predicts the linear STFT magnitude, whatever the encoder reads, so decoding
 needs no filterbank inversion. Because each frame is decoded alone, a latent path can be edited,
-interpolated, stretched or reversed frame by frame (`timbrespace.latent.paths`) and decoded
-block by block (`timbrespace.audio.griffinlim.GriffinLimStream`).
+interpolated, stretched or reversed frame by frame (`timbrespace.latent.paths`,
+`timbrespace.latent.operators`) and decoded block by block
+(`timbrespace.audio.griffinlim.GriffinLimStream`).
 
 Trained on log-magnitude L1 plus spectral convergence (`timbrespace.losses.spectral.
 FrameSpectrumLoss`); the waveform is only rebuilt for listening and evaluation.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -31,11 +33,14 @@ from timbrespace.models.base import (
     Bottleneck,
     ConfigError,
     ConfiguredModel,
+    InputKind,
+    LatentKind,
+    SpectrumOutput,
     bottleneck_names,
     build_bottleneck,
     register_family,
 )
-from timbrespace.models.oneshot import ACTIVATIONS, make_activation
+from timbrespace.models.layers import ACTIVATIONS, make_activation
 
 
 @dataclass
@@ -150,19 +155,12 @@ SPECTRAL_PRESETS: dict[str, dict] = {
 }
 
 
-@dataclass
-class SpectralOutput:
+@dataclass(kw_only=True)
+class SpectralOutput(SpectrumOutput):
     """A training forward pass: `log_magnitude` (decoded) and `target_log_magnitude`
     `[batch, channels, bins, frames]` as `log(|STFT| + floor)`; `z` `[batch, latent_dim,
     frames]`; `regularization`: scalar; `descriptors_pred` `[batch, n_descriptors]` or None.
-    `audio` is None: the loss is on spectra, the waveform needs Griffin-Lim."""
-
-    log_magnitude: torch.Tensor
-    target_log_magnitude: torch.Tensor
-    z: torch.Tensor
-    regularization: torch.Tensor
-    descriptors_pred: torch.Tensor | None
-    audio: torch.Tensor | None = None
+    The loss is on spectra: the waveform needs Griffin-Lim."""
 
 
 class FrameMLP(nn.Module):
@@ -209,6 +207,10 @@ class SpectralAutoencoder(ConfiguredModel):
     """The frame-wise spectral VAE; follows `timbrespace.models.base.LatentModel` with
     `hop_length = hop` (one latent frame per STFT frame)."""
 
+    label: ClassVar[str] = "spectral"
+    latent_kind: ClassVar[LatentKind] = "path"
+    input_kind: ClassVar[InputKind] = "continuous"
+
     def __init__(self, config: SpectralModelConfig | None = None) -> None:
         super().__init__()
         cfg = config if config is not None else SpectralModelConfig()
@@ -243,6 +245,10 @@ class SpectralAutoencoder(ConfiguredModel):
     @property
     def hop_length(self) -> int:
         return self._config.hop
+
+    @property
+    def default_gla_iters(self) -> int | None:
+        return int(self._config.gla_iters)
 
     def _check_latent(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 3 or z.shape[1] != self.latent_dim:

@@ -31,6 +31,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from timbrespace.errors import TimbrespaceError
+from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
 from timbrespace.studio.service import State, Studio, StudioError
 
 MAX_BODY = 64 * 1024
@@ -45,7 +46,7 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 ControlValue = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
 ControlName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 GainDb = Annotated[float, Field(ge=-60.0, le=24.0, allow_inf_nan=False)]
-GlaIters = Annotated[int, Field(ge=1, le=512)]
+GlaIters = Annotated[int, Field(ge=GLA_ITERS_MIN, le=GLA_ITERS_MAX)]
 StateId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
 
 

@@ -16,239 +16,32 @@ inside it.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-import soundfile as sf
 import torch
 
-from timbrespace.analyze import Analysis
 from timbrespace.atomic import atomic_path
-from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.generate import encode_sound, is_one_shot, peak_normalize
-from timbrespace.latent import paths
-from timbrespace.latent.control import Control, Setting, get_control
-from timbrespace.space import LatentSpace
+from timbrespace.limits import limits
+from timbrespace.space import CapabilityError, Edit, LatentSpace, as_curve, as_trajectory
+from timbrespace.studio.errors import Conflict, Forbidden, NotFound, StudioError
+from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
+from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
 
-MAX_STATES = 512
-NORMALIZE_PEAK_DB = -1.0
-MAX_ENCODED = 64
 NEAREST = 5
-AUDIO_TYPES = {
-    ".wav": "audio/wav",
-    ".flac": "audio/flac",
-    ".aif": "audio/aiff",
-    ".aiff": "audio/aiff",
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".opus": "audio/ogg",
-    ".m4a": "audio/mp4",
-}
 
 
-class StudioError(TimbrespaceError):
-    """A request the studio refuses; `status` is its HTTP status code."""
-
-    status = 400
-
-
-class NotFound(StudioError):
-    status = 404
-
-
-class Forbidden(StudioError):
-    status = 403
-
-
-class Conflict(StudioError):
-    status = 409
-
-
-@dataclass(frozen=True)
-class State:
-    """One rendered sound: id, latent `z [1, dim, frames]` float32, audio `[channels, samples]`
-    float32 after gain (what `wav` holds, before 16-bit rounding), control values after the move
-    (user units, NaN where undefined) and warnings."""
-
-    id: str
-    z: torch.Tensor
-    audio: np.ndarray
-    wav: bytes
-    values: dict[str, float]
-    warnings: list[str] = field(default_factory=list)
-
-
-class StateStore:
-    """A thread-safe LRU of states by id (the most recently used `capacity` are kept)."""
-
-    def __init__(self, capacity: int = MAX_STATES) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, State] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, state_id: str) -> State | None:
-        with self._lock:
-            state = self._items.get(state_id)
-            if state is not None:
-                self._items.move_to_end(state_id)
-            return state
-
-    def put(self, state: State) -> None:
-        with self._lock:
-            self._items[state.id] = state
-            self._items.move_to_end(state.id)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-
-# --- pure helpers ---------------------------------------------------------------------------------
-
-
-def inside_root(root: str | os.PathLike[str], relative: str) -> Path:
-    """The resolved path of `relative` under `root`, refusing anything that leaves the root.
-
-    Refused (Forbidden, naming the path): absolute paths, `..` components, backslashes and NUL
-    characters, and paths whose existing part resolves outside the root through a symlink.
-    An empty `relative` is the root itself.
-    """
-    if "\x00" in relative or "\\" in relative:
-        raise Forbidden(f"{relative!r}: backslashes and NUL characters are not allowed in paths")
-    path = PurePosixPath(relative)
-    if path.is_absolute():
-        raise Forbidden(f"{relative!r}: absolute paths are refused; give a path inside the root")
-    if ".." in path.parts:
-        raise Forbidden(f"{relative!r}: '..' is refused; give a path inside the root")
-    base = Path(root).resolve()
-    resolved = (base / path).resolve()
-    if resolved != base and base not in resolved.parents:
-        raise Forbidden(f"{relative!r} resolves outside the root (through a symlink); refused")
-    return resolved
-
-
-def apply_gain(audio: np.ndarray, gain_db: float = 0.0, normalize: bool = False) -> np.ndarray:
-    """Float audio `[channels, samples]` → float32 with its peak scaled to NORMALIZE_PEAK_DB dBFS
-    (if `normalize`, as the CLI's `--normalize`; silence stays silent), then `gain_db` dB
-    applied, then clipped to [-1, 1]."""
-    out = np.asarray(audio, dtype=np.float32)
-    if normalize:
-        out = peak_normalize(out, NORMALIZE_PEAK_DB)
-    out = out * 10.0 ** (gain_db / 20.0)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
-
-
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """Float audio `[channels, samples]` in [-1, 1] → a 16-bit PCM WAV file in memory."""
-    buffer = io.BytesIO()
-    sf.write(buffer, np.asarray(audio).T, sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
-def state_id(z: torch.Tensor, *options: object) -> str:
-    """A short content hash of a latent and the render options: equal requests, equal ids."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(z.detach().float().contiguous().numpy().tobytes())
-    digest.update(repr(tuple(z.shape)).encode())
-    digest.update(json.dumps(options).encode())
-    return digest.hexdigest()
-
-
-def control_kind(name: str, analysis: Analysis) -> str:
-    """`pca`, `pack`, `custom` or `descriptor` for a control of `analysis`."""
-    if name in {control.name for control in analysis.custom}:
-        return "custom"
-    if name.startswith("pack:"):
-        return "pack"
-    if name.startswith("pca") and name[3:].isdigit():
-        return "pca"
-    return "descriptor"
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def control_values(z: torch.Tensor, controls: Mapping[str, Control]) -> dict[str, float]:
-    """Every control's value at `z [1, dim, frames]` in its user unit, averaged over frames."""
-    if not controls:
-        return {}
-    point = torch.as_tensor(z).double()[0].mean(dim=-1)
-    directions = torch.stack([control.direction for control in controls.values()])
-    offsets = torch.tensor([control.offset for control in controls.values()], dtype=torch.float64)
-    scaled = (directions @ point + offsets).tolist()
-    return {
-        name: control.to_user(value) if math.isfinite(value) else math.nan
-        for (name, control), value in zip(controls.items(), scaled, strict=True)
-    }
-
-
-def is_flat(values: Sequence[float]) -> bool:
-    return all(v == values[0] for v in values)
-
-
-def pack_tree(sounds: Sequence[str], offsets: Sequence[float] | None = None) -> dict[str, Any]:
-    """Folders of dataset paths as a tree: `{"name", "path", "children", "sounds"}` per folder,
-    each sound `{"index", "name"}`; children and sounds sorted by name; the root has name "".
-    A file cut into several clips (continuous caches) lists each clip as `name @ offset s`
-    (offsets: each clip's start in its file, s; without them `name #k`)."""
-    counts: dict[str, int] = {}
-    for sound in sounds:
-        counts[sound] = counts.get(sound, 0) + 1
-    seen: dict[str, int] = {}
-    root: dict[str, Any] = {"name": "", "path": "", "children": {}, "sounds": []}
-    for index, sound in enumerate(sounds):
-        *folders, name = sound.split("/")
-        if counts[sound] > 1:
-            seen[sound] = seen.get(sound, 0) + 1
-            name += f" @ {offsets[index]:.2f} s" if offsets is not None else f" #{seen[sound]}"
-        node = root
-        for depth, folder in enumerate(folders):
-            children = node["children"]
-            if folder not in children:
-                path = "/".join(folders[: depth + 1])
-                children[folder] = {"name": folder, "path": path, "children": {}, "sounds": []}
-            node = children[folder]
-        node["sounds"].append({"index": index, "name": name})
-
-    def file_name(item: dict[str, Any]) -> str:
-        return sounds[item["index"]].rsplit("/", 1)[-1]
-
-    def finish(node: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": node["name"],
-            "path": node["path"],
-            "children": [finish(node["children"][key]) for key in sorted(node["children"])],
-            "sounds": sorted(node["sounds"], key=lambda item: (file_name(item), item["index"])),
-        }
-
-    return finish(root)
-
-
-def dataset_root_of_cache(cache: str | os.PathLike[str] | None) -> Path | None:
-    """The dataset folder a prepared cache was made from (its manifest's `dataset`), or None."""
-    if cache is None:
-        return None
-    try:
-        manifest = json.loads((Path(cache) / "manifest.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    root = manifest.get("dataset") if isinstance(manifest, dict) else None
-    return Path(root) if isinstance(root, str) and root else None
 
 
 # --- the studio -----------------------------------------------------------------------------------
@@ -271,22 +64,6 @@ class Studio:
         self.missing_root = root if root is not None and self.dataset_root is None else None
         self.states = StateStore(max_states)
         self.model_lock = threading.Lock()
-        self._encoded: OrderedDict[int, torch.Tensor] = OrderedDict()
-        self._encoded_lock = threading.Lock()
-        self._cache: SoundCache | None | bool = False
-
-    def training_clips(self) -> SoundCache | None:
-        """The analysed cache, if it is still there and unchanged (its clips are the sounds the
-        analysis indexes), else None."""
-        if self._cache is False:
-            recorded = self.analysis.cache
-            try:
-                cache = SoundCache(recorded["path"])
-                same = cache.fingerprint == recorded.get("fingerprint")
-                self._cache = cache if same and len(cache) == len(self.analysis.sounds) else None
-            except (TimbrespaceError, OSError, KeyError, ValueError):
-                self._cache = None
-        return self._cache or None
 
     @classmethod
     def open(
@@ -298,52 +75,23 @@ class Studio:
     ) -> Studio:
         """Open a bundle (or run folder). The dataset root is `dataset` if given, else the one
         recorded by the cache `data` (default: the cache the model was trained on)."""
-        folder = Path(bundle)
-        if (folder / "run.json").is_file():
-            folder = folder / "bundle"
-        space = LatentSpace.open(folder)
+        space = LatentSpace.open(bundle)
+        space.analysis  # noqa: B018 - the studio needs the analysis: say so now
         if dataset is None:
             cache = data or space.bundle.training.get("cache", {}).get("path")
             dataset = dataset_root_of_cache(cache)
         return cls(space, dataset)
 
-    # properties of the bundle
-
-    @property
-    def analysis(self) -> Analysis:
-        return self.space.analysis
-
-    @property
-    def path_model(self) -> bool:
-        return not is_one_shot(self.space.bundle)
-
     @property
     def sample_rate(self) -> int:
         return self.space.sample_rate
-
-    def _default_gla_iters(self) -> int | None:
-        if not self.path_model:
-            return None
-        model = self.space.bundle.model
-        value = getattr(
-            model, "gla_iters", getattr(getattr(model, "config", None), "gla_iters", None)
-        )
-        return None if value is None else int(value)
-
-    def _path_frames(self) -> int:
-        """Frames of a path decoded from one map point: the length of a training clip."""
-        if not self.path_model:
-            return 1
-        bundle = self.space.bundle
-        seconds = float(bundle.training.get("prepare_config", {}).get("length", 1.0))
-        hop = int(bundle.meta.get("hop_length", getattr(bundle.model, "hop_length", 1)))
-        return max(1, round(seconds * bundle.sample_rate / max(hop, 1)))
 
     # read-only views
 
     def info(self) -> dict[str, Any]:
         """What the page needs to build itself (see API.md `/api/info`)."""
-        analysis = self.analysis
+        space = self.space
+        analysis = space.analysis
         controls = []
         for name, control in self.space.controls.items():
             low = high = None
@@ -353,7 +101,7 @@ class Studio:
             controls.append(
                 {
                     "name": name,
-                    "kind": control_kind(name, analysis),
+                    "kind": space.control_kind(name),
                     "unit": control.unit,
                     "low": low,
                     "high": high,
@@ -365,11 +113,12 @@ class Studio:
             "bundle": bundle.path.name,
             "sample_rate": bundle.sample_rate,
             "channels": int(bundle.meta.get("channels", getattr(bundle.model, "channels", 1))),
-            "latent_dim": int(bundle.meta.get("latent_dim", self.analysis.latents.shape[1])),
-            "path_model": self.path_model,
+            "latent_dim": int(space.model.latent_dim),
+            "path_model": space.path_latent,
             "sounds": len(analysis.sounds),
             "packs": list(analysis.packs),
-            "gla_iters": self._default_gla_iters(),
+            "gla_iters": space.default_gla_iters,
+            "limits": limits(),
             "originals": self.dataset_root is not None,
             "descriptors": [
                 {"name": name, "unit": analysis.descriptor_units.get(name, "")}
@@ -380,13 +129,13 @@ class Studio:
 
     def pack_tree(self) -> dict[str, Any]:
         """The dataset's folders and sounds (see `pack_tree`)."""
-        cache = self.training_clips()
+        cache = self.space.training_clips()
         offsets = None if cache is None else [float(v) for v in cache.clip_offset]
-        return pack_tree(self.analysis.sounds, offsets)
+        return pack_tree(self.space.analysis.sounds, offsets)
 
     def map(self, color: str = "pack") -> dict[str, Any]:
         """The sounds on the first two PCA axes, coloured by pack or by a descriptor."""
-        analysis = self.analysis
+        analysis = self.space.analysis
         scores = analysis.pca.transform(analysis.latents)
         columns = [
             scores[:, i] if i < scores.shape[1] else torch.zeros(len(scores)) for i in (0, 1)
@@ -423,7 +172,7 @@ class Studio:
         """The original file of dataset sound `index` inside the dataset root, and its media
         type; NotFound if there is no root or no such sound or file, Forbidden if it leaves the
         root."""
-        sounds = self.analysis.sounds
+        sounds = self.space.analysis.sounds
         if not 0 <= index < len(sounds):
             raise NotFound(
                 f"index: no sound {index}; the analysis has {len(sounds)} (0…{len(sounds) - 1})"
@@ -482,42 +231,23 @@ class Studio:
         raise StudioError(f"{field_name}: unknown reference {kind!r}; give index, state or map")
 
     def _sound_latent(self, index: int, field_name: str) -> torch.Tensor:
-        """A dataset sound's latent: the analysed point of a one-shot model; for a path model,
-        the encoded clip of the analysed cache (or, without that cache, the encoded file)."""
-        count = len(self.analysis.sounds)
+        """A dataset sound's latent (`LatentSpace.sound_latent`); for a path model whose
+        analysed cache is gone, the original file inside the dataset root, encoded."""
+        count = len(self.space.analysis.sounds)
         if not 0 <= index < count:
             raise NotFound(
                 f"{field_name}.index: no sound {index}; the analysis has {count} (0…{count - 1})"
             )
-        if not self.path_model:
-            return self.space.sound_latent(index)
-        with self._encoded_lock:
-            cached = self._encoded.get(index)
-        if cached is not None:
-            return cached.clone()
-        z = self._encode_sound(index)
-        with self._encoded_lock:
-            self._encoded[index] = z
-            while len(self._encoded) > MAX_ENCODED:
-                self._encoded.popitem(last=False)
-        return z.clone()
-
-    def _encode_sound(self, index: int) -> torch.Tensor:
-        cache = self.training_clips()
-        if cache is not None:
-            clip = torch.from_numpy(np.array(cache.audio[index], dtype=np.float32))[None]
-            with self.model_lock, torch.inference_mode():
-                return self.space.bundle.model.encode(clip).float()
+        if not self.space.path_latent or self.space.training_clips() is not None:
+            with self.model_lock:
+                return self.space.sound_latent(index)
         root = self._require_root("starting from a sound of a path model")
-        path = inside_root(root, self.analysis.sounds[index])
+        path = inside_root(root, self.space.analysis.sounds[index])
         with self.model_lock:
-            return encode_sound(self.space.bundle, path).float()
+            return self.space.encode_file(path)
 
     def _map_latent(self, x: float, y: float) -> torch.Tensor:
-        pca = self.analysis.pca
-        scores = torch.tensor([x, y][: pca.n_components], dtype=torch.float64)
-        point = pca.inverse_transform(scores[None])[0].float()
-        return point.reshape(1, -1, 1).repeat(1, 1, self._path_frames())
+        return self.space.map_point(x, y)
 
     # renders
 
@@ -545,7 +275,7 @@ class Studio:
             z=z,
             audio=audio,
             wav=wav_bytes(audio, self.sample_rate),
-            values=control_values(z, self.space.controls),
+            values=self.space.control_values(z),
             warnings=warnings,
         )
         self.states.put(state)
@@ -554,7 +284,7 @@ class Studio:
     def _check_names(self, names: Sequence[str], field_name: str) -> None:
         for name in names:
             try:
-                get_control(self.space.controls, name)
+                self.space.control(name)
             except TimbrespaceError as error:
                 raise StudioError(f"{field_name}: {error}") from None
 
@@ -588,9 +318,8 @@ class Studio:
         if both:
             raise StudioError(f"lock: {', '.join(both)} cannot be both set and locked")
         z = self.resolve(start, "start")
-        chosen = [Setting(name, float(value), False, "") for name, value in settings.items()]
         try:
-            moved = self.space.move(z, chosen, lock=list(lock), extrapolate=extrapolate)
+            moved = self.space.move(z, settings, lock=list(lock), extrapolate=extrapolate)
         except TimbrespaceError as error:
             raise StudioError(f"set: {error}") from None
         return self._finish(
@@ -615,30 +344,16 @@ class Studio:
     ) -> State:
         """`a + amount·(b − a)`; amounts outside 0…1 extrapolate. `curve` `[[t, amount], …]`
         varies the amount over time (path models; a one-shot takes only a flat curve)."""
-        mix: float | paths.Curve = 0.5 if amount is None else float(amount)
-        if curve is not None:
-            times, amounts = [float(p[0]) for p in curve], [float(p[1]) for p in curve]
-            if not self.path_model and not is_flat(amounts):
-                raise StudioError(
-                    "curve: a one-shot model mixes whole sounds, one latent point each; a sloped "
-                    "curve over time needs a path model (give a flat curve or amount)"
-                )
-            try:
-                mix = paths.Curve(tuple(times), tuple(amounts))
-            except TimbrespaceError as error:
-                raise StudioError(f"curve: {error}") from None
-            if not self.path_model:
-                mix = amounts[0]
-        za, zb = self.resolve(a, "a"), self.resolve(b, "b")
         try:
-            z = paths.interpolate(za, zb, mix, mode=align)
+            shape = None if curve is None else as_curve(curve)
         except TimbrespaceError as error:
-            raise StudioError(f"interpolate: {error}") from None
-        warnings = []
-        values = mix.values if isinstance(mix, paths.Curve) else (mix,)
-        if any(v < 0.0 or v > 1.0 for v in values):
-            warnings.append("amount outside 0…1: extrapolating beyond A or B")
-        return self._finish(z, warnings, gain_db=gain_db, normalize=normalize, gla_iters=gla_iters)
+            raise StudioError(str(error)) from None
+        za, zb = self.resolve(a, "a"), self.resolve(b, "b")
+        edit = self._edit(
+            "interpolate",
+            lambda: self.space.interpolate(za, zb, amount=amount, curve=shape, align=align),
+        )
+        return self._finish_edit(edit, gain_db, normalize, gla_iters)
 
     def plane(
         self,
@@ -655,31 +370,15 @@ class Studio:
         `trajectory` `[[t, x, y], …]` (path models only); outside 0…1 extrapolates."""
         if len(corners) != 4:
             raise StudioError(f"corners: expected 4 sound references, got {len(corners)}")
-        if trajectory is not None:
-            if not self.path_model:
-                raise StudioError(
-                    "trajectory: a one-shot model mixes whole sounds, one latent point each; a "
-                    "trajectory over time needs a path model (give xy)"
-                )
-            times = tuple(float(p[0]) for p in trajectory)
-            try:
-                x: float | paths.Curve = paths.Curve(times, tuple(float(p[1]) for p in trajectory))
-                y: float | paths.Curve = paths.Curve(times, tuple(float(p[2]) for p in trajectory))
-            except TimbrespaceError as error:
-                raise StudioError(f"trajectory: {error}") from None
-            points = [float(p[i]) for p in trajectory for i in (1, 2)]
-        else:
-            x, y = (float(v) for v in (xy or (0.5, 0.5)))
-            points = [x, y]
-        latents = [self.resolve(ref, f"corners[{i}]") for i, ref in enumerate(corners)]
         try:
-            z = paths.plane(latents, x, y, mode=align)
+            path = None if trajectory is None else as_trajectory(trajectory)
         except TimbrespaceError as error:
-            raise StudioError(f"plane: {error}") from None
-        warnings = []
-        if any(v < 0.0 or v > 1.0 for v in points):
-            warnings.append("position outside the unit square: extrapolating beyond the corners")
-        return self._finish(z, warnings, gain_db=gain_db, normalize=normalize, gla_iters=gla_iters)
+            raise StudioError(str(error)) from None
+        latents = [self.resolve(ref, f"corners[{i}]") for i, ref in enumerate(corners)]
+        edit = self._edit(
+            "plane", lambda: self.space.plane(latents, xy=xy, trajectory=path, align=align)
+        )
+        return self._finish_edit(edit, gain_db, normalize, gla_iters)
 
     def path(
         self,
@@ -691,19 +390,32 @@ class Studio:
         normalize: bool = False,
         gla_iters: int | None = None,
     ) -> State:
-        """Apply path operators (the syntax of `latent.paths.parse_op`) in order, and render."""
-        parsed = []
-        for i, text in enumerate(ops):
-            try:
-                parsed.append(paths.parse_op(text, seed=seed))
-            except TimbrespaceError as error:
-                raise StudioError(f"ops[{i}]: {error}") from None
+        """Apply path operators (the syntax of `latent.syntax.parse_op`) in order, and render."""
         z = self.resolve(start, "start")
         try:
-            z = paths.apply_ops(z, parsed)
+            z = self.space.edit(z, ops, seed=seed)
         except TimbrespaceError as error:
-            raise StudioError(f"ops: {error}") from None
+            message = str(error)
+            raise StudioError(
+                message if message.startswith("ops[") else f"ops: {message}"
+            ) from None
         return self._finish(z, [], gain_db=gain_db, normalize=normalize, gla_iters=gla_iters)
+
+    def _edit(self, what: str, make: Callable[[], Edit]) -> Edit:
+        """Run a LatentSpace mix; its refusals become 400s naming `what` (or the field)."""
+        try:
+            return make()
+        except CapabilityError as error:
+            raise StudioError(str(error)) from None
+        except TimbrespaceError as error:
+            raise StudioError(f"{what}: {error}") from None
+
+    def _finish_edit(
+        self, edit: Edit, gain_db: float, normalize: bool, gla_iters: int | None
+    ) -> State:
+        return self._finish(
+            edit.z, edit.warnings, gain_db=gain_db, normalize=normalize, gla_iters=gla_iters
+        )
 
     # export
 

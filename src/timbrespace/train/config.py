@@ -1,10 +1,16 @@
-"""Training settings: a typed dataclass with `tiny` / `small` / `full` overlays."""
+"""Training settings: a typed dataclass with `tiny` / `small` / `full` overlays.
+
+Built from dicts (presets, CLI overrides, a run's saved `run.json`) only through
+`config_from_dict`, so a misspelt key raises `ConfigError` naming the closest valid key.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from timbrespace.errors import TimbrespaceError
+from timbrespace.config import ConfigError, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,12 @@ class TrainConfig:
     preview_count: int = 4
     num_workers: int = 0
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """From a plain dict (e.g. a run's saved settings): missing keys keep their defaults,
+        lists become tuples; an unknown key raises `ConfigError` naming the closest valid key."""
+        return config_from_dict(cls, data)
+
 
 TRAIN_PRESETS: dict[str, dict] = {
     "tiny": {
@@ -73,16 +85,15 @@ TRAIN_PRESETS: dict[str, dict] = {
 
 
 def train_config(preset: str, **overrides: object) -> TrainConfig:
-    """The preset's TrainConfig with `overrides` (None values are ignored)."""
+    """The preset's TrainConfig with `overrides` (None values of known keys are ignored).
+
+    Raises `ConfigError` for an unknown preset or key (naming the closest valid key).
+    """
     if preset not in TRAIN_PRESETS:
-        raise TimbrespaceError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_PRESETS)}")
-    config = replace(TrainConfig(), **TRAIN_PRESETS[preset])
-    known = set(TrainConfig.__dataclass_fields__)
-    for key, value in overrides.items():
-        if key not in known:
-            raise TimbrespaceError(
-                f"unknown training setting {key!r}; known: {', '.join(sorted(known))}"
-            )
-        if value is not None:
-            config = replace(config, **{key: value})
-    return config
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_PRESETS)}")
+    known = TrainConfig.__dataclass_fields__
+    settings = {
+        **TRAIN_PRESETS[preset],
+        **{key: value for key, value in overrides.items() if value is not None or key not in known},
+    }
+    return TrainConfig.from_dict(settings)

@@ -24,7 +24,7 @@ from timbrespace.bundle import save_bundle
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.latent.sampling import fit_gaussian
+from timbrespace.inference import encode_batches
 from timbrespace.models.base import build_model, config_to_dict, resolve_config
 from timbrespace.train.config import TrainConfig, train_config
 from timbrespace.train.targets import DescriptorTargets
@@ -107,25 +107,6 @@ def _rows(array: np.ndarray | None, indices: np.ndarray) -> np.ndarray | None:
     return None if array is None else array[indices]
 
 
-def encode_clips(model: torch.nn.Module, dataset: Any, batch_size: int = 32) -> torch.Tensor:
-    """Latent paths `[clips, latent_dim, frames]` of every clip of `dataset`, in eval mode."""
-    model.eval()
-    parts = []
-    with torch.inference_mode():
-        for start in range(0, len(dataset), batch_size):
-            batch = torch.stack(
-                [dataset[i]["audio"] for i in range(start, min(len(dataset), start + batch_size))]
-            )
-            parts.append(model.encode(batch))
-    return torch.cat(parts)
-
-
-def latent_frames(paths: torch.Tensor) -> torch.Tensor:
-    """Latent paths `[clips, latent_dim, frames]` → one row per frame `[clips·frames, latent_dim]`
-    (one-shot latents: one row per clip)."""
-    return paths.transpose(1, 2).reshape(-1, paths.shape[1])
-
-
 def train(
     cache_path: str | os.PathLike[str],
     run_dir: str | os.PathLike[str],
@@ -162,12 +143,7 @@ def train(
             )
         spec = _new_run(run, cache, family, preset, model_overrides, train_overrides)
     family = spec["family"]
-    config = TrainConfig(
-        **{
-            **spec["train_config"],
-            "head_descriptors": tuple(spec["train_config"]["head_descriptors"]),
-        }
-    )
+    config = TrainConfig.from_dict(spec["train_config"])
     targets = DescriptorTargets(**{k: tuple(v) for k, v in spec["targets"].items()})
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         write_json_atomic(run / "run.json", spec)
@@ -281,7 +257,8 @@ def train(
     }
     bundle_path = None
     if trainer.is_global_zero:
-        mean, cholesky = fit_gaussian(latent_frames(encode_clips(task.model.cpu(), train_set)))
+        model = task.model.cpu().eval()
+        latents = encode_batches(model, cache.audio, indices=split.train)
         bundle_path = save_bundle(
             run / "bundle",
             task.model,
@@ -302,6 +279,6 @@ def train(
                 "metrics": metrics,
                 "prepare_config": cache.config,
             },
-            extra_tensors={"latent_mean": mean, "latent_cholesky": cholesky},
+            latents=latents,
         )
     return TrainResult(run, bundle_path, int(trainer.global_step), metrics, start_step)

@@ -1,9 +1,9 @@
 """Descriptor targets for the joint linear descriptor head.
 
 Raw descriptors live in very different units and skews (f0 in Hz, times in s), so the head
-predicts them on perceptual scales — f0 in semitones re 440 Hz, times and frequencies as log —,
-standardised with training-split statistics. Undefined values (NaN, e.g. the f0 of a hat) are
-masked out of the loss.
+predicts them on each descriptor's perceptual scale (`timbrespace.audio.descriptors`: f0 in
+semitones re 440 Hz, times and frequencies as log), standardised with training-split statistics.
+Undefined values (NaN, e.g. the f0 of a hat) are masked out of the loss.
 """
 
 from __future__ import annotations
@@ -13,30 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SCALES = {
-    "f0": "semitones",
-    "attack_time": "log",
-    "release_time": "log",
-    "decay_constant": "log",
-    "centroid": "log",
-    "bandwidth": "log",
-    "rolloff": "log",
-    "rms": "log",
-}
-
-
-def to_scale(values: np.ndarray, scale: str) -> np.ndarray:
-    """Map raw descriptor values to the head's scale; non-positive values of log scales → NaN."""
-    values = np.asarray(values, dtype=np.float64)
-    if scale == "linear":
-        return values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        positive = np.where(values > 0, values, np.nan)
-        if scale == "semitones":
-            return 12.0 * np.log2(positive / 440.0)
-        if scale == "log":
-            return np.log(np.maximum(positive, 1e-5))
-    raise ValueError(f"unknown scale {scale!r}")
+from timbrespace.audio.descriptors import descriptor_scale, to_scale
 
 
 @dataclass(frozen=True)
@@ -51,7 +28,7 @@ class DescriptorTargets:
     @classmethod
     def fit(cls, names: list[str], columns: np.ndarray) -> DescriptorTargets:
         """columns: raw values `[clips, len(names)]` of the training split."""
-        scales = tuple(SCALES.get(name, "linear") for name in names)
+        scales = tuple(descriptor_scale(name) for name in names)
         scaled = np.stack([to_scale(columns[:, i], s) for i, s in enumerate(scales)], axis=1)
         mean = np.nanmean(np.where(np.isfinite(scaled), scaled, np.nan), axis=0)
         std = np.nanstd(np.where(np.isfinite(scaled), scaled, np.nan), axis=0)

@@ -19,6 +19,7 @@ from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
 from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
+from timbrespace.models.base import SpectrumOutput, WaveformOutput
 from timbrespace.train.config import TrainConfig
 from timbrespace.train.targets import masked_mse
 
@@ -85,10 +86,12 @@ class ReconstructionTask(L.LightningModule):
     def _losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         target = batch["audio"]
         output = self.model(target)
-        if output.audio is not None:
+        if isinstance(output, WaveformOutput):
             terms = dict(self.reconstruction(output.audio, target))
-        else:
+        elif isinstance(output, SpectrumOutput):
             terms = self.frame_spectrum(output.log_magnitude, output.target_log_magnitude)
+        else:
+            raise TypeError(f"{type(output).__name__}: not a WaveformOutput or SpectrumOutput")
         total = terms.pop("loss") + output.regularization
         terms["reg/loss"] = output.regularization.detach()
         prediction = output.descriptors_pred
@@ -96,14 +99,9 @@ class ReconstructionTask(L.LightningModule):
             head = masked_mse(prediction, batch["targets"])
             terms["desc/loss"] = head.detach()
             total = total + self.config.descriptor_weight * head
-        f0 = getattr(output, "f0", None)
-        if f0 is not None and "f0_curve" in batch and self.config.f0_weight > 0:
+        if output.f0 is not None and "f0_curve" in batch and self.config.f0_weight > 0:
             pitch = f0_loss(
-                f0,
-                output.hop,
-                batch["f0_curve"],
-                self.descriptor_hop,
-                getattr(output, "base_pitch", None),
+                output.f0, output.f0_hop, batch["f0_curve"], self.descriptor_hop, output.base_pitch
             )
             terms["f0/loss"] = pitch.detach()
             total = total + self.config.f0_weight * pitch

@@ -1,0 +1,266 @@
+"""The `generate` verb: every action renders through `LatentSpace` (reconstruct, random,
+control, interpolate, plane, path, encode, transfer)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from timbrespace.cli.common import (
+    add_bool,
+    add_verb,
+    gla_iterations,
+    parse_numbers,
+    save_sounds,
+    write_sounds,
+)
+from timbrespace.cli.control import add_control_parser, run_control
+from timbrespace.errors import TimbrespaceError
+from timbrespace.limits import ALIGN_MODES
+
+if TYPE_CHECKING:
+    import torch
+
+    from timbrespace.space import LatentSpace
+
+
+def _open(path: str) -> LatentSpace:
+    """The bundle (or run folder) at `path`, without its analysis (these actions need none)."""
+    from timbrespace.space import LatentSpace
+
+    return LatentSpace.open(path, analysis=False)
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    """`reconstruct` and `transfer` (the same for an in-domain sound): render a sound through the
+    model's latent space."""
+    space = _open(args.bundle)
+    audio = space.transfer(args.input, gla_iters=args.gla_iters, normalize=args.normalize)
+    save_sounds(space, [audio], args.output, [])
+    return 0
+
+
+def run_random(args: argparse.Namespace) -> int:
+    write_random(
+        _open(args.bundle), args.output, args.n, seed=args.seed, temperature=args.temperature
+    )
+    return 0
+
+
+def write_random(
+    space: LatentSpace, output: str | Path, n: int, *, seed: int = 0, temperature: float = 1.0
+) -> None:
+    """Draw `n` latents from the data's distribution, render them into the folder `output` as
+    `random_{seed}_{i:03d}.wav`."""
+    from timbrespace.audio.io import save_audio
+
+    out_dir = Path(output)
+    sounds = space.render(space.random_latents(n, seed=seed, temperature=temperature))
+    for i, sound in enumerate(sounds):
+        save_audio(out_dir / f"random_{seed}_{i:03d}.wav", sound, space.sample_rate)
+    print(f"wrote {len(sounds)} sounds to {out_dir}")
+
+
+def _load_inputs(space: LatentSpace, files: list[str]) -> list[torch.Tensor]:
+    """Each file's latent: saved latents first (they fail fast), then audio files, encoded."""
+    from timbrespace.inference import LATENT_SUFFIX
+
+    saved = {path: space.load_input(path) for path in files if path.lower().endswith(LATENT_SUFFIX)}
+    return [saved[path] if path in saved else space.load_input(path) for path in files]
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    """`interpolate`: A + amount·(B − A) per `--amount` (one sound each), or along `--curve`."""
+    import torch
+
+    amounts = parse_numbers(args.amount, "--amount") if args.amount else None
+    space = _open(args.bundle)
+    a, b = _load_inputs(space, [args.a, args.b])
+    if args.curve:
+        mixed = space.interpolate(a, b, curve=args.curve, align=args.align).z
+        names = ["interpolate"]
+    else:
+        values = amounts or [0.5]
+        edits = [space.interpolate(a, b, amount=value, align=args.align) for value in values]
+        mixed = torch.cat([edit.z for edit in edits])
+        names = [f"interpolate_{i:02d}_{value:+.2f}" for i, value in enumerate(values)]
+    write_sounds(
+        space, mixed, args.output, names, gla_iters=args.gla_iters, normalize=args.normalize
+    )
+    return 0
+
+
+def run_plane(args: argparse.Namespace) -> int:
+    """`plane`: the bilinear mix of four corners at `--xy` or along `--trajectory`."""
+    xy = parse_numbers(args.xy, "--xy", 2) if args.xy else None
+    space = _open(args.bundle)
+    corners = _load_inputs(space, [args.a, args.b, args.c, args.d])
+    edit = space.plane(corners, xy=xy, trajectory=args.trajectory or None, align=args.align)
+    write_sounds(
+        space, edit.z, args.output, ["plane"], gla_iters=args.gla_iters, normalize=args.normalize
+    )
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    """`path`: apply the operators in order to the input's latent, write the result."""
+    space = _open(args.bundle)
+    z = space.edit(space.load_input(args.input), args.op, seed=args.seed)
+    write_sounds(
+        space, z, args.output, ["path"], gla_iters=args.gla_iters, normalize=args.normalize
+    )
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    """`encode`: save a sound's latent path, to edit or mix later (`.safetensors`)."""
+    from timbrespace.inference import LATENT_SUFFIX
+
+    if not args.output.lower().endswith(LATENT_SUFFIX):
+        raise TimbrespaceError(f"-o {args.output}: a latent file ends in {LATENT_SUFFIX}")
+    space = _open(args.bundle)
+    z = space.encode_file(args.input)
+    space.save_latent(z, args.output)
+    print(f"wrote the latent path {args.output} ({z.shape[-1]} frames × {z.shape[1]} dims)")
+    return 0
+
+
+ACTIONS = {
+    "reconstruct": run_transfer,
+    "random": run_random,
+    "control": run_control,
+    "interpolate": run_interpolate,
+    "plane": run_plane,
+    "path": run_path,
+    "encode": run_encode,
+    "transfer": run_transfer,
+}
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    return ACTIONS[args.action](args)
+
+
+def add_parsers(verbs: argparse._SubParsersAction) -> None:
+    sub = add_verb(
+        verbs,
+        "generate",
+        run_generate,
+        "Render sounds from a bundle: reconstruct a file, draw random sounds, move along named "
+        "controls, interpolate or extrapolate, mix four corners, edit a latent with operators.",
+        "  timbrespace generate reconstruct runs/kit/bundle kick.wav -o kick_ae.wav\n"
+        "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n"
+        "  timbrespace generate interpolate runs/kit a.wav b.wav --amount 0,0.5,1,1.2 -o mix/\n"
+        "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
+        "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n",
+    )
+    actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rec = actions.add_parser(
+        "reconstruct",
+        help="encode and decode one file",
+        description="Encode and decode one file (cut as in training).",
+    )
+    rec.add_argument("bundle", help="bundle folder (or run folder)")
+    rec.add_argument("input", help="audio file")
+    rec.add_argument("-o", "--output", required=True, help="output WAV")
+    _add_audio_options(rec)
+
+    rnd = actions.add_parser(
+        "random",
+        help="draw sounds from the data's latent distribution",
+        description="Draw latents from a Gaussian fitted to the training latents and decode them.",
+    )
+    rnd.add_argument("bundle", help="bundle folder (or run folder)")
+    rnd.add_argument("-n", type=int, default=8, help="number of sounds (default 8)")
+    rnd.add_argument("--seed", type=int, default=0)
+    rnd.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="spread relative to the data (1 = as in the data)",
+    )
+    rnd.add_argument("-o", "--output", required=True, help="output folder")
+
+    add_control_parser(actions)
+
+    mix = actions.add_parser(
+        "interpolate",
+        help="mix two sounds' latents; amounts beyond 0..1 extrapolate",
+        description="Encode A and B and decode a + amount·(b − a). One-shot models mix whole "
+        "sounds: --amount 0,0.5,1,1.2 writes one sound per amount (a folder when several; 1.2 "
+        "goes 20 % beyond B). Path models take --curve TIME:AMOUNT,… over the output length.",
+    )
+    mix.add_argument("bundle", help="bundle folder (or run folder)")
+    mix.add_argument("a", help="audio file A (amount 0)")
+    mix.add_argument("b", help="audio file B (amount 1)")
+    how = mix.add_mutually_exclusive_group()
+    how.add_argument("--amount", help="comma-separated amounts (default 0.5)")
+    how.add_argument("--curve", help="amount over time for path models, e.g. 0:0,0.5:1,1:1.3")
+    mix.add_argument("--align", choices=ALIGN_MODES, help="for paths of unequal length")
+    mix.add_argument("-o", "--output", required=True, help="output WAV (a folder for several)")
+    _add_audio_options(mix)
+
+    pln = actions.add_parser(
+        "plane",
+        help="bilinear mix of four sounds at a point of the unit square",
+        description="Corners: A at (0, 0), B at (1, 0), C at (0, 1), D at (1, 1); values "
+        "outside 0..1 extrapolate. Path models also take --trajectory FILE (t,x,y lines).",
+    )
+    pln.add_argument("bundle", help="bundle folder (or run folder)")
+    for corner in "abcd":
+        pln.add_argument(corner, help=f"audio file at corner {corner.upper()}")
+    where = pln.add_mutually_exclusive_group()
+    where.add_argument("--xy", help="position X,Y (default 0.5,0.5)")
+    where.add_argument("--trajectory", help="t,x,y per line (path models)")
+    pln.add_argument("--align", choices=ALIGN_MODES, help="for paths of unequal length")
+    pln.add_argument("-o", "--output", required=True, help="output WAV")
+    _add_audio_options(pln)
+
+    pth = actions.add_parser(
+        "path",
+        help="edit a sound's latent with operators, in order",
+        description="Operators (repeat --op; the first acts first): reverse, scale=F, "
+        "scale:mean=F, bias=B or bias=B0,B1,…, noise=STD, randomize=A, randomize:replace=A, "
+        "stretch=F, smooth=W, smooth:gauss=W, curve:DIM=T:V,… (sets dimension DIM over "
+        "time), curve:DIM+=T:V,… (adds to it).",
+    )
+    pth.add_argument("bundle", help="bundle folder (or run folder)")
+    pth.add_argument("input", help="audio file")
+    pth.add_argument("--op", action="append", required=True, help="operator (repeatable)")
+    pth.add_argument("--seed", type=int, default=0, help="seed of noise and randomize")
+    pth.add_argument("-o", "--output", required=True, help="output WAV")
+    _add_audio_options(pth)
+
+    enc = actions.add_parser(
+        "encode",
+        help="save a sound's latent path (.safetensors) to mix or edit later",
+        description="Encode IN and write its latent path with the model's family and weights "
+        "digest. interpolate, plane and path take such files in place of audio (only with the "
+        "same model), and path writes one when -o ends in .safetensors.",
+    )
+    enc.add_argument("bundle", help="bundle folder (or run folder)")
+    enc.add_argument("input", help="audio file")
+    enc.add_argument("-o", "--output", required=True, help="output .safetensors file")
+
+    trf = actions.add_parser(
+        "transfer",
+        help="render any sound through the model (timbre / style transfer)",
+        description="Encode IN (e.g. a voice or a drum loop through a model trained on strings) "
+        "and decode it. A path model renders the whole file frame by frame; a one-shot model "
+        "renders each training-length clip of it, end to end.",
+    )
+    trf.add_argument("bundle", help="bundle folder (or run folder)")
+    trf.add_argument("input", help="audio file (any format, rate and channel count)")
+    trf.add_argument("-o", "--output", required=True, help="output WAV")
+    _add_audio_options(trf)
+
+
+def _add_audio_options(parser: argparse.ArgumentParser) -> None:
+    """`--gla-iters` and `--normalize` of the actions that write rendered audio."""
+    parser.add_argument(
+        "--gla-iters",
+        type=gla_iterations,
+        help="Griffin-Lim iterations of a spectral model (default: the model's, 32)",
+    )
+    add_bool(parser, "normalize", False, "peak-normalise the output to -1 dBFS")

@@ -1,0 +1,237 @@
+"""The one way to run a model: encode batches and files, decode, reconstruct, transfer, and check
+that a cache and a bundle belong together. Training, analysis, evaluation, the training
+callbacks and `LatentSpace` (hence every face) all go through these functions.
+
+Shapes: audio `[batch, channels, samples]` float32 in [-1, 1]; latents `[batch, latent_dim,
+frames]` (frames = 1 for a point latent). How a file is cut for encoding follows the model's
+`input_kind` (see `timbrespace.models.base`), never its family name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from timbrespace.atomic import atomic_path
+from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
+from timbrespace.bundle import Bundle, bundle_dir, weights_digest
+from timbrespace.data.cache import SoundCache
+from timbrespace.data.prepare import PrepareConfig, load_clips
+from timbrespace.errors import TimbrespaceError
+from timbrespace.models.base import LatentModel
+
+__all__ = [
+    "LATENT_SUFFIX",
+    "MAX_INPUT_SECONDS",
+    "bundle_dir",
+    "check_cache",
+    "decode",
+    "encode_batches",
+    "encode_file",
+    "load_for_encoding",
+    "load_latent",
+    "reconstruct",
+    "save_latent",
+    "transfer",
+]
+
+MAX_INPUT_SECONDS = 600.0
+"""Models that encode whole recordings read at most this long (s)."""
+
+
+def encode_batches(
+    model: LatentModel,
+    audio: np.ndarray | torch.Tensor,
+    *,
+    indices: np.ndarray | None = None,
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """Latents `[clips, latent_dim, frames]` (float32, on the CPU) of the clips `audio`
+    `[clips, channels, samples]` (an array, a memory map or a tensor; only `indices` of it when
+    given, in that order), `batch_size` clips at a time. The model's train/eval mode is kept."""
+    rows = np.arange(len(audio)) if indices is None else np.asarray(indices, dtype=np.int64)
+    device = _device_of(model)
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            if isinstance(audio, torch.Tensor):
+                batch = audio[torch.from_numpy(chunk)]
+            else:
+                batch = torch.from_numpy(np.asarray(audio[chunk], dtype=np.float32))
+            parts.append(model.encode(batch.to(device)).float().cpu())
+    if not parts:
+        return torch.zeros(0, int(model.latent_dim), 1)
+    return torch.cat(parts)
+
+
+def decode(model: LatentModel, z: torch.Tensor, *, gla_iters: int | None = None) -> torch.Tensor:
+    """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
+    [-1, 1]. `gla_iters`: Griffin-Lim iterations of a model that renders through Griffin-Lim
+    (None: its default; ignored by models that render the waveform themselves)."""
+    options: dict[str, Any] = {}
+    if gla_iters is not None and model.default_gla_iters is not None:
+        options["gla_iters"] = int(gla_iters)
+    with torch.inference_mode():
+        return model.decode(z.to(_device_of(model)), **options).float().clamp(-1.0, 1.0).cpu()
+
+
+def reconstruct(
+    model: LatentModel, audio: torch.Tensor, *, gla_iters: int | None = None
+) -> torch.Tensor:
+    """Encode and decode `[batch, channels, samples]`; the output (in [-1, 1]) is cropped or
+    zero-padded to the input's length."""
+    with torch.inference_mode():
+        z = model.encode(audio.to(_device_of(model)))
+    return fit_length(decode(model, z, gla_iters=gla_iters), audio.shape[-1])
+
+
+def fit_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
+    """`audio` `[..., n]` cropped or zero-padded at the end to `samples`."""
+    if audio.shape[-1] >= samples:
+        return audio[..., :samples]
+    return torch.nn.functional.pad(audio, (0, samples - audio.shape[-1]))
+
+
+def load_clips_like_training(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """Load `path` and cut it exactly as the training cache was cut: `[clips, channels, samples]`."""
+    settings = bundle.training.get("prepare_config")
+    if settings is None:
+        raise TimbrespaceError(f"{bundle.path}: bundle has no prepare settings to cut input with")
+    config = PrepareConfig(**settings)
+    try:
+        clips, _ = load_clips(Path(path), audio_info(path).sample_rate, config)
+    except AudioLoadError as error:
+        raise TimbrespaceError(str(error)) from error
+    return torch.from_numpy(clips)
+
+
+def load_recording(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """The whole file at `path` at the bundle's rate and channel count: `[1, channels, samples]`
+    (at most `MAX_INPUT_SECONDS`)."""
+    try:
+        audio = load_audio(
+            path,
+            bundle.sample_rate,
+            channels=int(bundle.model.channels),
+            max_seconds=MAX_INPUT_SECONDS,
+        )
+    except AudioLoadError as error:
+        raise TimbrespaceError(str(error)) from error
+    return torch.from_numpy(audio)[None]
+
+
+def load_for_encoding(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """The file at `path` as the model encodes it, `[1, channels, samples]`: the first clip cut
+    as in training for a model of clips, else the whole recording."""
+    if bundle.model.input_kind == "clip":
+        return load_clips_like_training(bundle, path)[:1]
+    return load_recording(bundle, path)
+
+
+def encode_file(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """The latent `[1, latent_dim, frames]` of the audio file at `path` (see `load_for_encoding`)."""
+    return encode_batches(bundle.model, load_for_encoding(bundle, path))
+
+
+def transfer(
+    bundle: Bundle, path: str | os.PathLike[str], *, gla_iters: int | None = None
+) -> np.ndarray:
+    """Timbre transfer: the file at `path` (any sound) encoded and decoded, float32
+    `[channels, samples]`. A model of clips renders each training-length clip of it, end to end;
+    other models render the whole recording through their latent path."""
+    if bundle.model.input_kind == "clip":
+        clips = reconstruct(bundle.model, load_clips_like_training(bundle, path))
+        return np.concatenate(list(clips.numpy()), axis=-1)
+    z = encode_file(bundle, path)
+    return decode(bundle.model, z, gla_iters=gla_iters)[0].numpy()
+
+
+def check_cache(bundle: Bundle, cache: SoundCache, *, fingerprint: str | None = None) -> None:
+    """Raise a one-line `TimbrespaceError` unless the cache's clips can go through the bundle's
+    model (same sample rate and channels; the training clip length for a model of clips) and,
+    when `fingerprint` is given, the cache is that one (the data a model or analysis used)."""
+    model = bundle.model
+    if cache.sample_rate != bundle.sample_rate:
+        raise TimbrespaceError(
+            f"{cache.root}: cache sample rate is {cache.sample_rate} Hz but the bundle "
+            f"{bundle.path} runs at {bundle.sample_rate} Hz; prepare the data with "
+            f"--sr {bundle.sample_rate}"
+        )
+    channels = int(model.channels)
+    if cache.channels != channels:
+        raise TimbrespaceError(
+            f"{cache.root}: cache has {cache.channels} channel(s) but the bundle "
+            f"{bundle.path} takes {channels}; prepare the data with --channels {channels}"
+        )
+    clip_samples = int(model.hop_length)
+    if model.input_kind == "clip" and cache.clip_samples != clip_samples:
+        raise TimbrespaceError(
+            f"{cache.root}: cache clips are {cache.clip_samples} samples but the bundle "
+            f"{bundle.path} takes {clip_samples}; prepare the data with "
+            f"--length {clip_samples / bundle.sample_rate:g}"
+        )
+    if fingerprint is not None and fingerprint != cache.fingerprint:
+        raise TimbrespaceError(
+            f"{cache.root}: this cache (fingerprint {cache.fingerprint}) is not the one the model "
+            f"was trained on ({fingerprint}); re-run prepare on the same data or pass that cache"
+        )
+
+
+LATENT_SUFFIX = ".safetensors"
+"""Files with this suffix hold a saved latent path (`save_latent`) instead of audio."""
+
+
+def save_latent(bundle: Bundle, z: torch.Tensor, path: str | os.PathLike[str]) -> None:
+    """Write a latent path `[1, latent_dim, frames]` to a safetensors file, atomically, with the
+    model's family, latent size, hop and weights digest, so it is only read back by that model."""
+    metadata = {
+        "family": bundle.family,
+        "latent_dim": str(int(bundle.model.latent_dim)),
+        "hop_length": str(int(bundle.model.hop_length)),
+        "sample_rate": str(bundle.sample_rate),
+        "weights_sha256": weights_digest(bundle.path),
+    }
+    with atomic_path(path) as tmp:
+        save_file({"z": z.detach().float().cpu().contiguous()}, str(tmp), metadata=metadata)
+
+
+def load_latent(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
+    """A latent path saved by `save_latent` → `[1, latent_dim, frames]`; refuses one made by
+    another family, latent size or set of weights, naming the file."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            z = handle.get_tensor("z")
+    except FileNotFoundError:
+        raise TimbrespaceError(f"{path}: file not found") from None
+    except Exception as error:  # safetensors raises its own error types for bad headers
+        raise TimbrespaceError(f"{path}: not a latent file ({error})") from error
+    family = metadata.get("family")
+    if family != bundle.family:
+        raise TimbrespaceError(
+            f"{path}: encoded by a {family!r} model, but {bundle.path} is a {bundle.family!r} "
+            "model; latents of different families do not mix (encode the audio with this bundle)"
+        )
+    if z.dim() != 3 or z.shape[:2] != (1, int(bundle.model.latent_dim)):
+        raise TimbrespaceError(
+            f"{path}: latent of shape {list(z.shape)}, this model takes "
+            f"[1, {int(bundle.model.latent_dim)}, frames]"
+        )
+    if metadata.get("weights_sha256") != weights_digest(bundle.path):
+        raise TimbrespaceError(
+            f"{path}: encoded by other weights than {bundle.path}'s; their latent spaces differ "
+            "(encode the audio with this bundle)"
+        )
+    return z.float()
+
+
+def _device_of(model: LatentModel) -> torch.device:
+    parameter = next(iter(getattr(model, "parameters", lambda: iter(()))()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")

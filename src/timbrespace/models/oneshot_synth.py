@@ -1,0 +1,197 @@
+"""The one-shot model's DDSP decoder (`OneShotConfig.synth = "ddsp"`): a latent point →
+frame-rate synth controls → harmonic oscillators plus filtered noise (Engel et al. 2020), with a
+`TransientHead` for the sample-exact onset.
+
+    controls = decoder.controls(z)      # z [batch, latent_dim] → SynthControls at 1 frame / hop
+    audio = decoder.transient.add_to(decoder.render(controls), z)   # == decoder(z)
+
+The pitch is `w·z + b` octaves plus a bend of at most ±`PITCH_BEND_OCTAVES`: explicit,
+continuous and linear in the latent, so a pitch slider transposes exactly. The DSP itself is
+`timbrespace.audio.synth`, testable without training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from timbrespace.audio.synth import (
+    control_frames,
+    exp_sigmoid,
+    filtered_noise,
+    frames_to_blocks,
+    harmonic_synth,
+)
+from timbrespace.models.layers import (
+    SubPixelUpsample,
+    init_layer,
+    make_activation,
+    residual_stack,
+)
+
+PITCH_BEND_OCTAVES = 2.0
+"""Largest pitch bend over time, in octaves either side of the latent's base pitch."""
+
+
+@dataclass
+class SynthControls:
+    """Frame-rate controls of the ddsp decoder, per audio channel: f0 `[batch, channels, frames]`
+    (Hz), harmonics `[batch, channels, n_harmonics, frames]` and noise
+    `[batch, channels, noise_bands, frames]` (linear amplitudes)."""
+
+    f0: torch.Tensor
+    harmonics: torch.Tensor
+    noise: torch.Tensor
+    base_pitch: torch.Tensor
+    """`[batch, channels]` in octaves re 440 Hz: the part of the pitch linear in the latent."""
+
+
+class OneShotSynthDecoder(nn.Module):
+    """Latent `[batch, latent_dim]` -> DDSP controls -> audio `[batch, channels, clip_samples]`.
+
+    A dense layer gives `[synth_widths[0], frames0]`; per stage, residual dilated blocks and a
+    sub-pixel upsampling conv reach the control rate (one frame per `hop` samples); a last
+    residual stack and a 1×1 conv give, per channel, a pitch bend, a harmonic level and
+    distribution (softmax) and noise band gains (`exp_sigmoid`, as in DDSP). The pitch is
+    `440 · 2^(w·z + b + 2·tanh(bend))` Hz, clamped to `f0_range`: a base pitch *linear in the
+    latent* plus a bend of at most ±2 octaves over time (a kick's sweep), so moving the latent
+    along `w` transposes the sound by exactly that many octaves. Audio = harmonic oscillators +
+    filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
+    continuously instead of snapping to the harmonics of the decoder's frame rate.
+    Noise is seeded per call in eval mode, so a latent always decodes to the same sound.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        sample_rate: int = 44100,
+        clip_samples: int = 44100,
+        latent_dim: int = 24,
+        hop: int = 128,
+        n_harmonics: int = 48,
+        noise_bands: int = 64,
+        widths: tuple[int, ...] = (256, 192, 128, 96),
+        strides: tuple[int, ...] = (4, 4, 4),
+        res_blocks: tuple[int, ...] = (1, 2, 2, 1),
+        kernel_size: int = 7,
+        upsample_kernel_size: int = 3,
+        dilations: tuple[int, ...] = (1, 3, 9),
+        activation: str = "leaky_relu",
+        use_weight_norm: bool = True,
+        f0_range: tuple[float, float] = (20.0, 4000.0),
+        transient_samples: int = 0,
+        noise_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.transient = TransientHead(latent_dim, channels, transient_samples)
+        self.channels, self.sample_rate, self.clip_samples = channels, sample_rate, clip_samples
+        self.hop, self.n_harmonics, self.noise_bands = hop, n_harmonics, noise_bands
+        self.octave_range = (math.log2(f0_range[0] / 440.0), math.log2(f0_range[1] / 440.0))
+        self.pitch = nn.Linear(latent_dim, channels)
+        with torch.no_grad():
+            self.pitch.weight.mul_(0.1)
+            self.pitch.bias.fill_(math.log2(200.0 / 440.0))
+        self.noise_seed = noise_seed
+        self.frames = control_frames(clip_samples, hop)
+        self.frames0 = math.ceil(self.frames / math.prod(strides))
+        self.width0 = widths[0]
+        self.dense = init_layer(nn.Linear(latent_dim, widths[0] * self.frames0))
+        layers: list[nn.Module] = []
+        for i, stride in enumerate(strides):
+            layers += residual_stack(
+                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
+            )
+            layers += [
+                make_activation(activation),
+                SubPixelUpsample(
+                    widths[i],
+                    widths[i + 1],
+                    stride,
+                    upsample_kernel_size,
+                    gain=1.0,
+                    use_weight_norm=use_weight_norm,
+                ),
+            ]
+        layers += residual_stack(
+            widths[-1], res_blocks[-1], kernel_size, dilations, activation, use_weight_norm
+        )
+        layers.append(make_activation(activation))
+        self.net = nn.Sequential(*layers)
+        per_channel = 2 + n_harmonics + noise_bands
+        self.head = nn.Conv1d(widths[-1], channels * per_channel, 1)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            bias = self.head.bias.view(channels, per_channel)
+            bias.zero_()
+            bias[:, 1] = -1.0  # harmonic level starts quiet
+            bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
+
+    def controls(self, z: torch.Tensor) -> SynthControls:
+        """Frame-rate controls for latents `[batch, latent_dim]`."""
+        h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
+        raw = self.head(self.net(h))[..., : self.frames]
+        raw = raw.view(z.shape[0], self.channels, -1, self.frames)
+        base = self.pitch(z)
+        octaves = base[..., None] + PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
+        f0 = 440.0 * torch.exp2(octaves.clamp(*self.octave_range))
+        level = exp_sigmoid(raw[:, :, 1:2])
+        distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
+        noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
+        return SynthControls(f0, level * distribution, noise, base)
+
+    def render(self, controls: SynthControls) -> torch.Tensor:
+        """Audio `[batch, channels, clip_samples]` from `controls`."""
+        batch, channels, frames = controls.f0.shape
+        generator = None
+        if not self.training:
+            generator = torch.Generator(device=controls.f0.device).manual_seed(self.noise_seed)
+        harmonic = harmonic_synth(
+            controls.f0.reshape(batch * channels, frames),
+            controls.harmonics.reshape(batch * channels, self.n_harmonics, frames),
+            sample_rate=self.sample_rate,
+            samples=self.clip_samples,
+            hop=self.hop,
+        )
+        gains = controls.noise.reshape(batch * channels, self.noise_bands, frames)
+        # the filter's STFT window (4 hops) would smear a drum's attack: filter with the
+        # spectral shape only and apply the level per sample, at the control rate's resolution
+        level = gains.mean(dim=1)
+        shaped = filtered_noise(
+            gains / level[:, None],
+            samples=self.clip_samples,
+            hop=self.hop,
+            generator=generator,
+        )
+        envelope = frames_to_blocks(level, self.hop).reshape(batch * channels, -1)
+        noise = shaped * envelope[:, : self.clip_samples]
+        return (harmonic + noise).view(batch, channels, self.clip_samples)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.transient.add_to(self.render(self.controls(z)), z)
+
+
+class TransientHead(nn.Module):
+    """The first `samples` samples of a sound as a linear function of the latent, faded out
+    by a half cosine: the sample-exact onset (a click, a stick, a pick) that a synth driven at
+    a ~3 ms control rate smears. `samples = 0` adds nothing."""
+
+    def __init__(self, latent_dim: int, channels: int, samples: int) -> None:
+        super().__init__()
+        self.channels, self.samples = channels, samples
+        if samples > 0:
+            self.linear = nn.Linear(latent_dim, channels * samples)
+            with torch.no_grad():
+                self.linear.weight.mul_(0.01)
+                self.linear.bias.zero_()
+            fade = 0.5 * (1 + torch.cos(torch.linspace(0, math.pi, samples)))
+            self.register_buffer("fade", fade, persistent=False)
+
+    def add_to(self, audio: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """`audio [batch, channels, samples]` plus the transient of `z [batch, latent_dim]`."""
+        if self.samples == 0:
+            return audio
+        onset = self.linear(z).view(z.shape[0], self.channels, self.samples) * self.fade
+        return torch.cat([audio[..., : self.samples] + onset, audio[..., self.samples :]], dim=-1)

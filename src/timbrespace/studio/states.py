@@ -1,0 +1,88 @@
+"""Rendered states: one sound with its latent, audio, WAV bytes and control values, kept in an
+LRU keyed by a content hash of the request."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from timbrespace.audio.io import peak_normalize
+
+MAX_STATES = 512
+NORMALIZE_PEAK_DB = -1.0
+
+
+@dataclass(frozen=True)
+class State:
+    """One rendered sound: id, latent `z [1, dim, frames]` float32, audio `[channels, samples]`
+    float32 after gain (what `wav` holds, before 16-bit rounding), control values after the move
+    (user units, NaN where undefined) and warnings."""
+
+    id: str
+    z: torch.Tensor
+    audio: np.ndarray
+    wav: bytes
+    values: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+class StateStore:
+    """A thread-safe LRU of states by id (the most recently used `capacity` are kept)."""
+
+    def __init__(self, capacity: int = MAX_STATES) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, State] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, state_id: str) -> State | None:
+        with self._lock:
+            state = self._items.get(state_id)
+            if state is not None:
+                self._items.move_to_end(state_id)
+            return state
+
+    def put(self, state: State) -> None:
+        with self._lock:
+            self._items[state.id] = state
+            self._items.move_to_end(state.id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def apply_gain(audio: np.ndarray, gain_db: float = 0.0, normalize: bool = False) -> np.ndarray:
+    """Float audio `[channels, samples]` → float32 with its peak scaled to NORMALIZE_PEAK_DB dBFS
+    (if `normalize`, as the CLI's `--normalize`; silence stays silent), then `gain_db` dB
+    applied, then clipped to [-1, 1]."""
+    out = np.asarray(audio, dtype=np.float32)
+    if normalize:
+        out = peak_normalize(out, NORMALIZE_PEAK_DB)
+    out = out * 10.0 ** (gain_db / 20.0)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Float audio `[channels, samples]` in [-1, 1] → a 16-bit PCM WAV file in memory."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.asarray(audio).T, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def state_id(z: torch.Tensor, *options: object) -> str:
+    """A short content hash of a latent and the render options: equal requests, equal ids."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(z.detach().float().contiguous().numpy().tobytes())
+    digest.update(repr(tuple(z.shape)).encode())
+    digest.update(json.dumps(options).encode())
+    return digest.hexdigest()

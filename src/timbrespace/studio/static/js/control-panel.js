@@ -1,0 +1,101 @@
+// The "Controls" panel wiring: slider moves render from the start point (/api/render), with
+// locks, per-slider reset, reset-all and extrapolation. The sliders are `ControlPanel`.
+
+import { Throttle } from "./api.js";
+import { ControlPanel } from "./controls.js";
+import { audioOptions, request } from "./history.js";
+import { formatNumber } from "./map.js";
+import { $, S, newGesture, on } from "./state.js";
+import { setStatus } from "./status.js";
+
+let slider = null; // {name, gesture, time} of the slider being moved
+
+/** The /api/render body that moves `start` by `moved` (control → value), with the locks. */
+export function renderBody(start, moved) {
+  return {
+    start,
+    set: Object.fromEntries(moved),
+    lock: [...S.locks].filter((name) => !moved.has(name)),
+    extrapolate: $("extrapolate").checked,
+    ...audioOptions(),
+  };
+}
+
+const controlThrottle = new Throttle((body, meta) => request("/api/render", body, meta));
+
+function renderMoves(gesture) {
+  const body = renderBody(S.start, S.moved);
+  const key = JSON.stringify(body);
+  if (key === S.lastMoveBody) return; // e.g. the `change` after the last `input`
+  S.lastMoveBody = key;
+  const names = [...S.moved.keys()];
+  const label = names.length
+    ? `${S.startLabel} · ${names.map((n) => `${n} ${formatNumber(S.moved.get(n))}`).join(", ")}`
+    : S.startLabel;
+  controlThrottle.push(body, {
+    label,
+    start: S.start,
+    startLabel: S.startLabel,
+    moved: [...S.moved],
+    reference: S.current?.reference ?? "nearest",
+    ref: undefined,
+    marker: S.current?.marker ?? null,
+    gesture,
+    kind: "controls",
+  });
+}
+
+function onControlMove(name, value) {
+  // one drag, or key presses on one slider less than a second apart, make one history entry
+  const now = performance.now();
+  if (!slider || slider.name !== name || now - slider.time > 1000) {
+    slider = { name, gesture: newGesture(), time: now };
+  }
+  slider.time = now;
+  S.moved.set(name, value);
+  panel.setMoved(new Set(S.moved.keys()));
+  renderMoves(slider.gesture);
+}
+
+const panel = new ControlPanel({
+  container: $("controls"),
+  onMove: onControlMove,
+  onReset: (name) => {
+    if (!S.moved.delete(name)) return;
+    panel.setMoved(new Set(S.moved.keys()));
+    renderMoves(newGesture());
+  },
+  onLock: (name, locked) => {
+    if (locked) S.locks.add(name);
+    else S.locks.delete(name);
+    setStatus(locked ? `${name} locked: it keeps its value while others move` : `${name} unlocked`);
+  },
+});
+
+$("reset-controls").addEventListener("click", () => {
+  S.moved.clear();
+  panel.setMoved(new Set());
+  renderMoves(newGesture());
+});
+$("extrapolate").addEventListener("change", () => {
+  panel.setWiden($("extrapolate").checked ? 0.5 : 0);
+});
+
+function fallbackRanges(controls) {
+  // a control without a known range gets one around zero (its slider still moves)
+  return controls.map((c) => ({
+    ...c,
+    low: Number.isFinite(c.low) ? c.low : -1,
+    high: Number.isFinite(c.high) ? c.high : 1,
+  }));
+}
+
+on("info", (info) => panel.build(fallbackRanges(info.controls)));
+
+on("show", (entry) => {
+  $("start-label").textContent = S.startLabel;
+  panel.setMoved(new Set(S.moved.keys()));
+  // sliders the user has moved past this result keep their position
+  const ahead = [...S.moved].filter(([name, value]) => entry.moved.get(name) !== value);
+  panel.setValues(entry.values, new Set(ahead.map(([name]) => name)));
+});

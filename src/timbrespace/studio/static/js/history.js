@@ -1,0 +1,110 @@
+// Results and history: every sound the page shows is a *result* — a WAV from /api/render,
+// /api/interpolate, /api/plane or /api/path with its state id and control values. Results go
+// through one funnel (`request`), where the newest request always wins, and into a client
+// history for undo/redo.
+
+import { busy, postAudio } from "./api.js";
+import { decodeAudio } from "./player.js";
+import { player } from "./sound-panel.js";
+import { $, S, display, newGesture } from "./state.js";
+import { report, setStatus } from "./status.js";
+
+const HISTORY_LIMIT = 200;
+
+/** The options every audio request carries: normalize, and Griffin-Lim iterations (paths). */
+export function audioOptions() {
+  const options = { gain_db: 0, normalize: $("normalize").checked };
+  if (S.info.path_model) {
+    const { min, max } = S.info.limits.gla_iters;
+    const iters = Number($("gla-iters").value);
+    options.gla_iters = Number.isInteger(iters) && iters >= min && iters <= max ? iters : null;
+  }
+  return options;
+}
+
+/**
+ * POST an audio request and show its result, unless a newer request's result is already
+ * shown. meta: {label, start, moved, reference (index | "nearest" | null), ref (SoundRef of
+ * the result for corners/slots, default {state}), gesture, autoplay}.
+ */
+export async function request(endpoint, body, meta) {
+  const seq = ++S.seq;
+  busy(+1);
+  try {
+    const result = await postAudio(endpoint, body);
+    if (seq <= S.applied) return;
+    S.applied = seq;
+    const buffer = await decodeAudio(await result.blob.arrayBuffer(), S.info.sample_rate);
+    if (seq !== S.applied) return;
+    const entry = {
+      blob: result.blob,
+      buffer,
+      state: result.state,
+      values: result.values,
+      warnings: result.warnings,
+      label: meta.label,
+      start: meta.start ?? { state: result.state },
+      startLabel: meta.startLabel ?? meta.label,
+      moved: new Map(meta.moved ?? []),
+      reference: meta.reference ?? "nearest",
+      ref: meta.ref ?? { state: result.state },
+      marker: meta.marker ?? null,
+      gesture: meta.gesture ?? newGesture(),
+      kind: meta.kind ?? "other",
+      body: { endpoint, body },
+    };
+    remember(entry);
+    display(entry);
+    if ((meta.autoplay ?? true) && $("autoplay").checked && !(player.playing && player.loop)) {
+      player.play();
+    }
+    const warnings = entry.warnings.length ? ` — ${entry.warnings.join("; ")}` : "";
+    setStatus(`${entry.label}${warnings}`, entry.warnings.length ? "warn" : "");
+  } catch (error) {
+    report(error);
+  } finally {
+    busy(-1);
+  }
+}
+
+function remember(entry) {
+  // a new result drops the redo branch; results of one gesture share one history entry
+  S.history.length = S.position + 1;
+  const top = S.history[S.position];
+  if (top && top.gesture === entry.gesture) S.history[S.position] = entry;
+  else S.history.push(entry);
+  if (S.history.length > HISTORY_LIMIT) S.history.splice(0, S.history.length - HISTORY_LIMIT);
+  S.position = S.history.length - 1;
+  updateHistoryButtons();
+}
+
+function updateHistoryButtons() {
+  $("undo").disabled = S.position <= 0;
+  $("redo").disabled = S.position >= S.history.length - 1;
+}
+
+/** Show the previous history entry. */
+export function undo() {
+  if (S.position <= 0) return;
+  S.position -= 1;
+  restore();
+}
+
+/** Show the next history entry. */
+export function redo() {
+  if (S.position >= S.history.length - 1) return;
+  S.position += 1;
+  restore();
+}
+
+function restore() {
+  S.lastMoveBody = null;
+  S.applied = S.seq; // results still in flight must not overwrite the restored state
+  const entry = S.history[S.position];
+  display(entry, { restoring: true });
+  updateHistoryButtons();
+  setStatus(`${S.position + 1}/${S.history.length}: ${entry.label}`);
+}
+
+$("undo").addEventListener("click", undo);
+$("redo").addEventListener("click", redo);
