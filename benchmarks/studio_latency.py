@@ -68,14 +68,12 @@ class Client:
 def timed_decodes(studio, index: int, name: str, values: list[float]) -> list[float]:  # noqa: ANN001
     """Milliseconds of the library work alone (move + decode), no HTTP: the baseline of the same
     run, so the studio's own overhead shows on a noisy machine."""
-    from timbrespace.latent.control import Setting
-
     space = studio.space
     z = space.sound_latent(index)
     times = []
     for value in values:
         start = time.perf_counter()
-        space.render(space.move(z, [Setting(name, float(value), False, "")]).z_new)
+        space.render(space.move(z, {name: float(value)}).z_new)
         times.append((time.perf_counter() - start) * 1000.0)
     return times
 

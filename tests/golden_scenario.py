@@ -65,7 +65,9 @@ def _studio(run: Path, requests: list[tuple[str, dict[str, Any]]]) -> dict[str, 
     return results
 
 
-def _common(run: Path, data: Path, cache: Path, out: Path, sounds: list[str], read, *align: str) -> dict:  # noqa: ANN001
+def _common(
+    run: Path, data: Path, cache: Path, out: Path, sounds: list[str], read, *align: str
+) -> dict:  # noqa: ANN001
     a, b, c, d = (data / s for s in sounds)
     _cli("generate", "reconstruct", run, a, "-o", out / "reconstruct.wav")
     _cli("generate", "reconstruct", run, a, "--normalize", "-o", out / "reconstruct_norm.wav")
@@ -139,10 +141,17 @@ def spectral_scenario(work: Path, read: Callable[[], str]) -> dict[str, Any]:
         run,
         [
             ("/api/render", {"start": {"index": 3}, "set": {"pca1": 0.5}, "gla_iters": 8}),
-            ("/api/interpolate", {"a": {"index": 0}, "b": {"index": 5},
-                                  "curve": [[0, 0], [1, 1.2]]}),  # fmt: skip
-            ("/api/plane", {"corners": [{"index": i} for i in (0, 1, 2, 3)],
-                            "trajectory": [[0, 0, 0], [1, 1, 1]]}),  # fmt: skip
+            (
+                "/api/interpolate",
+                {"a": {"index": 0}, "b": {"index": 5}, "curve": [[0, 0], [1, 1.2]]},
+            ),  # fmt: skip
+            (
+                "/api/plane",
+                {
+                    "corners": [{"index": i} for i in (0, 1, 2, 3)],
+                    "trajectory": [[0, 0, 0], [1, 1, 1]],
+                },
+            ),  # fmt: skip
             ("/api/path", {"start": {"index": 4}, "ops": ["reverse", "scale=0.5"]}),
         ],
     )

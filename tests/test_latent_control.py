@@ -11,15 +11,8 @@ import torch
 
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import fit_pca, fit_probe
-from timbrespace.latent.control import (
-    Control,
-    Setting,
-    apply_controls,
-    parse_setting,
-    parse_sweep,
-    set_controls,
-    sweep_targets,
-)
+from timbrespace.latent.control import Control, apply_controls, set_controls
+from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
 
 DIM = 16
 

@@ -14,7 +14,8 @@ import soundfile as sf
 
 from timbrespace.cli import main
 from timbrespace.data.cache import SoundCache
-from timbrespace.data.prepare import PrepareConfig, cut_clips, fit_length, prepare_dataset
+from timbrespace.data.clips import PrepareConfig, cut_clips, fit_length
+from timbrespace.data.prepare import prepare_dataset
 from timbrespace.errors import TimbrespaceError
 
 from .conftest import decaying_tone

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +21,9 @@ from timbrespace.atomic import atomic_path
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
-from timbrespace.data.prepare import PrepareConfig, load_clips
+from timbrespace.data.clips import PrepareConfig, load_clips
 from timbrespace.errors import TimbrespaceError
-from timbrespace.models.base import LatentModel
+from timbrespace.models.base import ConfiguredModel
 
 __all__ = [
     "LATENT_SUFFIX",
@@ -46,7 +45,7 @@ MAX_INPUT_SECONDS = 600.0
 
 
 def encode_batches(
-    model: LatentModel,
+    model: ConfiguredModel,
     audio: np.ndarray | torch.Tensor,
     *,
     indices: np.ndarray | None = None,
@@ -71,19 +70,20 @@ def encode_batches(
     return torch.cat(parts)
 
 
-def decode(model: LatentModel, z: torch.Tensor, *, gla_iters: int | None = None) -> torch.Tensor:
+def decode(
+    model: ConfiguredModel, z: torch.Tensor, *, gla_iters: int | None = None
+) -> torch.Tensor:
     """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
     [-1, 1]. `gla_iters`: Griffin-Lim iterations of a model that renders through Griffin-Lim
     (None: its default; ignored by models that render the waveform themselves)."""
-    options: dict[str, Any] = {}
-    if gla_iters is not None and model.default_gla_iters is not None:
-        options["gla_iters"] = int(gla_iters)
+    iterations = None if gla_iters is None else int(gla_iters)
     with torch.inference_mode():
-        return model.decode(z.to(_device_of(model)), **options).float().clamp(-1.0, 1.0).cpu()
+        audio = model.decode(z.to(_device_of(model)), gla_iters=iterations)
+    return audio.float().clamp(-1.0, 1.0).cpu()
 
 
 def reconstruct(
-    model: LatentModel, audio: torch.Tensor, *, gla_iters: int | None = None
+    model: ConfiguredModel, audio: torch.Tensor, *, gla_iters: int | None = None
 ) -> torch.Tensor:
     """Encode and decode `[batch, channels, samples]`; the output (in [-1, 1]) is cropped or
     zero-padded to the input's length."""
@@ -104,7 +104,7 @@ def load_clips_like_training(bundle: Bundle, path: str | os.PathLike[str]) -> to
     settings = bundle.training.get("prepare_config")
     if settings is None:
         raise TimbrespaceError(f"{bundle.path}: bundle has no prepare settings to cut input with")
-    config = PrepareConfig(**settings)
+    config = PrepareConfig.from_dict(settings)
     try:
         clips, _ = load_clips(Path(path), audio_info(path).sample_rate, config)
     except AudioLoadError as error:
@@ -232,6 +232,6 @@ def load_latent(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
     return z.float()
 
 
-def _device_of(model: LatentModel) -> torch.device:
-    parameter = next(iter(getattr(model, "parameters", lambda: iter(()))()), None)
+def _device_of(model: ConfiguredModel) -> torch.device:
+    parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from timbrespace.latent.analysis_file import Analysis  # noqa: E402
 from timbrespace.atomic import atomic_path  # noqa: E402
 from timbrespace.audio.descriptors import descriptor_scale, to_scale  # noqa: E402
+from timbrespace.latent.analysis_file import Analysis  # noqa: E402
 from timbrespace.space_results import SweepResult  # noqa: E402
 
 SCALE_LABELS = {"semitones": "semitones re 440 Hz", "log": "log"}

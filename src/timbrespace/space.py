@@ -37,14 +37,12 @@ from timbrespace.latent.analysis_file import Analysis, control_descriptor, load_
 from timbrespace.latent.control import (
     Control,
     ControlResult,
-    Setting,
     apply_controls,
     get_control,
-    parse_sweep,
     set_controls,
-    sweep_targets,
 )
 from timbrespace.latent.sampling import sample_gaussian
+from timbrespace.latent.settings import Setting, parse_sweep, sweep_targets
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 

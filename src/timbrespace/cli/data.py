@@ -87,9 +87,9 @@ def print_prepare_report(
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from timbrespace.data.cache import SoundCache
+    from timbrespace.data.prepare import cache_summary
 
-    summary = SoundCache(args.cache).summary()
+    summary = cache_summary(args.cache)
     if args.json:
         print_json(summary)
         return 0

@@ -175,7 +175,7 @@ class LinearProbe:
     """A descriptor read linearly from the latent: `predict(z) = weights · z + bias`.
 
     The prediction is on the probe's `scale` ("linear", "semitones" re 440 Hz, "log", as in
-    `timbrespace.train.targets.to_scale`) of a descriptor measured in `unit`. weights `[dim]`;
+    `timbrespace.audio.descriptors.to_scale`) of a descriptor measured in `unit`. weights `[dim]`;
     r2_train / r2_heldout are R² on the seeded training / held-out split (NaN if undefined);
     n is the number of finite points used.
     """
@@ -244,7 +244,7 @@ def fit_probe(
     """Ridge regression of a descriptor `y [n]` on latent points `z [n, dim]`.
 
     `y` is already on `scale` (e.g. `to_scale(f0_hz, "semitones")` from
-    `timbrespace.train.targets`); `unit` is the raw descriptor's unit. Points with a non-finite
+    `timbrespace.audio.descriptors`); `unit` is the raw descriptor's unit. Points with a non-finite
     target or latent are dropped. A seeded random `holdout` fraction is kept out of the fit and
     gives `r2_heldout`; the returned weights are those of the training part, so that R² describes
     them. `ridge` scales a penalty relative to the mean latent variance (scale-free).

@@ -145,5 +145,3 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
 
 def _nan_for_null(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (math.nan if v is None else v) for k, v in data.items()}
-
-

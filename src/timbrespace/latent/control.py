@@ -19,42 +19,24 @@ compromise plus a warning that names them, instead of an enormous jump.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from timbrespace.audio.descriptors import from_scale, to_scale
+from timbrespace.audio.descriptors import SCALES, from_scale, to_scale
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, Array, LinearProbe, as_float64, like
+from timbrespace.latent.settings import Setting, parse_setting, setting_target, unknown_control
 
-CONTROL_SCALES = ("linear", "semitones", "log")
 COLLINEAR_COS = 0.99
 MAX_CONDITION = 1e8
 # singular values of the row-normalised A below this fraction of the largest are dropped, i.e.
 # directions where cond(AAᵀ) would exceed MAX_CONDITION are solved in the least-squares sense
 RCOND = MAX_CONDITION**-0.5
 REACHED_TOLERANCE = 1e-6
-
-UNITS = {
-    "": ("", 1.0),
-    "st": ("st", 1.0),
-    "%": ("%", 1.0),
-    "hz": ("Hz", 1.0),
-    "khz": ("Hz", 1000.0),
-    "s": ("s", 1.0),
-    "ms": ("s", 1e-3),
-    "db": ("dB", 1.0),
-}
-RATIO_UNITS = ("st", "%")
-SETTING_PATTERN = re.compile(
-    r"^\s*(?P<name>[^=]+?)\s*(?P<op>[+-]?=)\s*"
-    r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[^\s\d.+-]*)\s*$"
-)
-SETTING_EXAMPLES = "e.g. pitch=+3st, pitch=440Hz, attack=5ms, loudness=-12dB, pca1=1.5, decay=+20%"
 
 
 def _paths(z: Array) -> torch.Tensor:
@@ -85,8 +67,8 @@ class Control:
             raise ValueError(f"invalid control name {self.name!r}")
         if not bool(torch.isfinite(direction).all()) or float(direction.norm()) == 0.0:
             raise ValueError(f"control {self.name!r}: direction must be finite and non-zero")
-        if self.scale not in CONTROL_SCALES:
-            raise ValueError(f"control {self.name!r}: scale must be one of {CONTROL_SCALES}")
+        if self.scale not in SCALES:
+            raise ValueError(f"control {self.name!r}: scale must be one of {SCALES}")
         object.__setattr__(self, "direction", direction)
         object.__setattr__(self, "offset", float(self.offset))
         if self.range is not None:
@@ -182,133 +164,11 @@ class Control:
         )
 
 
-@dataclass(frozen=True)
-class Setting:
-    """A parsed user request `NAME=VALUE[UNIT]`.
-
-    unit is one of "", "st", "%", "Hz", "s", "dB" (kHz and ms are converted). relative: the value
-    moves the current one (semitones and percent always do; `NAME+=V` / `NAME-=V` in any unit).
-    """
-
-    name: str
-    value: float
-    relative: bool
-    unit: str
-
-
-def unknown_control(name: str, known: Iterable[str]) -> TimbrespaceError:
-    """The error for a control name that doesn't exist, listing the known ones."""
-    names = ", ".join(sorted(known)) or "none"
-    return TimbrespaceError(f"unknown control {name!r}; known controls: {names}")
-
-
 def get_control(controls: Mapping[str, Control], name: str) -> Control:
     """`controls[name]`, or a TimbrespaceError listing the known names."""
     if name not in controls:
         raise unknown_control(name, controls)
     return controls[name]
-
-
-def parse_setting(text: str, known: Iterable[str] | None = None) -> Setting:
-    """Parse `pitch=+3st`, `pitch=440Hz`, `attack=5ms`, `loudness=-12dB`, `pca1=1.5`, `x=+20%`.
-
-    `known`: if given, the control names allowed (an unknown one raises, listing them).
-    """
-    match = SETTING_PATTERN.match(text)
-    if match is None:
-        raise TimbrespaceError(f"{text!r}: expected NAME=VALUE[UNIT], {SETTING_EXAMPLES}")
-    name, op = match["name"], match["op"]
-    if known is not None and name not in set(known):
-        raise unknown_control(name, known)
-    unit_key = match["unit"].lower()
-    if unit_key not in UNITS:
-        raise TimbrespaceError(
-            f"{text!r}: unknown unit {match['unit']!r} (known: st, %, Hz, kHz, s, ms, dB)"
-        )
-    unit, factor = UNITS[unit_key]
-    value = float(match["number"]) * factor * (-1.0 if op == "-=" else 1.0)
-    return Setting(name, value, op != "=" or unit in RATIO_UNITS, unit)
-
-
-def _semitone_shift(setting: Setting) -> float:
-    if setting.unit == "st":
-        return setting.value
-    ratio = 1.0 + setting.value / 100.0
-    if ratio <= 0:
-        raise TimbrespaceError(f"{setting.name}: {setting.value:+g}% would make it non-positive")
-    return 12.0 * math.log2(ratio)
-
-
-def setting_target(setting: Setting, control: Control, current: Array) -> torch.Tensor:
-    """The target on the control's scale for `setting`, given the current values (any shape).
-
-    st and % scale the quantity in `unit` (st: by 2^(n/12), only for Hz controls); `+=` adds in
-    `unit`; an absolute value is in `unit` (no unit given = the control's unit).
-    """
-    current64 = as_float64(current)
-    unit = control.unit or "no unit"
-    if setting.unit == "st" and control.unit != "Hz":
-        raise TimbrespaceError(f"{setting.name}: semitones need a control in Hz (it has {unit})")
-    if setting.unit not in ("", control.unit, *RATIO_UNITS):
-        raise TimbrespaceError(f"{setting.name}: set in {unit}, not {setting.unit}")
-    if not setting.relative:
-        return torch.full_like(current64, control.from_user(setting.value))
-    if setting.unit in RATIO_UNITS:
-        shift = _semitone_shift(setting)
-        if control.scale == "semitones":
-            return current64 + shift
-        if control.scale == "log":
-            return current64 + shift * math.log(2.0) / 12.0
-        return current64 * 2.0 ** (shift / 12.0)
-    user = as_float64(from_scale(current64, control.scale)) + setting.value
-    target = torch.from_numpy(to_scale(user.numpy(), control.scale))
-    if not bool(torch.isfinite(target).all()):
-        raise TimbrespaceError(
-            f"{setting.name}: moving by {setting.value:+g}{setting.unit} makes it non-positive"
-        )
-    return target
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A parsed sweep `NAME=START:STOP:STEPS`: `steps` evenly spaced targets on the control's
-    scale (so Hz sweep in equal semitone steps) from `start` to `stop`, each a `Setting`."""
-
-    name: str
-    start: Setting
-    stop: Setting
-    steps: int
-
-
-SWEEP_EXAMPLES = "e.g. pitch=-12st:+12st:9, attack=1ms:50ms:5, pca1=-2:2:5, loudness+=-6dB:+6dB:3"
-
-
-def parse_sweep(text: str, known: Iterable[str] | None = None) -> Sweep:
-    """Parse `pitch=-12st:+12st:9` (relative), `attack=1ms:50ms:5` (absolute) or
-    `loudness+=-6dB:+6dB:3` (`+=`: both ends relative to the current value)."""
-    name, op, rest = text.partition("+=") if "+=" in text else text.partition("=")
-    parts = rest.split(":")
-    if not op or len(parts) != 3:
-        raise TimbrespaceError(
-            f"--sweep {text!r}: expected NAME=START:STOP:STEPS, {SWEEP_EXAMPLES}"
-        )
-    try:
-        steps = int(parts[2])
-    except ValueError:
-        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be a whole number") from None
-    if not 2 <= steps <= 256:
-        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be between 2 and 256")
-    start, stop = (parse_setting(f"{name}{op}{value}", known) for value in parts[:2])
-    return Sweep(start.name, start, stop, steps)
-
-
-def sweep_targets(sweep: Sweep, control: Control, current: Array) -> torch.Tensor:
-    """Targets `[batch, steps, frames]` on the control's scale for current values `[batch, frames]`."""
-    current64 = as_float64(current)
-    first = setting_target(sweep.start, control, current64)
-    last = setting_target(sweep.stop, control, current64)
-    fraction = torch.linspace(0.0, 1.0, sweep.steps, dtype=torch.float64)[None, :, None]
-    return first[:, None] + (last - first)[:, None] * fraction
 
 
 @dataclass

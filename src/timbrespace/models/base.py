@@ -62,8 +62,12 @@ class LatentModel(Protocol):
         """Audio `[batch, channels, samples]` -> latent path `[batch, latent_dim, frames]`."""
         ...
 
-    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Latent path `[batch, latent_dim, frames]` -> audio `[batch, channels, samples]`."""
+    def decode(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
+    ) -> torch.Tensor:
+        """Latent path `[batch, latent_dim, frames]` -> audio `[batch, channels, samples]`;
+        `gla_iters`: Griffin-Lim iterations of a family that renders through Griffin-Lim
+        (`default_gla_iters` is not None; None = that default), unused by the others."""
         ...
 
     @property
@@ -91,11 +95,11 @@ class LatentModel(Protocol):
         """The resolved config dataclass the model was built from."""
         ...
 
-    label: str
-    latent_kind: LatentKind
-    input_kind: InputKind
-    conditions: tuple[str, ...]
-    streaming: bool
+    label: ClassVar[str]
+    latent_kind: ClassVar[LatentKind]
+    input_kind: ClassVar[InputKind]
+    conditions: ClassVar[tuple[str, ...]]
+    streaming: ClassVar[bool]
 
     @property
     def default_gla_iters(self) -> int | None:
@@ -123,6 +127,14 @@ class ConfiguredModel(nn.Module):
 
     @property
     def hop_length(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     @property

@@ -399,9 +399,12 @@ class OneShotAutoencoder(ConfiguredModel):
         """Audio `[batch, channels, samples]` -> `z: [batch, latent_dim, 1]` (VAE: mean in eval)."""
         return self.bottleneck(self._features(x)).z
 
-    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
+    ) -> torch.Tensor:
         """`z: [batch, latent_dim, 1]` -> audio `[batch, channels, clip_samples]` (the waveform
-        decoder stays in (-1, 1); the ddsp synth is not bounded, so clamp when writing)."""
+        decoder stays in (-1, 1); the ddsp synth is not bounded, so clamp when writing).
+        `gla_iters` is unused: this family renders the waveform itself."""
         if cond is not None:
             raise ValueError("the one-shot model takes no conditioning; pass cond=None")
         if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
