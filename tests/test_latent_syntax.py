@@ -17,7 +17,8 @@ from timbrespace.latent.operators import (
     apply_ops,
 )
 from timbrespace.latent.paths import Curve
-from timbrespace.latent.syntax import parse_curve, parse_numbers, parse_op, parse_trajectory
+from timbrespace.latent.syntax import parse_curve, parse_op, parse_trajectory
+from timbrespace.numbers import parse_numbers
 
 from .test_latent_paths import path
 

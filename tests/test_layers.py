@@ -12,7 +12,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "timbrespace"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("timbrespace", "errors", "atomic", "progress", "limits", "config"),
+    ("timbrespace", "errors", "atomic", "progress", "limits", "config", "numbers"),
     ("audio",),
     ("data",),
     ("models",),

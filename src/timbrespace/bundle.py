@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -74,7 +74,7 @@ class Bundle:
 
 def save_bundle(
     path: str | os.PathLike[str],
-    model: torch.nn.Module,
+    model: ConfiguredModel,
     family: str,
     *,
     training: dict[str, Any] | None = None,
@@ -153,7 +153,7 @@ def load_bundle(path: str | os.PathLike[str], *, device: str | torch.device = "c
     config + safetensors weights (no pickle)."""
     folder = bundle_dir(path)
     meta = read_bundle_meta(folder)
-    model = cast(ConfiguredModel, build_model(meta["family"], meta["config"]))
+    model = build_model(meta["family"], meta["config"])
     weights = folder / "weights.safetensors"
     if not weights.is_file():
         raise TimbrespaceError(f"{folder}: bundle has no weights.safetensors")

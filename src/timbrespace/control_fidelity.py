@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class FidelityReport:
         }
 
 
-def _round(value: float, digits: int = 4) -> float | None:
+def _round(value: SupportsFloat, digits: int = 4) -> float | None:
     value = float(value)
     return round(value, digits) if math.isfinite(value) else None
 
@@ -71,7 +72,9 @@ def scaled(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
     return to_scale(np.asarray(values, dtype=np.float64), descriptor_scale(name))
 
 
-def spearman(requested: Sequence[float], measured: Sequence[float]) -> float:
+def spearman(
+    requested: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray
+) -> float:
     """Spearman ρ over the finite pairs; NaN with fewer than MIN_VALID_STEPS or no variation."""
     x, y = np.asarray(requested, dtype=np.float64), np.asarray(measured, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -111,8 +114,8 @@ def sweep_range(
     """The control's data range on its scale: the (q, 1 − q) quantiles of its value over the
     analysed sounds (or the `sounds` indices)."""
     latents = space.analysis.latents
-    values = space.controls[name].value(latents if sounds is None else latents[list(sounds)])
-    values = values.numpy()
+    selected = latents if sounds is None else latents[list(sounds)]
+    values = space.controls[name].value(selected).numpy()
     return float(np.quantile(values, quantile)), float(np.quantile(values, 1.0 - quantile))
 
 

@@ -87,8 +87,7 @@ def reconstruct(
 ) -> torch.Tensor:
     """Encode and decode `[batch, channels, samples]`; the output (in [-1, 1]) is cropped or
     zero-padded to the input's length."""
-    with torch.inference_mode():
-        z = model.encode(audio.to(_device_of(model)))
+    z = encode_batches(model, audio)
     return fit_length(decode(model, z, gla_iters=gla_iters), audio.shape[-1])
 
 

@@ -60,7 +60,8 @@ def latent_map_by_pack(analysis: Analysis) -> Figure:
     packs = np.array(analysis.sound_packs)
     for i, pack in enumerate(analysis.packs):
         mask = packs == pack
-        axes.scatter(*xy[mask].T, s=14, alpha=0.8, color=colours(i % colours.N), label=pack)
+        x, y = xy[mask].T
+        axes.scatter(x, y, s=14, alpha=0.8, color=colours(i % colours.N), label=pack)
     axes.set(xlabel=labels[0], ylabel=labels[1], title=f"Latent map by pack ({len(packs)} sounds)")
     axes.legend(fontsize=8, markerscale=1.5, loc="best", title="pack")
     axes.grid(alpha=0.3)
@@ -80,9 +81,11 @@ def latent_map_by_descriptor(analysis: Analysis, name: str) -> Figure:
         colour_label = f"{name} ({unit})"
     figure, axes = plt.subplots(figsize=(8, 6.5))
     if (~defined).any():
-        axes.scatter(*xy[~defined].T, s=10, color="0.8", label="undefined")
+        x, y = xy[~defined].T
+        axes.scatter(x, y, s=10, color="0.8", label="undefined")
         axes.legend(fontsize=8, loc="best")
-    points = axes.scatter(*xy[defined].T, s=14, c=values[defined], cmap="viridis")
+    x, y = xy[defined].T
+    points = axes.scatter(x, y, s=14, c=values[defined], cmap="viridis")
     figure.colorbar(points, ax=axes, label=colour_label)
     axes.set(xlabel=labels[0], ylabel=labels[1], title=f"Latent map coloured by {name}")
     axes.grid(alpha=0.3)

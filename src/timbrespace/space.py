@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -46,10 +47,15 @@ from timbrespace.latent.settings import Setting, parse_sweep, sweep_targets
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 
-__all__ = ["CapabilityError", "Edit", "LatentSpace", "Neighbour", "SweepResult"]
+__all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Neighbour", "SweepResult"]
 
 MAX_ENCODED = 64
 """Encoded dataset sounds of a path model kept in memory."""
+
+
+class ClipsUnavailable(TimbrespaceError):
+    """A dataset sound of a path model is encoded from its clip in the analysed cache, and that
+    cache is gone or changed (encode the original file instead)."""
 
 
 def control_kind(name: str, analysis: Analysis) -> str:
@@ -76,7 +82,7 @@ class LatentSpace:
         self.descriptor_settings = DescriptorSettings(sample_rate=bundle.sample_rate)
         self._encoded: OrderedDict[int, torch.Tensor] = OrderedDict()
         self._encoded_lock = threading.Lock()
-        self._cache: SoundCache | None | bool = False
+        self._cache: SoundCache | None | Literal[False] = False  # False: not looked up yet
 
     @classmethod
     def open(
@@ -175,7 +181,7 @@ class LatentSpace:
         if cached is None:
             cache = self.training_clips()
             if cache is None:
-                raise TimbrespaceError(
+                raise ClipsUnavailable(
                     f"{self.analysis.cache.get('path')}: the analysed cache is missing or "
                     "changed; a sound of a path model is encoded from its clip there"
                 )
@@ -267,7 +273,7 @@ class LatentSpace:
         *,
         amount: float | None = None,
         curve: str | Sequence[Sequence[float]] | paths.Curve | None = None,
-        align: str = "stretch",
+        align: str | None = "stretch",
     ) -> Edit:
         """`a + amount·(b − a)` (0.5 by default), or with the amount varying over time along
         `curve` (text `t:amount,…`, `[[t, amount], …]` or a `Curve`). A point latent takes
@@ -292,7 +298,7 @@ class LatentSpace:
         *,
         xy: Sequence[float] | None = None,
         trajectory: str | Path | Sequence[Sequence[float]] | paths.Trajectory | None = None,
-        align: str = "stretch",
+        align: str | None = "stretch",
     ) -> Edit:
         """Bilinear mix of four corners, (0,0) (1,0) (0,1) (1,1), at `xy` (default the centre)
         or along a `trajectory` (path latents: a `t,x,y` file or text, `[[t, x, y], …]` or a
@@ -401,7 +407,7 @@ class LatentSpace:
         result = apply_controls(
             repeated, [control], values[:, None], locked=locked, extrapolate=extrapolate
         )
-        audio = self.render(result.z_new)
+        audio = self.render(cast(torch.Tensor, result.z_new))  # like its input, `repeated`
         descriptor = self.descriptor_of(name)
         measured = [
             self.measure(item, [descriptor]).value(descriptor) if descriptor else math.nan

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import scipy.fft
 
 SILENCE_DB = -120.0
@@ -113,7 +114,7 @@ def hann_window(length: int) -> np.ndarray:
     return window
 
 
-def a_weighting(frequencies: np.ndarray) -> np.ndarray:
+def a_weighting(frequencies: npt.ArrayLike) -> np.ndarray:
     """IEC 61672 A-weighting as a power gain (1 at 1 kHz) for `frequencies` (Hz)."""
     f2 = np.square(np.asarray(frequencies, dtype=np.float64))
     amplitude = (12194.0**2 * f2**2) / (

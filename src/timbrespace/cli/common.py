@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
 
 if TYPE_CHECKING:
@@ -67,23 +65,6 @@ def gla_iterations(text: str) -> int:
     if not GLA_ITERS_MIN <= value <= GLA_ITERS_MAX:
         raise argparse.ArgumentTypeError(f"{value} is outside {GLA_ITERS_MIN}…{GLA_ITERS_MAX}")
     return value
-
-
-def parse_numbers(text: str, label: str, count: int | None = None) -> list[float]:
-    """Comma-separated finite numbers of an option like `--amount` or `--xy` (exactly `count` of
-    them if given); a bad one raises a one-line `TimbrespaceError` starting with `label`."""
-    values = []
-    for item in text.split(","):
-        try:
-            value = float(item)
-        except ValueError:
-            raise TimbrespaceError(f"{label}: value {item.strip()!r} is not a number") from None
-        if not math.isfinite(value):
-            raise TimbrespaceError(f"{label}: value {item.strip()!r} is not a finite number")
-        values.append(value)
-    if count is not None and len(values) != count:
-        raise TimbrespaceError(f"{label}: expected {count} comma-separated numbers, got {text!r}")
-    return values
 
 
 def print_notices(warnings: Sequence[str]) -> None:

@@ -11,13 +11,13 @@ from timbrespace.cli.common import (
     add_bool,
     add_verb,
     gla_iterations,
-    parse_numbers,
     save_sounds,
     write_sounds,
 )
 from timbrespace.cli.control import add_control_parser, run_control
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import ALIGN_MODES
+from timbrespace.numbers import parse_numbers
 
 if TYPE_CHECKING:
     import torch

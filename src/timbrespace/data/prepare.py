@@ -124,9 +124,10 @@ def _load_records(cache: Path) -> dict[str, dict]:
 
 def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
     settings_path = cache / "prepare.json"
+    wanted_config = asdict(config)
     wanted = {
         "format_version": CACHE_FORMAT_VERSION,
-        "config": asdict(config),
+        "config": wanted_config,
         "descriptors": descriptor_names(),
     }
     if rebuild and cache.exists():
@@ -138,8 +139,8 @@ def _check_config(cache: Path, config: PrepareConfig, rebuild: bool) -> None:
         if existing != wanted:
             differing = sorted(
                 key
-                for key in set(existing.get("config", {})) | set(wanted["config"])
-                if existing.get("config", {}).get(key) != wanted["config"].get(key)
+                for key in set(existing.get("config", {})) | set(wanted_config)
+                if existing.get("config", {}).get(key) != wanted_config.get(key)
             ) or ["format_version/descriptors"]
             raise TimbrespaceError(
                 f"{cache}: cache was prepared with other settings ({', '.join(differing)}); "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch
 from timbrespace.errors import TimbrespaceError
 
 Array = torch.Tensor | np.ndarray
+LabelT = TypeVar("LabelT", bound=Hashable)
 
 MIN_PROBE_POINTS = 3
 
@@ -87,6 +88,10 @@ class PCA:
     def n_components(self) -> int:
         return int(self.components.shape[0])
 
+    @overload
+    def transform(self, z: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def transform(self, z: np.ndarray) -> np.ndarray: ...
     def transform(self, z: Array) -> Array:
         """Points `[n, dim]` (or one `[dim]`) → scores `[n, k]` (or `[k]`)."""
         return like((as_float64(z) - self.mean) @ self.components.T, z)
@@ -271,7 +276,7 @@ def fit_probe(
     return LinearProbe(weights, bias, r2_train, r2_heldout, n, name, unit, scale)
 
 
-def class_directions(z: Array, labels: Sequence[Hashable]) -> dict[Hashable, Array]:
+def class_directions(z: Array, labels: Sequence[LabelT]) -> dict[LabelT, Array]:
     """Per label, its class mean minus the global mean of all points: `{label: [dim]}`.
 
     Labels are sorted by their string form; z is `[n, dim]` with one label per point.
@@ -280,7 +285,7 @@ def class_directions(z: Array, labels: Sequence[Hashable]) -> dict[Hashable, Arr
     if len(labels) != points.shape[0]:
         raise ValueError(f"{points.shape[0]} latents but {len(labels)} labels")
     global_mean = points.mean(dim=0)
-    directions: dict[Hashable, Array] = {}
+    directions: dict[LabelT, Array] = {}
     for label in sorted(set(labels), key=str):
         mask = torch.tensor([item == label for item in labels])
         directions[label] = like(points[mask].mean(dim=0) - global_mean, z)

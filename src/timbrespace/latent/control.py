@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -81,6 +81,10 @@ class Control:
     def dim(self) -> int:
         return int(self.direction.shape[0])
 
+    @overload
+    def value(self, z: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def value(self, z: np.ndarray) -> np.ndarray: ...
     def value(self, z: Array) -> Array:
         """Value on the control's scale: points `[n, dim]` → `[n]`, paths `[b, dim, f]` → `[b, f]`."""
         z64 = as_float64(z)

@@ -13,7 +13,6 @@ was being parsed (e.g. `curve '0:0,2:1': time 2 is beyond the end …`).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -31,30 +30,11 @@ from timbrespace.latent.operators import (
     TimeStretch,
 )
 from timbrespace.latent.paths import CURVE_EXAMPLE, Curve, Trajectory, check_breakpoints
+from timbrespace.numbers import parse_number
 
 TRAJECTORY_EXAMPLE = "one t,x,y line per point, e.g. 0,0,0 then 1,1,1"
 
 # --- numbers and curves ---------------------------------------------------------------------------
-
-
-def _number(text: str, what: str, label: str = "") -> float:
-    prefix = f"{label}: " if label else ""
-    try:
-        value = float(text)
-    except ValueError:
-        raise TimbrespaceError(f"{prefix}{what} {text.strip()!r} is not a number") from None
-    if not math.isfinite(value):
-        raise TimbrespaceError(f"{prefix}{what} {text.strip()!r} is not a finite number")
-    return value
-
-
-def parse_numbers(text: str, label: str, count: int | None = None) -> list[float]:
-    """Comma-separated finite numbers, e.g. an `--amount` or `--xy` option (exactly `count` of
-    them if given); errors start with `label`."""
-    values = [_number(item, "value", label) for item in text.split(",")]
-    if count is not None and len(values) != count:
-        raise TimbrespaceError(f"{label}: expected {count} comma-separated numbers, got {text!r}")
-    return values
 
 
 def parse_curve(text: str) -> Curve:
@@ -70,8 +50,8 @@ def parse_curve(text: str) -> Curve:
             raise TimbrespaceError(
                 f"{label}: point {index} {point.strip()!r} is not TIME:AMOUNT, {CURVE_EXAMPLE}"
             )
-        times.append(_number(parts[0], f"point {index} time", label))
-        values.append(_number(parts[1], f"point {index} amount", label))
+        times.append(parse_number(parts[0], f"point {index} time", label))
+        values.append(parse_number(parts[1], f"point {index} amount", label))
     check_breakpoints(times, label)
     return Curve(tuple(times), tuple(values))
 
@@ -119,9 +99,9 @@ def parse_trajectory(source: str | Path) -> Trajectory:
         where = f"{label} line {number}"
         if len(fields) != 3:
             raise TimbrespaceError(f"{where}: expected t,x,y, got {line!r}")
-        times.append(_number(fields[0], "t", where))
-        xs.append(_number(fields[1], "x", where))
-        ys.append(_number(fields[2], "y", where))
+        times.append(parse_number(fields[0], "t", where))
+        xs.append(parse_number(fields[1], "x", where))
+        ys.append(parse_number(fields[2], "y", where))
     if not times:
         raise TimbrespaceError(f"{label}: no points; expected {TRAJECTORY_EXAMPLE}")
     check_breakpoints(times, label)
@@ -142,7 +122,7 @@ OP_PATTERN = re.compile(
 def _op_number(value: str | None, what: str, example: str) -> float:
     if value is None or not value.strip():
         raise TimbrespaceError(f"needs a {what}, e.g. {example}")
-    return _number(value, what)
+    return parse_number(value, what)
 
 
 def _build_scale(option: str | None, value: str | None, seed: int) -> PathOp:
@@ -153,7 +133,7 @@ def _build_scale(option: str | None, value: str | None, seed: int) -> PathOp:
 def _build_bias(option: str | None, value: str | None, seed: int) -> PathOp:
     if value is None or not value.strip():
         raise TimbrespaceError("needs a bias, e.g. bias=0.2 or bias=0.1,0,-0.3 (one per dimension)")
-    numbers = [_number(v, "bias") for v in value.split(",")]
+    numbers = [parse_number(v, "bias") for v in value.split(",")]
     return Bias(numbers[0] if len(numbers) == 1 else tuple(numbers))
 
 

@@ -180,6 +180,7 @@ class AttackWeightedMultiResolutionSTFTLoss(nn.Module):
         y = target.reshape(-1, target.shape[-1])
         sc_total = x.new_zeros(())
         log_total = x.new_zeros(())
+        stft_loss: auraloss.freq.STFTLoss  # nn.ModuleList iterates as plain nn.Module
         for stft_loss in self.stft_losses:
             stft_loss.window = stft_loss.window.to(device=x.device, dtype=x.dtype)
             x_mag = _magnitude(stft_loss, x)

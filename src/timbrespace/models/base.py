@@ -216,7 +216,7 @@ class Family:
 
     name: str
     config_cls: type
-    model_cls: type[nn.Module]
+    model_cls: type[ConfiguredModel]
     presets: Mapping[str, Mapping[str, Any]]
     legacy: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -227,7 +227,7 @@ _FAMILIES: dict[str, Family] = {}
 def register_family(
     name: str,
     config_cls: type,
-    model_cls: type[nn.Module],
+    model_cls: type[ConfiguredModel],
     presets: Mapping[str, Mapping[str, Any]] | None = None,
     legacy: Mapping[str, Any] | None = None,
 ) -> Family:
@@ -324,7 +324,7 @@ def resolve_config(
     return config_from_dict(fam.config_cls, merged)
 
 
-def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> nn.Module:
+def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> ConfiguredModel:
     """Build a model of `family` from a config dataclass or a dict (a saved config: missing keys
     take the family's legacy values, then the defaults)."""
     fam = get_family(family)

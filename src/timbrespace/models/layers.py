@@ -9,6 +9,7 @@ every saved bundle's state dict: keep them when editing.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -18,6 +19,8 @@ from timbrespace.models.base import ConfigError
 
 ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "elu", "gelu", "silu")
 """Activation names a config may give (`make_activation`)."""
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def make_activation(name: str) -> nn.Module:
@@ -33,7 +36,7 @@ def make_activation(name: str) -> nn.Module:
     raise ConfigError(f"unknown activation '{name}'; valid: {', '.join(ACTIVATIONS)}")
 
 
-def init_layer(layer: nn.Module, gain: float = 1.0) -> nn.Module:
+def init_layer(layer: ModuleT, gain: float = 1.0) -> ModuleT:
     """Kaiming-normal weights scaled by `gain`, zero bias (before any weight norm)."""
     if isinstance(layer, nn.Conv1d | nn.Linear):
         nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
@@ -152,6 +155,7 @@ class SubPixelUpsample(nn.Module):
         base = init_layer(nn.Conv1d(in_channels, out_channels, kernel_size), gain=gain)
         with torch.no_grad():
             conv.weight.copy_(base.weight.repeat_interleave(stride, dim=0))
+            assert conv.bias is not None  # nn.Conv1d's default bias=True
             conv.bias.zero_()
         self.conv = with_weight_norm(conv, use_weight_norm)
 

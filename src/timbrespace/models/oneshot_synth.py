@@ -124,6 +124,7 @@ class OneShotSynthDecoder(nn.Module):
         self.head = nn.Conv1d(widths[-1], channels * per_channel, 1)
         with torch.no_grad():
             self.head.weight.mul_(0.1)
+            assert self.head.bias is not None  # nn.Conv1d's default bias=True
             bias = self.head.bias.view(channels, per_channel)
             bias.zero_()
             bias[:, 1] = -1.0  # harmonic level starts quiet

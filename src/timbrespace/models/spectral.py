@@ -237,10 +237,16 @@ class SpectralAutoencoder(ConfiguredModel):
         )
         with torch.no_grad():
             self.decoder.output.weight.mul_(0.1)
-            self.target_norm.running_mean.fill_(math.log(cfg.log_floor) / 2)
+            self._target_stats()[0].fill_(math.log(cfg.log_floor) / 2)
         self.descriptor_head: nn.Linear | None = (
             nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
         )
+
+    def _target_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`target_norm`'s running (mean, var) `[channels * bins]` (it tracks running stats)."""
+        mean, var = self.target_norm.running_mean, self.target_norm.running_var
+        assert mean is not None and var is not None
+        return mean, var
 
     @property
     def hop_length(self) -> int:
@@ -291,8 +297,9 @@ class SpectralAutoencoder(ConfiguredModel):
         n_fft // 2 + 1, frames]`."""
         z = self._check_latent(z)
         standardised = self.decoder(z)
-        scale = (self.target_norm.running_var + self.target_norm.eps).sqrt()
-        out = standardised * scale[:, None] + self.target_norm.running_mean[:, None]
+        mean, var = self._target_stats()
+        scale = (var + self.target_norm.eps).sqrt()
+        out = standardised * scale[:, None] + mean[:, None]
         return out.reshape(z.shape[0], self.channels, -1, z.shape[2])
 
     def decode_magnitude(self, z: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,14 @@ import torch
 from timbrespace.atomic import atomic_path
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import limits
-from timbrespace.space import CapabilityError, Edit, LatentSpace, as_curve, as_trajectory
+from timbrespace.space import (
+    CapabilityError,
+    ClipsUnavailable,
+    Edit,
+    LatentSpace,
+    as_curve,
+    as_trajectory,
+)
 from timbrespace.studio.errors import Conflict, Forbidden, NotFound, StudioError
 from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
 from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
@@ -238,9 +245,11 @@ class Studio:
             raise NotFound(
                 f"{field_name}.index: no sound {index}; the analysis has {count} (0…{count - 1})"
             )
-        if not self.space.path_latent or self.space.training_clips() is not None:
+        try:
             with self.model_lock:
                 return self.space.sound_latent(index)
+        except ClipsUnavailable:
+            pass
         root = self._require_root("starting from a sound of a path model")
         path = inside_root(root, self.space.analysis.sounds[index])
         with self.model_lock:
@@ -293,9 +302,10 @@ class Studio:
         slow), so the first slider move in the page answers at full speed. Returns seconds."""
         started = time.perf_counter()
         self.render({"index": 0})
-        ranged = [c for c in self.space.controls.values() if c.range is not None]
-        if ranged:
-            self.render({"index": 0}, {ranged[0].name: ranged[0].to_user(ranged[0].range[1])})
+        for control in self.space.controls.values():
+            if control.range is not None:
+                self.render({"index": 0}, {control.name: control.to_user(control.range[1])})
+                break
         return time.perf_counter() - started
 
     def render(

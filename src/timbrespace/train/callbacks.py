@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import numpy as np
@@ -14,6 +14,10 @@ from typing_extensions import override
 
 from timbrespace.atomic import atomic_path
 from timbrespace.audio.io import save_audio
+from timbrespace.inference import reconstruct
+
+if TYPE_CHECKING:
+    from timbrespace.train.task import ReconstructionTask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -90,15 +94,10 @@ class PreviewCallback(L.Callback):
         self.write(trainer, pl_module, step)
 
     def write(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
-        model = pl_module.model
+        model = cast("ReconstructionTask", pl_module).model
         was_training = model.training
         model.eval()
-        with torch.inference_mode():
-            clips = self.clips.to(pl_module.device)
-            outputs = model.decode(model.encode(clips)).float().cpu()
-            outputs = torch.nn.functional.pad(
-                outputs, (0, max(0, clips.shape[-1] - outputs.shape[-1]))
-            )
+        outputs = reconstruct(model, self.clips.to(pl_module.device))
         model.train(was_training)
         folder = self.out_dir / f"step_{step:07d}"
         sample_rate = model.sample_rate

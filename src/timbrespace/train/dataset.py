@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -9,6 +11,15 @@ from torch.utils.data import Dataset
 from timbrespace.data.cache import SoundCache
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+class ClipItem(TypedDict):
+    """One `ClipDataset` item (see `ClipDataset`)."""
+
+    audio: torch.Tensor
+    targets: torch.Tensor
+    index: int
+    f0_curve: NotRequired[torch.Tensor]
 
 
 class ClipDataset(Dataset):
@@ -43,14 +54,18 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor | int]:
+    def __getitem__(self, item: int) -> ClipItem:
         if self._audio is not None:
             audio = self._audio[item]
         else:
             if self._cache is None:
                 self._cache = SoundCache(self._root)
             audio = torch.from_numpy(np.array(self._cache.audio[self.indices[item]]))
-        sample = {"audio": audio, "targets": self.targets[item], "index": int(self.indices[item])}
+        sample: ClipItem = {
+            "audio": audio,
+            "targets": self.targets[item],
+            "index": int(self.indices[item]),
+        }
         if self.f0_curves is not None:
             sample["f0_curve"] = self.f0_curves[item]
         return sample

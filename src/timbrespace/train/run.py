@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ def train(
     val_set = ClipDataset(cache, split.val, standardised[split.val], _rows(f0_curves, split.val))
     if len(train_set) == 0:
         raise TimbrespaceError(f"{cache.root}: no training clips")
-    loader_options = {
+    loader_options: dict[str, Any] = {
         "num_workers": config.num_workers,
         "persistent_workers": config.num_workers > 0,
     }
@@ -223,7 +224,7 @@ def train(
         devices=devices,
         strategy=strategy,
         max_steps=config.max_steps,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         val_check_interval=config.val_every if val_loader is not None else None,
         check_val_every_n_epoch=None,
         limit_val_batches=None if val_loader is not None else 0,

@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
 from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
-from timbrespace.models.base import SpectrumOutput, WaveformOutput
+from timbrespace.models.base import ConfiguredModel, SpectrumOutput, WaveformOutput
 from timbrespace.train.config import TrainConfig
 from timbrespace.train.targets import masked_mse
 
@@ -67,10 +67,10 @@ def f0_loss(
 
 class ReconstructionTask(L.LightningModule):
     def __init__(
-        self, model: torch.nn.Module, config: TrainConfig, *, descriptor_hop: int = 512
+        self, model: ConfiguredModel, config: TrainConfig, *, descriptor_hop: int = 512
     ) -> None:
         super().__init__()
-        self.model = model
+        self.model: ConfiguredModel = model
         self.config = config
         self.descriptor_hop = descriptor_hop
         self.reconstruction = ReconstructionLoss(
