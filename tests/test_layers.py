@@ -111,3 +111,24 @@ def test_source_files_stay_readable(limit: int) -> None:
         if (n := len(path.read_text("utf-8").splitlines())) > limit
     ]
     assert not long, "split these by concept:\n" + "\n".join(long)
+
+
+def test_help_loads_no_torch() -> None:
+    """`timbrespace … --help` stays instant: the CLI imports torch only inside a verb's run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from timbrespace.cli import build_parser\n"
+        "for verb in (['--help'], ['generate', 'interpolate', '--help'], ['train', '--help']):\n"
+        "    try:\n"
+        "        build_parser().parse_args(verb)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'lightning') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -24,6 +24,17 @@ RANDOM_SOUNDS = 8
 PITCH_SWEEP = "pitch=-7st:+7st:5"
 
 
+def _has_bundle(run: Path) -> bool:
+    """Whether an earlier demo's run folder already holds its trained bundle."""
+    from timbrespace.bundle import bundle_dir
+
+    try:
+        bundle_dir(run)
+    except TimbrespaceError:
+        return False
+    return True
+
+
 def _announce(*words: object) -> None:
     print(f"$ timbrespace {' '.join(str(word) for word in words)}", flush=True)
 
@@ -44,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
     pack, cache, run = out / "pack", out / "cache", out / "run"
     sounds, figures = out / "sounds", out / "figures"
     resume = (run / "run.json").exists()
-    retrain = args.retrain or not (run / "bundle" / "bundle.json").exists()
+    retrain = args.retrain or not _has_bundle(run)
     if not (pack / "parameters.csv").exists():
         _announce("demo-pack", pack, "--n", args.n, "--sr", args.sr)
         csv_path = write_demo_pack(
