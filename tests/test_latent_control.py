@@ -170,6 +170,7 @@ def test_targets_outside_the_data_range_clamp_or_extrapolate() -> None:
     )
     assert float(clamped.targets[0, 0, 0]) == 1.0
     assert any("clamped" in w and "brightness" in w for w in clamped.warnings)
+    assert "5 is outside the data range [-1, 1]; clamped to 1 " in clamped.warnings[0]
     assert extrapolated.clamped == [] and float(extrapolated.achieved[0, 0, 0]) == pytest.approx(
         5.0
     )
@@ -220,10 +221,39 @@ def test_numpy_latents_come_back_as_numpy() -> None:
         ("loudness+=3dB", Setting("loudness", 3.0, True, "dB")),
         ("pca2 -= 0.5", Setting("pca2", -0.5, True, "")),
         ("pack:dr-110=1", Setting("pack:dr-110", 1.0, False, "")),
+        ("pitch=+50c", Setting("pitch", 0.5, True, "st")),
+        ("pitch=-1200cents", Setting("pitch", -12.0, True, "st")),
+        ("pitch=A4", Setting("pitch", 440.0, False, "Hz")),
+        ("pitch = a5", Setting("pitch", 880.0, False, "Hz")),
     ],
 )
 def test_parse_setting(text: str, expected: Setting) -> None:
     assert parse_setting(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hz"),
+    [
+        ("pitch=C4", 261.6255653),
+        ("pitch=C#3", 138.5913155),
+        ("pitch=Db3", 138.5913155),
+        ("pitch=Bb2", 116.5409404),
+        ("pitch=E♭1", 38.8908730),
+        ("pitch=C-1", 8.1757990),
+        ("pitch=B9", 15804.2656),
+    ],
+)
+def test_note_names_are_equal_tempered_with_a4_at_440_hz(text: str, hz: float) -> None:
+    setting = parse_setting(text)
+    assert (setting.unit, setting.relative) == ("Hz", False)
+    assert setting.value == pytest.approx(hz, rel=1e-7)
+
+
+def test_sweeps_take_note_names_at_both_ends() -> None:
+    sweep = parse_sweep("pitch=C3:C5:3")
+    assert sweep.start.value == pytest.approx(130.8127827) and sweep.stop.value == pytest.approx(
+        523.2511306
+    )
 
 
 def test_parse_milliseconds() -> None:

@@ -30,3 +30,11 @@ def parse_numbers(text: str, label: str, count: int | None = None) -> list[float
     if count is not None and len(values) != count:
         raise TimbrespaceError(f"{label}: expected {count} comma-separated numbers, got {text!r}")
     return values
+
+
+def format_quantity(value: float, unit: str = "") -> str:
+    """A value as a person reads it: 4 significant digits, whole numbers from 1000 up to 10⁷
+    (`16600 Hz`, not `1.66e+04`), the unit after a space (`format_quantity(0.005, "s")` →
+    `0.005 s`)."""
+    text = f"{value:.0f}" if 1000 <= abs(value) < 1e7 else f"{value:.4g}"
+    return f"{text} {unit}" if unit else text

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from timbrespace.cli.common import add_bool, print_notices
+from timbrespace.numbers import format_quantity
 
 if TYPE_CHECKING:
     import torch
@@ -101,10 +102,11 @@ def run_control(args: argparse.Namespace) -> int:
         match = SETTING_NAME.match(setting)
         name = match["name"] if match else setting
         unit = space.controls[name].unit
-        line = f"  {name}: requested {setting}, latent reads {values[name]:.4g}{unit}"
+        line = f"  {name}: requested {setting}, latent reads {format_quantity(values[name], unit)}"
         descriptor = space.descriptor_of(name)
         if descriptor is not None:
-            line += f", rendered audio measures {measured.value(descriptor):.4g}{unit}"
+            heard = format_quantity(measured.value(descriptor), unit)
+            line += f", rendered audio measures {heard}"
         print(line)
     print_neighbours(space, z, 3)
     print(f"wrote {args.output}")

@@ -30,6 +30,7 @@ from timbrespace.audio.descriptors import SCALES, from_scale, to_scale
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, Array, LinearProbe, as_float64, like
 from timbrespace.latent.settings import Setting, parse_setting, setting_target, unknown_control
+from timbrespace.numbers import format_quantity
 
 COLLINEAR_COS = 0.99
 MAX_CONDITION = 1e8
@@ -234,14 +235,17 @@ def _limit_to_ranges(
         if not bool(outside.any()):
             continue
         worst = float(column[outside][(column[outside] - (low + high) / 2).abs().argmax()])
-        span = f"data range [{low:.4g}, {high:.4g}]"
+        wanted = format_quantity(control.to_user(worst), control.unit)
+        ends = [format_quantity(control.to_user(v)) for v in (low, high)]
+        span = f"data range [{ends[0]}, {ends[1]}]" + (f" {control.unit}" if control.unit else "")
         if extrapolate:
-            notes.append(f"{control.name}: target {worst:.4g} beyond the {span}; extrapolating")
+            notes.append(f"{control.name}: {wanted} is beyond the {span}; extrapolating")
         else:
             targets[:, i] = column.clamp(low, high)
             clamped.append(control.name)
+            edge = format_quantity(control.to_user(high if worst > high else low), control.unit)
             notes.append(
-                f"{control.name}: target {worst:.4g} outside the {span}; clamped "
+                f"{control.name}: {wanted} is outside the {span}; clamped to {edge} "
                 "(ask to extrapolate to go beyond)"
             )
     return targets, clamped, notes

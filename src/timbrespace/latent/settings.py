@@ -31,13 +31,30 @@ UNITS = {
     "s": ("s", 1.0),
     "ms": ("s", 1e-3),
     "db": ("dB", 1.0),
+    "c": ("st", 0.01),
+    "cent": ("st", 0.01),
+    "cents": ("st", 0.01),
 }
 RATIO_UNITS = ("st", "%")
 SETTING_PATTERN = re.compile(
     r"^\s*(?P<name>[^=]+?)\s*(?P<op>[+-]?=)\s*"
     r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[^\s\d.+-]*)\s*$"
 )
-SETTING_EXAMPLES = "e.g. pitch=+3st, pitch=440Hz, attack=5ms, loudness=-12dB, pca1=1.5, decay=+20%"
+NOTE_PATTERN = re.compile(
+    r"^\s*(?P<name>[^=+-]+?)\s*=\s*(?P<letter>[A-Ga-g])(?P<accidental>[#b♯♭]?)(?P<octave>-?\d+)\s*$"
+)
+NOTE_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+SETTING_EXAMPLES = (
+    "e.g. pitch=+3st, pitch=-50c, pitch=440Hz, pitch=C#3, attack=5ms, loudness=-12dB, pca1=1.5, "
+    "decay=+20%"
+)
+
+
+def note_hz(letter: str, accidental: str = "", octave: int = 4) -> float:
+    """Equal-tempered frequency (Hz) of a note name, A4 = 440 Hz: `note_hz("C", "#", 3)` ≈ 138.59."""
+    step = NOTE_CLASSES[letter.lower()] + {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}[accidental]
+    midi = 12 * (octave + 1) + step
+    return 440.0 * 2.0 ** ((midi - 69) / 12)
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,18 @@ def unknown_control(name: str, known: Iterable[str]) -> TimbrespaceError:
 
 
 def parse_setting(text: str, known: Iterable[str] | None = None) -> Setting:
-    """Parse `pitch=+3st`, `pitch=440Hz`, `attack=5ms`, `loudness=-12dB`, `pca1=1.5`, `x=+20%`.
+    """Parse `pitch=+3st`, `pitch=-50c` (cents), `pitch=440Hz`, `pitch=C#3` (a note name, A4 =
+    440 Hz), `attack=5ms`, `loudness=-12dB`, `pca1=1.5`, `x=+20%`.
 
     `known`: if given, the control names allowed (an unknown one raises, listing them).
     """
+    note = NOTE_PATTERN.match(text)
+    if note is not None:
+        name = note["name"]
+        if known is not None and name not in set(known):
+            raise unknown_control(name, known)
+        hz = note_hz(note["letter"], note["accidental"], int(note["octave"]))
+        return Setting(name, hz, False, "Hz")
     match = SETTING_PATTERN.match(text)
     if match is None:
         raise TimbrespaceError(f"{text!r}: expected NAME=VALUE[UNIT], {SETTING_EXAMPLES}")
@@ -74,7 +99,7 @@ def parse_setting(text: str, known: Iterable[str] | None = None) -> Setting:
     unit_key = match["unit"].lower()
     if unit_key not in UNITS:
         raise TimbrespaceError(
-            f"{text!r}: unknown unit {match['unit']!r} (known: st, %, Hz, kHz, s, ms, dB)"
+            f"{text!r}: unknown unit {match['unit']!r} (known: st, c, %, Hz, kHz, s, ms, dB)"
         )
     unit, factor = UNITS[unit_key]
     value = float(match["number"]) * factor * (-1.0 if op == "-=" else 1.0)

@@ -1,0 +1,33 @@
+"""Numbers as users type and read them (`timbrespace.numbers`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from timbrespace.errors import TimbrespaceError
+from timbrespace.numbers import format_quantity, parse_numbers
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (16599.4, "Hz", "16599 Hz"),
+        (1306.3, "Hz", "1306 Hz"),
+        (440.0, "Hz", "440 Hz"),
+        (0.005, "s", "0.005 s"),
+        (0.00076, "s", "0.00076 s"),
+        (-12.345, "dB", "-12.35 dB"),
+        (-2.4e-8, "", "-2.4e-08"),
+        (3.2e7, "Hz", "3.2e+07 Hz"),
+    ],
+)
+def test_format_quantity_reads_like_a_person_writes(value: float, unit: str, text: str) -> None:
+    assert format_quantity(value, unit) == text
+
+
+def test_parse_numbers_names_the_option_and_the_bad_value() -> None:
+    assert parse_numbers("0, 0.5,1.2", "--amount") == [0.0, 0.5, 1.2]
+    with pytest.raises(TimbrespaceError, match=r"--xy: expected 2 comma-separated numbers"):
+        parse_numbers("1,2,3", "--xy", 2)
+    with pytest.raises(TimbrespaceError, match=r"--amount: value 'nan' is not a finite number"):
+        parse_numbers("0,nan", "--amount")
