@@ -288,3 +288,29 @@ def test_transient_length_follows_the_config_and_old_ddsp_configs_load_without_o
     assert build_model("oneshot", saved).decoder.transient.samples == 0
     with pytest.raises(ConfigError, match="transient_ms"):
         resolve_config("oneshot", "tiny", {"transient_ms": 600.0})
+
+
+def test_tune_pitch_sets_the_base_pitch_by_the_smallest_move() -> None:
+    torch.manual_seed(0)
+    model = build_model("oneshot", resolve_config("oneshot", "tiny", {})).eval()
+    weights, bias = model.pitch_readout()
+    z = torch.randn(3, model.latent_dim, 1)
+    wanted = torch.tensor([440.0, float("nan"), 130.8127827])  # A4, unvoiced, C3
+    tuned = model.tune_pitch(z, wanted)
+    semitones = tuned[:, :, 0].double() @ weights + bias
+    assert float(semitones[0]) == pytest.approx(0.0, abs=1e-4)
+    assert float(semitones[2]) == pytest.approx(-21.0, abs=1e-4)
+    assert torch.equal(tuned[1], z[1])
+    step = (tuned - z)[0, :, 0].double()
+    cosine = float(step @ weights / (step.norm() * weights.norm()))
+    assert abs(cosine) == pytest.approx(1.0, abs=1e-5)  # along the readout: the smallest move
+    with torch.no_grad():
+        f0 = model.decoder.controls(tuned[..., 0]).base_pitch.mean(dim=1)
+    assert float(440 * 2 ** f0[0]) == pytest.approx(440.0, rel=1e-4)
+
+
+def test_a_waveform_decoder_has_no_pitch_to_tune() -> None:
+    model = build_model("oneshot", resolve_config("oneshot", "tiny", {"synth": "waveform"}))
+    z = torch.randn(2, model.latent_dim, 1)
+    assert model.pitch_readout() is None
+    assert torch.equal(model.tune_pitch(z, torch.tensor([440.0, 220.0])), z)

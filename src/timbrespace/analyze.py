@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 
 from timbrespace.atomic import atomic_path, write_json_atomic
 from timbrespace.audio.descriptors import descriptor_scale, to_scale
-from timbrespace.bundle import load_bundle, weights_digest
+from timbrespace.bundle import Bundle, load_bundle, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import check_cache, encode_batches
@@ -54,6 +54,16 @@ class AnalysisReport:
     packs: list[str]
     custom_controls: list[str]
     model_pitch: LinearProbe | None = None
+
+
+def analysed_latents(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
+    """Every cached clip's latent point `[sounds, latent_dim]` (paths averaged over frames); a
+    model with an explicit pitch is tuned to each voiced clip's cached f0 (`tune_pitch`), as
+    `inference.encode_file` tunes a file, so a dataset sound starts in tune."""
+    z = encode_batches(bundle.model, cache.audio)
+    if "f0" in cache.descriptor_names:
+        z = bundle.model.tune_pitch(z, torch.from_numpy(np.asarray(cache.descriptor("f0"))))
+    return z.mean(dim=-1)
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,7 @@ def analyze_bundle(
     check_cache(bundle, cache, fingerprint=bundle.training.get("cache", {}).get("fingerprint"))
     sounds = [cache.sources[i].path for i in cache.clip_source]
     specs = {spec.name: spec for spec in (*_previous_custom_specs(bundle.path), *custom)}
-    points = encode_batches(bundle.model, cache.audio).mean(dim=-1)
+    points = analysed_latents(bundle, cache)
     reserved = set(cache.descriptor_names) | set(CONTROL_ALIASES)
     for name in specs:
         if name in reserved or name.startswith(("pca", "pack:")):

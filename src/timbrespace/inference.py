@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from timbrespace.atomic import atomic_path
+from timbrespace.audio.descriptors import compute_descriptors
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
@@ -33,6 +34,7 @@ __all__ = [
     "decode",
     "encode_batches",
     "encode_file",
+    "encode_in_tune",
     "load_for_encoding",
     "load_latent",
     "reconstruct",
@@ -135,8 +137,31 @@ def load_for_encoding(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Ten
 
 
 def encode_file(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
-    """The latent `[1, latent_dim, frames]` of the audio file at `path` (see `load_for_encoding`)."""
-    return encode_batches(bundle.model, load_for_encoding(bundle, path))
+    """The latent `[1, latent_dim, frames]` of the audio file at `path` (see `load_for_encoding`),
+    in tune with it (see `encode_in_tune`)."""
+    return encode_in_tune(bundle, load_for_encoding(bundle, path))
+
+
+def encode_in_tune(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
+    """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]`; a model with an
+    explicit pitch gets each voiced clip's f0, measured as the training cache measured it, as
+    its pitch (`tune_pitch`), so that a reconstruction keeps its source's pitch."""
+    z = encode_batches(bundle.model, clips)
+    if bundle.model.pitch_readout() is None:
+        return z
+    return bundle.model.tune_pitch(z, measure_f0(bundle, clips))
+
+
+def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
+    """Each clip's f0 `[clips]` in Hz (NaN when unvoiced), with the descriptor settings the
+    training cache was prepared with."""
+    settings = bundle.training.get("prepare_config")
+    config = PrepareConfig.from_dict(settings or {"sample_rate": bundle.sample_rate})
+    values = [
+        compute_descriptors(clip.numpy(), config.descriptor_settings, ["f0"]).value("f0")
+        for clip in clips.detach().cpu()
+    ]
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def transfer(
@@ -146,7 +171,9 @@ def transfer(
     `[channels, samples]`. A model of clips renders each training-length clip of it, end to end;
     other models render the whole recording through their latent path."""
     if bundle.model.input_kind == "clip":
-        clips = reconstruct(bundle.model, load_clips_like_training(bundle, path))
+        source = load_clips_like_training(bundle, path)
+        z = encode_in_tune(bundle, source)
+        clips = fit_length(decode(bundle.model, z, gla_iters=gla_iters), source.shape[-1])
         return np.concatenate(list(clips.numpy()), axis=-1)
     z = encode_file(bundle, path)
     return decode(bundle.model, z, gla_iters=gla_iters)[0].numpy()

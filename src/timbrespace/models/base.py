@@ -141,6 +141,17 @@ class ConfiguredModel(nn.Module):
     def default_gla_iters(self) -> int | None:
         return None
 
+    def pitch_readout(self) -> tuple[torch.Tensor, float] | None:
+        """The model's own pitch as a linear function of the latent, in semitones re 440 Hz:
+        `(weights [latent_dim], bias)`; None when the family has no explicit pitch."""
+        return None
+
+    def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
+        """Latents `[batch, dim, frames]` moved the least so that the model's own pitch is
+        `f0_hz` `[batch]` (Hz; NaN = leave that item). A family without an explicit pitch
+        returns `z` unchanged."""
+        return z
+
     def latent_frames(self, samples: int) -> int:
         """Latent frames of `samples` of audio: 1 for a point latent, else one per hop (a frame
         at every hop from sample 0)."""

@@ -422,6 +422,21 @@ class OneShotAutoencoder(ConfiguredModel):
         weights = 12.0 * layer.weight.detach().double().mean(dim=0)
         return weights.cpu(), 12.0 * float(layer.bias.detach().double().mean())
 
+    def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
+        """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
+        move) so that the base pitch is `f0_hz` `[batch]` (Hz; NaN leaves an item as it is): a
+        reconstruction then keeps its source's measured pitch instead of the encoder's estimate,
+        whose error after short training is ±1–2 semitones (`benchmarks/tuning.py`)."""
+        readout = self.pitch_readout()
+        if readout is None:
+            return z
+        weights, bias = readout
+        target = 12.0 * torch.log2(torch.as_tensor(f0_hz, dtype=torch.float64).cpu() / 440.0)
+        now = z[:, :, 0].detach().double().cpu() @ weights + bias
+        step = torch.where(torch.isfinite(target), target - now, torch.zeros_like(now))
+        move = weights[None, :] * (step / float(weights @ weights))[:, None]
+        return z + move[..., None].to(dtype=z.dtype, device=z.device)
+
     def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
         """Linear descriptor head: `z: [batch, latent_dim, 1]` -> `[batch, n_descriptors]`."""
         if self.descriptor_head is None:
