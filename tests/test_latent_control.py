@@ -420,3 +420,23 @@ def test_sweeps_parse_and_space_targets_evenly_on_the_control_scale() -> None:
 def test_sweep_errors_are_clear(text: str, message: str) -> None:
     with pytest.raises(TimbrespaceError, match=message):
         parse_sweep(text, ["pitch"])
+
+
+def test_physical_limits_hold_even_when_extrapolating() -> None:
+    e = torch.eye(DIM, dtype=torch.float64)
+    centroid = Control("brightness", e[0], unit="Hz", range=(100.0, 5000.0))
+    release = Control("release", e[1], unit="s", scale="log", range=(math.log(0.1), 0.0))
+    controls = [centroid.with_limits(0.0, 11025.0), release.with_limits(0.0, 1.0)]
+    z = torch.zeros(1, DIM, 1, dtype=torch.float64)
+    result = apply_controls(z, controls, [30000.0, math.log(1.5)], extrapolate=True)
+    assert float(result.targets[0, 0, 0]) == 11025.0
+    assert float(result.targets[0, 1, 0]) == pytest.approx(0.0)
+    assert result.clamped == ["brightness", "release"]
+    assert any(
+        "brightness: 30000 Hz is impossible here" in w and "11025 Hz" in w for w in result.warnings
+    )
+    assert any(
+        "release: 1.5 s is impossible here" in w and "clamped to 1 s" in w for w in result.warnings
+    )
+    inside = apply_controls(z, controls, [9000.0, math.log(0.5)], extrapolate=True)
+    assert inside.clamped == [] and float(inside.targets[0, 0, 0]) == 9000.0

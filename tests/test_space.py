@@ -232,3 +232,21 @@ def test_pitch_sweeps_of_an_octave_each_way_are_monotone_in_the_audio(analysed: 
     valid = [r for r in rho if np.isfinite(r)]
     assert len(valid) >= 3, rho
     assert np.median(valid) >= 0.9, rho
+
+
+def test_impossible_requests_are_clamped_to_physics_in_their_unit(analysed: Path) -> None:
+    """16 kHz clips of 0.5 s: a centroid can't pass 8000 Hz nor a release 0.5 s, even
+    extrapolating; the notice says so in Hz / s."""
+    space = LatentSpace.open(analysed / "bundle")
+    z = space.sound_latent(0)
+    moved = space.move(z, {"brightness": 20000.0}, extrapolate=True)
+    assert space.control_values(moved.z_new)["brightness"] == pytest.approx(8000.0, rel=1e-6)
+    assert any(
+        "brightness: 20000 Hz is impossible here (physical range [0, 8000] Hz); clamped to "
+        "8000 Hz" in w
+        for w in moved.warnings
+    )
+    if "release" in space.controls:
+        late = space.move(z, {"release": 1.5}, extrapolate=True)
+        assert space.control_values(late.z_new)["release"] == pytest.approx(0.5, rel=1e-6)
+        assert any("release: 1.5 s is impossible here" in w for w in late.warnings)

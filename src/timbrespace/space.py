@@ -27,7 +27,12 @@ import numpy as np
 import torch
 
 from timbrespace import inference
-from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, compute_descriptors
+from timbrespace.audio.descriptors import (
+    DescriptorSettings,
+    DescriptorValues,
+    compute_descriptors,
+    descriptor_limits,
+)
 from timbrespace.audio.io import peak_normalize
 from timbrespace.bundle import Bundle, load_bundle, weights_digest
 from timbrespace.data.cache import SoundCache
@@ -127,15 +132,26 @@ class LatentSpace:
 
     @property
     def controls(self) -> dict[str, Control]:
-        """Every control of the analysis by name (see `Analysis.controls`)."""
+        """Every control of the analysis by name (see `Analysis.controls`), each descriptor
+        control bounded by its physical range at this rate and clip length (a centroid below
+        Nyquist, a release within the clip), which no request passes, even extrapolating."""
         if self._controls is None:
-            self._controls = self.analysis.controls(pca_axes=self.pca_axes)
+            seconds = self.clip_seconds()
+            self._controls = {
+                name: control.with_limits(
+                    *descriptor_limits(control_descriptor(name), self.sample_rate, seconds)
+                )
+                for name, control in self.analysis.controls(pca_axes=self.pca_axes).items()
+            }
         return self._controls
+
+    def clip_seconds(self) -> float:
+        """Length of one training clip (s)."""
+        return float(self.bundle.training.get("prepare_config", {}).get("length", 1.0))
 
     def clip_frames(self) -> int:
         """Latent frames of one training clip (1 for a point latent)."""
-        seconds = float(self.bundle.training.get("prepare_config", {}).get("length", 1.0))
-        return self.model.latent_frames(round(seconds * self.sample_rate))
+        return self.model.latent_frames(round(self.clip_seconds() * self.sample_rate))
 
     def training_clips(self) -> SoundCache | None:
         """The analysed cache, if it is still there, unchanged and fits the model (its clips are

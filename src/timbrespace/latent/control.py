@@ -61,6 +61,9 @@ class Control:
     unit: str = ""
     scale: str = "linear"
     range: tuple[float, float] | None = None
+    limits: tuple[float, float] | None = None
+    """Physical range in `unit` (e.g. a centroid below Nyquist, a release within the clip):
+    requests past it are clamped even when extrapolating. None: unbounded."""
 
     def __post_init__(self) -> None:
         direction = as_float64(self.direction).reshape(-1).clone()
@@ -113,6 +116,22 @@ class Control:
         if values.numel() == 0:
             raise TimbrespaceError(f"control {self.name!r}: no finite value in the data")
         return replace(self, range=(float(values.min()), float(values.max())))
+
+    def with_limits(self, low: float, high: float) -> Control:
+        """A copy with the physical range `[low, high]` in `unit` (±inf: unbounded side)."""
+        if math.isinf(low) and math.isinf(high):
+            return self
+        return replace(self, limits=(float(low), float(high)))
+
+    def scaled_limits(self) -> tuple[float, float]:
+        """The physical range on the control's scale (a side the scale can't hold is unbounded:
+        0 Hz on a semitone scale is −inf)."""
+        if self.limits is None:
+            return -math.inf, math.inf
+        low, high = (
+            float(v) for v in to_scale(np.array(self.limits, dtype=np.float64), self.scale)
+        )
+        return (low if math.isfinite(low) else -math.inf, high if math.isfinite(high) else math.inf)
 
     @classmethod
     def from_probe(cls, probe: LinearProbe, *, name: str | None = None) -> Control:
@@ -227,6 +246,7 @@ def _limit_to_ranges(
     if not clamp and not extrapolate:
         return targets, clamped, notes
     for i, control in enumerate(controls):
+        _limit_to_physics(targets, i, control, clamped, notes)
         if control.range is None:
             continue
         low, high = control.range
@@ -242,13 +262,37 @@ def _limit_to_ranges(
             notes.append(f"{control.name}: {wanted} is beyond the {span}; extrapolating")
         else:
             targets[:, i] = column.clamp(low, high)
-            clamped.append(control.name)
+            if control.name not in clamped:
+                clamped.append(control.name)
             edge = format_quantity(control.to_user(high if worst > high else low), control.unit)
             notes.append(
                 f"{control.name}: {wanted} is outside the {span}; clamped to {edge} "
                 "(ask to extrapolate to go beyond)"
             )
     return targets, clamped, notes
+
+
+def _limit_to_physics(
+    targets: torch.Tensor, i: int, control: Control, clamped: list[str], notes: list[str]
+) -> None:
+    """Clamp column `i` of `targets` to the control's physical range, with a note in its unit."""
+    low, high = control.scaled_limits()
+    column = targets[:, i]
+    outside = (column < low) | (column > high)
+    if control.limits is None or not bool(outside.any()):
+        return
+    above = bool((column > high).any())
+    worst = float(column.max()) if above else float(column.min())
+    edge = high if above else low
+    targets[:, i] = column.clamp(low, high)
+    clamped.append(control.name)
+    ends = [format_quantity(v) for v in control.limits]
+    unit = f" {control.unit}" if control.unit else ""
+    notes.append(
+        f"{control.name}: {format_quantity(control.to_user(worst), control.unit)} is impossible "
+        f"here (physical range [{ends[0]}, {ends[1]}]{unit}); clamped to "
+        f"{format_quantity(control.to_user(edge), control.unit)}"
+    )
 
 
 def _conditioning_warnings(unit_rows: torch.Tensor, names: Sequence[str]) -> list[str]:
