@@ -3,6 +3,14 @@
 
 import { formatNumber } from "./map.js";
 
+/** A control's value for its number box: unitless controls (PCA axes, packs, custom) with two
+ * decimals (never "-2.4e-8"); values with a unit as `formatNumber` writes them. */
+export function formatValue(value, unit) {
+  if (unit || !Number.isFinite(value)) return formatNumber(value);
+  const text = value.toFixed(2);
+  return text === "-0.00" ? "0.00" : text;
+}
+
 const MAIN = ["pitch", "attack", "release", "brightness", "loudness"];
 const SVG = (shackle) =>
   `<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><rect x="3" y="7" width="10" height="8" rx="1.5" fill="currentColor"/><path d="${shackle}" fill="none" stroke="currentColor" stroke-width="1.6"/></svg>`;
@@ -151,7 +159,7 @@ export class ControlPanel {
     slider.addEventListener("input", () => {
       const value = scale.toValue(Number(slider.value));
       entry.value = value;
-      number.value = formatNumber(value);
+      number.value = formatValue(value, control.unit);
       this.onMove(control.name, value, "input");
     });
     slider.addEventListener("change", () => {
@@ -163,7 +171,7 @@ export class ControlPanel {
     number.addEventListener("change", () => {
       const value = Number(number.value);
       if (number.value === "" || !Number.isFinite(value)) {
-        number.value = formatNumber(entry.value);
+        number.value = formatValue(entry.value, control.unit);
         return;
       }
       entry.value = value;
@@ -213,7 +221,9 @@ export class ControlPanel {
       entry.value = value;
       if (this.active === name) continue;
       entry.slider.value = String(entry.scale.toPos(value));
-      if (document.activeElement !== entry.number) entry.number.value = formatNumber(value);
+      if (document.activeElement !== entry.number) {
+        entry.number.value = formatValue(value, entry.control.unit);
+      }
     }
   }
 }

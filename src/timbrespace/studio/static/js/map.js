@@ -288,5 +288,6 @@ export function formatNumber(v) {
   if (a >= 1) return v.toFixed(2);
   if (a >= 0.01) return v.toFixed(3);
   if (a < 1e-9) return "0";
+  if (a >= 1e-6) return String(Number(v.toPrecision(2)));
   return v.toExponential(1);
 }
