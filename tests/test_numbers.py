@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from timbrespace.errors import TimbrespaceError
-from timbrespace.numbers import format_quantity, parse_numbers
+from timbrespace.numbers import format_pitch, format_quantity, note_name, parse_numbers
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,24 @@ def test_parse_numbers_names_the_option_and_the_bad_value() -> None:
         parse_numbers("1,2,3", "--xy", 2)
     with pytest.raises(TimbrespaceError, match=r"--amount: value 'nan' is not a finite number"):
         parse_numbers("0,nan", "--amount")
+
+
+@pytest.mark.parametrize(
+    ("hz", "name"),
+    [
+        (440.0, "A4"),
+        (261.6255653, "C4"),
+        (138.5913155, "C#3"),
+        (333.3, "E4 +19c"),
+        (27.5, "A0"),
+        (452.0, "A4 +47c"),
+        (float("nan"), "—"),
+        (0.0, "—"),
+    ],
+)
+def test_note_names_of_frequencies(hz: float, name: str) -> None:
+    assert note_name(hz) == name
+
+
+def test_format_pitch_gives_hz_and_the_note() -> None:
+    assert format_pitch(329.0) == "329 Hz (E4 -3c)"

@@ -38,3 +38,23 @@ def format_quantity(value: float, unit: str = "") -> str:
     `0.005 s`)."""
     text = f"{value:.0f}" if 1000 <= abs(value) < 1e7 else f"{value:.4g}"
     return f"{text} {unit}" if unit else text
+
+
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(hz: float) -> str:
+    """The nearest equal-tempered note (A4 = 440 Hz) and the offset from it in cents:
+    `note_name(440)` → `A4`, `note_name(333.3)` → `E4 +19c`; `—` when not a positive frequency."""
+    if not math.isfinite(hz) or hz <= 0:
+        return "—"
+    midi = 69 + 12 * math.log2(hz / 440.0)
+    nearest = round(midi)
+    cents = round(100 * (midi - nearest))
+    name = f"{NOTE_NAMES[nearest % 12]}{nearest // 12 - 1}"
+    return name if cents == 0 else f"{name} {cents:+d}c"
+
+
+def format_pitch(hz: float) -> str:
+    """A frequency as a musician reads it: `333.3 Hz (E4 +19c)`."""
+    return f"{format_quantity(hz, 'Hz')} ({note_name(hz)})"

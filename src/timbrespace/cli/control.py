@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from timbrespace.cli.common import add_bool, print_notices
-from timbrespace.numbers import format_quantity
+from timbrespace.numbers import format_pitch, format_quantity
 
 if TYPE_CHECKING:
     import torch
@@ -102,11 +102,11 @@ def run_control(args: argparse.Namespace) -> int:
         match = SETTING_NAME.match(setting)
         name = match["name"] if match else setting
         unit = space.controls[name].unit
-        line = f"  {name}: requested {setting}, latent reads {format_quantity(values[name], unit)}"
         descriptor = space.descriptor_of(name)
+        show = _formatter(descriptor, unit)
+        line = f"  {name}: requested {setting}, latent reads {show(values[name])}"
         if descriptor is not None:
-            heard = format_quantity(measured.value(descriptor), unit)
-            line += f", rendered audio measures {heard}"
+            line += f", rendered audio measures {show(measured.value(descriptor))}"
         print(line)
     print_neighbours(space, z, 3)
     print(f"wrote {args.output}")
@@ -141,9 +141,10 @@ def write_sweep(
             out / f"{sweep.name.replace(':', '_')}_{i + 1:02d}.wav", audio, space.sample_rate
         )
         files.append(path.name)
-        line = f"  {i + 1:2d}  requested {requested:.4g}{sweep.unit}"
+        show = _formatter(sweep.descriptor, sweep.unit)
+        line = f"  {i + 1:2d}  requested {show(requested)}"
         if sweep.descriptor:
-            line += f"  measured {sweep.descriptor} {measured:.4g}{sweep.unit}"
+            line += f"  measured {sweep.descriptor} {show(measured)}"
         print(line)
     sheet = save_figure(contact_sheet(sweep, space.sample_rate), out / "contact_sheet.png")
     write_json_atomic(
@@ -179,3 +180,10 @@ def add_control_parser(actions: argparse._SubParsersAction) -> None:
         help="render STEPS sounds from START to STOP (e.g. pitch=-12st:+12st:9); -o is a folder",
     )
     ctl.add_argument("-o", "--output", required=True, help="output WAV (a folder with --sweep)")
+
+
+def _formatter(descriptor: str | None, unit: str) -> Callable[[float], str]:
+    """How a control's values print: pitches with their note name, the rest in their unit."""
+    if descriptor == "f0" and unit == "Hz":
+        return format_pitch
+    return lambda value: format_quantity(value, unit)
