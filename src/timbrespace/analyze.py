@@ -30,7 +30,7 @@ from timbrespace.audio.descriptors import descriptor_scale, to_scale
 from timbrespace.bundle import Bundle, load_bundle, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.inference import check_cache, encode_batches
+from timbrespace.inference import check_cache, encode_in_tune
 from timbrespace.latent.analysis import (
     LinearProbe,
     class_directions,
@@ -57,13 +57,14 @@ class AnalysisReport:
 
 
 def analysed_latents(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
-    """Every cached clip's latent point `[sounds, latent_dim]` (paths averaged over frames); a
-    model with an explicit pitch is tuned to each voiced clip's cached f0 (`tune_pitch`), as
-    `inference.encode_file` tunes a file, so a dataset sound starts in tune."""
-    z = encode_batches(bundle.model, cache.audio)
-    if "f0" in cache.descriptor_names:
-        z = bundle.model.tune_pitch(z, torch.from_numpy(np.asarray(cache.descriptor("f0"))))
-    return z.mean(dim=-1)
+    """Every cached clip's latent point `[sounds, latent_dim]` (paths averaged over frames), in
+    tune with its cached f0 (`inference.encode_in_tune`), so a dataset sound starts in tune."""
+    f0 = (
+        torch.from_numpy(np.asarray(cache.descriptor("f0")))
+        if "f0" in cache.descriptor_names
+        else None
+    )
+    return encode_in_tune(bundle, cache.audio, f0_hz=f0).mean(dim=-1)
 
 
 @dataclass(frozen=True)

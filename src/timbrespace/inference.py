@@ -142,14 +142,19 @@ def encode_file(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
     return encode_in_tune(bundle, load_for_encoding(bundle, path))
 
 
-def encode_in_tune(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
+def encode_in_tune(
+    bundle: Bundle, clips: np.ndarray | torch.Tensor, *, f0_hz: torch.Tensor | None = None
+) -> torch.Tensor:
     """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]`; a model with an
-    explicit pitch gets each voiced clip's f0, measured as the training cache measured it, as
-    its pitch (`tune_pitch`), so that a reconstruction keeps its source's pitch."""
+    explicit pitch gets each voiced clip's f0 as its pitch (`tune_pitch`), so that a
+    reconstruction keeps its source's pitch. `f0_hz` `[clips]` (Hz, NaN where unvoiced): the
+    clips' f0 when already measured (a cache's), else measured here as the cache measures it."""
     z = encode_batches(bundle.model, clips)
     if bundle.model.pitch_readout() is None:
         return z
-    return bundle.model.tune_pitch(z, measure_f0(bundle, clips))
+    if f0_hz is None:
+        f0_hz = measure_f0(bundle, torch.as_tensor(np.asarray(clips)))
+    return bundle.model.tune_pitch(z, f0_hz)
 
 
 def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:

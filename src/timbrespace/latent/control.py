@@ -256,8 +256,7 @@ def _limit_to_ranges(
             continue
         worst = float(column[outside][(column[outside] - (low + high) / 2).abs().argmax()])
         wanted = format_quantity(control.to_user(worst), control.unit)
-        ends = [format_quantity(control.to_user(v)) for v in (low, high)]
-        span = f"data range [{ends[0]}, {ends[1]}]" + (f" {control.unit}" if control.unit else "")
+        span = f"data range {_range_text(control, control.to_user(low), control.to_user(high))}"
         if extrapolate:
             notes.append(f"{control.name}: {wanted} is beyond the {span}; extrapolating")
         else:
@@ -286,13 +285,17 @@ def _limit_to_physics(
     edge = high if above else low
     targets[:, i] = column.clamp(low, high)
     clamped.append(control.name)
-    ends = [format_quantity(v) for v in control.limits]
-    unit = f" {control.unit}" if control.unit else ""
     notes.append(
         f"{control.name}: {format_quantity(control.to_user(worst), control.unit)} is impossible "
-        f"here (physical range [{ends[0]}, {ends[1]}]{unit}); clamped to "
+        f"here (physical range {_range_text(control, *control.limits)}); clamped to "
         f"{format_quantity(control.to_user(edge), control.unit)}"
     )
+
+
+def _range_text(control: Control, low: float, high: float) -> str:
+    """`[low, high] unit` of values in the control's unit, as a person reads them."""
+    unit = f" {control.unit}" if control.unit else ""
+    return f"[{format_quantity(low)}, {format_quantity(high)}]{unit}"
 
 
 def _conditioning_warnings(unit_rows: torch.Tensor, names: Sequence[str]) -> list[str]:
