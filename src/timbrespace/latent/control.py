@@ -64,6 +64,9 @@ class Control:
     limits: tuple[float, float] | None = None
     """Physical range in `unit` (e.g. a centroid below Nyquist, a release within the clip):
     requests past it are clamped even when extrapolating. None: unbounded."""
+    weak: str | None = None
+    """Why this control is too unreliable to offer as a knob (e.g. its direction explains too
+    little of what the decoder renders), or None for a usable control."""
 
     def __post_init__(self) -> None:
         direction = as_float64(self.direction).reshape(-1).clone()
@@ -173,6 +176,7 @@ class Control:
             "unit": self.unit,
             "scale": self.scale,
             "range": None if self.range is None else list(self.range),
+            "weak": self.weak,
         }
 
     @classmethod
@@ -185,6 +189,7 @@ class Control:
             unit=str(data.get("unit", "")),
             scale=str(data.get("scale", "linear")),
             range=None if value_range is None else (value_range[0], value_range[1]),
+            weak=None if data.get("weak") is None else str(data["weak"]),
         )
 
 
