@@ -314,3 +314,35 @@ def test_a_waveform_decoder_has_no_pitch_to_tune() -> None:
     z = torch.randn(2, model.latent_dim, 1)
     assert model.pitch_readout() is None
     assert torch.equal(model.tune_pitch(z, torch.tensor([440.0, 220.0])), z)
+
+
+def test_centre_of_is_the_weighted_mean_with_known_answers() -> None:
+    from timbrespace.models.oneshot_synth import centre_of
+
+    curve = torch.tensor([[1.0, 2.0, 4.0], [3.0, 5.0, 7.0]])
+    weight = torch.tensor([[1.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+    torch.testing.assert_close(centre_of(curve, weight), torch.tensor([[11.0 / 4.0], [5.0]]))
+
+
+def test_the_rendered_pitch_has_the_base_pitch_as_its_level_weighted_mean() -> None:
+    """A bend that is far from zero-mean (biased by +0.6 octave) still renders a sound whose
+    harmonic-level-weighted mean pitch is the base pitch: the pitch readout is the sound's."""
+    torch.manual_seed(3)
+    model = build_model("oneshot", resolve_config("oneshot", "tiny", {})).eval()
+    decoder = model.decoder
+    with torch.no_grad():
+        decoder.head.bias.view(1, -1)[0, 0] = 0.3  # 2·tanh(0.3) ≈ +0.58 octave of bend
+        z = torch.randn(4, model.latent_dim)
+        controls = decoder.controls(z)
+    octaves = torch.log2(controls.f0 / 440.0)
+    level = controls.harmonics.sum(dim=2)
+    mean = (octaves * level).sum(-1) / level.sum(-1)
+    torch.testing.assert_close(mean, controls.base_pitch, atol=1e-5, rtol=0)
+    legacy = config_to_dict(resolve_config("oneshot", "tiny"))
+    del legacy["centred_bend"]
+    old = build_model("oneshot", legacy).eval()
+    old.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        before = old.decoder.controls(z)
+    old_mean = (torch.log2(before.f0 / 440.0) * level).sum(-1) / level.sum(-1)
+    assert float((old_mean - before.base_pitch).mean()) > 0.3  # the bias the centring removes

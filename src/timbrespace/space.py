@@ -42,17 +42,25 @@ from timbrespace.latent.analysis import nearest
 from timbrespace.latent.analysis_file import Analysis, control_descriptor, load_analysis
 from timbrespace.latent.control import (
     Control,
-    ControlResult,
     apply_controls,
     get_control,
     set_controls,
 )
 from timbrespace.latent.sampling import sample_gaussian
-from timbrespace.latent.settings import Setting, parse_sweep, sweep_targets
+from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
+from timbrespace.space_loop import Move, RenderMemo, closed_loop_move, loop_warnings
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 
-__all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Neighbour", "SweepResult"]
+__all__ = [
+    "CapabilityError",
+    "ClipsUnavailable",
+    "Edit",
+    "LatentSpace",
+    "Move",
+    "Neighbour",
+    "SweepResult",
+]
 
 MAX_ENCODED = 64
 """Encoded dataset sounds of a path model kept in memory."""
@@ -275,12 +283,67 @@ class LatentSpace:
         *,
         lock: Sequence[str] = (),
         extrapolate: bool = False,
-    ) -> ControlResult:
-        """Apply settings like `pitch=+3st` (or `{name: value in its unit}`) with the
-        minimum-norm move (see `latent.control`), keeping `lock`ed controls where they are."""
+        closed_loop: bool | None = None,
+        gla_iters: int | None = None,
+    ) -> Move:
+        """Apply settings like `pitch=+3st` (or `{name: value in its unit}`) to latents
+        `[batch, dim, frames]` with the minimum-norm move (see `latent.control`), keeping
+        `lock`ed controls where they are.
+
+        closed_loop (default: the model's `closed_loop`, on where a render is cheap): render,
+        measure each set and locked control's descriptor, and correct until the sound measures
+        what was asked (`space_loop`); the result then holds the final `audio` and `measured`
+        values, and a warning names each control the model could not bring within tolerance.
+        """
         if isinstance(settings, Mapping):
             settings = [Setting(name, float(v), False, "") for name, v in settings.items()]
-        return set_controls(z, settings, self.controls, lock=lock, extrapolate=extrapolate)
+        parsed = [
+            s if isinstance(s, Setting) else parse_setting(s, self.controls) for s in settings
+        ]
+        opened = set_controls(z, parsed, self.controls, lock=lock, extrapolate=extrapolate)
+        chosen = [self.control(s.name) for s in parsed]
+        locked = [self.control(name) for name in lock]
+        targets = torch.as_tensor(opened.targets).double()
+        requested = {c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)}
+        loop = self.model.closed_loop if closed_loop is None else closed_loop
+        everything = [*chosen, *locked]
+        if not loop or not any(self.descriptor_of(c.name) for c in everything):
+            return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
+        z64 = torch.as_tensor(z).double()
+        renders = RenderMemo(
+            lambda latents: self.render(latents, gla_iters=gla_iters),
+            self.measure,
+            self.descriptor_of,
+        )
+        start = None
+        if locked or any(s.relative for s in parsed):
+            start = renders.measure(z64, everything)
+        z_new, requests, measured, count = closed_loop_move(
+            z64, parsed, chosen, locked, targets, renders.measure, start=start
+        )
+        for i, control in enumerate(chosen):
+            if math.isfinite(float(requests[0, i])):
+                requested[control.name] = control.to_user(float(requests[0, i]))
+        unreached, notes = loop_warnings(everything, requests, measured)
+        audio = renders.audio_of(z_new)
+        return Move(
+            z_new.float(),
+            [*opened.warnings, *notes],
+            requested,
+            self.measure_controls(audio[0]),
+            audio,
+            count + (start is not None),
+            unreached,
+        )
+
+    def measure_controls(self, audio: np.ndarray) -> dict[str, float]:
+        """Every control with a descriptor measured on one rendered sound `[channels, samples]`,
+        in the control's unit (pitch in Hz, attack in s, …; NaN where undefined)."""
+        names = {n: d for n in self.controls if (d := self.descriptor_of(n)) is not None}
+        if not names:
+            return {}
+        values = self.measure(audio, sorted(set(names.values())))
+        return {name: float(values.value(descriptor)) for name, descriptor in names.items()}
 
     def interpolate(
         self,

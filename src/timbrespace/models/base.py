@@ -100,6 +100,7 @@ class LatentModel(Protocol):
     input_kind: ClassVar[InputKind]
     conditions: ClassVar[tuple[str, ...]]
     streaming: ClassVar[bool]
+    closed_loop: ClassVar[bool]
 
     @property
     def default_gla_iters(self) -> int | None:
@@ -124,6 +125,9 @@ class ConfiguredModel(nn.Module):
     input_kind: ClassVar[InputKind] = "clip"
     conditions: ClassVar[tuple[str, ...]] = ()
     streaming: ClassVar[bool] = False
+    closed_loop: ClassVar[bool] = False
+    """Whether a control move renders and corrects on the measured sound by default (true
+    where a render is cheap enough for a slider: see `timbrespace.space_loop`)."""
 
     @property
     def hop_length(self) -> int:

@@ -97,6 +97,7 @@ class OneShotConfig:
     synth_res_blocks: tuple[int, ...] = (1, 2, 2, 1)
     f0_range: tuple[float, float] = (20.0, 4000.0)
     transient_ms: float = 20.0
+    centred_bend: bool = True
 
     @property
     def hop(self) -> int:
@@ -319,6 +320,7 @@ class OneShotAutoencoder(ConfiguredModel):
     """
 
     label: ClassVar[str] = "one-shot"
+    closed_loop: ClassVar[bool] = True  # one decode is a few ms
 
     def __init__(self, config: OneShotConfig | None = None) -> None:
         super().__init__()
@@ -360,6 +362,7 @@ class OneShotAutoencoder(ConfiguredModel):
                 use_weight_norm=cfg.weight_norm,
                 f0_range=cfg.f0_range,
                 transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
+                centred_bend=cfg.centred_bend,
             )
         else:
             self.decoder = OneShotDecoder(
@@ -482,5 +485,6 @@ register_family(
     OneShotConfig,
     OneShotAutoencoder,
     presets=ONESHOT_PRESETS,
-    legacy={"synth": "waveform", "transient_ms": 0.0},  # bundles from before these decoders
+    # bundles from before these decoders and before the bend was centred
+    legacy={"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
 )

@@ -5,9 +5,11 @@ frame-rate synth controls → harmonic oscillators plus filtered noise (Engel et
     controls = decoder.controls(z)      # z [batch, latent_dim] → SynthControls at 1 frame / hop
     audio = decoder.transient.add_to(decoder.render(controls), z)   # == decoder(z)
 
-The pitch is `w·z + b` octaves plus a bend of at most ±`PITCH_BEND_OCTAVES`: explicit,
-continuous and linear in the latent, so a pitch slider transposes exactly. The DSP itself is
-`timbrespace.audio.synth`, testable without training.
+The pitch is `w·z + b` octaves plus a bend of at most ±`PITCH_BEND_OCTAVES` whose mean,
+weighted by the harmonic level, is zero (`centred_bend`): explicit, continuous and linear in the
+latent, and the base pitch is the sound's level-weighted mean pitch, so a reconstruction tuned
+to its source's pitch is in tune whatever the bend learned, and a pitch slider transposes
+exactly. The DSP itself is `timbrespace.audio.synth`, testable without training.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ class OneShotSynthDecoder(nn.Module):
     sub-pixel upsampling conv reach the control rate (one frame per `hop` samples); a last
     residual stack and a 1×1 conv give, per channel, a pitch bend, a harmonic level and
     distribution (softmax) and noise band gains (`exp_sigmoid`, as in DDSP). The pitch is
-    `440 · 2^(w·z + b + 2·tanh(bend))` Hz, clamped to `f0_range`: a base pitch *linear in the
-    latent* plus a bend of at most ±2 octaves over time (a kick's sweep), so moving the latent
+    `440 · 2^(w·z + b + 2·tanh(bend) − c)` Hz, clamped to `f0_range`, where `c` makes the bend's
+    mean weighted by the harmonic level zero (`centred_bend`; 0 in bundles from before): a base
+    pitch *linear in the latent* plus a bend over time (a kick's sweep), so moving the latent
     along `w` transposes the sound by exactly that many octaves. Audio = harmonic oscillators +
     filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
     continuously instead of snapping to the harmonics of the decoder's frame rate.
@@ -84,6 +87,7 @@ class OneShotSynthDecoder(nn.Module):
         f0_range: tuple[float, float] = (20.0, 4000.0),
         transient_samples: int = 0,
         noise_seed: int = 0,
+        centred_bend: bool = True,
     ) -> None:
         super().__init__()
         self.transient = TransientHead(latent_dim, channels, transient_samples)
@@ -95,6 +99,7 @@ class OneShotSynthDecoder(nn.Module):
             self.pitch.weight.mul_(0.1)
             self.pitch.bias.fill_(math.log2(200.0 / 440.0))
         self.noise_seed = noise_seed
+        self.centred_bend = centred_bend
         self.frames = control_frames(clip_samples, hop)
         self.frames0 = math.ceil(self.frames / math.prod(strides))
         self.width0 = widths[0]
@@ -136,9 +141,11 @@ class OneShotSynthDecoder(nn.Module):
         raw = self.head(self.net(h))[..., : self.frames]
         raw = raw.view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
-        octaves = base[..., None] + PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
-        f0 = 440.0 * torch.exp2(octaves.clamp(*self.octave_range))
         level = exp_sigmoid(raw[:, :, 1:2])
+        bend = PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
+        if self.centred_bend:
+            bend = bend - centre_of(bend, level[:, :, 0].detach())
+        f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
         distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
         return SynthControls(f0, level * distribution, noise, base)
@@ -172,6 +179,14 @@ class OneShotSynthDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.transient.add_to(self.render(self.controls(z)), z)
+
+
+def centre_of(curve: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted mean over the last axis, kept as a length-1 axis: `[..., frames]` → `[..., 1]`
+    (the plain mean where every weight is zero)."""
+    total = weight.sum(dim=-1, keepdim=True)
+    weighted = (curve * weight).sum(dim=-1, keepdim=True) / total.clamp_min(1e-12)
+    return torch.where(total > 0, weighted, curve.mean(dim=-1, keepdim=True))
 
 
 class TransientHead(nn.Module):

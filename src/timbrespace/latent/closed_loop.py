@@ -1,0 +1,117 @@
+"""Closed-loop control: set controls so that the *rendered* sound measures what was asked.
+
+A control's direction is a linear prediction; a decoder renders something near it, not on it.
+After the minimum-norm move to the requested values `r` (open loop), render, measure each
+control's descriptor `m`, and move the latent targets `b` by the error, per control, with a
+secant estimate of how much the measurement moves per unit of latent value:
+
+    b₀ = r (locked controls: their latent value at the start);  z_k = move(z, b_k)
+    m_k = measure(render(z_k));  e_k = r − m_k
+    s_k = (m_k − m_{k−1}) / (b_k − b_{k−1}), clipped to [SLOPE_MIN, SLOPE_MAX] (1 at k = 0)
+    b_{k+1} = b_k + e_k / s_k, each step at most `max_step`
+
+until every measured error is within its tolerance or the render budget ends; the best iterate
+(the smallest worst error in tolerances) is kept. Controls without a measurement (PCA axes,
+packs, custom) and items whose measurement is undefined (NaN: an unvoiced pitch) keep their
+open-loop latent target. Values are on each control's scale (semitones, log Hz, …); latents
+`[batch, dim, frames]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+SLOPE_MIN = 0.25
+SLOPE_MAX = 4.0
+
+
+@dataclass
+class LoopResult:
+    """z `[batch, dim, frames]` of the best iterate; latent_targets and measured
+    `[batch, controls]` at it (scale units; NaN where unmeasured); reached `[batch, controls]`
+    bool (unmeasured controls count as reached); renders: how many batches were rendered."""
+
+    z: torch.Tensor
+    latent_targets: torch.Tensor
+    measured: torch.Tensor
+    reached: torch.Tensor
+    renders: int
+
+
+def secant_slopes(
+    b_now: torch.Tensor, b_before: torch.Tensor, m_now: torch.Tensor, m_before: torch.Tensor
+) -> torch.Tensor:
+    """Measured change per latent change, element-wise, clipped to [SLOPE_MIN, SLOPE_MAX]; 1
+    where the latent target did not move or a measurement is undefined. A measurement moving
+    the wrong way also gives SLOPE_MAX (small, careful steps), not a sign flip."""
+    moved = b_now - b_before
+    slope = (m_now - m_before) / torch.where(moved.abs() > 1e-9, moved, torch.ones_like(moved))
+    usable = (moved.abs() > 1e-9) & torch.isfinite(slope)
+    slope = torch.where(
+        slope > 0, slope.clamp(SLOPE_MIN, SLOPE_MAX), torch.full_like(slope, SLOPE_MAX)
+    )
+    return torch.where(usable, slope, torch.ones_like(slope))
+
+
+def settle(
+    place: Callable[[torch.Tensor], torch.Tensor],
+    measure: Callable[[torch.Tensor], torch.Tensor],
+    requests: torch.Tensor,
+    start_targets: torch.Tensor,
+    tolerances: torch.Tensor,
+    *,
+    max_renders: int = 4,
+    max_step: torch.Tensor | None = None,
+) -> LoopResult:
+    """Run the loop of the module docstring.
+
+    place: latent targets `[batch, controls]` → latents `[batch, dim, frames]` (the minimum-norm
+    move from the start point); measure: latents → measurements `[batch, controls]` on the
+    controls' scales, NaN where a control has no measurement. requests and start_targets
+    `[batch, controls]` (a NaN request: keep that control's start target, unmeasured);
+    tolerances `[controls]` or `[batch, controls]`, > 0; max_step `[controls]`: the largest
+    correction of a latent target per iteration (default unbounded).
+    """
+    if max_renders < 1:
+        raise ValueError(f"max_renders must be >= 1, got {max_renders}")
+    requests = requests.double()
+    targets = start_targets.double().clone()
+    tolerance = tolerances.double().expand_as(requests)
+    step_limit = (
+        torch.full_like(requests, float("inf"))
+        if max_step is None
+        else max_step.double().expand_as(requests)
+    )
+    best: LoopResult | None = None
+    best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
+    previous: tuple[torch.Tensor, torch.Tensor] | None = None
+    for renders in range(1, max_renders + 1):
+        z = place(targets)
+        measured = measure(z).double()
+        error = requests - measured
+        judged = torch.isfinite(error)
+        reached = ~judged | (error.abs() <= tolerance)
+        score = torch.where(judged, error.abs() / tolerance, torch.zeros_like(error)).amax(dim=1)
+        if best is None:
+            best = LoopResult(z.clone(), targets.clone(), measured, reached, renders)
+        better = score < best_score
+        if bool(better.any()):
+            best.z[better] = z[better]
+            best.latent_targets[better] = targets[better]
+            best.measured[better] = measured[better]
+            best.reached[better] = reached[better]
+            best_score = torch.where(better, score, best_score)
+        best.renders = renders
+        if bool(reached.all()) or renders == max_renders:
+            break
+        slope = torch.ones_like(targets)
+        if previous is not None:
+            slope = secant_slopes(targets, previous[0], measured, previous[1])
+        previous = (targets.clone(), measured)
+        correction = torch.where(judged & ~reached, error / slope, torch.zeros_like(error))
+        targets = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)
+    assert best is not None
+    return best
