@@ -24,6 +24,7 @@ from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.clips import PrepareConfig, load_clips
 from timbrespace.errors import TimbrespaceError
+from timbrespace.latent.sampling import sample_gaussian
 from timbrespace.models.base import ConfiguredModel
 
 __all__ = [
@@ -266,3 +267,19 @@ def load_latent(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
 def _device_of(model: ConfiguredModel) -> torch.device:
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def random_latents(
+    bundle: Bundle, n: int = 1, *, seed: int = 0, temperature: float = 1.0
+) -> torch.Tensor:
+    """`n` latents drawn from the Gaussian fitted to the training latents: points, or for a
+    path latent each point held for 1 s: `[n, latent_dim, frames]` float32."""
+    if "latent_mean" not in bundle.extra:
+        raise TimbrespaceError(
+            f"{bundle.path}: bundle has no latent statistics (extra.safetensors)"
+        )
+    extra = bundle.extra
+    z = sample_gaussian(
+        extra["latent_mean"], extra["latent_cholesky"], n, seed=seed, temperature=temperature
+    ).float()
+    return z.expand(-1, -1, bundle.model.latent_frames(bundle.sample_rate))

@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import torch
@@ -46,21 +46,19 @@ from timbrespace.latent.control import (
     get_control,
     set_controls,
 )
-from timbrespace.latent.sampling import sample_gaussian
 from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
+from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
-from timbrespace.space_loop import Move, RenderMemo, closed_loop_move, loop_warnings
+from timbrespace.space_loop import (
+    Move,
+    RenderMemo,
+    settle_sweep,
+    settled_move,
+)
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 
-__all__ = [
-    "CapabilityError",
-    "ClipsUnavailable",
-    "Edit",
-    "LatentSpace",
-    "Move",
-    "Neighbour",
-    "SweepResult",
-]
+__all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
+__all__ += ["Neighbour", "SweepResult"]
 
 MAX_ENCODED = 64
 """Encoded dataset sounds of a path model kept in memory."""
@@ -69,17 +67,6 @@ MAX_ENCODED = 64
 class ClipsUnavailable(TimbrespaceError):
     """A dataset sound of a path model is encoded from its clip in the analysed cache, and that
     cache is gone or changed (encode the original file instead)."""
-
-
-def control_kind(name: str, analysis: Analysis) -> str:
-    """`pca`, `pack`, `custom` or `descriptor` for a control of `analysis`."""
-    if name in {control.name for control in analysis.custom}:
-        return "custom"
-    if name.startswith("pack:"):
-        return "pack"
-    if name.startswith("pca") and name[3:].isdigit():
-        return "pca"
-    return "descriptor"
 
 
 class LatentSpace:
@@ -235,15 +222,7 @@ class LatentSpace:
     ) -> torch.Tensor:
         """`n` latents drawn from the Gaussian fitted to the training latents: points, or for a
         path latent each point held for 1 s: `[n, latent_dim, frames]`."""
-        if "latent_mean" not in self.bundle.extra:
-            raise TimbrespaceError(
-                f"{self.bundle.path}: bundle has no latent statistics (extra.safetensors)"
-            )
-        extra = self.bundle.extra
-        z = sample_gaussian(
-            extra["latent_mean"], extra["latent_cholesky"], n, seed=seed, temperature=temperature
-        ).float()
-        return z.expand(-1, -1, self.model.latent_frames(self.sample_rate))
+        return inference.random_latents(self.bundle, n, seed=seed, temperature=temperature)
 
     def map_point(self, x: float, y: float) -> torch.Tensor:
         """The point at (x, y) on the first two PCA axes (the other axes at the data mean),
@@ -274,7 +253,12 @@ class LatentSpace:
         return get_control(self.controls, name)
 
     def control_kind(self, name: str) -> str:
-        return control_kind(name, self.analysis)
+        """`pca`, `pack`, `custom` or `descriptor`."""
+        if name in {control.name for control in self.analysis.custom}:
+            return "custom"
+        if name.startswith("pack:"):
+            return "pack"
+        return "pca" if name.startswith("pca") and name[3:].isdigit() else "descriptor"
 
     def move(
         self,
@@ -287,14 +271,10 @@ class LatentSpace:
         gla_iters: int | None = None,
     ) -> Move:
         """Apply settings like `pitch=+3st` (or `{name: value in its unit}`) to latents
-        `[batch, dim, frames]` with the minimum-norm move (see `latent.control`), keeping
-        `lock`ed controls where they are.
-
-        closed_loop (default: the model's `closed_loop`, on where a render is cheap): render,
-        measure each set and locked control's descriptor, and correct until the sound measures
-        what was asked (`space_loop`); the result then holds the final `audio` and `measured`
-        values, and a warning names each control the model could not bring within tolerance.
-        """
+        `[batch, dim, frames]` by the minimum-norm move (`latent.control`), keeping `lock`ed
+        controls. closed_loop (default: the model's, on where a render is cheap): render,
+        measure and correct until the sound measures what was asked (`space_loop`); the result
+        then holds the `audio` and `measured` values, and a warning per control missed."""
         if isinstance(settings, Mapping):
             settings = [Setting(name, float(v), False, "") for name, v in settings.items()]
         parsed = [
@@ -304,37 +284,23 @@ class LatentSpace:
         chosen = [self.control(s.name) for s in parsed]
         locked = [self.control(name) for name in lock]
         targets = torch.as_tensor(opened.targets).double()
-        requested = {c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)}
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         everything = [*chosen, *locked]
         if not loop or not any(self.descriptor_of(c.name) for c in everything):
+            requested = {
+                c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)
+            }
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
-        z64 = torch.as_tensor(z).double()
-        renders = RenderMemo(
+        memo = RenderMemo(
             lambda latents: self.render(latents, gla_iters=gla_iters),
             self.measure,
             self.descriptor_of,
         )
-        start = None
-        if locked or any(s.relative for s in parsed):
-            start = renders.measure(z64, everything)
-        z_new, requests, measured, count = closed_loop_move(
-            z64, parsed, chosen, locked, targets, renders.measure, start=start
-        )
-        for i, control in enumerate(chosen):
-            if math.isfinite(float(requests[0, i])):
-                requested[control.name] = control.to_user(float(requests[0, i]))
-        unreached, notes = loop_warnings(everything, requests, measured)
-        audio = renders.audio_of(z_new)
-        return Move(
-            z_new.float(),
-            [*opened.warnings, *notes],
-            requested,
-            self.measure_controls(audio[0]),
-            audio,
-            count + (start is not None),
-            unreached,
-        )
+        moved = settled_move(memo, torch.as_tensor(z).double(), parsed, chosen, locked, targets)
+        moved.warnings[:0] = opened.warnings
+        assert moved.audio is not None
+        moved.measured = self.measure_controls(moved.audio[0])
+        return moved
 
     def measure_controls(self, audio: np.ndarray) -> dict[str, float]:
         """Every control with a descriptor measured on one rendered sound `[channels, samples]`,
@@ -366,10 +332,8 @@ class LatentSpace:
                 mix = mix.values[0]
         z = paths.interpolate(a, b, mix, mode=align)
         values = mix.values if isinstance(mix, paths.Curve) else (mix,)
-        warnings = []
-        if any(v < 0.0 or v > 1.0 for v in values):
-            warnings.append("amount outside 0…1: extrapolating beyond A or B")
-        return Edit(z, warnings)
+        outside = any(v < 0.0 or v > 1.0 for v in values)
+        return Edit(z, ["amount outside 0…1: extrapolating beyond A or B"] if outside else [])
 
     def plane(
         self,
@@ -395,10 +359,9 @@ class LatentSpace:
             x, y = (float(v) for v in (xy if xy is not None else (0.5, 0.5)))
             points = [x, y]
         z = paths.plane(list(corners), x, y, mode=align)
-        warnings = []
-        if any(v < 0.0 or v > 1.0 for v in points):
-            warnings.append("position outside the unit square: extrapolating beyond the corners")
-        return Edit(z, warnings)
+        outside = any(v < 0.0 or v > 1.0 for v in points)
+        note = "position outside the unit square: extrapolating beyond the corners"
+        return Edit(z, [note] if outside else [])
 
     def edit(
         self, z: torch.Tensor, ops: Sequence[str | operators.PathOp], *, seed: int = 0
@@ -453,14 +416,25 @@ class LatentSpace:
         return descriptor if descriptor in self.analysis.descriptor_names else None
 
     def sweep(
-        self, z: torch.Tensor, sweep: str, *, lock: Sequence[str] = (), extrapolate: bool = False
+        self,
+        z: torch.Tensor,
+        sweep: str,
+        *,
+        lock: Sequence[str] = (),
+        extrapolate: bool = False,
+        closed_loop: bool | None = None,
     ) -> SweepResult:
         """Render `sweep` (e.g. `pitch=-12st:+12st:9`) from the single start point `z`."""
         spec = parse_sweep(sweep, self.controls)
         control = get_control(self.controls, spec.name)
         targets = sweep_targets(spec, control, control.value(torch.as_tensor(z).double()))
         return self.sweep_targets(
-            z, spec.name, targets[0, :, 0], lock=lock, extrapolate=extrapolate
+            z,
+            spec.name,
+            targets[0, :, 0],
+            lock=lock,
+            extrapolate=extrapolate,
+            closed_loop=closed_loop,
         )
 
     def sweep_targets(
@@ -471,9 +445,11 @@ class LatentSpace:
         *,
         lock: Sequence[str] = (),
         extrapolate: bool = False,
+        closed_loop: bool | None = None,
     ) -> SweepResult:
         """Set control `name` to each of `targets` (on its scale) from the start point `z`
-        `[1, dim, frames]`, keeping `lock`ed controls where they are; render and measure."""
+        `[1, dim, frames]`, keeping `lock`ed controls; render and measure (closed loop: as in
+        `move`, every step settled on its measurement)."""
         control = get_control(self.controls, name)
         values = torch.as_tensor(targets, dtype=torch.float64).reshape(-1)
         start = torch.as_tensor(z).float()
@@ -486,48 +462,36 @@ class LatentSpace:
         result = apply_controls(
             repeated, [control], values[:, None], locked=locked, extrapolate=extrapolate
         )
-        audio = self.render(cast(torch.Tensor, result.z_new))  # like its input, `repeated`
+        used = torch.as_tensor(result.targets).double()[:, 0, 0]
+        z_new = torch.as_tensor(result.z_new).double()
         descriptor = self.descriptor_of(name)
+        limited = [bool(abs(a - b) > 1e-9) for a, b in zip(used, values, strict=True)]
+        warnings = list(result.warnings)
+        loop = self.model.closed_loop if closed_loop is None else closed_loop
+        if loop and (descriptor or any(self.descriptor_of(n) for n in lock)):
+            memo = RenderMemo(self.render, self.measure, self.descriptor_of)
+            z_new, audio, unreached, notes = settle_sweep(
+                memo, repeated.double(), control, locked, torch.as_tensor(result.targets)
+            )
+            limited = [a or b for a, b in zip(limited, unreached, strict=True)]
+            warnings += notes
+        else:
+            audio = self.render(z_new)
         measured = [
             self.measure(item, [descriptor]).value(descriptor) if descriptor else math.nan
             for item in audio
         ]
-        used = torch.as_tensor(result.targets).double()[:, 0, 0]
-        distance = (torch.as_tensor(result.z_new).double() - start.double()).flatten(1).norm(dim=1)
+        distance = (z_new - start.double()).flatten(1).norm(dim=1)
         return SweepResult(
             name=name,
             descriptor=descriptor,
             unit=control.unit,
             targets=used,
             requested=[control.to_user(float(v)) for v in used],
-            z=torch.as_tensor(result.z_new).float(),
+            z=z_new.float(),
             audio=audio,
             measured=[float(v) for v in measured],
             distance=distance.tolist(),
-            warnings=list(dict.fromkeys(result.warnings)),
+            warnings=list(dict.fromkeys(warnings)),
+            limited=limited,
         )
-
-
-def as_curve(curve: str | Sequence[Sequence[float]] | paths.Curve) -> paths.Curve:
-    """A `Curve` from its text (`t:amount,…`), `[[t, amount], …]` or itself."""
-    if isinstance(curve, paths.Curve):
-        return curve
-    if isinstance(curve, str):
-        return syntax.parse_curve(curve)
-    points = [(float(p[0]), float(p[1])) for p in curve]
-    return paths.Curve(tuple(t for t, _ in points), tuple(v for _, v in points))
-
-
-def as_trajectory(
-    trajectory: str | Path | Sequence[Sequence[float]] | paths.Trajectory,
-) -> paths.Trajectory:
-    """A `Trajectory` from a `t,x,y` file or text, `[[t, x, y], …]` or itself."""
-    if isinstance(trajectory, paths.Trajectory):
-        return trajectory
-    if isinstance(trajectory, str | Path):
-        return syntax.parse_trajectory(trajectory)
-    times = tuple(float(p[0]) for p in trajectory)
-    return paths.Trajectory(
-        paths.Curve(times, tuple(float(p[1]) for p in trajectory)),
-        paths.Curve(times, tuple(float(p[2]) for p in trajectory)),
-    )

@@ -183,3 +183,68 @@ class RenderMemo:
         if any(item is None for item in found):
             return self._render(latents.float())
         return np.stack([item for item in found if item is not None])
+
+
+def settle_sweep(
+    memo: RenderMemo,
+    repeated: torch.Tensor,
+    control: Control,
+    locked: Sequence[Control],
+    targets: torch.Tensor,
+) -> tuple[torch.Tensor, np.ndarray, list[bool], list[str]]:
+    """The closed loop for every step of a sweep at once: `repeated` start latents
+    `[steps, dim, frames]` float64, the open-loop `targets` `[steps, 1, frames]` of the swept
+    control. Returns the settled latents, their renders, per step whether the swept or a locked
+    control stayed outside its tolerance, and a warning counting those steps."""
+    everything = [control, *locked]
+    start = None
+    if locked:
+        start = memo.measure(repeated[:1], everything).expand(repeated.shape[0], -1)
+    setting = Setting(control.name, 0.0, False, "")
+    z_new, requests, measured, _ = closed_loop_move(
+        repeated, [setting], [control], locked, targets[:, :1].double(), memo.measure, start=start
+    )
+    unreached = [
+        bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1])[0])
+        for i in range(requests.shape[0])
+    ]
+    notes = []
+    if any(unreached):
+        notes.append(
+            f"{control.name}: {sum(unreached)} of {len(unreached)} steps render outside the "
+            "tolerance of their request (the closest this model came is kept)"
+        )
+    return z_new, memo.audio_of(z_new), unreached, notes
+
+
+def settled_move(
+    memo: RenderMemo,
+    z: torch.Tensor,
+    settings: Sequence[Setting],
+    chosen: Sequence[Control],
+    locked: Sequence[Control],
+    open_targets: torch.Tensor,
+) -> Move:
+    """The closed-loop move of latents `z` `[batch, dim, frames]` float64 from the open-loop
+    `open_targets` `[batch, len(chosen), frames]`; the start sound is rendered and measured
+    first when a control is locked or set relatively. `measured` is left for the caller."""
+    everything = [*chosen, *locked]
+    start = None
+    if locked or any(s.relative for s in settings):
+        start = memo.measure(z, everything)
+    z_new, requests, measured, renders = closed_loop_move(
+        z, settings, chosen, locked, open_targets, memo.measure, start=start
+    )
+    requested = {
+        c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))
+        for i, (c, base) in enumerate(zip(chosen, open_targets[0].mean(dim=-1), strict=True))
+    }
+    unreached, notes = loop_warnings(everything, requests, measured)
+    return Move(
+        z_new.float(),
+        notes,
+        requested,
+        audio=memo.audio_of(z_new),
+        renders=renders + (start is not None),
+        unreached=unreached,
+    )

@@ -34,7 +34,9 @@ class SweepResult:
     targets `[steps]` on the control's scale; requested: the same in the control's unit;
     z `[steps, dim, frames]`; audio `[steps, channels, samples]`; measured: the control's
     descriptor on each rendered sound, in `unit` (NaN where undefined or when the control has
-    no descriptor, e.g. a PCA axis); distance: ‖z_step − z_start‖ per step.
+    no descriptor, e.g. a PCA axis); distance: ‖z_step − z_start‖ per step; limited: per step,
+    whether its request was clamped to a range or the rendered sound stayed outside the closed
+    loop's tolerance (a contact sheet marks those steps).
     """
 
     name: str
@@ -47,3 +49,4 @@ class SweepResult:
     measured: list[float]
     distance: list[float]
     warnings: list[str] = field(default_factory=list)
+    limited: list[bool] = field(default_factory=list)

@@ -14,7 +14,7 @@ was being parsed (e.g. `curve '0:0,2:1': time 2 is beyond the end …`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from timbrespace.errors import TimbrespaceError
@@ -210,3 +210,28 @@ def parse_op(text: str, *, seed: int = 0) -> PathOp:
     if op == "+=" and isinstance(built, DimensionCurve):
         return DimensionCurve(built.dim, built.curve, add=True)
     return built
+
+
+def as_curve(curve: str | Sequence[Sequence[float]] | Curve) -> Curve:
+    """A `Curve` from its text (`t:amount,…`), `[[t, amount], …]` or itself."""
+    if isinstance(curve, Curve):
+        return curve
+    if isinstance(curve, str):
+        return parse_curve(curve)
+    points = [(float(p[0]), float(p[1])) for p in curve]
+    return Curve(tuple(t for t, _ in points), tuple(v for _, v in points))
+
+
+def as_trajectory(
+    trajectory: str | Path | Sequence[Sequence[float]] | Trajectory,
+) -> Trajectory:
+    """A `Trajectory` from a `t,x,y` file or text, `[[t, x, y], …]` or itself."""
+    if isinstance(trajectory, Trajectory):
+        return trajectory
+    if isinstance(trajectory, str | Path):
+        return parse_trajectory(trajectory)
+    times = tuple(float(p[0]) for p in trajectory)
+    return Trajectory(
+        Curve(times, tuple(float(p[1]) for p in trajectory)),
+        Curve(times, tuple(float(p[2]) for p in trajectory)),
+    )
