@@ -4,6 +4,8 @@ rendered audio, and compare with a random latent direction of the same length.
 For control C measured by descriptor D (pitch → f0, attack → attack_time, …):
 - fidelity: per start, Spearman ρ between the requested targets and D measured on the rendered
   sounds; the median over starts is the headline number (1 = the knob is perfectly monotone);
+- accuracy: the fraction of in-range steps whose measured value is within the closed loop's
+  tolerance of the request (15 cents for pitch, 5 % otherwise; `space_loop.tolerance`);
 - side effects: per start, how much each *other* descriptor moves along the sweep, as the
   standard deviation of its measured values (on its perceptual scale: semitones, log s, …) over
   the steps, divided by its standard deviation over the dataset; averaged over the other
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import SupportsFloat
 
 import numpy as np
@@ -25,6 +27,7 @@ from scipy.stats import spearmanr
 
 from timbrespace.audio.descriptors import descriptor_scale, to_scale
 from timbrespace.space import LatentSpace
+from timbrespace.space_loop import tolerance
 
 MAIN_CONTROLS = ("pitch", "attack", "release", "brightness")
 WATCHED_DESCRIPTORS = ("f0", "attack_time", "release_time", "centroid", "loudness")
@@ -43,6 +46,7 @@ class FidelityReport:
     random_side_effect: list[float]
     target_range: tuple[float, float]
     unit: str
+    within_tolerance: list[bool] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         rho = np.array(self.rho, dtype=np.float64)
@@ -59,6 +63,10 @@ class FidelityReport:
             "other_descriptor_spread": _round(side),
             "random_direction_spread": _round(random_side),
             "side_effect_ratio": _round(side / random_side if random_side > 0 else math.nan),
+            "within_tolerance": _round(
+                np.mean(self.within_tolerance) if self.within_tolerance else math.nan
+            ),
+            "steps_judged": len(self.within_tolerance),
         }
 
 
@@ -160,11 +168,17 @@ def measure_control(
     ]
     scale_std = dataset_spread(space, others)
     rng = np.random.default_rng(seed)
-    rho, side, random_side = [], [], []
+    rho, side, random_side, hits = [], [], [], []
+    control = space.controls[name]
     for start in starts:
         z = space.sound_latent(start)
         result = space.sweep_targets(z, name, targets, lock=lock, extrapolate=True)
         rho.append(spearman(result.targets.numpy(), scaled(descriptor, result.measured)))
+        low_in, high_in = control.range or (-math.inf, math.inf)
+        got = scaled(descriptor, result.measured)
+        for wanted, value in zip(result.targets.tolist(), got, strict=True):
+            if np.isfinite(value) and low_in <= wanted <= high_in:
+                hits.append(bool(abs(value - wanted) <= tolerance(control, wanted)))
         side.append(spread(space, result.audio, others, scale_std))
         current = float(space.controls[name].value(z.double())[0, 0])
         signed = np.sign(result.targets.numpy() - current) * np.array(result.distance)
@@ -181,4 +195,5 @@ def measure_control(
         random_side_effect=random_side,
         target_range=(space.controls[name].to_user(low), space.controls[name].to_user(high)),
         unit=space.controls[name].unit,
+        within_tolerance=hits,
     )
