@@ -24,6 +24,7 @@ from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.clips import PrepareConfig, load_clips
 from timbrespace.errors import TimbrespaceError
+from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.sampling import sample_gaussian
 from timbrespace.models.base import ConfiguredModel
 
@@ -45,6 +46,12 @@ __all__ = [
 
 MAX_INPUT_SECONDS = 600.0
 """Models that encode whole recordings read at most this long (s)."""
+DECODE_BATCH = 64
+"""Sounds decoded at once (memory: the ddsp synth holds `[batch, harmonics, samples]`)."""
+TUNE_TOLERANCE_ST = 0.05
+"""How close (semitones) a reconstruction's measured f0 is brought to its source's."""
+TUNE_RENDERS = 3
+"""Decodes the tuning loop of `encode_in_tune` may spend per clip."""
 
 
 def encode_batches(
@@ -74,15 +81,24 @@ def encode_batches(
 
 
 def decode(
-    model: ConfiguredModel, z: torch.Tensor, *, gla_iters: int | None = None
+    model: ConfiguredModel,
+    z: torch.Tensor,
+    *,
+    gla_iters: int | None = None,
+    batch_size: int = DECODE_BATCH,
 ) -> torch.Tensor:
     """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
-    [-1, 1]. `gla_iters`: Griffin-Lim iterations of a model that renders through Griffin-Lim
-    (None: its default; ignored by models that render the waveform themselves)."""
+    [-1, 1], `batch_size` sounds at a time. `gla_iters`: Griffin-Lim iterations of a model that
+    renders through Griffin-Lim (None: its default; ignored by models that render the waveform
+    themselves)."""
     iterations = None if gla_iters is None else int(gla_iters)
+    device = _device_of(model)
+    parts = []
     with torch.inference_mode():
-        audio = model.decode(z.to(_device_of(model)), gla_iters=iterations)
-    return audio.float().clamp(-1.0, 1.0).cpu()
+        for chunk in torch.split(z, max(1, batch_size)):
+            audio = model.decode(chunk.to(device), gla_iters=iterations)
+            parts.append(audio.float().clamp(-1.0, 1.0).cpu())
+    return torch.cat(parts)
 
 
 def reconstruct(
@@ -144,18 +160,43 @@ def encode_file(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
 
 
 def encode_in_tune(
-    bundle: Bundle, clips: np.ndarray | torch.Tensor, *, f0_hz: torch.Tensor | None = None
+    bundle: Bundle,
+    clips: np.ndarray | torch.Tensor,
+    *,
+    f0_hz: torch.Tensor | None = None,
+    max_renders: int = TUNE_RENDERS,
 ) -> torch.Tensor:
     """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]`; a model with an
-    explicit pitch gets each voiced clip's f0 as its pitch (`tune_pitch`), so that a
-    reconstruction keeps its source's pitch. `f0_hz` `[clips]` (Hz, NaN where unvoiced): the
-    clips' f0 when already measured (a cache's), else measured here as the cache measures it."""
-    z = encode_batches(bundle.model, clips)
-    if bundle.model.pitch_readout() is None:
+    explicit pitch gets each voiced clip's f0 as its pitch (`tune_pitch`), then, up to
+    `max_renders` decodes, the closed loop of `latent.closed_loop` corrects it until the
+    rendered sound's f0 (measured as the cache measures it) is within TUNE_TOLERANCE_ST of the
+    source's, so that a reconstruction keeps its source's pitch. `f0_hz` `[clips]` (Hz, NaN
+    where unvoiced): the clips' f0 when already measured (a cache's), else measured here."""
+    model = bundle.model
+    z = encode_batches(model, clips)
+    if model.pitch_readout() is None:
         return z
     if f0_hz is None:
         f0_hz = measure_f0(bundle, torch.as_tensor(np.asarray(clips)))
-    return bundle.model.tune_pitch(z, f0_hz)
+    f0 = torch.as_tensor(f0_hz, dtype=torch.float64)
+    z = model.tune_pitch(z, f0)
+    voiced = torch.isfinite(f0) & (f0 > 0)
+    if max_renders < 2 or not bool(voiced.any()):
+        return z
+    tuned = z[voiced]
+    wanted = 12.0 * torch.log2(f0[voiced] / 440.0)[:, None]
+
+    def place(semitones: torch.Tensor) -> torch.Tensor:
+        return model.tune_pitch(tuned, 440.0 * torch.exp2(semitones[:, 0] / 12.0))
+
+    def measure(latents: torch.Tensor) -> torch.Tensor:
+        rendered = measure_f0(bundle, decode(model, latents.float()))
+        return 12.0 * torch.log2(rendered / 440.0)[:, None]
+
+    tolerance = torch.tensor([TUNE_TOLERANCE_ST], dtype=torch.float64)
+    settled = settle(place, measure, wanted, wanted, tolerance, max_renders=max_renders)
+    z[voiced] = settled.z.to(z.dtype)
+    return z
 
 
 def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
