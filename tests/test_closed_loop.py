@@ -68,3 +68,27 @@ def test_settle_keeps_the_best_iterate_when_the_budget_ends() -> None:
     assert len(calls) == 3 and result.renders == 3
     assert not bool(result.reached.any())
     assert float(result.measured[0, 0]) > math.tanh(0.0)
+
+
+def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
+    """The first render measures 1.0 off; every later one fails to measure (NaN, like an
+    unvoiced pitch): the first iterate is kept, reported unreached."""
+    calls = []
+
+    def place(targets: torch.Tensor) -> torch.Tensor:
+        return targets[..., None].clone()
+
+    def measure(z: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return z[..., 0] + 1.0 if len(calls) == 1 else torch.full_like(z[..., 0], math.nan)
+
+    result = settle(
+        place,
+        measure,
+        torch.tensor([[2.0]]),
+        torch.tensor([[2.0]]),
+        torch.tensor([0.1]),
+        max_renders=3,
+    )
+    assert float(result.latent_targets[0, 0]) == 2.0 and float(result.measured[0, 0]) == 3.0
+    assert not bool(result.reached[0, 0]) and len(calls) == 3

@@ -29,6 +29,10 @@ MAX_RENDERS = 4
 """Renders of the loop (the first is the open-loop move), so a slider move costs at most this
 many decodes plus one of the start sound when a control is locked or set relatively."""
 
+STEP_FRACTION = 0.25
+"""A loop step moves a latent target by at most this fraction of the control's range (a
+tracker's octave error must not throw the sound across the space)."""
+
 Measure = Callable[[torch.Tensor, Sequence[Control]], torch.Tensor]
 """Latents `[batch, dim, frames]` → each control's measured value on its scale
 `[batch, controls]`, NaN where a control has no descriptor (then it is set open-loop) or the
@@ -73,13 +77,16 @@ def closed_loop_move(
     measure: Measure,
     *,
     start: torch.Tensor | None,
+    measurable: Sequence[bool],
     max_renders: int = MAX_RENDERS,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
 
     z `[batch, dim, frames]` float64; open_targets `[batch, len(chosen), frames]` (the open-loop
     move's targets after limits, scale units); start: the measured start values
-    `[batch, len(chosen) + len(locked)]` (None when nothing is relative or locked).
+    `[batch, len(chosen) + len(locked)]` (None when nothing is relative or locked);
+    measurable: per control (chosen then locked), whether it has a descriptor (else it is set
+    open-loop).
     Returns (z_new, requests, measured `[batch, controls]`, renders)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
@@ -91,11 +98,12 @@ def closed_loop_move(
             requests[:, i] = setting_target(setting, control, start[:, i])
     if start is not None:
         requests[:, len(chosen) :] = start[:, len(chosen) :]
+    requests[:, ~torch.tensor(list(measurable), dtype=torch.bool)] = math.nan
     tolerances = torch.tensor(
         [[tolerance(c, float(r)) for c, r in zip(everything, row, strict=True)] for row in requests]
     )
     spans = torch.tensor(
-        [(c.range[1] - c.range[0]) if c.range else math.inf for c in everything]
+        [STEP_FRACTION * (c.range[1] - c.range[0]) if c.range else math.inf for c in everything]
     ).clamp_min(1e-6)
 
     def place(targets: torch.Tensor) -> torch.Tensor:
@@ -151,6 +159,10 @@ class RenderMemo:
         self._render, self._measure, self._descriptor_of = render, measure, descriptor_of
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
 
+    def measurable(self, controls: Sequence[Control]) -> list[bool]:
+        """Whether each control has a descriptor to measure it by."""
+        return [self._descriptor_of(c.name) is not None for c in controls]
+
     def measure(self, latents: torch.Tensor, controls: Sequence[Control]) -> torch.Tensor:
         """Each control's measured value on its scale `[batch, controls]` (NaN: see `Measure`)."""
         latents = latents.detach()
@@ -202,7 +214,14 @@ def settle_sweep(
         start = memo.measure(repeated[:1], everything).expand(repeated.shape[0], -1)
     setting = Setting(control.name, 0.0, False, "")
     z_new, requests, measured, _ = closed_loop_move(
-        repeated, [setting], [control], locked, targets[:, :1].double(), memo.measure, start=start
+        repeated,
+        [setting],
+        [control],
+        locked,
+        targets[:, :1].double(),
+        memo.measure,
+        start=start,
+        measurable=memo.measurable(everything),
     )
     unreached = [
         bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1])[0])
@@ -233,7 +252,14 @@ def settled_move(
     if locked or any(s.relative for s in settings):
         start = memo.measure(z, everything)
     z_new, requests, measured, renders = closed_loop_move(
-        z, settings, chosen, locked, open_targets, memo.measure, start=start
+        z,
+        settings,
+        chosen,
+        locked,
+        open_targets,
+        memo.measure,
+        start=start,
+        measurable=memo.measurable(everything),
     )
     requested = {
         c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))

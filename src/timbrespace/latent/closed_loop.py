@@ -11,14 +11,15 @@ secant estimate of how much the measurement moves per unit of latent value:
     b_{k+1} = b_k + e_k / s_k, each step at most `max_step`
 
 until every measured error is within its tolerance or the render budget ends; the best iterate
-(the smallest worst error in tolerances) is kept. Controls without a measurement (PCA axes,
-packs, custom) and items whose measurement is undefined (NaN: an unvoiced pitch) keep their
-open-loop latent target. Values are on each control's scale (semitones, log Hz, …); latents
+(the smallest worst error in tolerances; a failed measurement counts as the worst) is kept.
+Controls without a request (NaN: PCA axes, packs, custom) keep their open-loop latent target,
+and so does an item whose measurement is undefined (NaN: an unvoiced pitch) at that step. Values are on each control's scale (semitones, log Hz, …); latents
 `[batch, dim, frames]`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -92,12 +93,15 @@ def settle(
         z = place(targets)
         measured = measure(z).double()
         error = requests - measured
+        asked = torch.isfinite(requests)
         judged = torch.isfinite(error)
-        reached = ~judged | (error.abs() <= tolerance)
-        score = torch.where(judged, error.abs() / tolerance, torch.zeros_like(error)).amax(dim=1)
+        reached = ~asked | (judged & (error.abs() <= tolerance))
+        # a request whose measurement failed (an unvoiced render) is worse than any measured one
+        score = torch.where(judged, error.abs() / tolerance, torch.zeros_like(error))
+        score = torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(dim=1)
         if best is None:
             best = LoopResult(z.clone(), targets.clone(), measured, reached, renders)
-        better = score < best_score
+        better = (score < best_score) | (renders == 1)
         if bool(better.any()):
             best.z[better] = z[better]
             best.latent_targets[better] = targets[better]
