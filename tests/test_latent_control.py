@@ -440,3 +440,41 @@ def test_physical_limits_hold_even_when_extrapolating() -> None:
     )
     inside = apply_controls(z, controls, [9000.0, math.log(0.5)], extrapolate=True)
     assert inside.clamped == [] and float(inside.targets[0, 0, 0]) == 9000.0
+
+
+def test_a_request_beyond_what_the_model_renders_is_set_to_its_edge_in_hz() -> None:
+    e = torch.eye(DIM, dtype=torch.float64)
+    rendered = (math.log(300.0), math.log(6120.0))
+    brightness = Control("brightness", e[0], unit="Hz", scale="log", range=rendered, rendered=True)
+    brightness = brightness.with_limits(0.0, 11025.0)
+    z = torch.zeros(1, DIM, 1, dtype=torch.float64)
+    clamped = apply_controls(z, [brightness], [math.log(9000.0)])
+    assert math.exp(float(clamped.targets[0, 0, 0])) == pytest.approx(6120.0)
+    assert clamped.clamped == ["brightness"]
+    assert any(
+        w.startswith(
+            "brightness: 9000 Hz is beyond what this model renders (max 6120 Hz); set 6120 Hz"
+        )
+        for w in clamped.warnings
+    ), clamped.warnings
+    low = apply_controls(z, [brightness], [math.log(100.0)])
+    assert any("(min 300 Hz); set 300 Hz" in w for w in low.warnings)
+    past = apply_controls(z, [brightness], [math.log(9000.0)], extrapolate=True)
+    assert math.exp(float(past.targets[0, 0, 0])) == pytest.approx(9000.0)
+    assert any(
+        "beyond what this model renders" in w and "extrapolating" in w for w in past.warnings
+    )
+    physics = apply_controls(z, [brightness], [math.log(30000.0)], extrapolate=True)
+    assert math.exp(float(physics.targets[0, 0, 0])) == pytest.approx(11025.0)
+    data = Control("pca1", e[1], range=(-1.0, 1.0))
+    assert any("outside the data range" in w for w in apply_controls(z, [data], [3.0]).warnings)
+
+
+def test_physical_limits_cut_the_range_and_rendered_survives_json() -> None:
+    e = torch.eye(DIM, dtype=torch.float64)
+    release = Control("release", e[1], unit="s", scale="log", range=(-3.0, 0.5), rendered=True)
+    limited = release.with_limits(0.0, 1.0)
+    assert limited.range == (-3.0, 0.0)  # log(1 s): not past the clip
+    restored = Control.from_dict(json.loads(json.dumps(limited.to_dict())))
+    assert restored.rendered and restored.range == limited.range
+    assert not Control.from_dict({"name": "old", "direction": [1.0] * DIM}).rendered

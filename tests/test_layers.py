@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bundle",),
     ("inference",),
     ("train",),
-    ("analyze", "evaluation", "plots", "space_results", "space_loop"),
+    ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),
     ("space", "control_fidelity"),
     ("cli", "studio", "engine", "export"),
 ]

@@ -8,6 +8,15 @@ Writes beside the model, atomically:
 - `analysis.json`: the SHA-256 of the weights and the cache fingerprint it was made from,
   descriptor names and units, sound paths, packs and labels, one linear probe per descriptor with
   its held-out R², and the custom controls (their groups of sounds and resulting direction).
+
+Probes are calibrated on decoded audio (`timbrespace.calibrate`, on by default): each probe's
+`weights`/`bias` are then fitted on the descriptors the decoder renders, `r2_heldout` is against
+them, and its `calibration` entry holds the held-out R² of a probe of the original sounds
+(`r2_original`), the decoded R² (`r2_decoded`), what moves along it render (`gain`, `spearman`,
+`fidelity`), the range the decoder was measured to render (`rendered_range`, on the probe's
+scale) and `weak` (why it is unreliable, or null). `model_pitch` gets a `calibration` entry too.
+Without calibration (`calibrate=False`) the probes are those of the original sounds, as in
+format 2.
 """
 
 from __future__ import annotations
@@ -16,8 +25,9 @@ import fnmatch
 import json
 import math
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,7 @@ from safetensors.torch import save_file
 from timbrespace.atomic import atomic_path, write_json_atomic
 from timbrespace.audio.descriptors import descriptor_scale, to_scale
 from timbrespace.bundle import Bundle, load_bundle, weights_digest
+from timbrespace.calibrate import CalibrationSettings, calibrate_probes
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import check_cache, encode_in_tune
@@ -40,6 +51,7 @@ from timbrespace.latent.analysis import (
     r2_score,
 )
 from timbrespace.latent.analysis_file import ANALYSIS_FORMAT_VERSION, CONTROL_ALIASES
+from timbrespace.latent.calibration import Calibration
 from timbrespace.latent.control import Control
 
 MIN_PROBE_POINTS = 10
@@ -54,17 +66,31 @@ class AnalysisReport:
     packs: list[str]
     custom_controls: list[str]
     model_pitch: LinearProbe | None = None
+    calibration: dict[str, Calibration] = field(default_factory=dict)
+    """By probe name (`model_pitch` for the model's pitch readout); empty without calibration."""
+    decoded: int = 0
+    """Sounds decoded to calibrate (analysed sounds and moves)."""
+    seconds: float = 0.0
+    """Wall time of the whole analysis, s."""
+    calibration_seconds: float = 0.0
+    """Of which calibrating on decoded audio, s."""
 
 
-def analysed_latents(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
-    """Every cached clip's latent point `[sounds, latent_dim]` (paths averaged over frames), in
-    tune with its cached f0 (`inference.encode_in_tune`), so a dataset sound starts in tune."""
+def analysed_paths(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
+    """Every cached clip's latent `[sounds, latent_dim, frames]` (frames = 1 for a point latent),
+    in tune with its cached f0 (`inference.encode_in_tune`), so a dataset sound starts in tune."""
     f0 = (
         torch.from_numpy(np.asarray(cache.descriptor("f0")))
         if "f0" in cache.descriptor_names
         else None
     )
-    return encode_in_tune(bundle, cache.audio, f0_hz=f0).mean(dim=-1)
+    return encode_in_tune(bundle, cache.audio, f0_hz=f0)
+
+
+def analysed_latents(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
+    """Every cached clip's latent point `[sounds, latent_dim]`: `analysed_paths` averaged over
+    frames."""
+    return analysed_paths(bundle, cache).mean(dim=-1)
 
 
 @dataclass(frozen=True)
@@ -151,12 +177,18 @@ def analyze_bundle(
     cache_path: str | os.PathLike[str] | None = None,
     *,
     custom: Sequence[CustomControlSpec] = (),
+    calibrate: bool = True,
+    calibration: CalibrationSettings | None = None,
 ) -> AnalysisReport:
     """Encode the training cache (or `cache_path`) and write the analysis into the bundle.
 
     custom: controls defined by two groups of sounds; those of an earlier analysis of the same
-    bundle are recomputed too, unless one of `custom` has the same name.
+    bundle are recomputed too, unless one of `custom` has the same name. calibrate: fit the
+    descriptor probes on decoded audio and measure what moves along them render
+    (`timbrespace.calibrate`, with `calibration` settings); False keeps the probes of the
+    original sounds and the data ranges.
     """
+    began = time.perf_counter()
     bundle = load_bundle(bundle_path)
     cache_root = cache_path or bundle.training.get("cache", {}).get("path")
     if cache_root is None:
@@ -165,7 +197,8 @@ def analyze_bundle(
     check_cache(bundle, cache, fingerprint=bundle.training.get("cache", {}).get("fingerprint"))
     sounds = [cache.sources[i].path for i in cache.clip_source]
     specs = {spec.name: spec for spec in (*_previous_custom_specs(bundle.path), *custom)}
-    points = analysed_latents(bundle, cache)
+    paths = analysed_paths(bundle, cache)
+    points = paths.mean(dim=-1)
     reserved = set(cache.descriptor_names) | set(CONTROL_ALIASES)
     for name in specs:
         if name in reserved or name.startswith(("pca", "pack:")):
@@ -174,15 +207,25 @@ def analyze_bundle(
             )
     customs = [custom_control(spec, points.double(), sounds) for spec in specs.values()]
     pca = fit_pca(points)
-    probes = []
+    scaled, original_probes = {}, {}
     for index, name in enumerate(cache.descriptor_names):
         scale = descriptor_scale(name)
         values = to_scale(cache.descriptors[:, index], scale)
         if np.isfinite(values).sum() < MIN_PROBE_POINTS:
             continue
         unit = cache.descriptor_units[name]
-        probes.append(fit_probe(points, values, name=name, unit=unit, scale=scale))
+        scaled[name] = values
+        original_probes[name] = fit_probe(points, values, name=name, unit=unit, scale=scale)
     model_pitch = _model_pitch(bundle.model, points, cache)
+    calibrated = (
+        calibrate_probes(
+            bundle, paths, scaled, original_probes, model_pitch=model_pitch, settings=calibration
+        )
+        if calibrate
+        else None
+    )
+    probes = list(original_probes.values()) if calibrated is None else calibrated.probes
+    calibrations = {} if calibrated is None else calibrated.calibration
     clip_packs = [cache.sources[i].pack for i in cache.clip_source]
     directions = class_directions(points, clip_packs)
     packs = sorted(directions)
@@ -208,16 +251,46 @@ def analyze_bundle(
             "sound_packs": clip_packs,
             "label_names": cache.label_names,
             "packs": packs,
-            "probes": [_finite(probe.to_dict()) for probe in probes],
-            "model_pitch": None if model_pitch is None else _finite(model_pitch.to_dict()),
+            "probes": [_probe_entry(probe, calibrations.get(probe.name)) for probe in probes],
+            "model_pitch": (
+                None
+                if model_pitch is None
+                else _probe_entry(model_pitch, calibrations.get("model_pitch"))
+            ),
             "custom_controls": [
                 {**spec.to_dict(), "control": control.to_dict()}
                 for spec, control in zip(specs.values(), customs, strict=True)
             ],
+            "calibration": None
+            if calibrated is None
+            else {
+                "decoded": calibrated.decoded,
+                "settings": asdict(calibration or CalibrationSettings()),
+            },
         },
     )
     ratios = [float(r) for r in pca.explained_variance_ratio]
-    return AnalysisReport(bundle.path, len(cache), ratios, probes, packs, list(specs), model_pitch)
+    return AnalysisReport(
+        bundle.path,
+        len(cache),
+        ratios,
+        probes,
+        packs,
+        list(specs),
+        model_pitch,
+        calibrations,
+        decoded=0 if calibrated is None else calibrated.decoded,
+        seconds=time.perf_counter() - began,
+        calibration_seconds=0.0 if calibrated is None else calibrated.seconds,
+    )
+
+
+def _probe_entry(probe: LinearProbe, calibration: Calibration | None) -> dict[str, Any]:
+    """A probe's JSON entry, with its `calibration` when it has one."""
+    entry = _finite(probe.to_dict())
+    if calibration is not None:
+        entry["calibration"] = calibration.to_dict()
+    return entry
 
 
 def _model_pitch(

@@ -2,7 +2,10 @@
 PCA, probes, pack directions, custom controls) and the controls it defines.
 
 The files (`analysis.safetensors`, `analysis.json`) are written by `timbrespace.analyze`; their
-layout is described there and versioned by `ANALYSIS_FORMAT_VERSION`.
+layout is described there and versioned by `ANALYSIS_FORMAT_VERSION`. Format 3 adds each probe's
+`calibration` on decoded audio (see `timbrespace.calibrate`): a calibrated descriptor control is
+clamped to the range the decoder renders and carries its `weak` reason. Format 2 (no calibration)
+still loads: its controls keep the data ranges.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,12 @@ from safetensors.torch import load_file
 
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, LinearProbe
+from timbrespace.latent.calibration import Calibration
 from timbrespace.latent.control import Control
 
-ANALYSIS_FORMAT_VERSION = 2
+ANALYSIS_FORMAT_VERSION = 3
+READABLE_FORMAT_VERSIONS = (2, 3)
+"""Formats this version loads (2: probes of the original sounds, no calibration)."""
 
 CONTROL_ALIASES = {
     "pitch": "f0",
@@ -38,7 +44,9 @@ class Analysis:
 
     latents `[sounds, latent_dim]` float64; descriptors `[sounds, n_descriptors]` in cache units
     (Hz, s, dB…); sounds: dataset paths; sound_packs: each sound's pack; pack_directions
-    `[packs, latent_dim]` (pack mean − global mean, in the order of `packs`).
+    `[packs, latent_dim]` (pack mean − global mean, in the order of `packs`); calibration: by
+    probe name (`model_pitch` for the model's pitch readout), what the decoder renders (empty
+    for an uncalibrated analysis).
     """
 
     path: Path
@@ -57,6 +65,7 @@ class Analysis:
     custom: list[Control]
     cache: dict[str, Any]
     model_pitch: LinearProbe | None = None
+    calibration: dict[str, Calibration] = field(default_factory=dict)
 
     def descriptor(self, name: str) -> np.ndarray:
         """One descriptor over all sounds `[sounds]`, in its unit."""
@@ -69,25 +78,44 @@ class Analysis:
     def controls(self, *, pca_axes: int = 8) -> dict[str, Control]:
         """Controls: `pca1…`, every descriptor probe (with the aliases pitch, attack, release,
         brightness; `pitch` is the model's own pitch readout when it has one), `pack:<name>`
-        (0 = data mean, 1 = the pack's mean) and the custom ones. Each has the range of its
-        value over the analysed sounds."""
+        (0 = data mean, 1 = the pack's mean) and the custom ones. A calibrated descriptor control
+        has the range the decoder was measured to render (`rendered`) and its `weak` reason; the
+        others (and the model's own pitch) have the range of their value over the analysed
+        sounds."""
         controls: list[Control] = [
             Control.from_pca(self.pca, i) for i in range(min(pca_axes, self.pca.n_components))
         ]
-        controls += [Control.from_probe(probe) for probe in self.probes.values()]
-        controls += [
-            Control.from_probe(self.probes[target], name=alias)
+        probes = [(probe.name, probe, probe.name) for probe in self.probes.values()]
+        probes += [
+            (alias, self.probes[target], target)
             for alias, target in CONTROL_ALIASES.items()
             if target in self.probes and not (alias == "pitch" and self.model_pitch is not None)
         ]
+        for name, probe, key in probes:
+            control = Control.from_probe(probe, name=name)
+            controls.append(self._calibrated(control, self.calibration.get(key)))
         if self.model_pitch is not None:
+            # the synth's own pitch: exact by construction, bounded by the data and physics;
+            # its calibration (R² against the decoded f0) is reported, not used to clamp
             controls.append(Control.from_probe(self.model_pitch, name="pitch"))
         mean = self.latents.mean(dim=0)
         for name, direction in zip(self.packs, self.pack_directions, strict=True):
             if float(direction.norm()) > 0:
                 controls.append(Control.from_direction(f"pack:{name}", direction, origin=mean))
         controls += self.custom
-        return {control.name: control.with_range(self.latents) for control in controls}
+        return {
+            control.name: control if control.rendered else control.with_range(self.latents)
+            for control in controls
+        }
+
+    @staticmethod
+    def _calibrated(control: Control, calibration: Calibration | None) -> Control:
+        """`control` with the rendered range and weak reason of its calibration, if any."""
+        if calibration is None or calibration.rendered_range is None:
+            return control
+        return replace(
+            control, range=calibration.rendered_range, rendered=True, weak=calibration.weak
+        )
 
 
 def control_descriptor(name: str) -> str:
@@ -107,10 +135,10 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
     except ValueError as error:
         raise TimbrespaceError(f"{meta_path}: invalid JSON ({error})") from error
     version = meta.get("format_version")
-    if version != ANALYSIS_FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise TimbrespaceError(
             f"{meta_path}: analysis format {version}, this timbrespace reads "
-            f"{ANALYSIS_FORMAT_VERSION}; re-run `timbrespace analyze {folder}`"
+            f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}; re-run `timbrespace analyze {folder}`"
         )
     if meta.get("model", {}).get("weights_sha256") != weights_sha256:
         raise TimbrespaceError(
@@ -119,6 +147,14 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
         )
     tensors = load_file(str(tensors_path))
     descriptors = meta["descriptors"]
+    calibration = {
+        entry["name"]: Calibration.from_dict(entry["calibration"])
+        for entry in meta["probes"]
+        if entry.get("calibration") is not None
+    }
+    pitch_entry = meta.get("model_pitch") or {}
+    if pitch_entry.get("calibration") is not None:
+        calibration["model_pitch"] = Calibration.from_dict(pitch_entry["calibration"])
     return Analysis(
         path=folder,
         latents=tensors["latents"].double(),
@@ -140,6 +176,7 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
             if meta.get("model_pitch") is None
             else LinearProbe.from_dict(_nan_for_null(meta["model_pitch"]))
         ),
+        calibration=calibration,
     )
 
 

@@ -51,8 +51,10 @@ def _paths(z: Array) -> torch.Tensor:
 class Control:
     """`value(z) = direction · z + offset` on `scale`, for a quantity in `unit` ("" = unitless).
 
-    direction `[dim]` float64, non-zero. range: (min, max) of the value over the data, on the
-    control's scale, or None when unknown (then targets are never clamped).
+    direction `[dim]` float64, non-zero. range: (min, max) reachable on the control's scale,
+    or None when unknown (then targets are never clamped): the span the decoder was measured to
+    render when `rendered` (see `timbrespace.calibrate`), else the span of the value over the
+    data.
     """
 
     name: str
@@ -67,6 +69,9 @@ class Control:
     weak: str | None = None
     """Why this control is too unreliable to offer as a knob (e.g. its direction explains too
     little of what the decoder renders), or None for a usable control."""
+    rendered: bool = False
+    """True when `range` is what the decoder renders (measured on decoded audio at analyze
+    time), False when it is the span of the data."""
 
     def __post_init__(self) -> None:
         direction = as_float64(self.direction).reshape(-1).clone()
@@ -121,10 +126,16 @@ class Control:
         return replace(self, range=(float(values.min()), float(values.max())))
 
     def with_limits(self, low: float, high: float) -> Control:
-        """A copy with the physical range `[low, high]` in `unit` (±inf: unbounded side)."""
+        """A copy with the physical range `[low, high]` in `unit` (±inf: unbounded side); its
+        `range` is intersected with it (both ends kept inside the physical range)."""
         if math.isinf(low) and math.isinf(high):
             return self
-        return replace(self, limits=(float(low), float(high)))
+        limited = replace(self, limits=(float(low), float(high)))
+        if self.range is None:
+            return limited
+        floor, ceiling = limited.scaled_limits()
+        start, end = (min(max(v, floor), ceiling) for v in self.range)
+        return replace(limited, range=(start, end))
 
     def scaled_limits(self) -> tuple[float, float]:
         """The physical range on the control's scale (a side the scale can't hold is unbounded:
@@ -177,6 +188,7 @@ class Control:
             "scale": self.scale,
             "range": None if self.range is None else list(self.range),
             "weak": self.weak,
+            "rendered": self.rendered,
         }
 
     @classmethod
@@ -190,6 +202,7 @@ class Control:
             scale=str(data.get("scale", "linear")),
             range=None if value_range is None else (value_range[0], value_range[1]),
             weak=None if data.get("weak") is None else str(data["weak"]),
+            rendered=bool(data.get("rendered", False)),
         )
 
 
@@ -260,20 +273,34 @@ def _limit_to_ranges(
         if not bool(outside.any()):
             continue
         worst = float(column[outside][(column[outside] - (low + high) / 2).abs().argmax()])
-        wanted = format_quantity(control.to_user(worst), control.unit)
-        span = f"data range {_range_text(control, control.to_user(low), control.to_user(high))}"
-        if extrapolate:
-            notes.append(f"{control.name}: {wanted} is beyond the {span}; extrapolating")
-        else:
+        if not extrapolate:
             targets[:, i] = column.clamp(low, high)
             if control.name not in clamped:
                 clamped.append(control.name)
-            edge = format_quantity(control.to_user(high if worst > high else low), control.unit)
-            notes.append(
-                f"{control.name}: {wanted} is outside the {span}; clamped to {edge} "
-                "(ask to extrapolate to go beyond)"
-            )
+        notes.append(_range_note(control, worst, extrapolate=extrapolate))
     return targets, clamped, notes
+
+
+def _range_note(control: Control, worst: float, *, extrapolate: bool) -> str:
+    """The notice for a target `worst` (on the control's scale) outside `control.range`, in the
+    control's unit: clamped to the nearest edge, or kept when extrapolating."""
+    assert control.range is not None
+    low, high = control.range
+    wanted = format_quantity(control.to_user(worst), control.unit)
+    edge = format_quantity(control.to_user(high if worst > high else low), control.unit)
+    if control.rendered:
+        side = "max" if worst > high else "min"
+        beyond = f"{control.name}: {wanted} is beyond what this model renders ({side} {edge})"
+        if extrapolate:
+            return f"{beyond}; extrapolating (the sound may not follow)"
+        return f"{beyond}; set {edge} (ask to extrapolate to go beyond)"
+    span = f"data range {_range_text(control, control.to_user(low), control.to_user(high))}"
+    if extrapolate:
+        return f"{control.name}: {wanted} is beyond the {span}; extrapolating"
+    return (
+        f"{control.name}: {wanted} is outside the {span}; clamped to {edge} "
+        "(ask to extrapolate to go beyond)"
+    )
 
 
 def _limit_to_physics(
