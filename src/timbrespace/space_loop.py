@@ -160,8 +160,10 @@ class RenderMemo:
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
 
     def measurable(self, controls: Sequence[Control]) -> list[bool]:
-        """Whether each control has a descriptor to measure it by."""
-        return [self._descriptor_of(c.name) is not None for c in controls]
+        """Whether the loop steers each control by its measurement: it has a descriptor and is
+        not weak (a weak control's measurement does not follow its direction, so chasing it
+        would only pull the others off their targets; it is set open-loop)."""
+        return [self._descriptor_of(c.name) is not None and c.weak is None for c in controls]
 
     def measure(self, latents: torch.Tensor, controls: Sequence[Control]) -> torch.Tensor:
         """Each control's measured value on its scale `[batch, controls]` (NaN: see `Measure`)."""
