@@ -177,6 +177,15 @@ def test_info_packs_and_map_describe_the_analysis(client: TestClient, space: Lat
     assert controls["pitch"]["unit"] == "Hz" and controls["pitch"]["kind"] == "descriptor"
     assert 20 < controls["pitch"]["low"] < controls["pitch"]["high"] < 8000
     assert controls["pca1"]["kind"] == "pca" and controls["pack:Audiophob"]["kind"] == "pack"
+    assert controls["pitch"]["descriptor"] == "f0" and controls["brightness"]["descriptor"] == (
+        "centroid"
+    )
+    assert (
+        controls["pca1"]["descriptor"] is None and controls["pack:Audiophob"]["descriptor"] is None
+    )
+    assert all(c["weak"] == space.controls[c["name"]].weak for c in info["controls"])
+    assert controls["brightness"]["limits"][1] == info["sample_rate"] / 2  # Nyquist
+    assert controls["pca1"]["limits"] is None
     tree = client.get("/api/packs").json()
     found: list[int] = []
 
@@ -218,12 +227,88 @@ def test_render_sets_pitch_and_is_reproducible(client: TestClient, space: Latent
     assert first.headers["content-type"] == "audio/wav"
     assert rate == space.sample_rate and audio.shape == (1, space.bundle.model.hop_length)
     assert np.abs(audio).max() > 0.01
-    values = json.loads(first.headers["x-values"])
-    assert values["pitch"] == pytest.approx(target, rel=1e-4)
+    requested = json.loads(first.headers["x-requested"])
+    assert requested == {"pitch": pytest.approx(target, rel=1e-6)}
     assert isinstance(json.loads(first.headers["x-warnings"]), list)
     assert first.content == second.content and first.headers["x-state"] == second.headers["x-state"]
     other = render(client, {"start": {"index": index}, "set": {"pitch": target * 0.9}})
     assert other.content != first.content
+
+
+def _same_measurements(state: dict, expected: dict[str, float]) -> None:
+    """A state's `measured` equals what its WAV measures (16-bit rounding aside)."""
+    assert set(state) == set(expected) and {"pitch", "brightness", "attack"} <= set(expected)
+    for name, value in expected.items():
+        if np.isnan(value):
+            assert state[name] is None, name
+        else:
+            assert state[name] == pytest.approx(value, rel=0.02, abs=1e-4), name
+
+
+@slow
+def test_a_render_carries_what_its_wav_measures(client: TestClient, space: LatentSpace) -> None:
+    """The number boxes show measurements of the sound itself: the state's `measured` is
+    `measure_controls` of its WAV, its request is kept, and a pitch the closed loop did not
+    bring within 15 cents has a warning line saying so in Hz."""
+    index = pitched_sound(space)
+    pitch = space.controls["pitch"]
+    low, high = pitch.range
+    target = pitch.to_user((2 * low + high) / 3)
+    response = render(client, {"start": {"index": index}, "set": {"pitch": target}})
+    audio, _ = read_wav(response.content)
+    expected = space.measure_controls(audio)
+    state = client.get(f"/api/states/{response.headers['x-state']}").json()
+    _same_measurements(state["measured"], expected)
+    assert json.loads(response.headers["x-measured"]) == state["measured"]
+    assert state["requested"] == {"pitch": pytest.approx(target, rel=1e-6)}
+    missed = [w for w in state["warnings"] if w.startswith("pitch: asked")]
+    if np.isfinite(expected["pitch"]):  # else: no clear pitch in the render, reported as null
+        cents = 1200 * abs(np.log2(expected["pitch"] / target))
+        assert cents <= 15.5 or (missed and "Hz" in missed[0]), (cents, state["warnings"])
+        # a latent readout is a prediction, not the measurement: the two are reported apart
+        assert state["values"]["pitch"] != state["measured"]["pitch"]
+
+    # a render without a move (a map point) is measured too; gain does not change the reading
+    plain = render(client, {"start": {"map": [0.5, -0.5]}})
+    quiet = render(client, {"start": {"map": [0.5, -0.5]}, "gain_db": -12.0})
+    described = [client.get(f"/api/states/{r.headers['x-state']}").json() for r in (plain, quiet)]
+    _same_measurements(described[0]["measured"], space.measure_controls(read_wav(plain.content)[0]))
+    assert described[0]["requested"] == {} and described[1]["measured"] == described[0]["measured"]
+
+
+@slow
+def test_a_render_reuses_the_closed_loop_audio_and_passes_gla_iters(
+    space: LatentSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The closed loop's final render is the state's audio (no second decode), and the
+    request's Griffin-Lim iterations reach the move."""
+    studio = Studio(space)
+    seen: dict[str, object] = {}
+    renders = {"in_move": 0, "after": 0}
+    move, decode = space.move, space.render
+    inside = [False]
+
+    def counting_move(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.update(kwargs)
+        inside[0] = True
+        try:
+            seen["result"] = move(*args, **kwargs)
+            return seen["result"]
+        finally:
+            inside[0] = False
+
+    def counting_render(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        renders["in_move" if inside[0] else "after"] += 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(space, "move", counting_move)
+    monkeypatch.setattr(space, "render", counting_render)
+    pitch = space.controls["pitch"]
+    state = studio.render({"index": 2}, {"pitch": pitch.to_user(sum(pitch.range) / 2)}, gla_iters=7)
+    assert seen["gla_iters"] == 7
+    assert seen["result"].audio is not None and renders["in_move"] >= 1 and renders["after"] == 0
+    assert np.array_equal(state.audio, np.clip(seen["result"].audio[0], -1, 1))
+    assert state.measured == seen["result"].measured
 
 
 @slow

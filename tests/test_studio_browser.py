@@ -8,7 +8,9 @@ Screenshots go to $TIMBRESPACE_ARTIFACTS (or a temporary folder, printed)."""
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
 import shutil
 import socket
 import threading
@@ -266,8 +268,9 @@ def test_map_point_and_pitch_slider_make_new_audio_and_undo_restores(
     assert moved_src != src
     assert studio_page.canvas("#waveform") != wave_before
     assert studio_page.canvas("#spectrogram") != spec_before
-    assert page.input_value("[data-readout='pitch']") != pitch_before  # from X-Values
+    assert page.input_value("[data-readout='pitch']") != pitch_before  # from X-Measured
     assert "moved" in (page.get_attribute(".control[data-name='pitch']", "class") or "")
+    assert_box_shows_the_measured_pitch(page)
     page.screenshot(path=str(artifacts / "studio_pitch_moved.png"), full_page=True)
 
     # Ctrl+Z restores the map point's sound (same picture), Ctrl+Shift+Z the moved one
@@ -280,6 +283,36 @@ def test_map_point_and_pitch_slider_make_new_audio_and_undo_restores(
     page.wait_for_function("() => document.getElementById('redo').disabled")
     assert studio_page.canvas("#waveform") != wave_before
     assert_no_errors(studio_page)
+
+
+PITCH_BOX = re.compile(r"(\d+(?:\.\d+)?) Hz \(([A-G]#?-?\d)(?: ([+\u2212])(\d+)c)?\)")
+
+
+def assert_box_shows_the_measured_pitch(page) -> None:
+    """After a pitch move the box shows the pitch the rendered sound measures (the server's
+    X-Measured, not the request) with its note name, and the note under the slider reads
+    "asked … → …" with both values."""
+    current = page.evaluate(
+        "() => ({measured: window.studio.state.current.measured.pitch,"
+        " requested: window.studio.state.current.requested.pitch})"
+    )
+    text = page.input_value("[data-readout='pitch']")
+    if current["measured"] is None:  # no clear pitch in this render: no number pretends one
+        assert text == "—"
+        return
+    match = PITCH_BOX.fullmatch(text)
+    assert match, text
+    hz = current["measured"]
+    assert float(match[1]) == pytest.approx(hz, abs=0.6 if hz >= 100 else 0.06)
+    midi = 69 + 12 * math.log2(hz / 440)
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    assert match[2] == f"{names[round(midi) % 12]}{round(midi) // 12 - 1}"
+    cents = round(100 * (midi - round(midi)))
+    assert (int(match[4]) * (-1 if match[3] == "\u2212" else 1) if match[4] else 0) == cents
+    note = page.inner_text(".control[data-name='pitch'] .note")
+    asked = re.match(r"asked (\d+(?:\.\d+)?) Hz \(", note)
+    assert asked and f"→ {text}" in note, note
+    assert float(asked[1]) == pytest.approx(current["requested"], abs=0.6)
 
 
 def test_plane_puck_and_ab_curve_make_audio(studio_page: Page, artifacts: Path) -> None:
@@ -465,3 +498,53 @@ def test_a_path_model_takes_a_sloped_curve_and_fewer_iterations(
         assert_no_errors(page)
     finally:
         page.close()
+
+
+def test_typed_values_weak_controls_and_warnings_under_their_slider(browser, server: str) -> None:
+    """A note name typed into the pitch box asks that pitch; "ms" is understood; a weak control
+    is greyed with its reason yet still moves; a request past physics is clamped with the
+    warning under its own slider, and the warning goes when the move is undone by a reset."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/api/info") as answer:
+        info = json.load(answer)
+    reason = "explains 4 % of what the decoder renders"
+    controls = [{**c, "weak": reason if c["name"] == "release" else None} for c in info["controls"]]
+    studio_page = Page(browser, server, info={"controls": controls})
+    page = studio_page.page
+    try:
+        page.uncheck("#autoplay")
+        release = page.locator(".control[data-name='release']")
+        assert "weak" in (release.get_attribute("class") or "")
+        assert reason in release.locator(".note").inner_text()
+        assert "weak" not in (page.get_attribute(".control[data-name='pitch']", "class") or "")
+
+        def ask(name: str, text: str) -> dict:
+            before = studio_page.audio_src()
+            page.fill(f"[data-readout='{name}']", text)
+            page.press(f"[data-readout='{name}']", "Enter")
+            studio_page.wait_new_audio(before)
+            return page.evaluate("window.studio.state.current")
+
+        pitch = next(c for c in info["controls"] if c["name"] == "pitch")
+        assert pitch["low"] < 440 < pitch["high"]
+        assert ask("pitch", "A4")["requested"]["pitch"] == pytest.approx(440.0, rel=1e-6)
+        control = next(c for c in info["controls"] if c["name"] == "release")
+        middle = math.sqrt(control["low"] * control["high"])
+        current = ask("release", f"{middle * 1000:.1f} ms")
+        assert current["requested"]["release"] == pytest.approx(middle, rel=1e-3)
+
+        nyquist = info["sample_rate"] / 2
+        current = ask("brightness", f"{2 * nyquist:.0f} Hz")
+        assert current["requested"]["brightness"] <= nyquist
+        note = page.inner_text(".control[data-name='brightness'] .note")
+        assert "impossible" in note and "clamped" in note, note
+        assert "brightness" in studio_page.status() and "under the slider" in studio_page.status()
+        before = studio_page.audio_src()
+        page.click("#reset-controls")
+        studio_page.wait_new_audio(before)
+        assert "impossible" not in page.inner_text(".control[data-name='brightness'] .note")
+        assert_no_errors(studio_page)
+    finally:
+        studio_page.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from timbrespace.atomic import atomic_path  # noqa: E402
 from timbrespace.audio.descriptors import descriptor_scale, to_scale  # noqa: E402
 from timbrespace.latent.analysis_file import Analysis  # noqa: E402
+from timbrespace.numbers import format_pitch  # noqa: E402
 from timbrespace.space_results import SweepResult  # noqa: E402
 
 SCALE_LABELS = {"semitones": "semitones re 440 Hz", "log": "log"}
@@ -147,14 +149,25 @@ def plot_analysis(analysis: Analysis, out: str | os.PathLike[str]) -> list[Path]
     return written
 
 
-def _format(value: float, unit: str) -> str:
-    return "undefined" if not math.isfinite(value) else f"{value:.4g} {unit}".strip()
+def _format(value: float, unit: str, descriptor: str | None = None) -> str:
+    """A sweep value as people read it: pitch with its note name, else 4 digits and the unit."""
+    if not math.isfinite(value):
+        return "undefined"
+    if descriptor == "f0" and unit == "Hz":
+        return format_pitch(value)
+    return f"{value:.4g} {unit}".strip()
 
 
-def contact_sheet(sweep: SweepResult, sample_rate: int) -> Figure:
+def contact_sheet(
+    sweep: SweepResult, sample_rate: int, *, limited: Sequence[bool] | None = None
+) -> Figure:
     """One row per sweep step: waveform (left) and log spectrogram (right), with the requested
-    value and what the rendered audio measures (descriptor in its unit)."""
+    value and what the rendered audio measures (descriptor in its unit); a step that hit a limit
+    (`limited`, default `sweep.limited`: clamped to the data range or to physics, or out of the
+    closed loop's reach) is titled in red, "limit"."""
     steps = len(sweep.requested)
+    if limited is None:
+        limited = getattr(sweep, "limited", None) or [False] * steps
     figure, grid = plt.subplots(
         steps, 2, figsize=(11, 1.6 * steps + 0.8), squeeze=False, width_ratios=(1, 1.4)
     )
@@ -166,10 +179,15 @@ def contact_sheet(sweep: SweepResult, sample_rate: int) -> Figure:
         wave_axes, spec_axes = grid[row]
         wave_axes.plot(seconds, mono, linewidth=0.6, color="tab:blue")
         wave_axes.set(ylim=(-1.05, 1.05), xlim=(0, seconds[-1] if mono.size > 1 else 1))
-        text = f"{sweep.name} requested {_format(requested, sweep.unit)}"
+        text = f"{sweep.name} requested {_format(requested, sweep.unit, sweep.descriptor)}"
         if sweep.descriptor:
-            text += f" · measured {sweep.descriptor} {_format(measured, sweep.unit)}"
-        wave_axes.set_title(text, fontsize=9, loc="left")
+            shown = _format(measured, sweep.unit, sweep.descriptor)
+            text += f" → measured {sweep.descriptor} {shown}"
+        if limited[row]:
+            text += " · limit"
+        wave_axes.set_title(
+            text, fontsize=9, loc="left", color="tab:red" if limited[row] else "black"
+        )
         spec_axes.specgram(
             mono + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma", vmin=-140
         )
@@ -181,6 +199,8 @@ def contact_sheet(sweep: SweepResult, sample_rate: int) -> Figure:
             spec_axes.set_xticklabels([])
     grid[-1, 0].set_xlabel("time (s)")
     grid[-1, 1].set_xlabel("time (s)")
-    figure.suptitle(f"Sweep of {sweep.name}: {steps} steps", y=1.0)
+    hits = sum(bool(v) for v in limited)
+    limits = f" ({hits} hit a limit, in red)" if hits else ""
+    figure.suptitle(f"Sweep of {sweep.name}: {steps} steps{limits}", y=1.0)
     figure.tight_layout()
     return figure

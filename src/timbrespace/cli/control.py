@@ -1,23 +1,25 @@
 """Named controls from the command line: the start point (`--from`, `--nearest`, `--random`),
-`--set` / `--lock` moves, and what `generate control` renders (one sound, or a `--sweep`).
+`--set` / `--lock` moves, and what `generate control` renders (one sound with requested →
+measured per control, or a `--sweep` whose steps at a limit are flagged).
 Shared by `generate control`, the `nearest` verb and `demo`; everything goes through
 `LatentSpace`."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from timbrespace.cli.common import add_bool, print_notices
+from timbrespace.cli.common import add_bool, gla_iterations, print_notices
 from timbrespace.numbers import format_pitch, format_quantity
 
 if TYPE_CHECKING:
     import torch
 
-    from timbrespace.space import LatentSpace
+    from timbrespace.space import LatentSpace, Move, SweepResult
 
 SETTING_NAME = re.compile(r"^\s*(?P<name>[^=]+?)\s*[+-]?=")
 """The control name of a setting like `pitch=+3st` or `decay+=20%` (already checked by
@@ -35,6 +37,13 @@ def add_start_and_settings(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lock", nargs="+", metavar="NAME", help="controls to keep where they are")
     add_bool(parser, "extrapolate", False, "allow values outside the data's range (else clamp)")
+    add_bool(
+        parser,
+        "closed-loop",
+        None,
+        "render, measure and correct until the sound measures what was asked (default: on "
+        "where the model renders fast, e.g. one-shots; --no-closed-loop moves open-loop)",
+    )
 
 
 def start_point(args: argparse.Namespace, space: LatentSpace) -> tuple[torch.Tensor, str]:
@@ -53,22 +62,65 @@ def move(
     *,
     lock: Sequence[str] = (),
     extrapolate: bool = False,
+    closed_loop: bool | None = None,
 ) -> torch.Tensor:
     """`z` moved by `settings` with `lock`ed controls kept; notices go to stderr."""
-    result = space.move(z, list(settings), lock=list(lock), extrapolate=extrapolate)
+    return moved_by(
+        space, z, settings, lock=lock, extrapolate=extrapolate, closed_loop=closed_loop
+    ).z_new
+
+
+def moved_by(
+    space: LatentSpace,
+    z: torch.Tensor,
+    settings: Sequence[str],
+    *,
+    lock: Sequence[str] = (),
+    extrapolate: bool = False,
+    closed_loop: bool | None = None,
+    gla_iters: int | None = None,
+) -> Move:
+    """`LatentSpace.move` with its notices on stderr, and one for each weak control used."""
+    for name in [*(_setting_name(s) for s in settings), *lock]:
+        weak = space.controls[name].weak if name in space.controls else None
+        if weak:
+            print_notices([f"{name} is a weak control: {weak}"])
+    result = space.move(
+        z,
+        list(settings),
+        lock=list(lock),
+        extrapolate=extrapolate,
+        closed_loop=closed_loop,
+        gla_iters=gla_iters,
+    )
     print_notices(result.warnings)
-    return cast("torch.Tensor", result.z_new)  # the type of `z`
+    return result
 
 
 def moved_start(args: argparse.Namespace) -> tuple[LatentSpace, torch.Tensor, str]:
     """Open the space, pick the start point and apply --set/--lock.
     Returns (space, moved latent, description of the start)."""
+    space, _, moved, origin = settled_start(args)
+    return space, moved.z_new, origin
+
+
+def settled_start(args: argparse.Namespace) -> tuple[LatentSpace, torch.Tensor, Move, str]:
+    """Open the space, pick the start point and move it by --set/--lock (closed loop unless
+    --no-closed-loop). Returns (space, start latent, the move, description of the start)."""
     from timbrespace.space import LatentSpace
 
     space = LatentSpace.open(args.bundle)
     z, origin = start_point(args, space)
-    moved = move(space, z, args.set or [], lock=args.lock or [], extrapolate=args.extrapolate)
-    return space, moved, origin
+    moved = moved_by(
+        space,
+        z,
+        args.set or [],
+        lock=args.lock or [],
+        extrapolate=args.extrapolate,
+        closed_loop=getattr(args, "closed_loop", None),
+        gla_iters=getattr(args, "gla_iters", None),
+    )
+    return space, z, moved, origin
 
 
 def print_neighbours(space: LatentSpace, z: torch.Tensor, k: int) -> None:
@@ -78,39 +130,77 @@ def print_neighbours(space: LatentSpace, z: torch.Tensor, k: int) -> None:
 
 
 def run_control(args: argparse.Namespace) -> int:
-    """`generate control`: move the start point along named controls and render it (or sweep)."""
+    """`generate control`: move the start point along named controls and render it (or sweep);
+    print requested → measured for each set and locked control, measured on the written
+    sound."""
     from timbrespace.audio.io import save_audio
 
-    space, z, origin = moved_start(args)
+    space, start, moved, origin = settled_start(args)
     if args.sweep:
         write_sweep(
             space,
-            z,
+            moved.z_new,
             origin,
             args.sweep,
             args.output,
             lock=args.lock or [],
             extrapolate=args.extrapolate,
+            closed_loop=args.closed_loop,
         )
         return 0
-    audio = space.render(z)[0]
+    if moved.audio is not None:
+        audio = moved.audio[0]
+    else:
+        audio = space.render(moved.z_new, gla_iters=args.gla_iters)[0]
     save_audio(args.output, audio, space.sample_rate)
-    measured = space.measure(audio)
-    values = space.control_values(z)
-    print(f"from {origin}:")
-    for setting in args.set or []:
-        match = SETTING_NAME.match(setting)
-        name = match["name"] if match else setting
-        unit = space.controls[name].unit
-        descriptor = space.descriptor_of(name)
-        show = _formatter(descriptor, unit)
-        line = f"  {name}: requested {setting}, latent reads {show(values[name])}"
-        if descriptor is not None:
-            line += f", rendered audio measures {show(measured.value(descriptor))}"
+    measured = moved.measured or space.measure_controls(audio)
+    held = {}
+    if args.lock:
+        held = space.measure_controls(space.render(start, gla_iters=args.gla_iters)[0])
+    loop = "closed loop" if moved.renders else "open loop"
+    print(f"from {origin} ({loop}, {moved.renders} renders):")
+    for line in readout_lines(space, moved, measured, args.set or [], args.lock or [], held):
         print(line)
-    print_neighbours(space, z, 3)
+    print_neighbours(space, moved.z_new, 3)
     print(f"wrote {args.output}")
     return 0
+
+
+def readout_lines(
+    space: LatentSpace,
+    moved: Move,
+    measured: dict[str, float],
+    settings: Sequence[str],
+    lock: Sequence[str],
+    held: dict[str, float],
+) -> list[str]:
+    """One line per set control (`pitch=+3st: requested 349.2 Hz (F4) → measured 348.9 Hz
+    (F4 -1c)`) and per locked one (`attack: held at 5 ms → measured 5.1 ms`), flagging those
+    the loop left outside their tolerance; controls without a descriptor (PCA axes, packs,
+    custom) read their value from the latent."""
+    values = space.control_values(moved.z_new)
+    unreached = set(moved.unreached)
+    lines = []
+    rows = [(text, _setting_name(text), False) for text in settings]
+    rows += [(name, name, True) for name in lock]
+    for text, name, locked in rows:
+        show = _formatter(space.descriptor_of(name), space.controls[name].unit)
+        if locked:
+            asked = f"held at {show(held[name])}" if name in held else "held"
+        elif name in moved.requested:
+            asked = f"requested {show(moved.requested[name])}"
+        else:
+            asked = "requested"
+        if name in measured:
+            got = f"measured {show(measured[name])}"
+        else:
+            got = f"latent reads {show(values[name])} (nothing to measure)"
+        flag = "  ← not reached (the closest this model came)" if name in unreached else ""
+        if name in measured and measured[name] != measured[name]:
+            flag = "  ← not measurable in the render (e.g. no clear pitch)"
+        label = name if locked or text == name else f"{name} ({text})"
+        lines.append(f"  {label}: {asked} → {got}{flag}")
+    return lines
 
 
 def write_sweep(
@@ -122,17 +212,22 @@ def write_sweep(
     *,
     lock: Sequence[str] = (),
     extrapolate: bool = False,
+    closed_loop: bool | None = None,
 ) -> None:
     """Render `sweep_text` (e.g. `pitch=-12st:+12st:9`) from `z` into the folder `output`: one
-    WAV per step, `contact_sheet.png` and `sweep.json`."""
+    WAV per step, `contact_sheet.png` and `sweep.json`; steps that hit a limit (clamped, or
+    left out of reach by the closed loop) are flagged in all three."""
     from timbrespace.atomic import write_json_atomic
     from timbrespace.audio.io import save_audio
     from timbrespace.plots import contact_sheet, save_figure
 
     out = Path(output)
-    sweep = space.sweep(z, sweep_text, lock=list(lock), extrapolate=extrapolate)
+    sweep = space.sweep(
+        z, sweep_text, lock=list(lock), extrapolate=extrapolate, closed_loop=closed_loop
+    )
     print_notices(sweep.warnings)
     files = []
+    limited = sweep_limited(sweep, space)
     print(f"sweep of {sweep.name} from {origin}:")
     for i, (audio, requested, measured) in enumerate(
         zip(sweep.audio, sweep.requested, sweep.measured, strict=True)
@@ -144,9 +239,13 @@ def write_sweep(
         show = _formatter(sweep.descriptor, sweep.unit)
         line = f"  {i + 1:2d}  requested {show(requested)}"
         if sweep.descriptor:
-            line += f"  measured {sweep.descriptor} {show(measured)}"
+            line += f" → measured {show(measured)}"
+        if limited[i]:
+            line += "  ← limit (clamped, or out of the model's reach)"
         print(line)
-    sheet = save_figure(contact_sheet(sweep, space.sample_rate), out / "contact_sheet.png")
+    sheet = save_figure(
+        contact_sheet(sweep, space.sample_rate, limited=limited), out / "contact_sheet.png"
+    )
     write_json_atomic(
         out / "sweep.json",
         {
@@ -156,6 +255,7 @@ def write_sweep(
             "unit": sweep.unit,
             "requested": sweep.requested,
             "measured": [v if v == v else None for v in sweep.measured],
+            "limited": limited,
             "files": files,
         },
     )
@@ -180,10 +280,51 @@ def add_control_parser(actions: argparse._SubParsersAction) -> None:
         help="render STEPS sounds from START to STOP (e.g. pitch=-12st:+12st:9); -o is a folder",
     )
     ctl.add_argument("-o", "--output", required=True, help="output WAV (a folder with --sweep)")
+    ctl.add_argument(
+        "--gla-iters",
+        type=gla_iterations,
+        help="Griffin-Lim iterations of a spectral model (default: the model's)",
+    )
+
+
+def sweep_limited(sweep: SweepResult, space: LatentSpace) -> list[bool]:
+    """Per step of a sweep: did it hit a limit (clamped to the data range or to physics, or left
+    outside the closed loop's tolerance)? The sweep's own `limited` where it has one; else a
+    step sits exactly on an end of the control's range or physical limits after a clamping
+    notice."""
+    limited = getattr(sweep, "limited", None)
+    if limited:
+        return [bool(v) for v in limited]
+    control = space.controls[sweep.name]
+    if not any("clamped" in warning for warning in sweep.warnings):
+        return [False] * len(sweep.requested)
+    ends = [*(control.range or ()), *(control.scaled_limits() if control.limits else ())]
+    return [
+        any(math.isclose(float(t), float(e), rel_tol=1e-6, abs_tol=1e-9) for e in ends)
+        for t in sweep.targets
+    ]
+
+
+def _setting_name(setting: str) -> str:
+    """The control a setting names: `pitch` of `pitch=+3st`."""
+    match = SETTING_NAME.match(setting)
+    return match["name"] if match else setting.strip()
 
 
 def _formatter(descriptor: str | None, unit: str) -> Callable[[float], str]:
-    """How a control's values print: pitches with their note name, the rest in their unit."""
+    """How a control's values print: pitches with their note name, unitless ones (PCA axes,
+    packs, custom) with two decimals, the rest in their unit."""
     if descriptor == "f0" and unit == "Hz":
-        return format_pitch
-    return lambda value: format_quantity(value, unit)
+        return lambda value: "undefined" if value != value else format_pitch(value)
+    if not unit:
+        return lambda value: "undefined" if value != value else f"{value + 0.0:.2f}"
+    if unit == "s":
+        return lambda value: "undefined" if value != value else _time(value)
+    return lambda value: "undefined" if value != value else format_quantity(value, unit)
+
+
+def _time(seconds: float) -> str:
+    """A time as people read it: ms below a second (`5.2 ms`, `310 ms`), else s (`1.2 s`)."""
+    if abs(seconds) < 1.0:
+        return format_quantity(float(f"{seconds * 1000:.3g}"), "ms")
+    return format_quantity(float(f"{seconds:.3g}"), "s")

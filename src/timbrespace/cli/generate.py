@@ -151,6 +151,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "controls, interpolate or extrapolate, mix four corners, edit a latent with operators.",
         "  timbrespace generate reconstruct runs/kit/bundle kick.wav -o kick_ae.wav\n"
         "  timbrespace generate random runs/kit/bundle -n 8 -o out/random\n"
+        "  timbrespace generate control runs/kit --nearest kicks/k.wav --set pitch=+3st -o k.wav\n"
         "  timbrespace generate interpolate runs/kit a.wav b.wav --amount 0,0.5,1,1.2 -o mix/\n"
         "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
         "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n",

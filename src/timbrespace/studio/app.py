@@ -3,8 +3,9 @@
 Every request body is a pydantic model whose numbers are finite and inside their range and whose
 lists are bounded; bodies over 64 KiB get 413; only loopback host names are answered by default
 (a page on another site can't reach the studio by DNS rebinding). Audio answers are 16-bit WAV
-bytes with the state id, the control values and warnings in `X-State`, `X-Values` and
-`X-Warnings` headers.
+bytes with the state id, the control values (read from the latent, requested, measured on the
+render) and warnings in `X-State`, `X-Values`, `X-Requested`, `X-Measured` and `X-Warnings`
+headers.
 
     app = create_app(Studio.open("runs/kit/bundle"))
     run("runs/kit/bundle", port=8765)          # uvicorn on 127.0.0.1, opens the browser
@@ -154,10 +155,13 @@ def _header_json(data: object) -> str:
 
 
 def wav_response(state: State, *, download: bool = False) -> Response:
-    """A state's WAV with its id, values and warnings in headers."""
+    """A state's WAV with its id, values, requested and measured values and warnings in
+    headers."""
     headers = {
         "X-State": state.id,
         "X-Values": _header_json(state.values),
+        "X-Requested": _header_json(state.requested),
+        "X-Measured": _header_json(state.measured),
         "X-Warnings": _header_json(state.warnings),
         "Cache-Control": "no-store",
     }

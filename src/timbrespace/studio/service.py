@@ -22,8 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from timbrespace.atomic import atomic_path
@@ -34,12 +35,16 @@ from timbrespace.space import (
     ClipsUnavailable,
     Edit,
     LatentSpace,
+    Move,
     as_curve,
     as_trajectory,
 )
 from timbrespace.studio.errors import Conflict, Forbidden, NotFound, StudioError
 from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
 from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
+
+if TYPE_CHECKING:
+    from timbrespace.space import Analysis
 
 NEAREST = 5
 
@@ -49,6 +54,11 @@ NEAREST = 5
 
 def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def finite_values(values: Mapping[str, float]) -> dict[str, float | None]:
+    """Control values for JSON: NaN and infinities → null."""
+    return {name: finite_or_none(float(value)) for name, value in values.items()}
 
 
 # --- the studio -----------------------------------------------------------------------------------
@@ -93,6 +103,10 @@ class Studio:
     def sample_rate(self) -> int:
         return self.space.sample_rate
 
+    @property
+    def analysis(self) -> Analysis:
+        return self.space.analysis
+
     # read-only views
 
     def info(self) -> dict[str, Any]:
@@ -112,6 +126,11 @@ class Studio:
                     "unit": control.unit,
                     "low": low,
                     "high": high,
+                    "limits": None
+                    if control.limits is None
+                    else [finite_or_none(v) for v in control.limits],
+                    "descriptor": space.descriptor_of(name),
+                    "weak": control.weak,
                 }
             )
         bundle = self.space.bundle
@@ -212,11 +231,14 @@ class Studio:
         return state
 
     def describe(self, state: State) -> dict[str, Any]:
-        """A state as JSON: z `[dim][frames]`, values, warnings and the nearest dataset sounds."""
+        """A state as JSON: z `[dim][frames]`, values (read from the latent), requested and
+        measured control values (user units), warnings and the nearest dataset sounds."""
         return {
             "id": state.id,
             "z": state.z[0].double().tolist(),
-            "values": {k: finite_or_none(v) for k, v in state.values.items()},
+            "values": finite_values(state.values),
+            "requested": finite_values(state.requested),
+            "measured": finite_values(state.measured),
             "warnings": list(state.warnings),
             "nearest": [vars(n) for n in self.space.nearest(state.z, NEAREST)],
         }
@@ -268,16 +290,25 @@ class Studio:
         gain_db: float,
         normalize: bool,
         gla_iters: int | None,
+        moved: Move | None = None,
     ) -> State:
-        """Decode `z [1, dim, frames]`, apply gain, encode the WAV and store the state."""
+        """Decode `z [1, dim, frames]` (or take the render of a closed-loop `moved`), measure
+        its controls, apply gain, encode the WAV and store the state."""
         z = torch.as_tensor(z).float().contiguous()
         warnings = list(dict.fromkeys(warnings))
-        key = state_id(z, gain_db, normalize, gla_iters, warnings)
+        requested = dict(moved.requested) if moved is not None else {}
+        key = state_id(z, gain_db, normalize, gla_iters, warnings, sorted(requested.items()))
         known = self.states.get(key)
         if known is not None:
             return known
-        with self.model_lock:
-            audio = self.space.render(z, gla_iters=gla_iters)[0]
+        if moved is not None and moved.audio is not None:
+            audio = np.asarray(moved.audio[0])
+        else:
+            with self.model_lock:
+                audio = self.space.render(z, gla_iters=gla_iters)[0]
+        measured = dict(moved.measured) if moved is not None and moved.measured else {}
+        if not measured:
+            measured = self.space.measure_controls(audio)
         audio = apply_gain(audio, gain_db, normalize)
         state = State(
             id=key,
@@ -286,6 +317,8 @@ class Studio:
             wav=wav_bytes(audio, self.sample_rate),
             values=self.space.control_values(z),
             warnings=warnings,
+            requested=requested,
+            measured=measured,
         )
         self.states.put(state)
         return state
@@ -320,7 +353,8 @@ class Studio:
         gla_iters: int | None = None,
     ) -> State:
         """Start from a sound reference, set controls to values in their user units (`{"pitch":
-        220.0}`) keeping `lock`ed ones, and render (see `LatentSpace.move`)."""
+        220.0}`) keeping `lock`ed ones, and render (see `LatentSpace.move`: where the closed loop
+        runs, its final render is the state's audio and its measurements the state's)."""
         settings = dict(settings or {})
         self._check_names(list(settings), "set")
         self._check_names(list(lock), "lock")
@@ -329,7 +363,10 @@ class Studio:
             raise StudioError(f"lock: {', '.join(both)} cannot be both set and locked")
         z = self.resolve(start, "start")
         try:
-            moved = self.space.move(z, settings, lock=list(lock), extrapolate=extrapolate)
+            with self.model_lock:
+                moved = self.space.move(
+                    z, settings, lock=list(lock), extrapolate=extrapolate, gla_iters=gla_iters
+                )
         except TimbrespaceError as error:
             raise StudioError(f"set: {error}") from None
         return self._finish(
@@ -338,6 +375,7 @@ class Studio:
             gain_db=gain_db,
             normalize=normalize,
             gla_iters=gla_iters,
+            moved=moved,
         )
 
     def interpolate(

@@ -23,8 +23,10 @@ NORMALIZE_PEAK_DB = -1.0
 @dataclass(frozen=True)
 class State:
     """One rendered sound: id, latent `z [1, dim, frames]` float32, audio `[channels, samples]`
-    float32 after gain (what `wav` holds, before 16-bit rounding), control values after the move
-    (user units, NaN where undefined) and warnings."""
+    float32 after gain (what `wav` holds, before 16-bit rounding), control values read from the
+    latent (user units, NaN where undefined), warnings, the values the user asked for the
+    controls a move set (user units, after limits) and every measurable control measured on the
+    model's render (before gain; NaN where undefined, e.g. the pitch of a hat)."""
 
     id: str
     z: torch.Tensor
@@ -32,6 +34,8 @@ class State:
     wav: bytes
     values: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    requested: dict[str, float] = field(default_factory=dict)
+    measured: dict[str, float] = field(default_factory=dict)
 
 
 class StateStore:

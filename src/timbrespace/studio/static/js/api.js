@@ -85,7 +85,7 @@ function parseHeaderJSON(response, name, fallback) {
 
 /**
  * POST a render-like request (render, interpolate, plane, path) → the WAV and its headers:
- * {blob, state, values, warnings}.
+ * {blob, state, values, requested, measured, warnings} (see API.md).
  */
 export async function postAudio(url, body) {
   busy(+1);
@@ -100,6 +100,8 @@ export async function postAudio(url, body) {
       blob,
       state: response.headers.get("X-State"),
       values: parseHeaderJSON(response, "X-Values", {}),
+      requested: parseHeaderJSON(response, "X-Requested", {}),
+      measured: parseHeaderJSON(response, "X-Measured", {}),
       warnings: parseHeaderJSON(response, "X-Warnings", []),
     };
   } finally {

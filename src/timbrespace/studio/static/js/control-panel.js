@@ -4,7 +4,7 @@
 import { Throttle } from "./api.js";
 import { ControlPanel } from "./controls.js";
 import { audioOptions, request } from "./history.js";
-import { formatNumber } from "./map.js";
+import { formatReading } from "./readouts.js";
 import { $, S, newGesture, on } from "./state.js";
 import { setStatus } from "./status.js";
 
@@ -29,9 +29,11 @@ function renderMoves(gesture) {
   if (key === S.lastMoveBody) return; // e.g. the `change` after the last `input`
   S.lastMoveBody = key;
   const names = [...S.moved.keys()];
-  const label = names.length
-    ? `${S.startLabel} · ${names.map((n) => `${n} ${formatNumber(S.moved.get(n))}`).join(", ")}`
-    : S.startLabel;
+  const describe = (n) => {
+    const control = panel.rows.get(n)?.control;
+    return `${n} ${control ? formatReading(S.moved.get(n), control) : S.moved.get(n)}`;
+  };
+  const label = names.length ? `${S.startLabel} · ${names.map(describe).join(", ")}` : S.startLabel;
   controlThrottle.push(body, {
     label,
     start: S.start,
@@ -70,6 +72,7 @@ const panel = new ControlPanel({
     else S.locks.delete(name);
     setStatus(locked ? `${name} locked: it keeps its value while others move` : `${name} unlocked`);
   },
+  onError: (message) => setStatus(message, "error"),
 });
 
 $("reset-controls").addEventListener("click", () => {
@@ -97,5 +100,8 @@ on("show", (entry) => {
   panel.setMoved(new Set(S.moved.keys()));
   // sliders the user has moved past this result keep their position
   const ahead = [...S.moved].filter(([name, value]) => entry.moved.get(name) !== value);
-  panel.setValues(entry.values, new Set(ahead.map(([name]) => name)));
+  panel.showResult(entry, {
+    moved: new Set(entry.moved.keys()),
+    skip: new Set(ahead.map(([name]) => name)),
+  });
 });

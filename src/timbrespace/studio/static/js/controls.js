@@ -1,15 +1,10 @@
 // The control panel: one slider per control of /api/info, in the control's user unit, with a
-// numeric readout and a lock toggle.
+// text box and a lock toggle. After a render the boxes show what the sound measures (the
+// request while dragging), and a note under a set or warned slider reads "asked → measured"
+// and the warnings naming it. Weak controls are greyed with their reason.
 
 import { formatNumber } from "./map.js";
-
-/** A control's value for its number box: unitless controls (PCA axes, packs, custom) with two
- * decimals (never "-2.4e-8"); values with a unit as `formatNumber` writes them. */
-export function formatValue(value, unit) {
-  if (unit || !Number.isFinite(value)) return formatNumber(value);
-  const text = value.toFixed(2);
-  return text === "-0.00" ? "0.00" : text;
-}
+import { formatReading, parseReading, warningsByControl } from "./readouts.js";
 
 const MAIN = ["pitch", "attack", "release", "brightness", "loudness"];
 const SVG = (shackle) =>
@@ -17,6 +12,9 @@ const SVG = (shackle) =>
 const LOCKED = SVG("M5 7V5a3 3 0 0 1 6 0v2");
 const UNLOCKED = SVG("M5 7V5a3 3 0 0 1 5.9-.8");
 const STEPS = 1000;
+// the closed loop's line for a control it left outside its tolerance (`space_loop`)
+const UNREACHED = /^asked .+, renders .+/;
+const MISSED = "not reached";
 
 /** How a slider maps [0, STEPS] to a control value: linear, or logarithmic for Hz. */
 class Scale {
@@ -25,6 +23,10 @@ class Scale {
     this.low = control.low;
     this.high = control.high;
     this.widen = 0;
+    // extrapolation widens the track, never past physics (a centroid below Nyquist…)
+    const [floor, ceiling] = control.limits ?? [null, null];
+    this.floor = Number.isFinite(floor) && (!this.log || floor > 0) ? floor : null;
+    this.ceiling = Number.isFinite(ceiling) ? ceiling : null;
   }
 
   #domain() {
@@ -37,7 +39,11 @@ class Scale {
       hi += pad;
     }
     const extra = (hi - lo) * this.widen;
-    return [lo - extra, hi + extra];
+    lo -= extra;
+    hi += extra;
+    const bottom = this.floor === null ? lo : Math.max(lo, Math.min(f(this.floor), f(this.low)));
+    const top = this.ceiling === null ? hi : Math.min(hi, Math.max(f(this.ceiling), f(this.high)));
+    return top > bottom ? [bottom, top] : [lo, hi];
   }
 
   toPos(value) {
@@ -56,10 +62,11 @@ class Scale {
 export class ControlPanel {
   /**
    * container: element; onMove(name, value, phase) with phase "input" (dragging) or "change"
-   * (released / typed); onReset(name): the user double-clicked a name; onLock(name, locked).
+   * (released / typed); onReset(name): the user double-clicked a name; onLock(name, locked);
+   * onError(message): a typed value was not understood.
    */
-  constructor({ container, onMove, onReset, onLock }) {
-    Object.assign(this, { container, onMove, onReset, onLock });
+  constructor({ container, onMove, onReset, onLock, onError = () => {} }) {
+    Object.assign(this, { container, onMove, onReset, onLock, onError });
     this.rows = new Map();
     this.active = null; // the slider being dragged keeps its position while renders land
   }
@@ -128,14 +135,19 @@ export class ControlPanel {
     const readout = document.createElement("span");
     readout.className = "readout";
     const number = document.createElement("input");
-    number.type = "number";
-    number.step = "any";
+    number.type = "text";
+    number.inputMode = "decimal";
+    number.autocomplete = "off";
+    number.spellcheck = false;
     number.dataset.readout = control.name;
     number.setAttribute("aria-label", `${control.name} value${unit}`);
-    const unitEl = document.createElement("span");
-    unitEl.className = "unit";
-    unitEl.textContent = control.unit || "";
-    readout.append(number, unitEl);
+    number.title = "measured on the current sound; type a value to set it";
+    readout.append(number);
+
+    const note = document.createElement("div");
+    note.className = "note";
+    note.dataset.note = control.name;
+    note.setAttribute("aria-live", "polite");
 
     const lock = document.createElement("button");
     lock.type = "button";
@@ -145,7 +157,12 @@ export class ControlPanel {
     lock.title = `Lock ${control.name}: keep its value while other controls move`;
     lock.innerHTML = UNLOCKED;
 
-    const entry = { control, scale, row, slider, number, lock, value: null };
+    const entry = { control, scale, row, slider, number, note, lock, value: null, shown: null };
+    entry.editing = false;
+    if (control.weak) {
+      row.classList.add("weak");
+      label.title = `weak control: ${control.weak} — ${label.title}`;
+    }
     this.rows.set(control.name, entry);
 
     slider.addEventListener("pointerdown", () => {
@@ -159,7 +176,8 @@ export class ControlPanel {
     slider.addEventListener("input", () => {
       const value = scale.toValue(Number(slider.value));
       entry.value = value;
-      number.value = formatValue(value, control.unit);
+      number.value = formatReading(value, control);
+      number.classList.add("asking");
       this.onMove(control.name, value, "input");
     });
     slider.addEventListener("change", () => {
@@ -168,14 +186,27 @@ export class ControlPanel {
       entry.value = value;
       this.onMove(control.name, value, "change");
     });
+    // while the user types, results landing leave the box alone
+    number.addEventListener("input", () => {
+      entry.editing = true;
+    });
+    number.addEventListener("blur", () => {
+      entry.editing = false;
+    });
     number.addEventListener("change", () => {
-      const value = Number(number.value);
-      if (number.value === "" || !Number.isFinite(value)) {
-        number.value = formatValue(entry.value, control.unit);
+      entry.editing = false;
+      let value;
+      try {
+        value = parseReading(number.value, control, entry.shown ?? entry.value, entry.text ?? "");
+      } catch (error) {
+        number.value = entry.text ?? formatReading(entry.value, control);
+        this.onError(error.message);
         return;
       }
       entry.value = value;
       slider.value = String(scale.toPos(value));
+      number.value = formatReading(value, control);
+      number.classList.add("asking");
       this.onMove(control.name, value, "change");
     });
     label.addEventListener("dblclick", () => this.onReset(control.name));
@@ -185,7 +216,8 @@ export class ControlPanel {
       this.onLock(control.name, locked);
     });
 
-    row.append(label, slider, readout, lock);
+    row.append(label, slider, readout, lock, note);
+    if (control.weak) this.#note(entry, [], []);
     return row;
   }
 
@@ -211,19 +243,66 @@ export class ControlPanel {
     }
   }
 
-  /** Show values after a render (no events fire: setting .value programmatically is silent). */
-  setValues(values, skip = new Set()) {
-    for (const [name, value] of Object.entries(values || {})) {
-      const entry = this.rows.get(name);
-      if (!entry || skip.has(name) || typeof value !== "number" || !Number.isFinite(value)) {
-        continue;
-      }
-      entry.value = value;
+  /**
+   * Show a result (no events fire: setting .value programmatically is silent).
+   * result: {values (read from the latent), measured (on the render; null where undefined),
+   * requested (the controls the move set, after limits), warnings}; moved: the controls the
+   * user set (their thumbs stay at the request); skip: controls moved past this result (left
+   * as they are).
+   */
+  showResult(result, { moved = new Set(), skip = new Set() } = {}) {
+    const values = result.values || {};
+    const measured = result.measured || {};
+    const requested = result.requested || {};
+    const notes = warningsByControl(result.warnings, [...this.rows.keys()]);
+    for (const [name, entry] of this.rows) {
+      if (skip.has(name)) continue;
+      const measurable = Object.hasOwn(measured, name);
+      const shown = measurable ? measured[name] : values[name];
+      const asked = Object.hasOwn(requested, name) ? requested[name] : null;
+      const thumb = moved.has(name) && Number.isFinite(asked) ? asked : shown;
+      this.#note(entry, notes.get(name) ?? [], moved.has(name) && measurable ? [asked, shown] : []);
+      entry.shown = Number.isFinite(shown) ? shown : null;
+      if (Number.isFinite(thumb)) entry.value = thumb;
       if (this.active === name) continue;
-      entry.slider.value = String(entry.scale.toPos(value));
-      if (document.activeElement !== entry.number) {
-        entry.number.value = formatValue(value, entry.control.unit);
+      if (Number.isFinite(thumb)) entry.slider.value = String(entry.scale.toPos(thumb));
+      if (!entry.editing) {
+        entry.text = formatReading(shown, entry.control);
+        entry.number.value = entry.text;
+        entry.number.classList.remove("asking");
+        entry.number.title = measurable
+          ? Number.isFinite(shown)
+            ? "measured on the current sound; type a value to set it"
+            : "not measurable in this sound (e.g. no clear pitch); type a value to set it"
+          : "read from the latent point; type a value to set it";
       }
     }
+  }
+
+  /** The line under a slider: "asked X → measured Y" (marked when the loop could not get
+   * there, whose warning it then replaces), the other warnings naming it, its weakness. */
+  #note(entry, warnings, [asked, got] = []) {
+    const { control, note, row } = entry;
+    note.replaceChildren();
+    const parts = [];
+    const line = (className, text) => {
+      const span = document.createElement("span");
+      span.className = className;
+      span.textContent = text;
+      parts.push(span);
+    };
+    let rest = warnings;
+    if (asked !== undefined && asked !== null) {
+      const missed = warnings.filter((w) => UNREACHED.test(w));
+      rest = warnings.filter((w) => !UNREACHED.test(w));
+      const text = `asked ${formatReading(asked, control)} → ${formatReading(got, control)}`;
+      line(missed.length ? "asked missed" : "asked", missed.length ? `${text} · ${MISSED}` : text);
+    }
+    for (const warning of rest) line("warning", warning);
+    if (control.weak) line("weak-reason", `weak: ${control.weak}`);
+    note.append(...parts);
+    note.title = parts.map((p) => p.textContent).join("\n");
+    row.classList.toggle("warned", warnings.length > 0);
+    row.classList.toggle("noted", parts.length > 0);
   }
 }

@@ -5,6 +5,7 @@
 
 import { busy, postAudio } from "./api.js";
 import { decodeAudio } from "./player.js";
+import { controlsNamedIn } from "./readouts.js";
 import { player } from "./sound-panel.js";
 import { $, S, display, newGesture } from "./state.js";
 import { report, setStatus } from "./status.js";
@@ -41,6 +42,8 @@ export async function request(endpoint, body, meta) {
       buffer,
       state: result.state,
       values: result.values,
+      requested: result.requested,
+      measured: result.measured,
       warnings: result.warnings,
       label: meta.label,
       start: meta.start ?? { state: result.state },
@@ -58,13 +61,28 @@ export async function request(endpoint, body, meta) {
     if ((meta.autoplay ?? true) && $("autoplay").checked && !(player.playing && player.loop)) {
       player.play();
     }
-    const warnings = entry.warnings.length ? ` — ${entry.warnings.join("; ")}` : "";
-    setStatus(`${entry.label}${warnings}`, entry.warnings.length ? "warn" : "");
+    setStatus(`${entry.label}${warningSummary(entry.warnings)}`, entry.warnings.length ? "warn" : "");
   } catch (error) {
     report(error);
   } finally {
     busy(-1);
   }
+}
+
+/** Warnings for the status bar: those naming a control stand under its slider, so here they
+ * are only named; the others in full. */
+function warningSummary(warnings) {
+  if (!warnings.length) return "";
+  const known = new Set(S.info.controls.map((c) => c.name));
+  const loose = [];
+  const named = new Set();
+  for (const line of warnings) {
+    const [names] = controlsNamedIn(line, known);
+    if (names.length) for (const name of names) named.add(name);
+    else loose.push(line);
+  }
+  if (named.size) loose.push(`${[...named].join(", ")}: see the note under the slider`);
+  return ` — ${loose.join("; ")}`;
 }
 
 function remember(entry) {
