@@ -52,3 +52,13 @@ def test_note_names_of_frequencies(hz: float, name: str) -> None:
 
 def test_format_pitch_gives_hz_and_the_note() -> None:
     assert format_pitch(329.0) == "329 Hz (E4 -3c)"
+
+
+def test_format_reading_in_a_musicians_units() -> None:
+    from timbrespace.numbers import format_reading
+
+    assert format_reading(0.004805, "s") == "4.805 ms"
+    assert format_reading(1.5, "s") == "1.5 s"
+    assert format_reading(440.0, "Hz", pitch=True) == "440 Hz (A4)"
+    assert format_reading(6120.0, "Hz") == "6120 Hz"
+    assert format_reading(-12.0, "dB") == "-12 dB"

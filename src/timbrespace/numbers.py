@@ -58,3 +58,13 @@ def note_name(hz: float) -> str:
 def format_pitch(hz: float) -> str:
     """A frequency as a musician reads it: `333.3 Hz (E4 +19c)`."""
     return f"{format_quantity(hz, 'Hz')} ({note_name(hz)})"
+
+
+def format_reading(value: float, unit: str = "", *, pitch: bool = False) -> str:
+    """A measured or requested value in the unit a musician reads: a pitch with its note name
+    (`329.6 Hz (E4)`), times under a second in ms (`4.8 ms`), else `format_quantity`."""
+    if pitch:
+        return format_pitch(value)
+    if unit == "s" and math.isfinite(value) and abs(value) < 1.0:
+        return format_quantity(1000.0 * value, "ms")
+    return format_quantity(value, unit)

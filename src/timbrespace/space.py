@@ -468,7 +468,7 @@ class LatentSpace:
         used = torch.as_tensor(result.targets).double()[:, 0, 0]
         z_new = torch.as_tensor(result.z_new).double()
         descriptor = self.descriptor_of(name)
-        limited = [bool(abs(a - b) > 1e-9) for a, b in zip(used, values, strict=True)]
+        limited = (~torch.isclose(used, values, rtol=1e-6, atol=1e-6)).tolist()
         warnings = list(result.warnings)
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         if loop and any(self._steerable(c) for c in [control, *locked]):

@@ -21,7 +21,7 @@ from timbrespace.audio.descriptors import DescriptorValues, to_scale
 from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.control import Control, apply_controls
 from timbrespace.latent.settings import Setting, setting_target
-from timbrespace.numbers import format_quantity
+from timbrespace.numbers import format_reading
 
 PITCH_TOLERANCE_ST = 0.15
 RELATIVE_TOLERANCE = 0.05
@@ -125,20 +125,23 @@ def closed_loop_move(
 def loop_warnings(
     controls: Sequence[Control], requests: torch.Tensor, measured: torch.Tensor
 ) -> tuple[list[str], list[str]]:
-    """For item 0: the controls left outside their tolerance, and one line each in their unit
-    (`brightness: asked 9000 Hz, renders 6120 Hz (the closest this model came)`)."""
+    """For item 0: the requested controls left outside their tolerance or not measurable on
+    the render, and one line each in their unit (`brightness: asked 9000 Hz, renders 6120 Hz
+    (the closest this model came)`)."""
     names, notes = [], []
     for i, control in enumerate(controls):
         asked, got = float(requests[0, i]), float(measured[0, i])
-        if not (math.isfinite(asked) and math.isfinite(got)):
-            continue
-        if abs(asked - got) <= tolerance(control, asked):
+        if not math.isfinite(asked) or abs(asked - got) <= tolerance(control, asked):
             continue
         names.append(control.name)
+        pitch = control.scale == "semitones"
+        wanted = format_reading(control.to_user(asked), control.unit, pitch=pitch)
+        if not math.isfinite(got):
+            notes.append(f"{control.name}: asked {wanted}, the render has none to measure")
+            continue
+        rendered = format_reading(control.to_user(got), control.unit, pitch=pitch)
         notes.append(
-            f"{control.name}: asked {format_quantity(control.to_user(asked), control.unit)}, "
-            f"renders {format_quantity(control.to_user(got), control.unit)} "
-            "(the closest this model came)"
+            f"{control.name}: asked {wanted}, renders {rendered} (the closest this model came)"
         )
     return names, notes
 
