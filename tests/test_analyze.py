@@ -125,9 +125,11 @@ def test_analyze_json_gives_both_r2_and_an_old_analysis_still_loads(
     (bundle / "analysis.json").write_text(json.dumps(meta))
     space = LatentSpace.open(bundle)
     assert not any(c.rendered or c.weak for c in space.controls.values())
-    values = space.controls["brightness"].value(space.analysis.latents)
-    assert space.controls["brightness"].range == pytest.approx(
-        (float(values.min()), float(values.max()))
+    brightness = space.controls["brightness"]
+    values = brightness.value(space.analysis.latents)
+    nyquist = math.log(space.sample_rate / 2)  # the data range, cut at physics (log Hz)
+    assert brightness.range == pytest.approx(
+        (min(float(values.min()), nyquist), min(float(values.max()), nyquist))
     )
     assert main(["analyze", str(bundle), "--json"]) == 0
     probe = json.loads(capsys.readouterr().out)["probes"]["centroid"]

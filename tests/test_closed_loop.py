@@ -92,3 +92,26 @@ def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
     )
     assert float(result.latent_targets[0, 0]) == 2.0 and float(result.measured[0, 0]) == 3.0
     assert not bool(result.reached[0, 0]) and len(calls) == 3
+
+
+def test_the_best_render_is_chosen_by_the_set_control_before_the_locked_one() -> None:
+    """Render 1 hits the set control and misses the lock by 3 tolerances; render 2 holds the
+    lock and misses the set control by 2: with the lock weighted 0.2, render 1 is kept."""
+    script = iter([torch.tensor([[0.0, 3.0]]), torch.tensor([[2.0, 0.0]])])
+
+    def place(targets: torch.Tensor) -> torch.Tensor:
+        return targets[..., None].clone()
+
+    def measure(z: torch.Tensor) -> torch.Tensor:
+        return next(script).double()
+
+    zero = torch.zeros(1, 2)
+    result = settle(
+        place, measure, zero, zero, torch.ones(2), max_renders=2, weights=torch.tensor([1.0, 0.2])
+    )
+    assert result.measured.tolist() == [[0.0, 3.0]]
+    unweighted = iter([torch.tensor([[0.0, 3.0]]), torch.tensor([[2.0, 0.0]])])
+    plain = settle(
+        place, lambda z: next(unweighted).double(), zero, zero, torch.ones(2), max_renders=2
+    )
+    assert plain.measured.tolist() == [[2.0, 0.0]]

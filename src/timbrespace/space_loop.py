@@ -29,6 +29,9 @@ MAX_RENDERS = 4
 """Renders of the loop (the first is the open-loop move), so a slider move costs at most this
 many decodes plus one of the start sound when a control is locked or set relatively."""
 
+LOCK_WEIGHT = 0.2
+"""How much a locked control's miss counts against a set one's when the loop keeps its best
+render: what the user moved comes first."""
 STEP_FRACTION = 0.25
 """A loop step moves a latent target by at most this fraction of the control's range (a
 tracker's octave error must not throw the sound across the space)."""
@@ -118,6 +121,7 @@ def closed_loop_move(
         tolerances,
         max_renders=max_renders,
         max_step=spans,
+        weights=torch.tensor([1.0] * len(chosen) + [LOCK_WEIGHT] * len(locked)),
     )
     return result.z, requests, result.measured, result.renders
 

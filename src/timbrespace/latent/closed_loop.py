@@ -11,7 +11,8 @@ secant estimate of how much the measurement moves per unit of latent value:
     b_{k+1} = b_k + e_k / s_k, each step at most `max_step`
 
 until every measured error is within its tolerance or the render budget ends; the best iterate
-(the smallest worst error in tolerances; a failed measurement counts as the worst) is kept.
+(the smallest worst weighted error in tolerances; a failed measurement counts as the worst) is
+kept.
 Controls without a request (NaN: PCA axes, packs, custom) keep their open-loop latent target,
 and so does an item whose measurement is undefined (NaN: an unvoiced pitch) at that step. Values are on each control's scale (semitones, log Hz, …); latents
 `[batch, dim, frames]`.
@@ -66,6 +67,7 @@ def settle(
     *,
     max_renders: int = 4,
     max_step: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -74,7 +76,9 @@ def settle(
     controls' scales, NaN where a control has no measurement. requests and start_targets
     `[batch, controls]` (a NaN request: keep that control's start target, unmeasured);
     tolerances `[controls]` or `[batch, controls]`, > 0; max_step `[controls]`: the largest
-    correction of a latent target per iteration (default unbounded).
+    correction of a latent target per iteration (default unbounded); weights `[controls]`: how
+    much each control's error (in tolerances) counts when choosing the best iterate (default 1;
+    e.g. less for locked controls than for the ones being set).
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
@@ -85,6 +89,9 @@ def settle(
         torch.full_like(requests, float("inf"))
         if max_step is None
         else max_step.double().expand_as(requests)
+    )
+    importance = (
+        torch.ones_like(requests) if weights is None else weights.double().expand_as(requests)
     )
     best: LoopResult | None = None
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
@@ -97,7 +104,7 @@ def settle(
         judged = torch.isfinite(error)
         reached = ~asked | (judged & (error.abs() <= tolerance))
         # a request whose measurement failed (an unvoiced render) is worse than any measured one
-        score = torch.where(judged, error.abs() / tolerance, torch.zeros_like(error))
+        score = torch.where(judged, importance * error.abs() / tolerance, torch.zeros_like(error))
         score = torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(dim=1)
         if best is None:
             best = LoopResult(z.clone(), targets.clone(), measured, reached, renders)
