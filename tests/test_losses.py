@@ -18,6 +18,7 @@ from timbrespace.losses.spectral import (
     ReconstructionLoss,
     attack_envelope,
     default_resolutions,
+    stft_magnitude,
 )
 
 SR = 16000
@@ -151,3 +152,26 @@ def test_mismatched_shapes_raise() -> None:
     loss = AttackWeightedMultiResolutionSTFTLoss(sample_rate=SR)
     with pytest.raises(ValueError, match="equal shape"):
         loss(torch.zeros(1, 1, 4000), torch.zeros(1, 1, 4001))
+
+
+@pytest.mark.parametrize(("fft", "hop", "win"), [(512, 50, 240), (1024, 120, 600), (255, 40, 200)])
+def test_stft_magnitude_equals_torch_stft_in_value_and_gradient(fft: int, hop: int, win: int):
+    """The hand-written backward (N·irfft with paired bins halved) against autograd through
+    `torch.stft`, including frames whose power sits under the floor (zero gradient there)."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3000, generator=gen, dtype=torch.float64)
+    x[:, 1000:1600] = 0.0  # silent frames: clamped to the floor
+    x.requires_grad_(True)
+    window = torch.hann_window(win, dtype=torch.float64)
+    spectrum = torch.stft(x, fft, hop, win, window, return_complex=True)
+    power = spectrum.real**2 + spectrum.imag**2
+    reference = torch.sqrt(torch.clamp(power, min=1e-3)).transpose(1, 2)
+    ours = stft_magnitude(x, fft, hop, window, 1e-3)
+    frames = 1 + (3000 + 2 * (fft // 2) - fft) // hop  # centred frames, as torch.stft
+    assert ours.shape == reference.shape == (2, frames, fft // 2 + 1)
+    torch.testing.assert_close(ours, reference, atol=1e-10, rtol=1e-10)
+    assert bool((ours == math.sqrt(1e-3)).any())  # some elements are floored
+    upstream = torch.randn(ours.shape, generator=gen, dtype=torch.float64)
+    (expected,) = torch.autograd.grad((reference * upstream).sum(), x)
+    (got,) = torch.autograd.grad((ours * upstream).sum(), x)
+    torch.testing.assert_close(got, expected, atol=1e-9, rtol=1e-9)

@@ -76,6 +76,10 @@ def test_chebyshev_sines_equal_direct_sines_and_phase_has_no_gradient() -> None:
     numbers = torch.arange(1, 49)
     direct = torch.sin(phase[:, None, :] * numbers[None, :, None])
     torch.testing.assert_close(harmonic_sines(phase, 48), direct, atol=2e-4, rtol=0)
+    frames = phase.view(2, 5, 100)  # any leading shape: [..., samples] -> [..., h, samples]
+    torch.testing.assert_close(
+        harmonic_sines(frames, 48), direct.view(2, 48, 5, 100).transpose(1, 2), atol=2e-4, rtol=0
+    )
     f0 = torch.full((1, 5), 300.0, requires_grad=True)
     amplitudes = torch.ones(1, 2, 5, requires_grad=True)
     harmonic_synth(f0, amplitudes, sample_rate=SR, samples=256, hop=64).square().sum().backward()
@@ -118,3 +122,22 @@ def test_f0_loss_in_octaves_on_voiced_frames_only() -> None:
     unvoiced.backward()  # every pitch input still gets a (zero) gradient, as DDP needs
     assert f0.grad is not None and base.grad is not None
     assert float(f0.grad.abs().sum()) == 0.0 and float(base.grad.abs().sum()) == 0.0
+
+
+def test_harmonic_synth_equals_a_direct_sum_of_interpolated_sines() -> None:
+    """Reference: per-sample f0 and amplitudes interpolated linearly (amplitudes zeroed first at
+    the frames where k·f0 ≥ Nyquist), phase = 2π·Σf0/sr from 0 at sample 0, sin(k·phase)
+    summed directly."""
+    gen = torch.Generator().manual_seed(4)
+    hop, frames = 32, 9
+    f0 = torch.tensor([[150.0, 900.0, 2100.0, 300.0, 500.0, 700.0, 2500.0, 100.0, 120.0]])
+    amplitudes = torch.rand(1, 6, frames, generator=gen)
+    samples = (frames - 1) * hop
+    ours = harmonic_synth(f0, amplitudes, sample_rate=SR, samples=samples, hop=hop)
+    f0_t = frames_to_blocks(f0.double(), hop).reshape(-1)
+    numbers = torch.arange(1, 7, dtype=torch.float64)[:, None]
+    audible = (numbers * f0.double()) < SR / 2  # [6, frames]: silenced per control frame
+    amps = frames_to_blocks(amplitudes[0].double() * audible, hop).reshape(6, -1)
+    phase = 2 * math.pi * (torch.cumsum(f0_t, 0) - f0_t[0]) / SR
+    direct = (amps * torch.sin(numbers * phase)).sum(0)
+    torch.testing.assert_close(ours[0].double(), direct, atol=2e-4, rtol=0)

@@ -70,30 +70,49 @@ def harmonic_synth(
         phase = (2 * math.pi * torch.frac(cycles)).to(f0.dtype)
         if initial_phase is not None:
             phase = phase + initial_phase[:, None].to(f0.dtype)
-        sines = harmonic_sines(phase, harmonics).view(batch, harmonics, frames - 1, hop)
-    ends = torch.stack([amplitudes[..., :-1], amplitudes[..., 1:]], dim=-1)  # [b, h, f-1, 2]
-    levels = torch.matmul(ends.permute(0, 2, 3, 1), sines.permute(0, 2, 1, 3))  # [b, f-1, 2, hop]
+        # [h, b, f-1, hop] read as [b, f-1, h, hop] by the matmul: a strided view BLAS takes
+        # as it is, so this, the largest tensor, is never copied
+        sines, signs = _signed_harmonic_sines(phase.view(batch, frames - 1, hop), harmonics)
+    amplitudes = amplitudes * signs[:, None]
+    ends = torch.stack([amplitudes[..., :-1], amplitudes[..., 1:]], dim=1)  # [b, 2, h, f-1]
+    levels = torch.matmul(ends.permute(0, 3, 1, 2), sines.permute(1, 2, 0, 3))  # [b, f-1, 2, hop]
     ramp = torch.arange(hop, device=f0.device, dtype=amplitudes.dtype) / hop
     audio = levels[:, :, 0] * (1 - ramp) + levels[:, :, 1] * ramp
     return audio.reshape(batch, -1)[:, :samples]
 
 
 def harmonic_sines(phase: torch.Tensor, harmonics: int) -> torch.Tensor:
-    """`sin(k·phase)` for k = 1…harmonics: `[batch, samples]` → `[batch, harmonics, samples]`.
+    """`sin(k·phase)` for k = 1…harmonics: `[..., samples]` → `[..., harmonics, samples]`
+    (e.g. `[batch, samples]` → `[batch, harmonics, samples]`).
 
     By the Chebyshev recurrence sin(kφ) = 2 cos φ · sin((k−1)φ) − sin((k−2)φ): one sin and one
     cos per sample instead of one sin per harmonic (6× faster on CPU; error ~1e-5 at k = 48).
     """
-    out = torch.empty(
-        phase.shape[0], harmonics, phase.shape[1], device=phase.device, dtype=phase.dtype
+    sines, signs = _signed_harmonic_sines(phase, harmonics)
+    return (sines * signs.view(-1, *[1] * phase.dim())).movedim(0, -2)
+
+
+def _signed_harmonic_sines(
+    phase: torch.Tensor, harmonics: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(±sin(k·phase) [harmonics, ...], signs [harmonics])` for phase `[...]`: row k−1 holds
+    `signs[k−1]·sin(k·phase)` with signs + + − − + + …, for which the Chebyshev recurrence is
+    one fused multiply-add per harmonic and sample (`addcmul`) on contiguous rows."""
+    out = torch.empty(harmonics, *phase.shape, device=phase.device, dtype=phase.dtype)
+    signs = torch.tensor(
+        [1.0 if (k // 2) % 2 == 0 else -1.0 for k in range(harmonics)],
+        device=phase.device,
+        dtype=phase.dtype,
     )
-    out[:, 0] = torch.sin(phase)
+    torch.sin(phase, out=out[0])
     if harmonics > 1:
         twice_cos = 2 * torch.cos(phase)
-        out[:, 1] = out[:, 0] * twice_cos
+        torch.mul(out[0], twice_cos, out=out[1])
         for k in range(2, harmonics):
-            torch.addcmul(-out[:, k - 2], out[:, k - 1], twice_cos, out=out[:, k])
-    return out
+            # r = s·sin(kφ) with s_k = −s_{k−2}: r_k = r_{k−2} + s_k·s_{k−1}·2cos φ·r_{k−1}
+            value = float(signs[k] * signs[k - 1])
+            torch.addcmul(out[k - 2], out[k - 1], twice_cos, value=value, out=out[k])
+    return out, signs
 
 
 def filtered_noise(

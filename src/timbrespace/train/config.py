@@ -47,6 +47,14 @@ class TrainConfig:
     preview_every: int = 500
     preview_count: int = 4
     num_workers: int = 0
+    threads: int = 0
+    """Intra-op torch threads per training process; 0 = chosen from the cores and the machine's
+    load, again every 50 steps (`timbrespace.train.callbacks.training_threads`). Float sums
+    depend on the thread count, so a run is bit-reproducible from its seed only with a fixed
+    count (the `tiny` preset, used by tests, fixes 1)."""
+    precision: str = "auto"
+    """"32", "bf16" (the one-shot model's conv stacks in bfloat16 while training; see
+    `timbrespace.train.precision`) or "auto" (bf16 on CPUs with AMX, else 32)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -64,6 +72,7 @@ TRAIN_PRESETS: dict[str, dict] = {
         "preview_every": 100,
         "preview_count": 2,
         "learning_rate": 2e-3,
+        "threads": 1,
     },
     "small": {
         "batch_size": 16,

@@ -127,7 +127,7 @@ def train(
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from timbrespace.train.callbacks import AtomicCheckpointIO, PreviewCallback
+    from timbrespace.train.callbacks import AtomicCheckpointIO, PreviewCallback, ThreadPolicy
     from timbrespace.train.dataset import ClipDataset
     from timbrespace.train.task import ReconstructionTask
 
@@ -200,6 +200,7 @@ def train(
             every_n_train_steps=config.checkpoint_every,
         ),
         PreviewCallback(preview_clips, run / "previews", config.preview_every),
+        ThreadPolicy(config.threads),
     ]
     if logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger

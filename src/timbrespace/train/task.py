@@ -7,6 +7,8 @@ The model (a plain `nn.Module` from `timbrespace.models`) returns an output with
 regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
 plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
 error in octaves against the cache's f0 curve on voiced frames (`batch["f0_curve"]`).
+With `precision` "bf16" (or "auto" on a CPU with AMX) the one-shot encoder's conv stack runs in
+bfloat16 while training (`timbrespace.train.precision`); everything else stays float32.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
 from timbrespace.models.base import ConfiguredModel, SpectrumOutput, WaveformOutput
 from timbrespace.train.config import TrainConfig
+from timbrespace.train.precision import autocast_conv_stacks
 from timbrespace.train.targets import masked_mse
 
 
@@ -82,6 +85,7 @@ class ReconstructionTask(L.LightningModule):
         self.frame_spectrum = FrameSpectrumLoss(
             floor=float(getattr(model.config, "log_floor", 1e-5))
         )
+        self.bf16_modules = autocast_conv_stacks(model, config.precision)
 
     def _losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         target = batch["audio"]
