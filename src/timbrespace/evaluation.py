@@ -383,6 +383,24 @@ def _improvement(model: dict[str, float | None], baseline: dict[str, float | Non
     return out
 
 
+def _per_pack(joined: dict[str, dict[str, np.ndarray]], packs: np.ndarray) -> dict[str, dict]:
+    """Per pack (sorted by name): its clip count, both systems' means and the improvement, from
+    per-item metrics `joined[system][metric]` `[items]` and each item's pack name `packs`."""
+    report: dict[str, dict] = {}
+    for pack in sorted(set(packs.tolist())):
+        mask = packs == pack
+        means = {
+            system: {name: _mean_or_none(values[mask]) for name, values in metrics.items()}
+            for system, metrics in joined.items()
+        }
+        report[pack] = {
+            "clips": int(mask.sum()),
+            **means,
+            "improvement": _improvement(means["model"], means["baseline_pca"]),
+        }
+    return report
+
+
 def evaluate(
     bundle_or_run: str | os.PathLike[str],
     cache_path: str | os.PathLike[str],
@@ -398,8 +416,9 @@ def evaluate(
     the first N clips of it. The PCA baseline has the model's latent dimension and is fitted on
     the training split (at most `max_fit_clips` clips, drawn with seed 0). Returns JSON-ready
     data: per-metric means over items (None when undefined for every item), `improvement`
-    (1 − model/baseline for distances, model − baseline dB for SI-SDR: positive is better), and
-    per-metric counts of items where the metric is undefined.
+    (1 − model/baseline for distances, model − baseline dB for SI-SDR: positive is better),
+    per-metric counts of items where the metric is undefined, and `per_pack`: the same means and
+    improvement for the clips of each pack (top-level folder), with their count.
     """
     if split not in SPLITS:
         raise TimbrespaceError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -437,6 +456,7 @@ def evaluate(
                 for name, values in compute_metrics(estimate, audio, cache.sample_rate).items():
                     per_item[system][name].append(values)
 
+    packs = np.array([cache.sources[source].pack for source in cache.clip_source[chosen]])
     joined = {
         system: {name: np.concatenate(parts) for name, parts in metrics.items()}
         for system, metrics in per_item.items()
@@ -453,6 +473,7 @@ def evaluate(
         "model": means["model"],
         "baseline_pca": means["baseline_pca"],
         "improvement": _improvement(means["model"], means["baseline_pca"]),
+        "per_pack": _per_pack(joined, packs),
         "undefined": {
             system: {name: int(np.count_nonzero(~np.isfinite(v))) for name, v in metrics.items()}
             for system, metrics in joined.items()

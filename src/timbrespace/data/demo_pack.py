@@ -6,10 +6,13 @@ really moves pitch. `write_demo_pack` lays the sounds out like a user's sample-p
     OUT/kicks/808/kick_0000.wav      OUT/kicks/acoustic/kick_0005.wav
     OUT/snares/tight/...  OUT/snares/loose/...   OUT/hats/closed/...  OUT/hats/open/...
     OUT/toms/low/...      OUT/toms/high/...      OUT/plucks/nylon/... OUT/plucks/steel/...
+    OUT/chords/major/...  OUT/chords/minor/...   OUT/bells/tower/...  OUT/bells/chime/...
+    OUT/cymbals/ride/...  OUT/cymbals/crash/...
     OUT/parameters.csv   one row per sound (the fields of `DemoSoundParameters`)
 
 File names carry the global item index, so any sound can be re-rendered from `(seed, index)`.
-Families take turns (`index % 5`), sub-packs alternate within a family.
+Families take turns (`index % 8`: 75 each of 600), sub-packs alternate within a family. Chords,
+bells, cymbals: polyphonic and inharmonic; the first five are drawn and rendered as before.
 
 Every sound shares one amplitude envelope, `env(t) = min(t / attack_s, 1) * exp(-t / decay_s)`
 (peak at `attack_s`, exponential decay with time constant τ = `decay_s`, counted from t = 0); for
@@ -29,6 +32,14 @@ hat       noise + six 808-style square partials; no pitch      band [fc, 3 fc], 
 tom       sine with a small glide + noise                      drive + lowpass 300–10000 Hz
 pluck     Karplus-Strong string at MIDI pitch + 8 ms pick      excitation lowpass
           noise                                                400–16000 Hz + loop damping
+chord     3–4 Karplus-Strong strings at `CHORDS[chord]`        as pluck
+          semitones above the root `f0_hz`, string i starting
+          at i × `strum_s`, + pick noise
+bell      `BELL_RATIOS` × `f0_hz` (the prime), partial j       2nd-order rolloff of the
+          decaying with τ_j = decay_s / max(r_j, 1)^0.5,       partials above fc,
+          + strike noise                                       fc 300–8000 Hz
+cymbal    three ring-modulated pairs of square waves           band [fc/2, 4 fc],
+          (`CYMBAL_HZ`, detuned ±10 %) + noise; no pitch       fc 1–6 kHz
 ========  ===================================================  =========================
 
 Cutoffs are capped at 0.45 × the sample rate. Each sound is DC-blocked (5 Hz), faded out over
@@ -48,16 +59,19 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import soxr
-from scipy import signal
 
-FAMILIES: tuple[str, ...] = ("kick", "snare", "hat", "tom", "pluck")
+from timbrespace.data.demo_dsp import bandpass, finish, karplus_strong, lowpass, mix, unit_peak
+
+FAMILIES: tuple[str, ...] = ("kick", "snare", "hat", "tom", "pluck", "chord", "bell", "cymbal")
 SUBPACKS: dict[str, tuple[str, str]] = {
     "kick": ("808", "acoustic"),
     "snare": ("tight", "loose"),
     "hat": ("closed", "open"),
     "tom": ("low", "high"),
     "pluck": ("nylon", "steel"),
+    "chord": ("major", "minor"),
+    "bell": ("tower", "chime"),
+    "cymbal": ("ride", "crash"),
 }
 BRIGHTNESS_HZ: dict[str, tuple[float, float]] = {
     "kick": (100.0, 8000.0),
@@ -65,17 +79,32 @@ BRIGHTNESS_HZ: dict[str, tuple[float, float]] = {
     "hat": (2000.0, 8000.0),
     "tom": (300.0, 10000.0),
     "pluck": (400.0, 16000.0),
+    "chord": (400.0, 16000.0),
+    "bell": (300.0, 8000.0),
+    "cymbal": (1000.0, 6000.0),
 }
+CHORDS: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7),
+    "maj7": (0, 4, 7, 11),
+    "min": (0, 3, 7),
+    "min7": (0, 3, 7, 10),
+}
+"""Chord type → its strings in semitones above the root (equal temperament)."""
+CHORD_TYPES: dict[str, tuple[str, ...]] = {"major": ("maj", "maj7"), "minor": ("min", "min7")}
+STRUM_S = (0.004, 0.02)
+"""Range of a chord's strum delay between consecutive strings, s (drawn log-uniformly)."""
+BELL_RATIOS: tuple[float, ...] = (0.5, 1.0, 1.19, 1.56, 2.0, 2.51, 2.66, 3.01, 4.1, 5.43)
+"""A bell's partials as ratios of its prime (`f0_hz`): hum, prime, tierce, quint, nominal, …"""
+CYMBAL_HZ: tuple[float, ...] = (263.0, 407.0, 419.0, 479.0, 587.0, 845.0)
+"""The cymbal's square-wave oscillators (ring-modulated in pairs), Hz before detuning."""
 PARAMETERS_CSV = "parameters.csv"
 
 _DRIVE = (0.3, 20.0)
 _CLICK_TAU_S = 0.005
 _PICK_TAU_S = 0.008
 _HAT_PARTIALS_HZ = (205.3, 304.4, 369.6, 522.7, 540.0, 800.0)
-_DC_BLOCK_HZ = 5.0
 _RENDER_STREAM = 1
 _WRITERS = 4
-_PLUCK_NOISE = 0.25
 
 
 @dataclass(frozen=True)
@@ -87,8 +116,8 @@ class DemoSoundParameters:
     hats. start_hz: start of the pitch sweep in Hz (= f0_hz for plucks, None for hats).
     sweep_s: time constant of the sweep in s. attack_s: linear attack ramp in s. decay_s: time
     constant τ in s of the amplitude decay exp(-t/τ). noise_mix, brightness, velocity: 0..1.
-    gain_db: peak level in dBFS. duration_s: length in s (≤ 1).
-    """
+    gain_db: peak level in dBFS. duration_s: length in s (≤ 1). chord: a chord's type (a key of
+    `CHORDS`), else "". strum_s: delay in s between a chord's consecutive strings, else 0."""
 
     path: str
     pack: str
@@ -106,6 +135,8 @@ class DemoSoundParameters:
     velocity: float
     gain_db: float
     duration_s: float
+    chord: str = ""
+    strum_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +164,12 @@ _RECIPES: dict[tuple[str, str], _Recipe] = {
     ("tom", "high"): _Recipe((150, 300), (1.05, 1.4), (0.01, 0.06), (5e-4, 0.02), (0.06, 0.3), (0.0, 0.3)),
     ("pluck", "nylon"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.04), (0.15, 0.8), (0.0, 0.3), (40, 72)),
     ("pluck", "steel"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.04), (0.2, 0.8), (0.0, 0.3), (52, 84)),
+    ("chord", "major"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.02), (0.2, 0.8), (0.0, 0.2), (40, 64)),
+    ("chord", "minor"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.02), (0.2, 0.8), (0.0, 0.2), (40, 64)),
+    ("bell", "tower"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.005), (0.3, 0.8), (0.0, 0.2), (48, 72)),
+    ("bell", "chime"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.005), (0.15, 0.6), (0.0, 0.2), (64, 86)),
+    ("cymbal", "ride"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.005), (0.3, 0.8), (0.1, 0.5)),
+    ("cymbal", "crash"): _Recipe(None, _NO_GLIDE, (0.0, 0.0), (5e-4, 0.02), (0.3, 0.8), (0.4, 0.9)),
 }  # fmt: skip
 
 
@@ -140,6 +177,7 @@ def draw_parameters(index: int, seed: int, family: str | None = None) -> DemoSou
     """Draw the ground truth of item `index` from `np.random.default_rng([seed, index])`.
 
     family: one of FAMILIES; None takes `FAMILIES[index % len(FAMILIES)]` (balanced packs).
+    A chord draws its type and strum delay from the same generator after the shared draws.
     """
     if family is None:
         family = FAMILIES[index % len(FAMILIES)]
@@ -147,11 +185,18 @@ def draw_parameters(index: int, seed: int, family: str | None = None) -> DemoSou
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     subpack = SUBPACKS[family][(index // len(FAMILIES)) % 2]
     recipe = _RECIPES[family, subpack]
-    u = np.random.default_rng([seed, index]).random(8)
+    rng = np.random.default_rng([seed, index])
+    u = rng.random(8)
     f0_hz = _draw_f0(recipe, u[0])
     attack_s = round(_log_lerp(recipe.attack_s, u[3]), 5)
     decay_s = round(_log_lerp(recipe.decay_s, u[4]), 4)
     velocity = round(0.3 + 0.7 * float(u[7]), 4)
+    chord, strum_s = "", 0.0
+    if family == "chord":
+        extra = rng.random(2)
+        types = CHORD_TYPES[subpack]
+        chord = types[min(int(extra[0] * len(types)), len(types) - 1)]
+        strum_s = round(_log_lerp(STRUM_S, extra[1]), 4)
     return DemoSoundParameters(
         path=f"{family}s/{subpack}/{family}_{index:04d}.wav",
         pack=f"{family}s",
@@ -169,6 +214,8 @@ def draw_parameters(index: int, seed: int, family: str | None = None) -> DemoSou
         velocity=velocity,
         gain_db=round(20.0 * math.log10(velocity) - 1.0, 3),
         duration_s=round(min(max(attack_s + 6.0 * decay_s, 0.15), 1.0), 3),
+        chord=chord,
+        strum_s=strum_s,
     )
 
 
@@ -179,7 +226,7 @@ def render_sound(params: DemoSoundParameters, sample_rate: int) -> np.ndarray:
     rng = np.random.default_rng([params.seed, params.index, _RENDER_STREAM])
     renderer = _RENDERERS[params.family]
     audio = renderer(params, t, sample_rate, rng)
-    return _finish(audio, params.gain_db, sample_rate)
+    return finish(audio, params.gain_db, sample_rate)
 
 
 def write_demo_pack(
@@ -230,18 +277,20 @@ def parameters_to_csv(items: list[DemoSoundParameters]) -> str:
 
 
 def read_parameters(csv_path: str | os.PathLike[str]) -> list[DemoSoundParameters]:
-    """Read `parameters.csv`; raises ValueError naming the file, row and field on bad input."""
+    """Read `parameters.csv`; raises ValueError naming the file, row and field on bad input.
+    Packs written before chords were added (no `chord`, `strum_s` columns) read with defaults."""
     with open(csv_path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing = set(_FIELD_NAMES) - set(reader.fieldnames or ())
+        missing = set(_FIELD_NAMES) - set(reader.fieldnames or ()) - set(_DEFAULTS)
         if missing:
             raise ValueError(f"{csv_path}: missing columns {sorted(missing)}")
         return [_parse_row(row, csv_path, line) for line, row in enumerate(reader, start=2)]
 
 
 _FIELD_NAMES = tuple(field.name for field in fields(DemoSoundParameters))
+_DEFAULTS = {"chord": "", "strum_s": "0"}
 _INT_FIELDS = frozenset({"index", "seed"})
-_STR_FIELDS = frozenset({"path", "pack", "subpack", "family"})
+_STR_FIELDS = frozenset({"path", "pack", "subpack", "family", "chord"})
 _OPTIONAL_FIELDS = frozenset({"f0_hz", "start_hz"})
 
 
@@ -250,7 +299,7 @@ def _parse_row(
 ) -> DemoSoundParameters:
     values: dict[str, object] = {}
     for name in _FIELD_NAMES:
-        text = (row[name] or "").strip()
+        text = (row.get(name, _DEFAULTS.get(name)) or "").strip()
         try:
             if name in _STR_FIELDS:
                 values[name] = text
@@ -314,49 +363,13 @@ def _swept_tone(p: DemoSoundParameters, t: np.ndarray) -> np.ndarray:
     return np.tanh(drive * np.sin(phase)) / math.tanh(drive)
 
 
-def _unit_peak(x: np.ndarray) -> np.ndarray:
-    peak = float(np.abs(x).max(initial=0.0))
-    return x / peak if peak > 0 else x
-
-
-def _butter2(kind: str, cutoff_hz: float, sample_rate: int) -> np.ndarray:
-    """One second-order Butterworth section (RBJ biquad, Q = 1/√2) as an SOS row `[6]`."""
-    w0 = 2.0 * math.pi * cutoff_hz / sample_rate
-    cos_w0, alpha = math.cos(w0), math.sin(w0) / math.sqrt(2.0)
-    if kind == "lowpass":
-        b = [(1.0 - cos_w0) / 2.0, 1.0 - cos_w0, (1.0 - cos_w0) / 2.0]
-    else:
-        b = [(1.0 + cos_w0) / 2.0, -(1.0 + cos_w0), (1.0 + cos_w0) / 2.0]
-    a0 = 1.0 + alpha
-    return np.array([*b, a0, -2.0 * cos_w0, 1.0 - alpha]) / a0
-
-
-def _lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
-    """12 dB/octave Butterworth lowpass at `cutoff_hz` Hz."""
-    return signal.sosfilt(_butter2("lowpass", cutoff_hz, sample_rate)[None], x)
-
-
-def _bandpass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int) -> np.ndarray:
-    """12 dB/octave Butterworth highpass at `low_hz` then lowpass at `high_hz` (≤ 0.45 × rate)."""
-    high_hz = min(high_hz, 0.45 * sample_rate)
-    low_hz = min(low_hz, 0.5 * high_hz)
-    sections = np.stack(
-        [_butter2("highpass", low_hz, sample_rate), _butter2("lowpass", high_hz, sample_rate)]
-    )
-    return signal.sosfilt(sections, x)
-
-
-def _mix(tone: np.ndarray, noise: np.ndarray, noise_mix: float) -> np.ndarray:
-    return (1.0 - noise_mix) * _unit_peak(tone) + noise_mix * _unit_peak(noise)
-
-
 def _render_kick(
     p: DemoSoundParameters, t: np.ndarray, sample_rate: int, rng: np.random.Generator
 ) -> np.ndarray:
     tone = _swept_tone(p, t)
     click = rng.standard_normal(t.size, dtype=np.float32) * np.exp(-t / _CLICK_TAU_S)
-    body = _mix(tone, click, p.noise_mix)
-    body = _lowpass(body, brightness_hz("kick", p.brightness, sample_rate), sample_rate)
+    body = mix(tone, click, p.noise_mix)
+    body = lowpass(body, brightness_hz("kick", p.brightness, sample_rate), sample_rate)
     return body * _envelope(t, p.attack_s, p.decay_s)
 
 
@@ -365,10 +378,10 @@ def _render_snare(
 ) -> np.ndarray:
     tone = _swept_tone(p, t)
     cutoff = brightness_hz("snare", p.brightness, sample_rate)
-    noise = _bandpass(
+    noise = bandpass(
         rng.standard_normal(t.size, dtype=np.float32), cutoff / 4.0, cutoff, sample_rate
     )
-    return _mix(tone, noise, p.noise_mix) * _envelope(t, p.attack_s, p.decay_s)
+    return mix(tone, noise, p.noise_mix) * _envelope(t, p.attack_s, p.decay_s)
 
 
 def _render_hat(
@@ -378,9 +391,9 @@ def _render_hat(
     cycles = detune * np.outer(_HAT_PARTIALS_HZ, t) + rng.random((len(_HAT_PARTIALS_HZ), 1))
     low_halves = ((2.0 * cycles).astype(np.int64) & 1).sum(axis=0)
     metal = len(_HAT_PARTIALS_HZ) - 2.0 * low_halves
-    body = _mix(metal, rng.standard_normal(t.size, dtype=np.float32), p.noise_mix)
+    body = mix(metal, rng.standard_normal(t.size, dtype=np.float32), p.noise_mix)
     cutoff = brightness_hz("hat", p.brightness, sample_rate)
-    body = _bandpass(body, cutoff, 3.0 * cutoff, sample_rate)
+    body = bandpass(body, cutoff, 3.0 * cutoff, sample_rate)
     return body * _envelope(t, p.attack_s, p.decay_s)
 
 
@@ -388,8 +401,8 @@ def _render_tom(
     p: DemoSoundParameters, t: np.ndarray, sample_rate: int, rng: np.random.Generator
 ) -> np.ndarray:
     tone = _swept_tone(p, t)
-    body = _mix(tone, rng.standard_normal(t.size, dtype=np.float32), p.noise_mix)
-    body = _lowpass(body, brightness_hz("tom", p.brightness, sample_rate), sample_rate)
+    body = mix(tone, rng.standard_normal(t.size, dtype=np.float32), p.noise_mix)
+    body = lowpass(body, brightness_hz("tom", p.brightness, sample_rate), sample_rate)
     return body * _envelope(t, p.attack_s, p.decay_s)
 
 
@@ -402,83 +415,66 @@ def _render_pluck(
     string = karplus_strong(
         p.f0_hz, p.decay_s, 1.0 - p.brightness, cutoff, t.size, sample_rate, rng
     )
-    pick = _lowpass(rng.standard_normal(t.size, dtype=np.float32), cutoff, sample_rate)
+    pick = lowpass(rng.standard_normal(t.size, dtype=np.float32), cutoff, sample_rate)
     pick *= np.exp(-t / _PICK_TAU_S)
-    return _mix(string, pick, p.noise_mix) * np.minimum(t / max(p.attack_s, 1e-6), 1.0)
+    return mix(string, pick, p.noise_mix) * np.minimum(t / max(p.attack_s, 1e-6), 1.0)
 
 
-def karplus_strong(
-    f0_hz: float,
-    decay_s: float,
-    damping: float,
-    excitation_cutoff_hz: float,
-    n: int,
-    sample_rate: int,
-    rng: np.random.Generator,
+def _render_chord(
+    p: DemoSoundParameters, t: np.ndarray, sample_rate: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Karplus-Strong plucked string (Karplus & Strong 1983), vectorised one period at a time.
-
-    The loop starts from one period of `_pluck_shape`, low-passed at `excitation_cutoff_hz`.
-    The loop is an integer delay W and a one-zero lowpass [1 - s, s] (s = 0.5 × damping, lowered
-    where needed so the fundamental can ring for τ); the loop gain sets the fundamental's decay
-    to exp(-t / decay_s). The loop runs at a rate where W + (filter delay) is exactly one period,
-    then soxr resamples to `sample_rate`: exact pitch without a lossy fractional delay in the loop.
-    Returns float64 `[n]`.
-    """
-    period = sample_rate / f0_hz
-    q = math.exp(-1.0 / (decay_s * f0_hz))
-    omega = 2.0 * math.pi / period
-    s = min(0.5 * damping, _max_damping(q, omega))
-    whole = max(2, math.floor(period - s))
-    loop_period = whole + _phase_delay(s, 2.0 * math.pi / (whole + s))
-    loop_omega = 2.0 * math.pi / loop_period
-    gain = min(q / _one_zero_gain(s, loop_omega), 1.0)
-    loop_n = math.ceil(n * loop_period / period) + 64
-    excitation = _lowpass(_pluck_shape(whole, rng), excitation_cutoff_hz, sample_rate)
-    buffer = np.zeros(whole + 1 + loop_n)
-    buffer[whole + 1 : 2 * whole + 1] = excitation - excitation.mean()
-    for start in range(2 * whole + 1, buffer.size, whole):
-        stop = min(start + whole, buffer.size)
-        previous = buffer[start - whole : stop - whole]
-        before = buffer[start - whole - 1 : stop - whole - 1]
-        buffer[start:stop] = gain * ((1.0 - s) * previous + s * before)
-    string = soxr.resample(buffer[whole + 1 :], loop_period, period, quality="HQ")
-    return np.pad(string, (0, max(0, n - string.size)))[:n]
+    """Strings at the chord's intervals above the root, each a pluck starting `strum_s` after
+    the one below it (a down-strum), at 0.8–1.0 × unit level, + pick noise at the first."""
+    if p.f0_hz is None or p.chord not in CHORDS:
+        raise ValueError(f"{p.path}: a chord needs f0_hz and a chord type in {sorted(CHORDS)}")
+    cutoff = brightness_hz("chord", p.brightness, sample_rate)
+    strings = np.zeros(t.size)
+    for number, semitones in enumerate(CHORDS[p.chord]):
+        delay = min(round(number * p.strum_s * sample_rate), t.size - 1)
+        string = karplus_strong(
+            p.f0_hz * 2.0 ** (semitones / 12.0), p.decay_s, 1.0 - p.brightness, cutoff,
+            t.size - delay, sample_rate, rng,
+        )  # fmt: skip
+        strings[delay:] += rng.uniform(0.8, 1.0) * unit_peak(string)
+    pick = lowpass(rng.standard_normal(t.size, dtype=np.float32), cutoff, sample_rate)
+    pick *= np.exp(-t / _PICK_TAU_S)
+    return mix(strings, pick, p.noise_mix) * np.minimum(t / max(p.attack_s, 1e-6), 1.0)
 
 
-def _pluck_shape(length: int, rng: np.random.Generator) -> np.ndarray:
-    """Initial string displacement `[length]`: a triangle plucked at 10–40 % of the string
-    (harmonics ∝ sin(kπβ)/k², a clear fundamental) plus a little noise (string texture)."""
-    position = rng.uniform(0.1, 0.4)
-    x = (np.arange(length) + 0.5) / length
-    triangle = np.minimum(x / position, (1.0 - x) / (1.0 - position))
-    return triangle + _PLUCK_NOISE * rng.standard_normal(length)
+def _render_bell(
+    p: DemoSoundParameters, t: np.ndarray, sample_rate: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`BELL_RATIOS` × f0 at random phases, amplitude 1 / (1 + (f_j / fc)²), τ_j as documented
+    (none at or above 0.45 × the rate), + strike noise below fc."""
+    if p.f0_hz is None:
+        raise ValueError(f"{p.path}: a bell needs f0_hz")
+    cutoff = brightness_hz("bell", p.brightness, sample_rate)
+    ratios = np.asarray(BELL_RATIOS)
+    hz = ratios * p.f0_hz
+    keep = hz < 0.45 * sample_rate
+    phases = rng.uniform(0.0, 2.0 * np.pi, ratios.size)
+    amplitude = 1.0 / (1.0 + (hz / cutoff) ** 2)
+    tau = p.decay_s / np.sqrt(np.maximum(ratios, 1.0))
+    partials = np.sin(2.0 * np.pi * hz[keep, None] * t + phases[keep, None])
+    partials *= (amplitude[keep, None] * np.exp(-t / tau[keep, None])).astype(np.float32)
+    strike = lowpass(rng.standard_normal(t.size, dtype=np.float32), cutoff, sample_rate)
+    strike *= np.exp(-t / _PICK_TAU_S)
+    body = mix(partials.sum(axis=0), strike, p.noise_mix)
+    return body * np.minimum(t / max(p.attack_s, 1e-6), 1.0)
 
 
-def _one_zero_gain(s: float, omega: float) -> float:
-    """|H(e^{jω})| of the loop filter H(z) = (1 - s) + s z^-1."""
-    return math.sqrt(1.0 - 2.0 * s * (1.0 - s) * (1.0 - math.cos(omega)))
-
-
-def _phase_delay(s: float, omega: float) -> float:
-    """Phase delay in samples of (1 - s) + s z^-1 at ω (≈ s for low ω)."""
-    return math.atan2(s * math.sin(omega), 1.0 - s + s * math.cos(omega)) / omega
-
-
-def _max_damping(q: float, omega: float) -> float:
-    """Largest s whose loss at ω still lets the per-period decay be q with loop gain ≤ 1."""
-    budget = (1.0 - q * q) / (2.0 * (1.0 - math.cos(omega)))
-    return 0.5 if budget >= 0.25 else 0.5 * (1.0 - math.sqrt(1.0 - 4.0 * budget))
-
-
-def _finish(audio: np.ndarray, gain_db: float, sample_rate: int) -> np.ndarray:
-    """DC-block, fade out the tail, peak-normalise to `gain_db` dBFS; float32 `[samples]`."""
-    pole = math.exp(-2.0 * math.pi * _DC_BLOCK_HZ / sample_rate)
-    audio = signal.lfilter([1.0, -1.0], [1.0, -pole], audio)
-    fade = min(max(round(0.1 * audio.size), round(0.005 * sample_rate)), round(0.05 * sample_rate))
-    fade = min(fade, audio.size)
-    audio[audio.size - fade :] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))
-    return (_unit_peak(audio) * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+def _render_cymbal(
+    p: DemoSoundParameters, t: np.ndarray, sample_rate: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`CYMBAL_HZ` squares (±10 %) ring-modulated in pairs + noise, band-passed, × envelope."""
+    detune = rng.uniform(0.9, 1.1, len(CYMBAL_HZ))
+    cycles = np.outer(detune * np.asarray(CYMBAL_HZ), t) + rng.random((len(CYMBAL_HZ), 1))
+    squares = 1.0 - 2.0 * ((2.0 * cycles).astype(np.int64) & 1)
+    metal = (squares[0::2] * squares[1::2]).sum(axis=0)
+    body = mix(metal, rng.standard_normal(t.size, dtype=np.float32), p.noise_mix)
+    cutoff = brightness_hz("cymbal", p.brightness, sample_rate)
+    body = bandpass(body, 0.5 * cutoff, 4.0 * cutoff, sample_rate)
+    return body * _envelope(t, p.attack_s, p.decay_s)
 
 
 def _track(
@@ -497,4 +493,7 @@ _RENDERERS = {
     "hat": _render_hat,
     "tom": _render_tom,
     "pluck": _render_pluck,
+    "chord": _render_chord,
+    "bell": _render_bell,
+    "cymbal": _render_cymbal,
 }

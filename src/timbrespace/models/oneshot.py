@@ -51,6 +51,7 @@ from timbrespace.models.layers import (
     residual_stack,
     with_weight_norm,
 )
+from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, check_partials
 from timbrespace.models.oneshot_synth import OneShotSynthDecoder
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
@@ -67,6 +68,7 @@ class OneShotConfig:
     blocks run at stage i before its resampling conv; block j has dilation
     `dilations[j % len(dilations)]` and odd `kernel_size`. `upsample_kernel_size` and
     `output_kernel_size` (odd) are the sub-pixel conv kernels, the latter for the last stage.
+    ddsp: `partials`, `n_*`, `voice_harmonics`: chords, bells (`models.oneshot_partials`).
     """
 
     sample_rate: int = 44100
@@ -98,6 +100,10 @@ class OneShotConfig:
     f0_range: tuple[float, float] = (20.0, 4000.0)
     transient_ms: float = 20.0
     centred_bend: bool = True
+    partials: str = "none"
+    n_partials: int = 32
+    n_voices: int = 3
+    voice_harmonics: int = 16
 
     @property
     def hop(self) -> int:
@@ -145,6 +151,7 @@ class OneShotConfig:
             raise ConfigError(
                 f"OneShotConfig.synth '{self.synth}' unknown; valid: {', '.join(SYNTHS)}"
             )
+        check_partials(self.partials, self.n_partials, self.n_voices, self.voice_harmonics)
         if self.control_hop < 0 or self.n_harmonics < 1 or self.noise_bands < 2:
             raise ConfigError(
                 "OneShotConfig: need control_hop >= 0, n_harmonics >= 1 and noise_bands >= 2"
@@ -363,6 +370,7 @@ class OneShotAutoencoder(ConfiguredModel):
                 f0_range=cfg.f0_range,
                 transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
                 centred_bend=cfg.centred_bend,
+                **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
             )
         else:
             self.decoder = OneShotDecoder(
@@ -485,6 +493,6 @@ register_family(
     OneShotConfig,
     OneShotAutoencoder,
     presets=ONESHOT_PRESETS,
-    # bundles from before these decoders and before the bend was centred
-    legacy={"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
+    # bundles from before these decoders, before the bend was centred, before partials
+    legacy={"synth": "waveform", "transient_ms": 0.0, "centred_bend": False, "partials": "none"},
 )

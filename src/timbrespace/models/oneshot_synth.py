@@ -33,6 +33,7 @@ from timbrespace.models.layers import (
     make_activation,
     residual_stack,
 )
+from timbrespace.models.oneshot_partials import OneShotPartials, PartialControls
 
 PITCH_BEND_OCTAVES = 2.0
 """Largest pitch bend over time, in octaves either side of the latent's base pitch."""
@@ -49,6 +50,8 @@ class SynthControls:
     noise: torch.Tensor
     base_pitch: torch.Tensor
     """`[batch, channels]` in octaves re 440 Hz: the part of the pitch linear in the latent."""
+    partials: PartialControls | None = None
+    """Chord voices or free partials at ratios of the base pitch (`OneShotPartials`), or None."""
 
 
 class OneShotSynthDecoder(nn.Module):
@@ -88,6 +91,10 @@ class OneShotSynthDecoder(nn.Module):
         transient_samples: int = 0,
         noise_seed: int = 0,
         centred_bend: bool = True,
+        partials: str = "none",
+        n_partials: int = 32,
+        n_voices: int = 3,
+        voice_harmonics: int = 16,
     ) -> None:
         super().__init__()
         self.transient = TransientHead(latent_dim, channels, transient_samples)
@@ -134,12 +141,17 @@ class OneShotSynthDecoder(nn.Module):
             bias.zero_()
             bias[:, 1] = -1.0  # harmonic level starts quiet
             bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
+        self.partials = OneShotPartials(
+            partials, latent_dim=latent_dim, width=widths[-1], channels=channels,
+            sample_rate=sample_rate, clip_samples=clip_samples, hop=hop, n_partials=n_partials,
+            n_voices=n_voices, voice_harmonics=voice_harmonics, octave_range=self.octave_range,
+        )  # fmt: skip
 
     def controls(self, z: torch.Tensor) -> SynthControls:
         """Frame-rate controls for latents `[batch, latent_dim]`."""
         h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
-        raw = self.head(self.net(h))[..., : self.frames]
-        raw = raw.view(z.shape[0], self.channels, -1, self.frames)
+        features = self.net(h)[..., : self.frames]
+        raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
         level = exp_sigmoid(raw[:, :, 1:2])
         bend = PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
@@ -148,7 +160,8 @@ class OneShotSynthDecoder(nn.Module):
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
         distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
-        return SynthControls(f0, level * distribution, noise, base)
+        partials = self.partials.controls(z, features, self.pitch.weight)
+        return SynthControls(f0, level * distribution, noise, base, partials)
 
     def render(self, controls: SynthControls) -> torch.Tensor:
         """Audio `[batch, channels, clip_samples]` from `controls`."""
@@ -175,7 +188,8 @@ class OneShotSynthDecoder(nn.Module):
         )
         envelope = frames_to_blocks(level, self.hop).reshape(batch * channels, -1)
         noise = shaped * envelope[:, : self.clip_samples]
-        return (harmonic + noise).view(batch, channels, self.clip_samples)
+        partials = self.partials.render(controls.partials, controls.base_pitch)
+        return (harmonic + noise + partials).view(batch, channels, self.clip_samples)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.transient.add_to(self.render(self.controls(z)), z)
