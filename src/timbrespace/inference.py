@@ -50,6 +50,8 @@ DECODE_BATCH = 64
 """Sounds decoded at once (memory: the ddsp synth holds `[batch, harmonics, samples]`)."""
 TUNE_TOLERANCE_ST = 0.05
 """How close (semitones) a reconstruction's measured f0 is brought to its source's."""
+TUNE_MAX_CORRECTION_ST = 2.0
+"""The tuning loop moves a pitch by at most this much in all (more is a tracker's octave slip)."""
 TUNE_RENDERS = 3
 """Decodes the tuning loop of `encode_in_tune` may spend per clip."""
 
@@ -194,7 +196,15 @@ def encode_in_tune(
         return 12.0 * torch.log2(rendered / 440.0)[:, None]
 
     tolerance = torch.tensor([TUNE_TOLERANCE_ST], dtype=torch.float64)
-    settled = settle(place, measure, wanted, wanted, tolerance, max_renders=max_renders)
+    settled = settle(
+        place,
+        measure,
+        wanted,
+        wanted,
+        tolerance,
+        max_renders=max_renders,
+        max_offset=torch.tensor([TUNE_MAX_CORRECTION_ST]),
+    )
     z[voiced] = settled.z.to(z.dtype)
     return z
 

@@ -29,6 +29,9 @@ MAX_RENDERS = 4
 """Renders of the loop (the first is the open-loop move), so a slider move costs at most this
 many decodes plus one of the start sound when a control is locked or set relatively."""
 
+PITCH_CORRECTION_ST = 2.0
+"""The loop corrects a pitch by at most this many semitones in all: a decoder with an explicit
+pitch is off by cents, so a larger error is the tracker's (an octave slip), not the sound's."""
 LOCK_WEIGHT = 0.2
 """How much a locked control's miss counts against a set one's when the loop keeps its best
 render: what the user moved comes first."""
@@ -122,6 +125,9 @@ def closed_loop_move(
         max_renders=max_renders,
         max_step=spans,
         weights=torch.tensor([1.0] * len(chosen) + [LOCK_WEIGHT] * len(locked)),
+        max_offset=torch.tensor(
+            [PITCH_CORRECTION_ST if c.scale == "semitones" else math.inf for c in everything]
+        ),
     )
     return result.z, requests, result.measured, result.renders
 

@@ -68,6 +68,7 @@ def settle(
     max_renders: int = 4,
     max_step: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
+    max_offset: torch.Tensor | None = None,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -78,17 +79,24 @@ def settle(
     tolerances `[controls]` or `[batch, controls]`, > 0; max_step `[controls]`: the largest
     correction of a latent target per iteration (default unbounded); weights `[controls]`: how
     much each control's error (in tolerances) counts when choosing the best iterate (default 1;
-    e.g. less for locked controls than for the ones being set).
+    e.g. less for locked controls than for the ones being set); max_offset `[controls]`: how
+    far in all a latent target may move from its start (default unbounded).
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
     requests = requests.double()
-    targets = start_targets.double().clone()
+    start = start_targets.double()
+    targets = start.clone()
     tolerance = tolerances.double().expand_as(requests)
     step_limit = (
         torch.full_like(requests, float("inf"))
         if max_step is None
         else max_step.double().expand_as(requests)
+    )
+    offset_limit = (
+        torch.full_like(requests, math.inf)
+        if max_offset is None
+        else max_offset.double().expand_as(requests)
     )
     importance = (
         torch.ones_like(requests) if weights is None else weights.double().expand_as(requests)
@@ -124,5 +132,6 @@ def settle(
         previous = (targets.clone(), measured)
         correction = torch.where(judged & ~reached, error / slope, torch.zeros_like(error))
         targets = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)
+        targets = start + torch.maximum(torch.minimum(targets - start, offset_limit), -offset_limit)
     assert best is not None
     return best
