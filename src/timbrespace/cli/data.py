@@ -126,7 +126,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         verbs,
         "demo-pack",
         run_demo_pack,
-        "Write the built-in procedural pack (kicks, snares, hats, toms, plucks) with ground truth.",
+        "Write the built-in procedural pack (kicks, snares, hats, toms, plucks, chords, bells, "
+        "cymbals) with ground truth.",
         "  timbrespace demo-pack demo/pack\n  timbrespace demo-pack pack --n 100 --seed 3 --sr 16000\n",
     )
     sub.add_argument("out", help="output folder")
