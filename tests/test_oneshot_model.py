@@ -346,3 +346,15 @@ def test_the_rendered_pitch_has_the_base_pitch_as_its_level_weighted_mean() -> N
         before = old.decoder.controls(z)
     old_mean = (torch.log2(before.f0 / 440.0) * level).sum(-1) / level.sum(-1)
     assert float((old_mean - before.base_pitch).mean()) > 0.3  # the bias the centring removes
+
+
+def test_smooth_frames_removes_the_half_control_rate_checkerboard() -> None:
+    from timbrespace.models.oneshot_synth import smooth_frames
+
+    checker = torch.tensor([[[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]]])
+    torch.testing.assert_close(smooth_frames(checker)[..., 1:-1], torch.full((1, 1, 4), 0.5))
+    ramp = torch.arange(6.0).view(1, 1, 6)
+    torch.testing.assert_close(smooth_frames(ramp)[..., 1:-1], ramp[..., 1:-1])  # lines pass
+    legacy = config_to_dict(resolve_config("oneshot", "tiny"))
+    del legacy["smooth_controls"]
+    assert not build_model("oneshot", legacy).decoder.smooth_controls

@@ -17,8 +17,6 @@ Two decoders (`OneShotConfig.synth`):
   output keeps a comb at the harmonics of its frame rate (86 Hz at 22.05 kHz), which is why
   "ddsp" is the default.
 
-Both decode one 1 s / 44.1 kHz sound of the `small` preset in ≤ 10 ms on 2 CPU threads.
-
 This module holds the config, presets, encoder, waveform decoder and the autoencoder; the ddsp
 decoder is `timbrespace.models.oneshot_synth`, the shared conv blocks `timbrespace.models.layers`.
 """
@@ -100,6 +98,7 @@ class OneShotConfig:
     f0_range: tuple[float, float] = (20.0, 4000.0)
     transient_ms: float = 20.0
     centred_bend: bool = True
+    smooth_controls: bool = True
     partials: str = "none"
     n_partials: int = 32
     n_voices: int = 3
@@ -370,6 +369,7 @@ class OneShotAutoencoder(ConfiguredModel):
                 f0_range=cfg.f0_range,
                 transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
                 centred_bend=cfg.centred_bend,
+                smooth_controls=cfg.smooth_controls,
                 **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
             )
         else:
@@ -493,6 +493,8 @@ register_family(
     OneShotConfig,
     OneShotAutoencoder,
     presets=ONESHOT_PRESETS,
-    # bundles from before these decoders, before the bend was centred, before partials
-    legacy={"synth": "waveform", "transient_ms": 0.0, "centred_bend": False, "partials": "none"},
+    legacy={  # bundles from before these decoders, the centred bend, partials, smoothing
+        **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
+        **{"partials": "none", "smooth_controls": False},
+    },
 )

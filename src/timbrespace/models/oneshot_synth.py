@@ -91,6 +91,7 @@ class OneShotSynthDecoder(nn.Module):
         transient_samples: int = 0,
         noise_seed: int = 0,
         centred_bend: bool = True,
+        smooth_controls: bool = True,
         partials: str = "none",
         n_partials: int = 32,
         n_voices: int = 3,
@@ -107,6 +108,7 @@ class OneShotSynthDecoder(nn.Module):
             self.pitch.bias.fill_(math.log2(200.0 / 440.0))
         self.noise_seed = noise_seed
         self.centred_bend = centred_bend
+        self.smooth_controls = smooth_controls
         self.frames = control_frames(clip_samples, hop)
         self.frames0 = math.ceil(self.frames / math.prod(strides))
         self.width0 = widths[0]
@@ -151,6 +153,8 @@ class OneShotSynthDecoder(nn.Module):
         """Frame-rate controls for latents `[batch, latent_dim]`."""
         h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
         features = self.net(h)[..., : self.frames]
+        if self.smooth_controls:
+            features = smooth_frames(features)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
         level = exp_sigmoid(raw[:, :, 1:2])
@@ -193,6 +197,15 @@ class OneShotSynthDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.transient.add_to(self.render(self.controls(z)), z)
+
+
+def smooth_frames(features: torch.Tensor) -> torch.Tensor:
+    """Features `[batch, channels, frames]` filtered over time by [¼, ½, ¼] (edges repeated):
+    the sub-pixel upsampling leaves every other control frame louder than its neighbours, an
+    amplitude modulation at half the control rate (172 Hz at 22.05 kHz) that a pitch tracker
+    hears as the note; this filter's gain there is exactly zero."""
+    padded = torch.nn.functional.pad(features, (1, 1), mode="replicate")
+    return 0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:]
 
 
 def centre_of(curve: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
