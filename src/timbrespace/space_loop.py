@@ -34,7 +34,8 @@ PITCH_CORRECTION_ST = 2.0
 pitch is off by cents, so a larger error is the tracker's (an octave slip), not the sound's."""
 LOCK_WEIGHT = 0.2
 """How much a locked control's miss counts against a set one's when the loop keeps its best
-render: what the user moved comes first."""
+render, and 1/LOCK_WEIGHT the tolerances within which a lock counts as held (25 % for a time,
+75 cents for a pitch): what the user moved comes first, and the loop stops sooner."""
 STEP_FRACTION = 0.25
 """A loop step moves a latent target by at most this fraction of the control's range (a
 tracker's octave error must not throw the sound across the space)."""
@@ -133,15 +134,20 @@ def closed_loop_move(
 
 
 def loop_warnings(
-    controls: Sequence[Control], requests: torch.Tensor, measured: torch.Tensor
+    controls: Sequence[Control],
+    requests: torch.Tensor,
+    measured: torch.Tensor,
+    locked: int = 0,
 ) -> tuple[list[str], list[str]]:
-    """For item 0: the requested controls left outside their tolerance or not measurable on
-    the render, and one line each in their unit (`brightness: asked 9000 Hz, renders 6120 Hz
+    """For item 0: the requested controls left outside their tolerance (the last `locked`
+    ones: 1/LOCK_WEIGHT tolerances) or not measurable on the render, and one line each in their
+    unit (`brightness: asked 9000 Hz, renders 6120 Hz
     (the closest this model came)`)."""
     names, notes = [], []
     for i, control in enumerate(controls):
         asked, got = float(requests[0, i]), float(measured[0, i])
-        if not math.isfinite(asked) or abs(asked - got) <= tolerance(control, asked):
+        slack = 1.0 / LOCK_WEIGHT if i >= len(controls) - locked else 1.0
+        if not math.isfinite(asked) or abs(asked - got) <= slack * tolerance(control, asked):
             continue
         names.append(control.name)
         pitch = control.scale == "semitones"
@@ -239,7 +245,7 @@ def settle_sweep(
         measurable=memo.measurable(everything),
     )
     unreached = [
-        bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1])[0])
+        bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1], len(locked))[0])
         for i in range(requests.shape[0])
     ]
     notes = []
@@ -280,7 +286,7 @@ def settled_move(
         c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))
         for i, (c, base) in enumerate(zip(chosen, open_targets[0].mean(dim=-1), strict=True))
     }
-    unreached, notes = loop_warnings(everything, requests, measured)
+    unreached, notes = loop_warnings(everything, requests, measured, len(locked))
     return Move(
         z_new.float(),
         notes,

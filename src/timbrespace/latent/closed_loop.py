@@ -78,8 +78,8 @@ def settle(
     `[batch, controls]` (a NaN request: keep that control's start target, unmeasured);
     tolerances `[controls]` or `[batch, controls]`, > 0; max_step `[controls]`: the largest
     correction of a latent target per iteration (default unbounded); weights `[controls]`: how
-    much each control's error (in tolerances) counts when choosing the best iterate (default 1;
-    e.g. less for locked controls than for the ones being set); max_offset `[controls]`: how
+    much each control's error (in tolerances) counts when choosing the best iterate and when
+    judging it reached (default 1; a lock weighted 0.2 is held within 5 tolerances); max_offset `[controls]`: how
     far in all a latent target may move from its start (default unbounded).
     """
     if max_renders < 1:
@@ -110,7 +110,7 @@ def settle(
         error = requests - measured
         asked = torch.isfinite(requests)
         judged = torch.isfinite(error)
-        reached = ~asked | (judged & (error.abs() <= tolerance))
+        reached = ~asked | (judged & (importance * error.abs() <= tolerance))
         # a request whose measurement failed (an unvoiced render) is worse than any measured one
         score = torch.where(judged, importance * error.abs() / tolerance, torch.zeros_like(error))
         score = torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(dim=1)
