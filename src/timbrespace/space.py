@@ -54,6 +54,7 @@ from timbrespace.space_loop import (
     RenderMemo,
     settle_sweep,
     settled_move,
+    steerable,
 )
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 
@@ -286,7 +287,7 @@ class LatentSpace:
         targets = torch.as_tensor(opened.targets).double()
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         everything = [*chosen, *locked]
-        if not loop or not any(self._steerable(c) for c in everything):
+        if not loop or not any(steerable(c, self.descriptor_of) for c in everything):
             requested = {
                 c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)
             }
@@ -410,9 +411,6 @@ class LatentSpace:
         """Descriptors of one rendered sound `[channels, samples]` (all registered by default)."""
         return compute_descriptors(audio, self.descriptor_settings, names)
 
-    def _steerable(self, control: Control) -> bool:
-        return control.weak is None and self.descriptor_of(control.name) is not None
-
     def descriptor_of(self, control_name: str) -> str | None:
         """The descriptor measuring a control (`pitch` → `f0`), or None (PCA, packs, custom)."""
         descriptor = control_descriptor(control_name)
@@ -471,7 +469,7 @@ class LatentSpace:
         limited = (~torch.isclose(used, values, rtol=1e-6, atol=1e-6)).tolist()
         warnings = list(result.warnings)
         loop = self.model.closed_loop if closed_loop is None else closed_loop
-        if loop and any(self._steerable(c) for c in [control, *locked]):
+        if loop and any(steerable(c, self.descriptor_of) for c in [control, *locked]):
             memo = RenderMemo(self.render, self.measure, self.descriptor_of)
             z_new, audio, unreached, notes = settle_sweep(
                 memo, repeated.double(), control, locked, torch.as_tensor(result.targets)

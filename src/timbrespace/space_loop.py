@@ -162,6 +162,13 @@ def loop_warnings(
     return names, notes
 
 
+def steerable(control: Control, descriptor_of: Callable[[str], str | None]) -> bool:
+    """Whether the loop steers `control` by its measurement: it has a descriptor and is not
+    weak (a weak control's measurement does not follow its direction, so chasing it would only
+    pull the others off their targets; it is set open-loop)."""
+    return control.weak is None and descriptor_of(control.name) is not None
+
+
 class RenderMemo:
     """Renders latents for the loop, measures controls on them, and keeps every render so the
     chosen iterate is not decoded twice.
@@ -179,10 +186,8 @@ class RenderMemo:
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
 
     def measurable(self, controls: Sequence[Control]) -> list[bool]:
-        """Whether the loop steers each control by its measurement: it has a descriptor and is
-        not weak (a weak control's measurement does not follow its direction, so chasing it
-        would only pull the others off their targets; it is set open-loop)."""
-        return [self._descriptor_of(c.name) is not None and c.weak is None for c in controls]
+        """Whether the loop steers each control by its measurement (`steerable`)."""
+        return [steerable(c, self._descriptor_of) for c in controls]
 
     def measure(self, latents: torch.Tensor, controls: Sequence[Control]) -> torch.Tensor:
         """Each control's measured value on its scale `[batch, controls]` (NaN: see `Measure`)."""

@@ -55,21 +55,6 @@ def start_point(args: argparse.Namespace, space: LatentSpace) -> tuple[torch.Ten
     return space.random_latents(1, seed=args.seed), f"random point (seed {args.seed})"
 
 
-def move(
-    space: LatentSpace,
-    z: torch.Tensor,
-    settings: Sequence[str],
-    *,
-    lock: Sequence[str] = (),
-    extrapolate: bool = False,
-    closed_loop: bool | None = None,
-) -> torch.Tensor:
-    """`z` moved by `settings` with `lock`ed controls kept; notices go to stderr."""
-    return moved_by(
-        space, z, settings, lock=lock, extrapolate=extrapolate, closed_loop=closed_loop
-    ).z_new
-
-
 def moved_by(
     space: LatentSpace,
     z: torch.Tensor,

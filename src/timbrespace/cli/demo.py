@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from timbrespace.cli.analysis import print_analysis, print_plots
 from timbrespace.cli.common import add_bool, add_verb, print_json, save_sounds
-from timbrespace.cli.control import move, write_sweep
+from timbrespace.cli.control import write_sweep
 from timbrespace.cli.data import print_demo_pack, print_prepare_report
 from timbrespace.cli.generate import write_random
 from timbrespace.cli.studio import STUDIO_PORT
@@ -133,7 +133,7 @@ def _pitch_sweep(space: LatentSpace, pack: Path, out: Path) -> None:
         return
     sound = start.relative_to(pack).as_posix()
     try:
-        write_sweep(space, move(space, space.sound_latent(sound), []), sound, PITCH_SWEEP, out)
+        write_sweep(space, space.sound_latent(sound), sound, PITCH_SWEEP, out)
     except TimbrespaceError as error:
         print(f"error: {error}", file=sys.stderr)
 
