@@ -31,6 +31,7 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(target))
         if durable:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -38,6 +39,29 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """An existing file keeps its permission bits; a new one gets 0666 minus the umask, as `open`
+    would give it (mkstemp's 0600 would hide the user's files from their other tools)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux exposes it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:

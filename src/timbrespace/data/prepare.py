@@ -4,9 +4,11 @@ Work is split per source file. Each worker decodes one file, cuts it into clips,
 registered descriptor and writes a *shard* (`shards/<key>.npz`) and then a *record*
 (`records/<key>.json`), both atomically. A record is the proof a file is done, so a killed run
 resumes where it stopped and a re-run skips every file whose size and modification time are
-unchanged. Files that fail get a record with the reason and are reported, never retried until
-they change. When all files are done the shards are consolidated into the memory-mapped arrays
-that `SoundCache` reads (see `timbrespace.data.cache`).
+unchanged. Files that fail get a record with the reason and are reported, not decoded again until
+they change, except files that could not be opened (permissions, a vanished mount), which are
+retried on every run. When all files are done the shards are consolidated into the memory-mapped
+arrays that `SoundCache` reads (see `timbrespace.data.cache`). A full disk or an unwritable cache
+ends the run with one line naming the folder (and the space needed); work already done is kept.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from timbrespace.audio.descriptors import (
 )
 from timbrespace.audio.io import AudioLoadError, audio_info
 from timbrespace.data.clips import PrepareConfig, load_clips
+from timbrespace.data.disk import (
+    NpyWriter,
+    cache_write_error,
+    die_with_parent,
+    require_free_space,
+)
 from timbrespace.data.scan import ScanResult, SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
@@ -91,6 +99,8 @@ def process_source(dataset: str, source: SourceFile, config: PrepareConfig, cach
         curves = np.stack([value.curves for value in values]).astype(np.float32)
     except AudioLoadError as error:
         record["error"] = error.reason
+        if not os.access(path, os.R_OK):
+            record["retry"] = True
     except (MemoryError, ValueError) as error:
         record["error"] = f"{type(error).__name__}: {error}"
     else:
@@ -168,9 +178,14 @@ def prepare_dataset(
     dataset_path = Path(dataset)
     cache_path = Path(cache)
     scan = scan_dataset(dataset_path, exclude=cache_path if cache_path.exists() else None)
-    cache_path.mkdir(parents=True, exist_ok=True)
-    with _exclusive(cache_path):
-        return _prepare_locked(dataset_path, cache_path, config, scan, workers, rebuild, progress)
+    try:
+        cache_path.mkdir(parents=True, exist_ok=True)
+        with _exclusive(cache_path):
+            return _prepare_locked(
+                dataset_path, cache_path, config, scan, workers, rebuild, progress
+            )
+    except OSError as error:
+        raise cache_write_error(cache_path, error) from error
 
 
 @contextlib.contextmanager
@@ -210,6 +225,7 @@ def _prepare_locked(
     report.skipped_unchanged = len(scan.audio) - len(todo)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:
+        require_free_space(cache_path, len(todo) * _clip_bytes(config), f"{len(todo)} new files")
         _run_jobs(dataset_path, cache_path, config, todo, workers, records, progress)
     report.processed = len(todo)
 
@@ -233,7 +249,24 @@ def _prepare_locked(
 def _is_current(record: dict | None, source: SourceFile, cache: Path) -> bool:
     if record is None or record["size"] != source.size or record["mtime_ns"] != source.mtime_ns:
         return False
-    return "error" in record or (cache / "shards" / f"{record['key']}.npz").exists()
+    if "error" in record:
+        return not record.get("retry", False)
+    return (cache / "shards" / f"{record['key']}.npz").exists()
+
+
+def _clip_bytes(config: PrepareConfig) -> int:
+    """Bytes one clip takes in a shard or the consolidated arrays (audio, descriptors, curves)."""
+    n_descriptors = len(descriptor_names())
+    n_frames = frame_count(config.clip_samples, config.descriptor_settings)
+    return 4 * (config.channels * config.clip_samples + n_descriptors * (1 + n_frames) + 2)
+
+
+def _space_still_needed(cache: Path, remaining: int) -> int:
+    """Bytes the rest of a run needs: shards for `remaining` files like the ones already written,
+    plus the consolidated copy of every shard."""
+    sizes = [path.stat().st_size for path in (cache / "shards").glob("*.npz")]
+    average = sum(sizes) / len(sizes) if sizes else 0.0
+    return int(average * remaining * 2 + sum(sizes))
 
 
 def _run_jobs(
@@ -245,23 +278,53 @@ def _run_jobs(
     records: dict[str, dict],
     progress: ProgressCallback | None,
 ) -> None:
-    total = len(todo)
-    if workers == 1:
-        for done, source in enumerate(todo, 1):
-            records[source.relpath] = process_source(str(dataset), source, config, str(cache))
+    """Process `todo`, filling `records`. An OSError (it comes from writing the cache: reading a
+    source fails as AudioLoadError) stops the run with a one-line error; finished files stay."""
+    done = 0
+    try:
+        if workers == 1:
+            for source in todo:
+                records[source.relpath] = process_source(str(dataset), source, config, str(cache))
+                done += 1
+                if progress:
+                    progress(done, len(todo), source.relpath)
+            return
+        for source in _run_pool(dataset, cache, config, todo, workers, records):
+            done += 1
             if progress:
-                progress(done, total, source.relpath)
-        return
+                progress(done, len(todo), source.relpath)
+    except OSError as error:
+        needed = _space_still_needed(cache, len(todo) - done)
+        raise cache_write_error(cache, error, needed) from error
+
+
+def _run_pool(
+    dataset: Path,
+    cache: Path,
+    config: PrepareConfig,
+    todo: list[SourceFile],
+    workers: int,
+    records: dict[str, dict],
+) -> Iterator[SourceFile]:
+    """Process `todo` in spawned workers that die with this process; yields each finished source."""
     context = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {
             pool.submit(process_source, str(dataset), source, config, str(cache)): source
             for source in todo
         }
-        for done, future in enumerate(as_completed(futures), 1):
+        for future in as_completed(futures):
             source = futures[future]
             try:
                 records[source.relpath] = future.result()
+            except OSError:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             except Exception as error:  # a crash in a worker must not lose the other files
                 records[source.relpath] = {
                     "relpath": source.relpath,
@@ -270,8 +333,7 @@ def _run_jobs(
                     "key": source_key(source.relpath),
                     "error": f"worker failed: {type(error).__name__}: {error}",
                 }
-            if progress:
-                progress(done, total, source.relpath)
+            yield source
 
 
 def _consolidate(
@@ -302,49 +364,16 @@ def _consolidate(
     target = cache / data_dir
     building = cache / f".{data_dir}.building"
     shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
-    names = descriptor_names()
     n_clips = sum(record["n_clips"] for record in good)
-    n_frames = frame_count(config.clip_samples, config.descriptor_settings)
-    audio = np.lib.format.open_memmap(
-        building / "audio.npy", "w+", np.float32, (n_clips, config.channels, config.clip_samples)
-    )
-    descriptors = np.zeros((n_clips, len(names)), np.float32)
-    curves = np.zeros((n_clips, len(names), n_frames), np.float32)
-    clip_source = np.zeros(n_clips, np.int32)
-    clip_offset = np.zeros(n_clips, np.float32)
-    sources = []
-    start = 0
-    for index, record in enumerate(good):
-        with np.load(cache / "shards" / f"{record['key']}.npz", allow_pickle=False) as shard:
-            count = record["n_clips"]
-            audio[start : start + count] = shard["audio"]
-            descriptors[start : start + count] = shard["descriptors"]
-            curves[start : start + count] = shard["curves"]
-            clip_offset[start : start + count] = shard["offsets"]
-        clip_source[start : start + count] = index
-        source = SourceFile(record["relpath"], record["size"], record["mtime_ns"])
-        sources.append(
-            {
-                "path": record["relpath"],
-                "pack": source.pack,
-                "subpack": source.subpack,
-                "label": source.label,
-                "first_clip": start,
-                "n_clips": count,
-                "duration": round(record["source_duration"], 6),
-                "source_sample_rate": record["source_sample_rate"],
-                "source_channels": record["source_channels"],
-                "truncated": record["truncated"],
-            }
-        )
-        start += count
-    audio.flush()
-    del audio
-    np.save(building / "descriptors.npy", descriptors)
-    np.save(building / "curves.npy", curves)
-    np.save(building / "clip_source.npy", clip_source)
-    np.save(building / "clip_offset.npy", clip_offset)
+    require_free_space(cache, n_clips * _clip_bytes(config), f"consolidating {n_clips} clips")
+    building.mkdir(parents=True)
+    try:
+        sources = _write_arrays(cache, building, config, good, n_clips)
+    except BaseException as error:
+        shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise cache_write_error(cache, error, n_clips * _clip_bytes(config)) from error
+        raise
     shutil.rmtree(target, ignore_errors=True)
     os.replace(building, target)
 
@@ -356,9 +385,11 @@ def _consolidate(
         "data_dir": data_dir,
         "dataset": dataset_root,
         "config": asdict(config),
-        "descriptors": [{"name": name, "unit": DESCRIPTORS[name].unit} for name in names],
+        "descriptors": [
+            {"name": name, "unit": DESCRIPTORS[name].unit} for name in descriptor_names()
+        ],
         "n_clips": n_clips,
-        "n_frames": n_frames,
+        "n_frames": frame_count(config.clip_samples, config.descriptor_settings),
         "sources": sources,
         "bad_files": report.to_dict()["bad"],
         "ignored_files": report.to_dict()["ignored"],
@@ -367,6 +398,51 @@ def _consolidate(
     for stale in cache.glob("data-*"):
         if stale.name != data_dir:
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_arrays(
+    cache: Path, building: Path, config: PrepareConfig, good: list[dict], n_clips: int
+) -> list[dict]:
+    """Copy every shard into the arrays of `building/`; returns the manifest's source entries."""
+    names = descriptor_names()
+    n_frames = frame_count(config.clip_samples, config.descriptor_settings)
+    descriptors = np.zeros((n_clips, len(names)), np.float32)
+    curves = np.zeros((n_clips, len(names), n_frames), np.float32)
+    clip_source = np.zeros(n_clips, np.int32)
+    clip_offset = np.zeros(n_clips, np.float32)
+    sources = []
+    start = 0
+    shape = (n_clips, config.channels, config.clip_samples)
+    with NpyWriter(building / "audio.npy", shape, np.float32) as audio:
+        for index, record in enumerate(good):
+            count = record["n_clips"]
+            with np.load(cache / "shards" / f"{record['key']}.npz", allow_pickle=False) as shard:
+                audio.write(shard["audio"])
+                descriptors[start : start + count] = shard["descriptors"]
+                curves[start : start + count] = shard["curves"]
+                clip_offset[start : start + count] = shard["offsets"]
+            clip_source[start : start + count] = index
+            source = SourceFile(record["relpath"], record["size"], record["mtime_ns"])
+            sources.append(
+                {
+                    "path": record["relpath"],
+                    "pack": source.pack,
+                    "subpack": source.subpack,
+                    "label": source.label,
+                    "first_clip": start,
+                    "n_clips": count,
+                    "duration": round(record["source_duration"], 6),
+                    "source_sample_rate": record["source_sample_rate"],
+                    "source_channels": record["source_channels"],
+                    "truncated": record["truncated"],
+                }
+            )
+            start += count
+    np.save(building / "descriptors.npy", descriptors)
+    np.save(building / "curves.npy", curves)
+    np.save(building / "clip_source.npy", clip_source)
+    np.save(building / "clip_offset.npy", clip_offset)
+    return sources
 
 
 def cache_summary(cache: str | os.PathLike[str]) -> dict[str, Any]:
