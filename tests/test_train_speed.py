@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
+from timbrespace import runtime
 from timbrespace.models.base import build_model, resolve_config
-from timbrespace.train import callbacks, precision
+from timbrespace.train import precision
 from timbrespace.train.callbacks import training_threads
 from timbrespace.train.precision import autocast_conv_stacks, resolve_precision
 
@@ -68,13 +67,22 @@ def test_bf16_encoder_only_while_training_and_state_dict_unchanged() -> None:
 
 
 def test_training_threads_follow_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(callbacks.torch, "get_num_threads", lambda: 2)
+    class Busy:
+        others = 0.0
+
+        def others_busy(self) -> float:
+            return self.others
+
+    busy = Busy()
+    monkeypatch.delenv(runtime.ENV_THREADS, raising=False)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 4)
+    monkeypatch.setattr(runtime, "_MONITOR", busy)
     assert training_threads(3) == 3
-    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 0.0, 0.0))  # only this process
-    assert training_threads() == 4
+    assert training_threads() == 4  # a quiet machine
     assert training_threads(processes=2) == 2  # each DDP process gets its share
-    monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 0.0, 0.0))  # 2 cores busy elsewhere
+    busy.others = 2.0  # 2 cores busy elsewhere
     assert training_threads() == 2
-    monkeypatch.setattr(os, "getloadavg", lambda: (11.0, 0.0, 0.0))  # overloaded
+    busy.others = 9.0  # overloaded
     assert training_threads() == 1
+    monkeypatch.setenv(runtime.ENV_THREADS, "3")
+    assert training_threads() == 3

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional
 
+from timbrespace import runtime
 from timbrespace.audio.spectral import magnitude as stft_magnitude
 from timbrespace.audio.spectral import window_tensor
 
 EPSILON = 1e-12  # |x| floor when normalising x to a unit phasor (0 stays 0)
+THREAD_CHECK_ITERATIONS = 8
 ENVELOPE_FLOOR = 1e-11  # samples whose summed squared window is below this are left at 0
 
 
@@ -101,10 +103,27 @@ class _Inverter:
         iterations: int,
         momentum: float,
         fixed: int = 0,
+        job: runtime.Job = "batch",
     ) -> torch.Tensor:
         """Fast Griffin-Lim from the complex frames `start` `[batch, frames, bins]` towards the
         magnitudes `target` (same shape, real); gain `[span(frames)]` as `synthesize`. The first
-        `fixed` frames are held at their start value. Returns the last estimate, complex."""
+        `fixed` frames are held at their start value. Returns the last estimate, complex.
+
+        Torch threads follow `runtime`'s policy for `job`, re-checked every
+        `THREAD_CHECK_ITERATIONS` iterations (load that arrives mid-run is met within ~10 ms)."""
+        with runtime.threads(job):
+            return self._iterate(target, start, gain, iterations, momentum, fixed, job)
+
+    def _iterate(
+        self,
+        target: torch.Tensor,
+        start: torch.Tensor,
+        gain: torch.Tensor,
+        iterations: int,
+        momentum: float,
+        fixed: int,
+        job: runtime.Job,
+    ) -> torch.Tensor:
         batch, frames, bins = target.shape
         rate = momentum / (1.0 + momentum)
         angles = start.clone()
@@ -114,6 +133,8 @@ class _Inverter:
         scale = torch.empty_like(target)
         held = start[:, :fixed]
         for step in range(iterations):
+            if step and step % THREAD_CHECK_ITERATIONS == 0:
+                runtime.use_threads(job)
             torch.fft.irfft(angles, n=self.n_fft, out=grains)
             self.overlap_add(grains.mul_(self.window), out=signal).mul_(gain)
             torch.mul(signal.unfold(-1, self.n_fft, self.hop), self.window, out=grains)
@@ -370,7 +391,9 @@ class GriffinLimStream:
         origin = state.first * self.hop  # padded position of the window's first sample
         gain = inverter.gain(frames, origin, self.n_fft // 2, origin + inverter.span(frames))
         iterations = self.iterations if frames > held else 0
-        angles = inverter.iterate(target, start, gain, iterations, self.momentum, held)
+        angles = inverter.iterate(
+            target, start, gain, iterations, self.momentum, held, job="realtime"
+        )
         committed = angles[:, : held + keep]
         state.pending, state.pending_target = angles[:, held + keep :], target[:, held + keep :]
         signal = inverter.synthesize(committed, gain[: inverter.span(committed.shape[1])])

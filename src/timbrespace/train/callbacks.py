@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -13,6 +12,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from typing_extensions import override
 
+from timbrespace import runtime
 from timbrespace.atomic import atomic_path
 from timbrespace.audio.io import save_audio
 from timbrespace.inference import reconstruct
@@ -120,9 +120,9 @@ class PreviewCallback(L.Callback):
 
 
 def training_threads(requested: int = 0, processes: int = 1) -> int:
-    """Intra-op torch threads for one training process: `requested` when > 0, else this
-    process's share of the usable cores minus what other processes keep busy (the 1-minute load
-    average less this process's own threads), at least 1.
+    """Intra-op torch threads for one of `processes` training processes: `requested` when > 0,
+    else `runtime`'s `train` policy (the cores other processes leave idle, measured) within this
+    process's share of the usable cores, at least 1.
 
     On a shared machine OpenMP threads that wait for a core at every operation cost far more
     than they bring: with other work running on these 2 cores a training step took 2.5–3× longer
@@ -131,14 +131,8 @@ def training_threads(requested: int = 0, processes: int = 1) -> int:
     """
     if requested > 0:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    share = max(1, (cores or 1) // max(1, processes))
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return share
-    others = max(0.0, load - processes * torch.get_num_threads())
-    return max(1, min(share, round(share - others / max(1, processes))))
+    share = max(1, runtime.usable_cores() // max(1, processes))
+    return max(1, min(share, runtime.threads_for("train")))
 
 
 class ThreadPolicy(L.Callback):
