@@ -12,13 +12,13 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "timbrespace"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("timbrespace", "errors", "atomic", "progress", "limits", "config", "numbers"),
+    ("timbrespace", "errors", "atomic", "progress", "limits", "config", "numbers", "runtime"),
     ("audio",),
     ("data",),
     ("models",),
     ("losses",),
     ("latent",),
-    ("bundle",),
+    ("bundle", "bundle_checks"),
     ("inference",),
     ("train",),
     ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),

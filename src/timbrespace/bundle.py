@@ -6,7 +6,6 @@ Loading a bundle never unpickles: metadata is JSON, tensors are safetensors.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,8 +17,17 @@ from safetensors.torch import load_file, save_file
 
 from timbrespace import __version__
 from timbrespace.atomic import write_json_atomic
+from timbrespace.bundle_checks import (
+    check_config_dict,
+    check_extra,
+    check_meta,
+    check_model_fields,
+    check_weights,
+    meta_model,
+)
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.sampling import fit_gaussian
+from timbrespace.limits import read_json
 from timbrespace.models.base import ConfiguredModel, build_model, config_to_dict
 
 BUNDLE_FORMAT_VERSION = 1
@@ -66,6 +74,10 @@ class Bundle:
     @property
     def sample_rate(self) -> int:
         return int(self.meta["sample_rate"])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.latent_dim)
 
     @property
     def training(self) -> dict[str, Any]:
@@ -126,43 +138,51 @@ def save_bundle(
 
 
 def read_bundle_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check `bundle.json`; raises TimbrespaceError naming the file and the field."""
+    """Read and check `bundle.json` (an object of a known format, its fields of the right types,
+    a valid training summary); raises TimbrespaceError naming the file and the field."""
     meta_path = Path(path) / "bundle.json"
     if not meta_path.is_file():
         raise TimbrespaceError(f"{path}: not a bundle (no bundle.json)")
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except ValueError as error:
-        raise TimbrespaceError(f"{meta_path}: invalid JSON ({error})") from error
-    version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise TimbrespaceError(f"{meta_path}: missing or invalid field 'format_version'")
-    if version > BUNDLE_FORMAT_VERSION:
-        raise TimbrespaceError(
-            f"{meta_path}: bundle format {version} was written by a newer timbrespace "
-            f"(this one reads up to {BUNDLE_FORMAT_VERSION}); upgrade timbrespace"
-        )
-    for key in ("family", "config", "sample_rate"):
-        if key not in meta:
-            raise TimbrespaceError(f"{meta_path}: missing field {key!r}")
-    return meta
+    return check_meta(read_json(meta_path), meta_path, BUNDLE_FORMAT_VERSION)
 
 
 def load_bundle(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> Bundle:
     """Rebuild the model of a bundle (or a run folder's bundle, see `bundle_dir`) from JSON
-    config + safetensors weights (no pickle)."""
+    config + safetensors weights (no pickle).
+
+    Before anything is allocated, the config is checked (types, `timbrespace.limits`) and the
+    model is built on the `meta` device to compare its tensor shapes with the safetensors
+    headers; a tampered, truncated or mismatched bundle is refused with one line naming the
+    file (`TimbrespaceError`)."""
     folder = bundle_dir(path)
     meta = read_bundle_meta(folder)
-    model = build_model(meta["family"], meta["config"])
+    meta_path = folder / "bundle.json"
+    config = check_config_dict(meta["family"], meta["config"], meta_path)
+    shapes = meta_model(meta["family"], config)
+    check_model_fields(meta, shapes, meta_path)
     weights = folder / "weights.safetensors"
     if not weights.is_file():
         raise TimbrespaceError(f"{folder}: bundle has no weights.safetensors")
-    state = load_file(str(weights), device=str(device))
+    check_weights(shapes, weights)
+    extra_path = folder / "extra.safetensors"
+    if extra_path.is_file():
+        check_extra(extra_path, int(shapes.latent_dim))
+    model = build_model(meta["family"], config)
+    state = _load_tensors(weights, device)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise TimbrespaceError(f"{weights}: weights do not match the config ({error})") from error
-    extra_path = folder / "extra.safetensors"
-    extra = load_file(str(extra_path), device=str(device)) if extra_path.is_file() else {}
+        reason = str(error).splitlines()[0]
+        raise TimbrespaceError(f"{weights}: weights do not match the config ({reason})") from None
+    extra = _load_tensors(extra_path, device) if extra_path.is_file() else {}
     model.to(device).eval()
     return Bundle(folder, model, meta, extra)
+
+
+def _load_tensors(path: Path, device: str | torch.device) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; a one-line error naming it if it cannot be read."""
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as error:  # safetensors raises its own error types for bad files
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise TimbrespaceError(f"{path}: cannot read the tensors ({reason})") from None

@@ -3,7 +3,9 @@
 Model, training and preparation settings are (possibly nested) dataclasses, saved as JSON and
 edited by users. `config_from_dict(cls, data)` builds `cls` from a dict: missing keys keep their
 defaults, lists become tuples where the field is a tuple, ints become floats where the field is a
-float, and an unknown key raises `ConfigError` naming the closest valid key:
+float, a value of another type than its field's (a string for an int, a float for an int, a
+mapping for a list) raises `ConfigError` naming the key, and so does an unknown key, with the
+closest valid key:
 
     config_from_dict(TrainConfig, {"batch_sise": 8})
     # ConfigError: TrainConfig: unknown config key 'batch_sise' (did you mean 'batch_size'?); …
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -44,6 +47,31 @@ def _unwrap_optional(tp: Any) -> Any:
     return tp
 
 
+_SCALARS: dict[type, str] = {
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
+    """`value` as the scalar type `tp` (an int where a float is asked becomes a float), or a
+    `ConfigError` naming `path`, what was expected and what came."""
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, tp)
+    if not ok:
+        shown = repr(value) if isinstance(value, str | int | float | bool) else type(value).__name__
+        raise ConfigError(f"config key '{path}' expects {_SCALARS[tp]}, got {shown[:60]}")
+    return tp(value) if tp in (int, float) else value
+
+
 def _convert_value(tp: Any, value: Any, path: str) -> Any:
     tp = _unwrap_optional(tp)
     if value is None:
@@ -54,13 +82,24 @@ def _convert_value(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key '{path}' expects a mapping, got {type(value).__name__}")
         return _from_dict(tp, value, prefix=f"{path}.")
-    if typing.get_origin(tp) is tuple and isinstance(value, list | tuple):
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{path}' expects a list, got {type(value).__name__}")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert_value(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        return tuple(value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        if args and len(args) != len(value):
+            raise ConfigError(
+                f"config key '{path}' expects a list of {len(args)} values, got {len(value)}"
+            )
+        if not args:
+            return tuple(value)
+        return tuple(
+            _convert_value(arg, v, f"{path}[{i}]")
+            for i, (arg, v) in enumerate(zip(args, value, strict=True))
+        )
+    if tp in _SCALARS:
+        return _scalar(tp, value, path)
     return value
 
 

@@ -9,6 +9,7 @@ frames]` (frames = 1 for a point latent). How a file is cut for encoding follows
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.clips import PrepareConfig, load_clips
-from timbrespace.errors import TimbrespaceError
+from timbrespace.errors import NonFiniteError, TimbrespaceError
 from timbrespace.latent.closed_loop import settle
+from timbrespace.latent.paths import check_finite
 from timbrespace.latent.sampling import sample_gaussian
+from timbrespace.limits import LIMITS, LimitError, check, check_count
 from timbrespace.models.base import ConfiguredModel
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "MAX_INPUT_SECONDS",
     "bundle_dir",
     "check_cache",
+    "check_render",
     "decode",
     "encode_batches",
     "encode_file",
@@ -40,11 +44,12 @@ __all__ = [
     "load_for_encoding",
     "load_latent",
     "reconstruct",
+    "render",
     "save_latent",
     "transfer",
 ]
 
-MAX_INPUT_SECONDS = 600.0
+MAX_INPUT_SECONDS = float(LIMITS["input_seconds"].high)
 """Models that encode whole recordings read at most this long (s)."""
 DECODE_BATCH = 64
 """Sounds decoded at once (memory: the ddsp synth holds `[batch, harmonics, samples]`)."""
@@ -88,19 +93,66 @@ def decode(
     *,
     gla_iters: int | None = None,
     batch_size: int = DECODE_BATCH,
+    finite: bool = False,
 ) -> torch.Tensor:
     """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
     [-1, 1], `batch_size` sounds at a time. `gla_iters`: Griffin-Lim iterations of a model that
     renders through Griffin-Lim (None: its default; ignored by models that render the waveform
-    themselves)."""
+    themselves). finite: refuse (`NonFiniteError`) a sound with NaN or infinite samples
+    instead of clamping it into full-scale noise."""
     iterations = None if gla_iters is None else int(gla_iters)
     device = _device_of(model)
     parts = []
     with torch.inference_mode():
         for chunk in torch.split(z, max(1, batch_size)):
-            audio = model.decode(chunk.to(device), gla_iters=iterations)
-            parts.append(audio.float().clamp(-1.0, 1.0).cpu())
+            audio = model.decode(chunk.to(device), gla_iters=iterations).float()
+            if finite and not bool(torch.isfinite(audio).all()):
+                raise NonFiniteError(
+                    "the decoded sound has NaN or infinite samples: its latent lies too far "
+                    "outside what the model renders; ask smaller values"
+                )
+            parts.append(audio.clamp(-1.0, 1.0).cpu())
     return torch.cat(parts)
+
+
+def render(
+    model: ConfiguredModel, z: torch.Tensor, *, gla_iters: int | None = None
+) -> torch.Tensor:
+    """`decode` for the faces: the request is checked against `timbrespace.limits` first
+    (`check_render`: sounds, length, Griffin-Lim work, finite latents) and a non-finite sound
+    is refused, never clamped into full-scale DC."""
+    check_render(model, z, gla_iters)
+    return decode(model, z, gla_iters=gla_iters, finite=True)
+
+
+def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None = None) -> None:
+    """Refuse, before anything is decoded, a render of latents `[batch, dim, frames]` beyond
+    the limits: more than `LIMITS['sounds']` sounds, a sound longer than `render_seconds`, more
+    samples in all than `render_samples`, more Griffin-Lim work than `gla_work` (bins × frames ×
+    iterations: the seconds the model is held), or non-finite latents. One-line `LimitError`s."""
+    if z.dim() != 3:
+        raise TimbrespaceError(f"expected latents [batch, dim, frames], got {list(z.shape)}")
+    sounds, _, frames = (int(n) for n in z.shape)
+    check_count("sounds", sounds, "sounds to render")
+    hop = int(model.hop_length)
+    samples = hop * (frames - 1) if model.latent_kind == "path" else hop
+    seconds = samples / model.sample_rate
+    check("render_seconds", seconds, f"render of {frames} frames ({seconds:.4g} s)")
+    total = sounds * int(model.channels) * samples
+    check("render_samples", total, f"render of {sounds} sounds of {seconds:.4g} s")
+    iterations = model.default_gla_iters if gla_iters is None else int(gla_iters)
+    if iterations is not None:
+        check("gla_iters", iterations, "gla_iters")
+        work = sounds * model.gla_work(frames, iterations)
+        budget = LIMITS["gla_work"].high
+        if work > budget:
+            most = int(budget // max(work / iterations, 1e-9))
+            raise LimitError(
+                f"render of {sounds} × {seconds:.4g} s at {iterations} Griffin-Lim iterations "
+                f"is {work:.3g} bin·frame·iterations, above the limit {budget:.3g} (a few "
+                f"seconds of CPU): ask at most {most} iterations or a shorter sound"
+            )
+    check_finite(z, "latent to render")
 
 
 def reconstruct(
@@ -230,10 +282,11 @@ def transfer(
     if bundle.model.input_kind == "clip":
         source = load_clips_like_training(bundle, path)
         z = encode_in_tune(bundle, source)
-        clips = fit_length(decode(bundle.model, z, gla_iters=gla_iters), source.shape[-1])
+        rendered = render(bundle.model, z, gla_iters=gla_iters)
+        clips = fit_length(rendered, source.shape[-1])
         return np.concatenate(list(clips.numpy()), axis=-1)
     z = encode_file(bundle, path)
-    return decode(bundle.model, z, gla_iters=gla_iters)[0].numpy()
+    return render(bundle.model, z, gla_iters=gla_iters)[0].numpy()
 
 
 def check_cache(bundle: Bundle, cache: SoundCache, *, fingerprint: str | None = None) -> None:
@@ -324,7 +377,11 @@ def random_latents(
     bundle: Bundle, n: int = 1, *, seed: int = 0, temperature: float = 1.0
 ) -> torch.Tensor:
     """`n` latents drawn from the Gaussian fitted to the training latents: points, or for a
-    path latent each point held for 1 s: `[n, latent_dim, frames]` float32."""
+    path latent each point held for 1 s: `[n, latent_dim, frames]` float32. `n` is checked
+    against `LIMITS['sounds']` and `temperature` must be finite and ≥ 0, before drawing."""
+    check_count("sounds", n, "number of random sounds")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise TimbrespaceError(f"temperature must be a finite number ≥ 0, got {temperature:g}")
     if "latent_mean" not in bundle.extra:
         raise TimbrespaceError(
             f"{bundle.path}: bundle has no latent statistics (extra.safetensors)"

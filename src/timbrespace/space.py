@@ -95,7 +95,7 @@ class LatentSpace:
         has_analysis = (bundle.path / "analysis.json").is_file()
         loaded = None
         if analysis and has_analysis:
-            loaded = load_analysis(bundle.path, weights_digest(bundle.path))
+            loaded = load_analysis(bundle.path, weights_digest(bundle.path), bundle.latent_dim)
         return cls(bundle, loaded, pca_axes=pca_axes)
 
     # what the model is and can do
@@ -395,7 +395,7 @@ class LatentSpace:
         """Decode latents `[batch, dim, frames]` to float32 audio `[batch, channels, samples]`
         (gla_iters: Griffin-Lim iterations of a spectral model, None = its default; normalize:
         each sound's peak to -1 dBFS)."""
-        audio = inference.decode(self.model, torch.as_tensor(z).float(), gla_iters=gla_iters)
+        audio = inference.render(self.model, torch.as_tensor(z).float(), gla_iters=gla_iters)
         sounds = audio.numpy()
         return np.stack([peak_normalize(s) for s in sounds]) if normalize else sounds
 

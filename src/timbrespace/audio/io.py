@@ -15,17 +15,43 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from timbrespace.errors import TimbrespaceError, os_reason
+
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".opus", ".mp3"}
 )
+WRITE_FORMATS = {
+    ".wav": "WAV",
+    ".wave": "WAV",
+    ".flac": "FLAC",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".mp3": "MP3",
+}
+"""Suffix → libsndfile format of the files `save_audio` writes."""
 
 
-class AudioLoadError(ValueError):
-    """A file that could not be turned into usable audio; `str()` names the file and the reason."""
+class AudioLoadError(TimbrespaceError, ValueError):
+    """A file that could not be turned into usable audio; `str()` names the file and the reason.
+    (A `ValueError` too, for callers that predate `TimbrespaceError`.)"""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = str(path)
         self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class AudioWriteError(TimbrespaceError, ValueError):
+    """Audio that could not be written: `str()` names the file and the reason; `nonfinite` is
+    true when the samples themselves were refused (NaN/inf), so a caller can name the option
+    that drove the render there."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, *, nonfinite: bool = False):
+        self.path = str(path)
+        self.reason = reason
+        self.nonfinite = nonfinite
         super().__init__(f"{self.path}: {reason}")
 
 
@@ -52,13 +78,18 @@ def is_audio_path(path: str | os.PathLike[str]) -> bool:
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Read the header of `path`; raises AudioLoadError on unreadable or unsupported files."""
+    where = Path(path)
+    if where.is_dir():
+        raise AudioLoadError(path, "is a folder, not an audio file")
+    if not where.exists():
+        raise AudioLoadError(path, "file not found")
+    if not os.access(where, os.R_OK):
+        raise AudioLoadError(path, "permission denied")
     try:
         info = sf.info(str(path))
-    except PermissionError as error:
-        raise AudioLoadError(path, "permission denied") from error
-    except FileNotFoundError as error:
-        raise AudioLoadError(path, "file not found") from error
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+    except OSError as error:
+        raise AudioLoadError(path, os_reason(error, path)) from error
+    except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioLoadError(path, f"not a readable audio file ({_short(error)})") from error
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, info.subtype)
 
@@ -90,7 +121,9 @@ def load_audio(
         frames = min(frames, max(1, int(round(max_seconds * info.sample_rate))))
     try:
         data = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)[0]
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+    except OSError as error:
+        raise AudioLoadError(path, os_reason(error, path)) from error
+    except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioLoadError(path, f"decoding failed ({_short(error)})") from error
     if data.shape[0] == 0:
         raise AudioLoadError(path, "zero-length audio (header promised frames, none decoded)")
@@ -123,26 +156,55 @@ def save_audio(
     *,
     subtype: str | None = None,
 ) -> Path:
-    """Write `[channels, samples]` (or `[samples]`) float audio atomically; format from the suffix.
+    """Write `[channels, samples]` (or `[samples]`) float audio atomically; format from the suffix
+    (`WRITE_FORMATS`).
 
-    wav defaults to 24-bit PCM, flac to 24-bit; values are clipped to [-1, 1].
+    wav, aiff and flac default to 24-bit PCM; values are clipped to [-1, 1]. Raises
+    AudioWriteError naming the file for an unknown suffix, NaN/inf samples (`nonfinite`) and
+    any failure of the file system (read-only, permission, full disk, a file where a folder
+    should be, a name too long).
     """
     from timbrespace.atomic import atomic_path
 
     target = Path(path)
+    file_format = audio_write_format(target)
     array = np.asarray(audio, dtype=np.float32)
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:
         raise ValueError(f"audio must be [channels, samples], got shape {array.shape}")
     if not np.isfinite(array).all():
-        raise ValueError(f"refusing to write NaN/inf samples to {target}")
-    suffix = target.suffix.lower()
-    if subtype is None:
-        subtype = "PCM_24" if suffix in (".wav", ".flac", ".aif", ".aiff") else None
-    with atomic_path(target) as tmp:
-        sf.write(str(tmp), np.clip(array, -1.0, 1.0).T, sample_rate, subtype=subtype)
+        raise AudioWriteError(target, "refusing to write NaN/inf samples", nonfinite=True)
+    if subtype is None and file_format in ("WAV", "FLAC", "AIFF"):
+        subtype = "PCM_24"
+    try:
+        with atomic_path(target) as tmp:
+            sf.write(
+                str(tmp),
+                np.clip(array, -1.0, 1.0).T,
+                sample_rate,
+                subtype=subtype,
+                format=file_format,
+            )
+    except OSError as error:
+        raise AudioWriteError(target, f"cannot write ({os_reason(error, target)})") from error
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioWriteError(target, f"cannot write it ({_short(error)})") from error
     return target
+
+
+def audio_write_format(path: str | os.PathLike[str]) -> str:
+    """The libsndfile format `save_audio` writes `path` in (from its suffix); raises
+    AudioWriteError for a folder or a suffix it does not write."""
+    target = Path(path)
+    if target.is_dir():
+        raise AudioWriteError(target, "is a folder; give a file name such as out.wav")
+    suffix = target.suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        known = ", ".join(sorted(WRITE_FORMATS))
+        what = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise AudioWriteError(target, f"{what}: an audio file ends in one of {known}")
+    return WRITE_FORMATS[suffix]
 
 
 def _to_channels(audio: np.ndarray, channels: int) -> np.ndarray:

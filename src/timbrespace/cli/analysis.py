@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timbrespace.cli.common import add_bool, add_verb, print_json
+from timbrespace.cli.common import add_bool, add_verb, check_output, print_json, writing
 from timbrespace.cli.control import add_start_and_settings, moved_start
+from timbrespace.cli.options import positive_int
 from timbrespace.numbers import format_quantity
 
 if TYPE_CHECKING:
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 def run_analyze(args: argparse.Namespace) -> int:
     from timbrespace.analyze import CustomControlSpec, analyze_bundle
+    from timbrespace.bundle import bundle_dir
 
     specs = [CustomControlSpec.parse(text) for text in args.control or []]
+    check_output(bundle_dir(args.run), "RUN", "folder")  # the analysis is written into the bundle
     report = analyze_bundle(args.run, args.data, custom=specs, calibrate=args.calibrate)
     print_analysis(report, as_json=args.json)
     return 0
@@ -175,7 +178,10 @@ def run_plot(args: argparse.Namespace) -> int:
     from timbrespace.plots import plot_analysis
     from timbrespace.space import LatentSpace
 
-    written = plot_analysis(LatentSpace.open(args.bundle).analysis, args.output)
+    check_output(args.output, "-o", "folder")
+    analysis = LatentSpace.open(args.bundle).analysis
+    with writing(args.output):
+        written = plot_analysis(analysis, args.output)
     print_plots(written, args.output)
     return 0
 
@@ -262,7 +268,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
     add_start_and_settings(sub)
-    sub.add_argument("-k", type=int, default=5, help="how many sounds (default 5)")
+    sub.add_argument("-k", type=positive_int, default=5, help="how many sounds (default 5)")
     add_bool(sub, "json", False, "print JSON")
 
 
@@ -278,4 +284,4 @@ def add_eval_parser(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument("run", help="run or bundle folder")
     sub.add_argument("--data", required=True, help="cache folder (same sample rate as the model)")
     sub.add_argument("--split", default="val", choices=["val", "train", "all"])
-    sub.add_argument("--limit", type=int, default=None, help="evaluate at most N clips")
+    sub.add_argument("--limit", type=positive_int, default=None, help="evaluate at most N clips")

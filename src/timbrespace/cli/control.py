@@ -13,7 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from timbrespace.cli.common import add_bool, gla_iterations, print_notices
+from timbrespace.cli.common import (
+    add_bool,
+    check_output,
+    gla_iterations,
+    print_notices,
+    refuse_nonfinite,
+    render_named,
+    writing,
+)
+from timbrespace.cli.options import seed
 from timbrespace.numbers import format_pitch, format_quantity
 
 if TYPE_CHECKING:
@@ -31,7 +40,7 @@ def add_start_and_settings(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--from", dest="source_file", help="start from this audio file")
     start.add_argument("--nearest", help="start from this dataset sound (PACK/.../NAME.wav)")
     start.add_argument("--random", action="store_true", help="start from a random point")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --random")
+    parser.add_argument("--seed", type=seed, default=0, help="seed for --random, 0…2³²−1")
     parser.add_argument(
         "--set", nargs="+", metavar="NAME=VALUE", help="e.g. pitch=+3st attack=0.01s"
     )
@@ -108,6 +117,14 @@ def settled_start(args: argparse.Namespace) -> tuple[LatentSpace, torch.Tensor, 
     return space, z, moved, origin
 
 
+def settings_cause(args: argparse.Namespace) -> str | None:
+    """The options that moved the start point (`--set pca1=1e300 --extrapolate`), to name when
+    the render is not finite."""
+    if not args.set:
+        return None
+    return " ".join(["--set", *args.set, *(["--extrapolate"] if args.extrapolate else [])])
+
+
 def print_neighbours(space: LatentSpace, z: torch.Tensor, k: int) -> None:
     print("closest dataset sounds:")
     for item in space.nearest(z, k):
@@ -120,6 +137,8 @@ def run_control(args: argparse.Namespace) -> int:
     sound."""
     from timbrespace.audio.io import save_audio
 
+    check_output(args.output, "-o", "folder" if args.sweep else "audio")
+    cause = settings_cause(args)
     space, start, moved, origin = settled_start(args)
     if args.sweep:
         write_sweep(
@@ -136,7 +155,8 @@ def run_control(args: argparse.Namespace) -> int:
     if moved.audio is not None:
         audio = moved.audio[0]
     else:
-        audio = space.render(moved.z_new, gla_iters=args.gla_iters)[0]
+        audio = render_named(space, moved.z_new, args.output, cause, gla_iters=args.gla_iters)[0]
+    refuse_nonfinite([audio], args.output, cause)
     save_audio(args.output, audio, space.sample_rate)
     measured = moved.measured or space.measure_controls(audio)
     held = {}
@@ -211,6 +231,9 @@ def write_sweep(
         z, sweep_text, lock=list(lock), extrapolate=extrapolate, closed_loop=closed_loop
     )
     print_notices(sweep.warnings)
+    refuse_nonfinite(
+        list(sweep.audio), out, f"--sweep {sweep_text}" + (" --extrapolate" if extrapolate else "")
+    )
     files = []
     limited = sweep_limited(sweep, space)
     print(f"sweep of {sweep.name} from {origin}:")
@@ -228,22 +251,24 @@ def write_sweep(
         if limited[i]:
             line += "  ← limit (clamped, or out of the model's reach)"
         print(line)
-    sheet = save_figure(
-        contact_sheet(sweep, space.sample_rate, limited=limited), out / "contact_sheet.png"
-    )
-    write_json_atomic(
-        out / "sweep.json",
-        {
-            "control": sweep.name,
-            "from": origin,
-            "descriptor": sweep.descriptor,
-            "unit": sweep.unit,
-            "requested": sweep.requested,
-            "measured": [v if v == v else None for v in sweep.measured],
-            "limited": limited,
-            "files": files,
-        },
-    )
+    with writing(out / "contact_sheet.png"):
+        sheet = save_figure(
+            contact_sheet(sweep, space.sample_rate, limited=limited), out / "contact_sheet.png"
+        )
+    with writing(out / "sweep.json"):
+        write_json_atomic(
+            out / "sweep.json",
+            {
+                "control": sweep.name,
+                "from": origin,
+                "descriptor": sweep.descriptor,
+                "unit": sweep.unit,
+                "requested": sweep.requested,
+                "measured": [v if v == v else None for v in sweep.measured],
+                "limited": limited,
+                "files": files,
+            },
+        )
     print(f"wrote {len(files)} sounds, {sheet.name} and sweep.json to {out}")
 
 

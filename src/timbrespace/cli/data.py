@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from timbrespace.cli.common import EXIT_BAD_FILES, EXIT_USER_ERROR, add_bool, add_verb, print_json
+from timbrespace.cli.common import (
+    EXIT_BAD_FILES,
+    EXIT_USER_ERROR,
+    add_bool,
+    add_verb,
+    check_output,
+    print_json,
+    writing,
+)
+from timbrespace.cli.options import positive_float, positive_int, sample_rate, seed
 
 if TYPE_CHECKING:
     from timbrespace.data.prepare import PrepareReport
@@ -16,9 +25,11 @@ if TYPE_CHECKING:
 def run_demo_pack(args: argparse.Namespace) -> int:
     from timbrespace.data.demo_pack import write_demo_pack
 
-    csv_path = write_demo_pack(
-        args.out, n=args.n, seed=args.seed, sample_rate=args.sr, progress=sys.stderr.isatty()
-    )
+    check_output(args.out, "OUT", "folder")
+    with writing(args.out):
+        csv_path = write_demo_pack(
+            args.out, n=args.n, seed=args.seed, sample_rate=args.sr, progress=sys.stderr.isatty()
+        )
     print_demo_pack(args.out, args.n, csv_path)
     return 0
 
@@ -31,9 +42,15 @@ def run_melodies(args: argparse.Namespace) -> int:
     from timbrespace.data.melodies import write_melodies
 
     instruments = tuple(name.strip() for name in args.instruments.split(",") if name.strip())
-    paths = write_melodies(
-        args.out, instruments=instruments, seconds=args.seconds, sample_rate=args.sr, seed=args.seed
-    )
+    check_output(args.out, "OUT", "folder")
+    with writing(args.out):
+        paths = write_melodies(
+            args.out,
+            instruments=instruments,
+            seconds=args.seconds,
+            sample_rate=args.sr,
+            seed=args.seed,
+        )
     print(f"wrote {len(paths)} melodies ({len(instruments)} instruments) to {Path(args.out)}")
     return 0
 
@@ -42,6 +59,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from timbrespace.data.prepare import PrepareConfig, prepare_dataset
     from timbrespace.progress import progress_bar
 
+    check_output(args.output, "-o", "folder")
     config = PrepareConfig(
         mode=args.mode,
         sample_rate=args.sr,
@@ -131,9 +149,11 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace demo-pack demo/pack\n  timbrespace demo-pack pack --n 100 --seed 3 --sr 16000\n",
     )
     sub.add_argument("out", help="output folder")
-    sub.add_argument("--n", type=int, default=600, help="number of sounds (default 600)")
-    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
+    sub.add_argument("--n", type=positive_int, default=600, help="number of sounds (default 600)")
+    sub.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    sub.add_argument(
+        "--sr", type=sample_rate, default=44100, help="sample rate, Hz (default 44100)"
+    )
 
     sub = add_verb(
         verbs,
@@ -152,9 +172,13 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         help="comma-separated: piano, vibraphone, organ, nylon_guitar, bass, violin, cello, "
         "trumpet, alto_sax, flute, square_lead",
     )
-    sub.add_argument("--seconds", type=float, default=120.0, help="audio per instrument, s")
-    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sub.add_argument("--sr", type=int, default=22050, help="sample rate, Hz (default 22050)")
+    sub.add_argument(
+        "--seconds", type=positive_float, default=120.0, help="audio per instrument, s"
+    )
+    sub.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    sub.add_argument(
+        "--sr", type=sample_rate, default=22050, help="sample rate, Hz (default 22050)"
+    )
 
     sub = add_verb(
         verbs,
@@ -173,10 +197,17 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         default="oneshot",
         help="oneshot: one clip per file; continuous: overlapping chunks",
     )
-    sub.add_argument("--sr", type=int, default=44100, help="sample rate, Hz (default 44100)")
-    sub.add_argument("--length", type=float, default=1.0, help="clip/chunk length, s (default 1)")
     sub.add_argument(
-        "--hop", type=float, default=None, help="continuous mode: chunk hop, s (default length/2)"
+        "--sr", type=sample_rate, default=44100, help="sample rate, Hz (default 44100)"
+    )
+    sub.add_argument(
+        "--length", type=positive_float, default=1.0, help="clip/chunk length, s (default 1)"
+    )
+    sub.add_argument(
+        "--hop",
+        type=positive_float,
+        default=None,
+        help="continuous mode: chunk hop, s (default length/2)",
     )
     sub.add_argument(
         "--channels",
@@ -187,11 +218,13 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     sub.add_argument(
         "--max-seconds",
-        type=float,
+        type=positive_float,
         default=1200.0,
         help="decode at most this much of each file, s (default 1200)",
     )
-    sub.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    sub.add_argument(
+        "--workers", type=positive_int, default=None, help="processes (default: all cores)"
+    )
     add_bool(sub, "rebuild", False, "discard the existing cache and start over")
     add_bool(sub, "strict", False, "exit with code 3 if any file was bad")
     add_bool(sub, "json", False, "print the report as JSON")

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from timbrespace.cli.analysis import print_analysis, print_plots
-from timbrespace.cli.common import add_bool, add_verb, print_json, save_sounds
+from timbrespace.cli.common import add_bool, add_verb, check_output, print_json, save_sounds
 from timbrespace.cli.control import write_sweep
 from timbrespace.cli.data import print_demo_pack, print_prepare_report
 from timbrespace.cli.generate import write_random
+from timbrespace.cli.options import port, positive_float, positive_int, sample_rate
 from timbrespace.cli.studio import STUDIO_PORT
 from timbrespace.cli.train import PRESETS, print_train_result
 from timbrespace.errors import TimbrespaceError
@@ -51,7 +52,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from timbrespace.space import LatentSpace
     from timbrespace.train.run import train
 
-    out = Path(args.out)
+    out = check_output(args.out, "--out", "folder")
     pack, cache, run = out / "pack", out / "cache", out / "run"
     sounds, figures = out / "sounds", out / "figures"
     resume = (run / "run.json").exists()
@@ -148,13 +149,21 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace demo\n  timbrespace demo --out /tmp/demo --minutes 1\n",
     )
     sub.add_argument("--out", default="demo", help="demo folder (default ./demo)")
-    sub.add_argument("--n", type=int, default=600, help="sounds in the demo pack (default 600)")
-    sub.add_argument("--sr", type=int, default=22050, help="sample rate, Hz (default 22050)")
-    sub.add_argument("--length", type=float, default=1.0, help="clip length, s (default 1)")
+    sub.add_argument(
+        "--n", type=positive_int, default=600, help="sounds in the demo pack (default 600)"
+    )
+    sub.add_argument(
+        "--sr", type=sample_rate, default=22050, help="sample rate, Hz (default 22050)"
+    )
+    sub.add_argument(
+        "--length", type=positive_float, default=1.0, help="clip length, s (default 1)"
+    )
     sub.add_argument("--preset", default="small", choices=PRESETS)
-    sub.add_argument("--minutes", type=float, default=4.0, help="training time (default 4 min)")
+    sub.add_argument(
+        "--minutes", type=positive_float, default=4.0, help="training time (default 4 min)"
+    )
     add_bool(sub, "retrain", False, "train again even if the demo already has a bundle")
     add_bool(sub, "studio", None, "start the studio at the end (default: on a terminal)")
     sub.add_argument(
-        "--port", type=int, default=STUDIO_PORT, help=f"studio port (default {STUDIO_PORT})"
+        "--port", type=port, default=STUDIO_PORT, help=f"studio port (default {STUDIO_PORT})"
     )

@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING
 from timbrespace.cli.common import (
     add_bool,
     add_verb,
+    check_output,
     gla_iterations,
+    print_notices,
+    render_named,
     save_sounds,
     write_sounds,
+    writing,
 )
 from timbrespace.cli.control import add_control_parser, run_control
+from timbrespace.cli.options import non_negative_float, positive_int, seed
 from timbrespace.errors import TimbrespaceError
-from timbrespace.limits import ALIGN_MODES
+from timbrespace.limits import ALIGN_MODES, check_count
 from timbrespace.numbers import parse_numbers
 
 if TYPE_CHECKING:
@@ -32,16 +37,55 @@ def _open(path: str) -> LatentSpace:
     return LatentSpace.open(path, analysis=False)
 
 
+def input_limit(space: LatentSpace) -> tuple[float, str]:
+    """How much of an input file `transfer` renders (s) and where that limit comes from."""
+    from timbrespace import inference
+    from timbrespace.data.clips import PrepareConfig
+
+    if space.model.input_kind != "clip":
+        seconds = inference.MAX_INPUT_SECONDS
+        return seconds, f"this model reads at most {seconds:g} s of a recording"
+    config = PrepareConfig.from_dict(space.bundle.training.get("prepare_config") or {})
+    if config.mode == "oneshot":
+        return (
+            config.length,
+            f"a one-shot model renders one {config.length:g} s clip from the onset",
+        )
+    return (
+        config.read_seconds,
+        f"the training data was prepared with --max-seconds {config.read_seconds:g}",
+    )
+
+
+def check_input_length(space: LatentSpace, path: str, *, crop: bool) -> None:
+    """Say (or, without `crop`, refuse) when the file at `path` is longer than what the model
+    renders of it (`input_limit`), never cut silently."""
+    from timbrespace.audio.io import audio_info
+
+    seconds = audio_info(path).duration
+    limit, reason = input_limit(space)
+    if seconds <= limit + 1e-3:
+        return
+    if not crop:
+        raise TimbrespaceError(
+            f"{path}: lasts {seconds:.3g} s but {reason}; cut it shorter or drop --no-crop"
+        )
+    print_notices([f"{path} lasts {seconds:.3g} s; rendered {limit:g} s of it ({reason})"])
+
+
 def run_transfer(args: argparse.Namespace) -> int:
     """`reconstruct` and `transfer` (the same for an in-domain sound): render a sound through the
-    model's latent space."""
+    model's latent space, saying when the input is longer than what the model renders."""
+    check_output(args.output, "-o", "audio")
     space = _open(args.bundle)
+    check_input_length(space, args.input, crop=args.crop)
     audio = space.transfer(args.input, gla_iters=args.gla_iters, normalize=args.normalize)
     save_sounds(space, [audio], args.output, [])
     return 0
 
 
 def run_random(args: argparse.Namespace) -> int:
+    check_output(args.output, "-o", "folder")
     write_random(
         _open(args.bundle), args.output, args.n, seed=args.seed, temperature=args.temperature
     )
@@ -56,7 +100,8 @@ def write_random(
     from timbrespace.audio.io import save_audio
 
     out_dir = Path(output)
-    sounds = space.render(space.random_latents(n, seed=seed, temperature=temperature))
+    z = space.random_latents(n, seed=seed, temperature=temperature)
+    sounds = render_named(space, z, out_dir, f"--temperature {temperature:g}")
     for i, sound in enumerate(sounds):
         save_audio(out_dir / f"random_{seed}_{i:03d}.wav", sound, space.sample_rate)
     print(f"wrote {len(sounds)} sounds to {out_dir}")
@@ -75,6 +120,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
     import torch
 
     amounts = parse_numbers(args.amount, "--amount") if args.amount else None
+    if amounts:
+        check_count("sounds", len(amounts), "--amount values")
+    several = amounts is not None and len(amounts) > 1
+    check_output(args.output, "-o", "folder" if several else "audio_or_latent")
     space = _open(args.bundle)
     a, b = _load_inputs(space, [args.a, args.b])
     if args.curve:
@@ -86,7 +135,13 @@ def run_interpolate(args: argparse.Namespace) -> int:
         mixed = torch.cat([edit.z for edit in edits])
         names = [f"interpolate_{i:02d}_{value:+.2f}" for i, value in enumerate(values)]
     write_sounds(
-        space, mixed, args.output, names, gla_iters=args.gla_iters, normalize=args.normalize
+        space,
+        mixed,
+        args.output,
+        names,
+        gla_iters=args.gla_iters,
+        normalize=args.normalize,
+        cause=f"--curve {args.curve}" if args.curve else f"--amount {args.amount or 0.5}",
     )
     return 0
 
@@ -94,34 +149,47 @@ def run_interpolate(args: argparse.Namespace) -> int:
 def run_plane(args: argparse.Namespace) -> int:
     """`plane`: the bilinear mix of four corners at `--xy` or along `--trajectory`."""
     xy = parse_numbers(args.xy, "--xy", 2) if args.xy else None
+    check_output(args.output, "-o", "audio_or_latent")
     space = _open(args.bundle)
     corners = _load_inputs(space, [args.a, args.b, args.c, args.d])
     edit = space.plane(corners, xy=xy, trajectory=args.trajectory or None, align=args.align)
+    where = f"--trajectory {args.trajectory}" if args.trajectory else f"--xy {args.xy or '0.5,0.5'}"
     write_sounds(
-        space, edit.z, args.output, ["plane"], gla_iters=args.gla_iters, normalize=args.normalize
+        space,
+        edit.z,
+        args.output,
+        ["plane"],
+        gla_iters=args.gla_iters,
+        normalize=args.normalize,
+        cause=where,
     )
     return 0
 
 
 def run_path(args: argparse.Namespace) -> int:
     """`path`: apply the operators in order to the input's latent, write the result."""
+    check_output(args.output, "-o", "audio_or_latent")
     space = _open(args.bundle)
     z = space.edit(space.load_input(args.input), args.op, seed=args.seed)
     write_sounds(
-        space, z, args.output, ["path"], gla_iters=args.gla_iters, normalize=args.normalize
+        space,
+        z,
+        args.output,
+        ["path"],
+        gla_iters=args.gla_iters,
+        normalize=args.normalize,
+        cause=" ".join(f"--op {op}" for op in args.op),
     )
     return 0
 
 
 def run_encode(args: argparse.Namespace) -> int:
     """`encode`: save a sound's latent path, to edit or mix later (`.safetensors`)."""
-    from timbrespace.inference import LATENT_SUFFIX
-
-    if not args.output.lower().endswith(LATENT_SUFFIX):
-        raise TimbrespaceError(f"-o {args.output}: a latent file ends in {LATENT_SUFFIX}")
+    check_output(args.output, "-o", "latent")
     space = _open(args.bundle)
     z = space.encode_file(args.input)
-    space.save_latent(z, args.output)
+    with writing(args.output):
+        space.save_latent(z, args.output)
     print(f"wrote the latent path {args.output} ({z.shape[-1]} frames × {z.shape[1]} dims)")
     return 0
 
@@ -166,6 +234,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     rec.add_argument("input", help="audio file")
     rec.add_argument("-o", "--output", required=True, help="output WAV")
     _add_audio_options(rec)
+    _add_crop_option(rec)
 
     rnd = actions.add_parser(
         "random",
@@ -173,11 +242,11 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         description="Draw latents from a Gaussian fitted to the training latents and decode them.",
     )
     rnd.add_argument("bundle", help="bundle folder (or run folder)")
-    rnd.add_argument("-n", type=int, default=8, help="number of sounds (default 8)")
-    rnd.add_argument("--seed", type=int, default=0)
+    rnd.add_argument("-n", type=positive_int, default=8, help="number of sounds (default 8)")
+    rnd.add_argument("--seed", type=seed, default=0, help="random seed, 0…2³²−1 (default 0)")
     rnd.add_argument(
         "--temperature",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="spread relative to the data (1 = as in the data)",
     )
@@ -229,7 +298,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     pth.add_argument("bundle", help="bundle folder (or run folder)")
     pth.add_argument("input", help="audio file")
     pth.add_argument("--op", action="append", required=True, help="operator (repeatable)")
-    pth.add_argument("--seed", type=int, default=0, help="seed of noise and randomize")
+    pth.add_argument("--seed", type=seed, default=0, help="seed of noise and randomize")
     pth.add_argument("-o", "--output", required=True, help="output WAV")
     _add_audio_options(pth)
 
@@ -255,6 +324,17 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     trf.add_argument("input", help="audio file (any format, rate and channel count)")
     trf.add_argument("-o", "--output", required=True, help="output WAV")
     _add_audio_options(trf)
+    _add_crop_option(trf)
+
+
+def _add_crop_option(parser: argparse.ArgumentParser) -> None:
+    add_bool(
+        parser,
+        "crop",
+        True,
+        "render only what the model takes of a longer file (one training clip for a one-shot "
+        "model), with a notice (default); --no-crop refuses such a file",
+    )
 
 
 def _add_audio_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from timbrespace.cli import options
 from timbrespace.cli.common import add_bool, add_verb
 
 STUDIO_PORT = 8765
@@ -40,7 +41,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--dataset", default=None, help="dataset folder directly (default: the one --data records)"
     )
-    sub.add_argument("--port", type=int, default=STUDIO_PORT, help="port (default 8765)")
+    sub.add_argument("--port", type=options.port, default=STUDIO_PORT, help="port (default 8765)")
     sub.add_argument(
         "--host",
         default="127.0.0.1",

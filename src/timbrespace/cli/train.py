@@ -7,7 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from timbrespace.cli.common import add_bool, add_verb
+from timbrespace.cli.common import add_bool, add_verb, check_output
+from timbrespace.cli.options import devices, positive_float, positive_int, seed
 from timbrespace.errors import TimbrespaceError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
 def run_train(args: argparse.Namespace) -> int:
     from timbrespace.train.run import train
 
+    check_output(args.out, "--out", "folder")
     result = train(
         args.data,
         args.out,
@@ -48,7 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
         },
         resume=args.resume,
         accelerator=args.accelerator,
-        devices=args.devices if args.devices == "auto" else int(args.devices),
+        devices=args.devices,
         strategy=args.strategy,
         logger=args.logger,
         progress=args.progress,
@@ -82,11 +84,15 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         choices=PRESETS,
         help="tiny = tests, small = CPU (default), full = GPU",
     )
-    sub.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    sub.add_argument("--max-minutes", type=float, default=None, help="stop after this long")
-    sub.add_argument("--batch-size", type=int, default=None)
-    sub.add_argument("--lr", type=float, default=None, help="learning rate")
-    sub.add_argument("--seed", type=int, default=None)
+    sub.add_argument(
+        "--max-steps", type=positive_int, default=None, help="stop after this many steps"
+    )
+    sub.add_argument(
+        "--max-minutes", type=positive_float, default=None, help="stop after this long"
+    )
+    sub.add_argument("--batch-size", type=positive_int, default=None)
+    sub.add_argument("--lr", type=positive_float, default=None, help="learning rate")
+    sub.add_argument("--seed", type=seed, default=None, help="random seed, 0…2³²−1")
     sub.add_argument(
         "--set",
         action="append",
@@ -95,7 +101,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     add_bool(sub, "resume", False, "continue the run in --out from its last checkpoint")
     sub.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps (Lightning)")
-    sub.add_argument("--devices", default="auto", help="number of devices or auto")
+    sub.add_argument("--devices", type=devices, default="auto", help="number of devices or auto")
     sub.add_argument("--strategy", default="auto", help="auto, ddp, ... (Lightning)")
     sub.add_argument("--logger", default="tensorboard", choices=["tensorboard", "wandb", "none"])
     add_bool(sub, "progress", None, "progress bar (default: on a terminal)")

@@ -10,7 +10,6 @@ still loads: its controls keep the data ranges.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, LinearProbe
 from timbrespace.latent.calibration import Calibration
 from timbrespace.latent.control import Control
+from timbrespace.limits import read_json
 
 ANALYSIS_FORMAT_VERSION = 3
 READABLE_FORMAT_VERSIONS = (2, 3)
@@ -123,29 +123,56 @@ def control_descriptor(name: str) -> str:
     return CONTROL_ALIASES.get(name, name)
 
 
-def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> Analysis:
-    """Load the analysis in a bundle folder; refuses one of an older format or made with other
-    weights than those whose SHA-256 is `weights_sha256` (`bundle.weights_digest`)."""
+def load_analysis(
+    bundle_path: str | os.PathLike[str], weights_sha256: str, latent_dim: int | None = None
+) -> Analysis:
+    """Load the analysis in a bundle folder; refuses one of an older format, made with other
+    weights than those whose SHA-256 is `weights_sha256` (`bundle.weights_digest`), with
+    missing or malformed entries, or whose tables disagree in size (as many latents,
+    descriptor rows, packs and labels as sounds; every direction `latent_dim` long): a one-line
+    `TimbrespaceError` naming the file."""
     folder = Path(bundle_path)
     tensors_path, meta_path = folder / "analysis.safetensors", folder / "analysis.json"
     if not tensors_path.is_file() or not meta_path.is_file():
         raise TimbrespaceError(f"{folder}: no analysis in the bundle; run `timbrespace analyze`")
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except ValueError as error:
-        raise TimbrespaceError(f"{meta_path}: invalid JSON ({error})") from error
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict):
+        raise TimbrespaceError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     version = meta.get("format_version")
-    if version not in READABLE_FORMAT_VERSIONS:
+    if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
         raise TimbrespaceError(
             f"{meta_path}: analysis format {version}, this timbrespace reads "
             f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}; re-run `timbrespace analyze {folder}`"
         )
-    if meta.get("model", {}).get("weights_sha256") != weights_sha256:
+    model = meta.get("model")
+    if not isinstance(model, dict) or model.get("weights_sha256") != weights_sha256:
         raise TimbrespaceError(
             f"{meta_path}: the analysis was made with other weights than this bundle's "
             f"(the model was retrained or replaced); re-run `timbrespace analyze {folder}`"
         )
-    tensors = load_file(str(tensors_path))
+    try:
+        tensors = load_file(str(tensors_path))
+    except Exception as error:  # safetensors raises its own error types for bad files
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise TimbrespaceError(f"{tensors_path}: not a valid safetensors file ({reason})") from None
+    rerun = f"re-run `timbrespace analyze {folder}`"
+    try:
+        analysis = _analysis(folder, meta, tensors)
+    except KeyError as error:
+        raise TimbrespaceError(
+            f"{folder}: analysis is missing {error.args[0]!r}; {rerun}"
+        ) from None
+    except (TimbrespaceError, TypeError, ValueError, AttributeError, IndexError) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise TimbrespaceError(f"{meta_path}: malformed analysis ({reason}); {rerun}") from None
+    problem = _size_problem(analysis, latent_dim)
+    if problem:
+        raise TimbrespaceError(f"{meta_path}: {problem}; {rerun}")
+    return analysis
+
+
+def _analysis(folder: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Analysis:
+    """The `Analysis` of a parsed `analysis.json` and its tensors (KeyError when one is missing)."""
     descriptors = meta["descriptors"]
     calibration = {
         entry["name"]: Calibration.from_dict(entry["calibration"])
@@ -159,13 +186,13 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
         path=folder,
         latents=tensors["latents"].double(),
         descriptors=tensors["descriptors"].numpy(),
-        descriptor_names=[d["name"] for d in descriptors],
-        descriptor_units={d["name"]: d["unit"] for d in descriptors},
-        sounds=list(meta["sounds"]),
-        sound_packs=list(meta["sound_packs"]),
+        descriptor_names=[str(d["name"]) for d in descriptors],
+        descriptor_units={str(d["name"]): str(d["unit"]) for d in descriptors},
+        sounds=[str(sound) for sound in meta["sounds"]],
+        sound_packs=[str(pack) for pack in meta["sound_packs"]],
         labels=tensors["labels"].numpy(),
-        label_names=list(meta["label_names"]),
-        packs=list(meta["packs"]),
+        label_names=[str(name) for name in meta["label_names"]],
+        packs=[str(pack) for pack in meta["packs"]],
         pca=PCA.from_tensors(tensors, "pca."),
         probes={e["name"]: LinearProbe.from_dict(_nan_for_null(e)) for e in meta["probes"]},
         pack_directions=tensors["pack_directions"].double(),
@@ -178,6 +205,38 @@ def load_analysis(bundle_path: str | os.PathLike[str], weights_sha256: str) -> A
         ),
         calibration=calibration,
     )
+
+
+def _size_problem(analysis: Analysis, latent_dim: int | None) -> str:
+    """What disagrees in size in `analysis` (empty when nothing): one latent, descriptor row,
+    pack and label per sound; every direction as long as the latent (`latent_dim` if given)."""
+    sounds = len(analysis.sounds)
+    latents = analysis.latents
+    if latents.dim() != 2:
+        return f"latents have shape {list(latents.shape)}, expected [sounds, latent_dim]"
+    dim = int(latents.shape[1]) if latent_dim is None else int(latent_dim)
+    counts = {
+        "latents": (tuple(latents.shape), (sounds, dim)),
+        "descriptors": (
+            tuple(analysis.descriptors.shape),
+            (sounds, len(analysis.descriptor_names)),
+        ),
+        "sound_packs": ((len(analysis.sound_packs),), (sounds,)),
+        "labels": (tuple(analysis.labels.shape[:1]), (sounds,)),
+        "pack_directions": (tuple(analysis.pack_directions.shape), (len(analysis.packs), dim)),
+        "pca.mean": (tuple(analysis.pca.mean.shape), (dim,)),
+        "pca.components": (tuple(analysis.pca.components.shape[1:]), (dim,)),
+    }
+    for name, probe in analysis.probes.items():
+        counts[f"probe {name}"] = (tuple(probe.weights.shape), (dim,))
+    if analysis.model_pitch is not None:
+        counts["model_pitch"] = (tuple(analysis.model_pitch.weights.shape), (dim,))
+    for control in analysis.custom:
+        counts[f"custom control {control.name}"] = (tuple(control.direction.shape), (dim,))
+    for name, (found, wanted) in counts.items():
+        if found != wanted:
+            return f"{name} has shape {list(found)}, expected {list(wanted)} ({sounds} sounds)"
+    return ""
 
 
 def _nan_for_null(data: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import torch
 from timbrespace.audio.descriptors import SCALES, from_scale, to_scale
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, Array, LinearProbe, as_float64, like
+from timbrespace.latent.paths import check_finite
 from timbrespace.latent.settings import Setting, parse_setting, setting_target, unknown_control
 from timbrespace.numbers import format_quantity
 
@@ -404,7 +405,7 @@ def apply_controls(
     z_solved = _move(z64, unit_rows, (goal - current) / norms[:, None])
     warnings += _conditioning_warnings(unit_rows, names)
     warnings += _unmet_warnings(z_solved, rows, offsets, goal, names)
-    z_new = like(z_solved, z)
+    z_new = check_finite(like(z_solved, z), f"setting {', '.join(names[: len(controls)])}")
     achieved = torch.einsum("md,bdf->bmf", rows, as_float64(z_new)) + offsets[:, None]
     achieved = achieved[:, : len(controls)]
     return ControlResult(z_new, like(achieved, z), like(wanted, z), clamped, warnings)

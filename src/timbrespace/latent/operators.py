@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from timbrespace.errors import TimbrespaceError
-from timbrespace.latent.paths import Curve, check_path, resample_frames
+from timbrespace.latent.paths import Curve, check_finite, check_path, resample_frames
+from timbrespace.limits import check, check_count
 
 
 class PathOp(Protocol):
@@ -34,9 +35,26 @@ class PathOp(Protocol):
 def apply_ops(z: torch.Tensor, ops: Iterable[PathOp]) -> torch.Tensor:
     """Apply `ops` to `z [batch, dim, frames]` in order (the first in the list acts first)."""
     check_path(z)
-    for op in ops:
-        z = op(z)
+    for index, op in enumerate(ops):
+        z = check_finite(op(z), f"ops[{index}] {describe(op)}")
     return z
+
+
+def describe(op: PathOp) -> str:
+    """An operator as its text syntax says it, as far as errors need (`scale=1e+308`)."""
+    names = {Scale: "scale", Bias: "bias", AddNoise: "noise", Randomize: "randomize"}
+    names |= {TimeStretch: "stretch", Smooth: "smooth", Reverse: "reverse"}
+    name = names.get(type(op))
+    if name is None:
+        return type(op).__name__
+    values = [
+        getattr(op, f) for f in ("factor", "value", "std", "amount", "width") if hasattr(op, f)
+    ]
+    if not values:
+        return name
+    value = values[0]
+    shown = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+    return f"{name}={shown}"
 
 
 def _finite(value: float, field: str, *, low: float | None = None, positive: bool = False) -> float:
@@ -75,7 +93,8 @@ class Scale:
     about: str = "zero"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "factor", _finite(self.factor, "scale factor"))
+        factor = check("scale", _finite(self.factor, "scale factor"), "scale factor")
+        object.__setattr__(self, "factor", factor)
         _choice(self.about, "scale about", ("zero", "mean"))
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
@@ -94,9 +113,9 @@ class Bias:
 
     def __post_init__(self) -> None:
         if isinstance(self.value, int | float):
-            object.__setattr__(self, "value", _finite(self.value, "bias"))
+            object.__setattr__(self, "value", check("bias", _finite(self.value, "bias")))
             return
-        values = tuple(_finite(v, "bias") for v in self.value)
+        values = tuple(check("bias", _finite(v, "bias")) for v in self.value)
         if not values:
             raise TimbrespaceError("bias: expected a number or one number per dimension")
         object.__setattr__(self, "value", values)
@@ -121,7 +140,8 @@ class AddNoise:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "std", _finite(self.std, "noise std", low=0.0))
+        std = check("noise", _finite(self.std, "noise std", low=0.0), "noise std")
+        object.__setattr__(self, "std", std)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         check_path(z)
@@ -148,7 +168,8 @@ class Randomize:
         if amount > 1.0:
             raise TimbrespaceError(f"randomize amount must be at most 1, got {amount:g}")
         object.__setattr__(self, "amount", amount)
-        object.__setattr__(self, "std", _finite(self.std, "randomize std", low=0.0))
+        std = _finite(self.std, "randomize std", low=0.0)
+        object.__setattr__(self, "std", check("randomize_std", std, "randomize std"))
         _choice(self.mode, "randomize mode", ("blend", "replace"))
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
@@ -184,13 +205,16 @@ class TimeStretch:
     factor: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "factor", _finite(self.factor, "stretch factor", positive=True))
+        factor = _finite(self.factor, "stretch factor", positive=True)
+        object.__setattr__(self, "factor", check("stretch", factor, "stretch factor"))
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         frames = check_path(z).shape[-1]
         if frames == 1:
             return z.clone()
-        return resample_frames(z, max(1, round(frames * self.factor)))
+        out = max(1, round(frames * self.factor))
+        check_count("path_frames", out, f"stretch={self.factor:g} of {frames} frames")
+        return resample_frames(z, out)
 
 
 @dataclass(frozen=True)
@@ -207,7 +231,7 @@ class Smooth:
     kind: str = "box"
 
     def __post_init__(self) -> None:
-        width = _finite(self.width, "smooth width", low=1.0)
+        width = check("smooth", _finite(self.width, "smooth width", low=1.0), "smooth width")
         if width != int(width):
             raise TimbrespaceError(f"smooth width must be a whole number of frames, got {width:g}")
         object.__setattr__(self, "width", int(width))

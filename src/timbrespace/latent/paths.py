@@ -21,12 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from timbrespace.errors import TimbrespaceError
-from timbrespace.limits import ALIGN_MODES
+from timbrespace.errors import NonFiniteError, TimbrespaceError
+from timbrespace.limits import ALIGN_MODES, check_count
+
+T = TypeVar("T")
 
 CURVE_EXAMPLE = "e.g. 0:0,0.5:1,1:1.3"
 """The curve syntax of `latent.syntax.parse_curve`, quoted by the errors of empty curves."""
@@ -157,6 +160,17 @@ def _check_paths(paths: Sequence[torch.Tensor], names: Sequence[str]) -> None:
         raise TimbrespaceError(f"batch sizes don't match ({sizes}): use equal sizes or 1")
 
 
+def check_finite(z: T, cause: str) -> T:
+    """`z` if every value is finite in float32 (what the model decodes), else a
+    `NonFiniteError` naming `cause`, the option or operator that sent the latent that far
+    (e.g. `scale=1e308`, `--set pca1=1e300` with extrapolation)."""
+    if not bool(torch.isfinite(torch.as_tensor(z).float()).all()):
+        raise NonFiniteError(
+            f"{cause}: the latent becomes infinite or NaN (beyond float range); ask a smaller value"
+        )
+    return z
+
+
 def resample_frames(z: torch.Tensor, frames: int) -> torch.Tensor:
     """Linear resampling of `z [batch, dim, n]` to `[batch, dim, frames]` along time.
 
@@ -166,6 +180,7 @@ def resample_frames(z: torch.Tensor, frames: int) -> torch.Tensor:
     check_path(z)
     if frames < 1:
         raise TimbrespaceError(f"cannot resample a path to {frames} frames")
+    check_count("path_frames", frames, "resampled path")
     n = z.shape[-1]
     positions = torch.linspace(0.0, n - 1.0, frames, dtype=torch.float64)
     low = positions.floor().long().clamp(max=max(n - 2, 0))
@@ -259,7 +274,7 @@ def interpolate(
     lengths, which are otherwise an error.
     """
     a, b = _same_length([a, b], ["a", "b"], mode)
-    return torch.lerp(a, b, per_frame(amount, a.shape[-1], a))
+    return check_finite(torch.lerp(a, b, per_frame(amount, a.shape[-1], a)), "amount")
 
 
 def morph(a: torch.Tensor, b: torch.Tensor, *, mode: str | None = None) -> torch.Tensor:
@@ -288,4 +303,5 @@ def plane(
     a, b, c, d = _same_length(corners, ["a", "b", "c", "d"], mode)
     frames = a.shape[-1]
     x_t, y_t = per_frame(x, frames, a, "x"), per_frame(y, frames, a, "y")
-    return torch.lerp(torch.lerp(a, b, x_t), torch.lerp(c, d, x_t), y_t)
+    mixed = torch.lerp(torch.lerp(a, b, x_t), torch.lerp(c, d, x_t), y_t)
+    return check_finite(mixed, "position x, y")

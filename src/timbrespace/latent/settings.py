@@ -18,6 +18,7 @@ import torch
 from timbrespace.audio.descriptors import from_scale, to_scale
 from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import Array, as_float64
+from timbrespace.limits import LIMITS
 
 if TYPE_CHECKING:
     from timbrespace.latent.control import Control
@@ -172,8 +173,9 @@ def parse_sweep(text: str, known: Iterable[str] | None = None) -> Sweep:
         steps = int(parts[2])
     except ValueError:
         raise TimbrespaceError(f"--sweep {text!r}: STEPS must be a whole number") from None
-    if not 2 <= steps <= 256:
-        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be between 2 and 256")
+    low, high = (int(v) for v in (LIMITS["sweep_steps"].low, LIMITS["sweep_steps"].high))
+    if not low <= steps <= high:
+        raise TimbrespaceError(f"--sweep {text!r}: STEPS must be between {low} and {high}")
     start, stop = (parse_setting(f"{name}{op}{value}", known) for value in parts[:2])
     return Sweep(start.name, start, stop, steps)
 

@@ -27,6 +27,7 @@ from timbrespace.config import deep_merge as _deep_merge
 from timbrespace.config import expand_dotted as _expand_dotted
 from timbrespace.config import is_dataclass_type as _is_dataclass_type
 from timbrespace.errors import TimbrespaceError
+from timbrespace.limits import check_config
 
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "full")
 
@@ -144,6 +145,12 @@ class ConfiguredModel(nn.Module):
     @property
     def default_gla_iters(self) -> int | None:
         return None
+
+    def gla_work(self, frames: int, gla_iters: int) -> float:
+        """Griffin-Lim work of decoding one latent path of `frames` frames with `gla_iters`
+        iterations, in STFT bins × frames × iterations (0 for a family that renders the
+        waveform itself); `timbrespace.limits` bounds it per render."""
+        return 0.0
 
     def pitch_readout(self) -> tuple[torch.Tensor, float] | None:
         """The model's own pitch as a linear function of the latent, in semitones re 440 Hz:
@@ -341,7 +348,8 @@ def resolve_config(
 
 def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> ConfiguredModel:
     """Build a model of `family` from a config dataclass or a dict (a saved config: missing keys
-    take the family's legacy values, then the defaults)."""
+    take the family's legacy values, then the defaults). Every size field is checked against
+    `timbrespace.limits` first (`LimitError`), so no config allocates beyond them."""
     fam = get_family(family)
     if config is None:
         config = fam.config_cls()
@@ -352,6 +360,7 @@ def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> C
             f"family '{family}' expects a {fam.config_cls.__name__} or a dict, "
             f"got {type(config).__name__}"
         )
+    check_config(config)
     return fam.model_cls(config=config)
 
 

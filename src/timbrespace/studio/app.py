@@ -1,11 +1,13 @@
 """The studio's HTTP face (FastAPI): the contract is `studio/API.md`; the work is `Studio`'s.
 
 Every request body is a pydantic model whose numbers are finite and inside their range and whose
-lists are bounded; bodies over 64 KiB get 413; only loopback host names are answered by default
-(a page on another site can't reach the studio by DNS rebinding). Audio answers are 16-bit WAV
+lists are bounded. `guards.StudioGuard` (pure ASGI, whatever FastAPI's version) answers first:
+only loopback host names by default (a page on another site can't reach the studio by DNS
+rebinding), no state-changing request from another origin (403) or with a body that is not
+JSON (415), bodies over 64 KiB (413) or not sent within 10 s (408). Audio answers are 16-bit WAV
 bytes with the state id, the control values (read from the latent, requested, measured on the
 render) and warnings in `X-State`, `X-Values`, `X-Requested`, `X-Measured` and `X-Warnings`
-headers.
+headers; `/openapi.json` documents them as `audio/wav` and every error as `{"detail": str}`.
 
     app = create_app(Studio.open("runs/kit/bundle"))
     run("runs/kit/bundle", port=8765)          # uvicorn on 127.0.0.1, opens the browser
@@ -13,8 +15,7 @@ headers.
 
 from __future__ import annotations
 
-import json
-import math
+import ipaddress
 import os
 import threading
 import webbrowser
@@ -26,41 +27,69 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
-from timbrespace.studio.service import State, Studio, StudioError
+from timbrespace.studio.export import NAME_BYTES
+from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
+from timbrespace.studio.responses import errors, file_doc, wav_doc, wav_response
+from timbrespace.studio.service import Studio, StudioError
 
-MAX_BODY = 64 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+KEEP_ALIVE_TIMEOUT = 5  # s an idle connection stays open between requests
 MAX_SETTINGS = 64
 MAX_POINTS = 256
 MAX_OPS = 32
 
-Amount = Annotated[float, Field(ge=-1.0, le=2.0, allow_inf_nan=False)]
-Coordinate = Annotated[float, Field(ge=-1000.0, le=1000.0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-ControlValue = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+Amount = Annotated[float, Strict(), Field(ge=-1.0, le=2.0, allow_inf_nan=False)]
+Coordinate = Annotated[float, Strict(), Field(ge=-1000.0, le=1000.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+ControlValue = Annotated[float, Strict(), Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
 ControlName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-GainDb = Annotated[float, Field(ge=-60.0, le=24.0, allow_inf_nan=False)]
-GlaIters = Annotated[int, Field(ge=GLA_ITERS_MIN, le=GLA_ITERS_MAX)]
+GainDb = Annotated[float, Strict(), Field(ge=-60.0, le=24.0, allow_inf_nan=False)]
+GlaIters = Annotated[int, Strict(), Field(ge=GLA_ITERS_MIN, le=GLA_ITERS_MAX)]
 StateId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
 
 
 class Body(BaseModel):
-    """Request bodies refuse unknown keys: a misspelt field is an error, not a silent default."""
+    """Request bodies refuse unknown keys (a misspelt field is an error, not a silent default).
+    Numbers and booleans are strict (`false` is not 0, `"1"` is not 1), as the schema says."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _one_key(schema: dict[str, Any]) -> None:
+    """JSON schema of a SoundRef as the validator checks it: one key, its value not null."""
+    schema["minProperties"] = schema["maxProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        branches = [branch for branch in prop.pop("anyOf", []) if branch.get("type") != "null"]
+        prop.update(branches[0] if branches else {})
+        prop.pop("default", None)
+
+
+def _not_both(first: str, second: str) -> dict[str, Any]:
+    """JSON schema clause refusing `first` and `second` both given non-null."""
+    given = {"not": {"type": "null"}}
+    return {"not": {"required": [first, second], "properties": {first: given, second: given}}}
 
 
 class SoundRef(Body):
     """Exactly one of: a dataset sound, an earlier render, a point of the 2-D PCA map."""
 
-    index: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    model_config = ConfigDict(json_schema_extra=_one_key)  # merged with Body's
+
+    index: Annotated[int, Strict(), Field(ge=0, le=10**9)] | None = None
     state: StateId | None = None
     map: tuple[Coordinate, Coordinate] | None = None
 
@@ -78,7 +107,7 @@ class SoundRef(Body):
 
 class AudioOptions(Body):
     gain_db: GainDb = 0.0
-    normalize: bool = False
+    normalize: StrictBool = False
     gla_iters: GlaIters | None = None
 
     def audio(self) -> dict[str, Any]:
@@ -90,10 +119,12 @@ class RenderRequest(AudioOptions):
     start: SoundRef
     set: Annotated[dict[ControlName, ControlValue], Field(max_length=MAX_SETTINGS)] = {}
     lock: Annotated[list[ControlName], Field(max_length=MAX_SETTINGS)] = []
-    extrapolate: bool = False
+    extrapolate: StrictBool = False
 
 
 class InterpolateRequest(AudioOptions):
+    model_config = ConfigDict(json_schema_extra=_not_both("amount", "curve"))
+
     a: SoundRef
     b: SoundRef
     amount: Amount | None = None
@@ -110,6 +141,8 @@ class InterpolateRequest(AudioOptions):
 
 
 class PlaneRequest(AudioOptions):
+    model_config = ConfigDict(json_schema_extra=_not_both("xy", "trajectory"))
+
     corners: Annotated[list[SoundRef], Field(min_length=4, max_length=4)]
     xy: tuple[Amount, Amount] | None = None
     trajectory: (
@@ -131,43 +164,17 @@ class PathRequest(AudioOptions):
         list[Annotated[str, StringConstraints(min_length=1, max_length=2000)]],
         Field(max_length=MAX_OPS),
     ]
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)] = 0
 
 
 class ExportRequest(Body):
     state: StateId
     folder: Annotated[str, StringConstraints(max_length=512)] = ""
-    name: Annotated[str, StringConstraints(min_length=5, max_length=200)]
-    overwrite: bool = False
+    name: Annotated[str, StringConstraints(min_length=5, max_length=NAME_BYTES)]
+    overwrite: StrictBool = False
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _header_json(data: object) -> str:
-    """JSON for an HTTP header: ASCII only (non-ASCII escaped), NaN as null."""
-    if isinstance(data, dict):
-        data = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in data.items()
-        }
-    return json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-
-
-def wav_response(state: State, *, download: bool = False) -> Response:
-    """A state's WAV with its id, values, requested and measured values and warnings in
-    headers."""
-    headers = {
-        "X-State": state.id,
-        "X-Values": _header_json(state.values),
-        "X-Requested": _header_json(state.requested),
-        "X-Measured": _header_json(state.measured),
-        "X-Warnings": _header_json(state.warnings),
-        "Cache-Control": "no-store",
-    }
-    if download:
-        headers["Content-Disposition"] = f'attachment; filename="timbrespace_{state.id}.wav"'
-    return Response(state.wav, media_type="audio/wav", headers=headers)
 
 
 def _field_name(location: Sequence[Any]) -> str:
@@ -184,57 +191,17 @@ def _validation_detail(error: RequestValidationError) -> str:
     return "; ".join(lines)
 
 
-class BodyLimit:
-    """ASGI middleware: answer 413 to request bodies over `limit` bytes (by Content-Length, or
-    while reading a body sent without one)."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app, self.limit = app, limit
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers", [])).get(b"content-length")
-        try:
-            too_long = length is not None and int(length) > self.limit
-        except ValueError:
-            too_long = True
-        if too_long:
-            await self._refuse(send)
-            return
-        received = 0
-        exceeded = False
-        refused = False
-
-        async def counted_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    exceeded = True
-                    raise StudioError("request body too large")
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal refused
-            if not exceeded:
-                await send(message)
-            elif not refused:
-                refused = True
-                await self._refuse(send)
-
-        await self.app(scope, counted_receive, guarded_send)
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of the documented API routes whose path matches `path` (empty: none)."""
+    routes = [route for route in app.routes if isinstance(route, APIRoute)]
+    return sorted(
+        {
+            method
+            for route in routes
+            if route.include_in_schema and route.path_regex.match(path)
+            for method in route.methods or ()
+        }
+    )
 
 
 # --- the app ------------------------------------------------------------------------------------
@@ -245,9 +212,18 @@ def static_dir() -> Path:
     return Path(str(resources.files("timbrespace.studio"))) / "static"
 
 
-def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS) -> FastAPI:
+POST_ERRORS = (400, 403, 404, 408, 413, 415, 422)
+
+
+def create_app(
+    studio: Studio,
+    *,
+    allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
     """The FastAPI app over `studio`. allowed_hosts: Host header names answered (None: any,
-    for a studio deliberately exposed on a network)."""
+    for a studio deliberately exposed on a network); body_timeout: seconds a request has to
+    send its whole body (408 after)."""
     app = FastAPI(title="timbrespace studio", version="1", docs_url="/docs", redoc_url=None)
     app.state.studio = studio
 
@@ -263,28 +239,34 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_detail(error)}, status_code=422)
 
-    @app.get("/api/info")
+    @app.get("/api/info", responses=errors(400))
     def info() -> dict[str, Any]:
         return studio.info()
 
-    @app.get("/api/packs")
+    @app.get("/api/packs", responses=errors(400))
     def packs() -> dict[str, Any]:
         return studio.pack_tree()
 
-    @app.get("/api/map")
+    @app.get("/api/map", responses=errors(400, 422))
     def latent_map(
         color: Annotated[str, StringConstraints(max_length=128)] = "pack",
     ) -> dict[str, Any]:
         return studio.map(color)
 
-    @app.get("/api/sounds/{index}/original")
+    @app.get(
+        "/api/sounds/{index}/original",
+        response_class=Response,
+        responses=file_doc(400, 403, 404, 422),
+    )
     def original(index: int) -> FileResponse:
         path, media_type = studio.original_path(index)
         return FileResponse(
             path, media_type=media_type, filename=path.name, content_disposition_type="inline"
         )
 
-    @app.post("/api/render")
+    wav = wav_doc(*POST_ERRORS)
+
+    @app.post("/api/render", response_class=Response, responses=wav)
     def render(request: RenderRequest) -> Response:
         state = studio.render(
             request.start.as_dict(),
@@ -295,7 +277,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
         )
         return wav_response(state)
 
-    @app.post("/api/interpolate")
+    @app.post("/api/interpolate", response_class=Response, responses=wav)
     def interpolate(request: InterpolateRequest) -> Response:
         state = studio.interpolate(
             request.a.as_dict(),
@@ -307,7 +289,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
         )
         return wav_response(state)
 
-    @app.post("/api/plane")
+    @app.post("/api/plane", response_class=Response, responses=wav)
     def plane(request: PlaneRequest) -> Response:
         state = studio.plane(
             [corner.as_dict() for corner in request.corners],
@@ -318,7 +300,7 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
         )
         return wav_response(state)
 
-    @app.post("/api/path")
+    @app.post("/api/path", response_class=Response, responses=wav)
     def path(request: PathRequest) -> Response:
         state = studio.path(
             request.start.as_dict(),
@@ -328,23 +310,38 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
         )
         return wav_response(state)
 
-    @app.get("/api/states/{state_id}")
+    @app.get("/api/states/{state_id}", responses=errors(400, 404, 422))
     def state(state_id: StateId) -> dict[str, Any]:
         return studio.describe(studio.state(state_id))
 
-    @app.get("/api/states/{state_id}/wav")
+    @app.get(
+        "/api/states/{state_id}/wav",
+        response_class=Response,
+        responses=wav_doc(400, 404, 422),
+    )
     def state_wav(state_id: StateId) -> Response:
         return wav_response(studio.state(state_id), download=True)
 
-    @app.post("/api/export")
+    @app.post("/api/export", responses=errors(*POST_ERRORS, 409, 507))
     def export(request: ExportRequest) -> dict[str, str]:
         written = studio.export(
             request.state, request.folder, request.name, overwrite=request.overwrite
         )
         return {"path": written}
 
-    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def unknown(rest: str) -> JSONResponse:
+    @app.api_route(
+        "/api/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+        include_in_schema=False,
+    )
+    def unknown(request: Request, rest: str) -> JSONResponse:
+        allowed = _allowed_methods(app, request.scope["path"])
+        if allowed:
+            return JSONResponse(
+                {"detail": f"/api/{rest}: {request.method} not allowed; use {', '.join(allowed)}"},
+                status_code=405,
+                headers={"Allow": ", ".join(allowed)},
+            )
         return JSONResponse({"detail": f"/api/{rest}: no such endpoint"}, status_code=404)
 
     static = static_dir()
@@ -356,9 +353,9 @@ def create_app(studio: Studio, *, allowed_hosts: Sequence[str] | None = LOOPBACK
         def placeholder() -> str:
             return "<!doctype html><title>timbrespace studio</title><p>The page is not built; the API is at <a href='/docs'>/docs</a>.</p>"
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
-    if allowed_hosts is not None:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(
+        StudioGuard, allowed_hosts=allowed_hosts, limit=MAX_BODY, body_timeout=body_timeout
+    )
     return app
 
 
@@ -382,7 +379,23 @@ def check_port(host: str, port: int) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def studio_url(host: str, port: int) -> str:
+    """The URL a browser opens for a studio listening on `host:port`: the wildcard addresses
+    become 127.0.0.1, IPv6 addresses get their brackets (`http://[::1]:8765/`)."""
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def run(
@@ -405,13 +418,14 @@ def run(
     import torch
     import uvicorn
 
+    host = host.strip("[]")
     check_port(host, port)
     torch.set_num_threads(threads or 1)
     studio = Studio.open(bundle, data=data, dataset=dataset)
     studio.warm_up()
     loopback = is_loopback(host)
     app = create_app(studio, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    url = studio_url(host, port)
     print(f"studio: {url}  (bundle {studio.space.bundle.path}; Ctrl-C stops)", flush=True)
     if studio.dataset_root is None:
         print("notice: no dataset folder: originals and export are off (use --dataset)", flush=True)
@@ -419,4 +433,6 @@ def run(
         print(f"warning: listening on {host}: anyone on the network can use the studio", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_TIMEOUT
+    )

@@ -21,3 +21,19 @@ class Forbidden(StudioError):
 
 class Conflict(StudioError):
     status = 409
+
+
+class Unprocessable(StudioError):
+    """Values inside their ranges whose result the studio can't serve (e.g. non-finite audio)."""
+
+    status = 422
+
+
+class InsufficientStorage(StudioError):
+    status = 507
+
+
+class WriteFailed(StudioError):
+    """The file system refused a write for a reason the request can't fix (e.g. EIO)."""
+
+    status = 500

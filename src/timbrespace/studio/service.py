@@ -16,20 +16,19 @@ inside it.
 
 from __future__ import annotations
 
-import math
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from timbrespace.atomic import atomic_path
-from timbrespace.errors import TimbrespaceError
-from timbrespace.limits import limits
+from timbrespace.errors import NonFiniteError, TimbrespaceError
+from timbrespace.limits import LimitError
 from timbrespace.space import (
     CapabilityError,
     ClipsUnavailable,
@@ -39,9 +38,12 @@ from timbrespace.space import (
     as_curve,
     as_trajectory,
 )
-from timbrespace.studio.errors import Conflict, Forbidden, NotFound, StudioError
+from timbrespace.studio.errors import Forbidden as Forbidden
+from timbrespace.studio.errors import NotFound, StudioError, Unprocessable
+from timbrespace.studio.export import export_wav
 from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
 from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
+from timbrespace.studio.views import finite_values, latent_map, space_info
 
 if TYPE_CHECKING:
     from timbrespace.space import Analysis
@@ -52,13 +54,39 @@ NEAREST = 5
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def check_analysis(analysis: Analysis) -> None:
+    """Refuse (TimbrespaceError naming the file) an analysis without one latent and one pack
+    per sound: a request's sound index would point past the end or at another sound's data."""
+    count = len(analysis.sounds)
+    sizes = {"latents": len(analysis.latents), "sound_packs": len(analysis.sound_packs)}
+    wrong = [f"{size} {name}" for name, size in sizes.items() if size != count]
+    if wrong:
+        raise TimbrespaceError(
+            f"{analysis.path}: the analysis is inconsistent ({', '.join(wrong)} for {count} "
+            f"sounds); re-run `timbrespace analyze {analysis.path}`"
+        )
 
 
-def finite_values(values: Mapping[str, float]) -> dict[str, float | None]:
-    """Control values for JSON: NaN and infinities → null."""
-    return {name: finite_or_none(float(value)) for name, value in values.items()}
+def value_refused(error: BaseException) -> bool:
+    """Whether a library error is a value over its limit or a latent that overflowed (422, like
+    a field out of range) rather than a malformed request (400). The parsers re-raise a limit's
+    error as a plain TimbrespaceError with the operator's name, so the chain is searched."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, (LimitError, NonFiniteError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def check_finite(z: torch.Tensor, field_name: str) -> None:
+    """422 naming `field_name` when a latent holds inf or NaN (a value overflowed)."""
+    if not bool(torch.isfinite(z).all()):
+        raise Unprocessable(
+            f"{field_name}: the latent is not finite (a value overflows); use smaller values"
+        )
 
 
 # --- the studio -----------------------------------------------------------------------------------
@@ -66,7 +94,8 @@ def finite_values(values: Mapping[str, float]) -> dict[str, float | None]:
 
 class Studio:
     """The studio's state: a latent space, its dataset root (None: originals and export are
-    unavailable) and the rendered states."""
+    unavailable) and the rendered states, whose ids are keyed by `secret` (default: 32 random
+    bytes per studio). Refuses an analysis whose arrays disagree on the number of sounds."""
 
     def __init__(
         self,
@@ -74,13 +103,17 @@ class Studio:
         dataset_root: str | os.PathLike[str] | None = None,
         *,
         max_states: int = MAX_STATES,
+        secret: bytes | None = None,
     ) -> None:
+        check_analysis(space.analysis)
         self.space = space
         root = None if dataset_root is None else Path(dataset_root)
         self.dataset_root = root if root is not None and root.is_dir() else None
         self.missing_root = root if root is not None and self.dataset_root is None else None
         self.states = StateStore(max_states)
         self.model_lock = threading.Lock()
+        self.secret = secrets.token_bytes(32) if secret is None else secret
+        """Key of the state ids: random per studio, so ids can't be predicted from outside."""
 
     @classmethod
     def open(
@@ -111,47 +144,7 @@ class Studio:
 
     def info(self) -> dict[str, Any]:
         """What the page needs to build itself (see API.md `/api/info`)."""
-        space = self.space
-        analysis = space.analysis
-        controls = []
-        for name, control in self.space.controls.items():
-            low = high = None
-            if control.range is not None:
-                ends = sorted(control.to_user(v) for v in control.range)
-                low, high = finite_or_none(ends[0]), finite_or_none(ends[1])
-            controls.append(
-                {
-                    "name": name,
-                    "kind": space.control_kind(name),
-                    "unit": control.unit,
-                    "low": low,
-                    "high": high,
-                    "limits": None
-                    if control.limits is None
-                    else [finite_or_none(v) for v in control.limits],
-                    "descriptor": space.descriptor_of(name),
-                    "weak": control.weak,
-                }
-            )
-        bundle = self.space.bundle
-        return {
-            "family": bundle.family,
-            "bundle": bundle.path.name,
-            "sample_rate": bundle.sample_rate,
-            "channels": int(bundle.meta.get("channels", getattr(bundle.model, "channels", 1))),
-            "latent_dim": int(space.model.latent_dim),
-            "path_model": space.path_latent,
-            "sounds": len(analysis.sounds),
-            "packs": list(analysis.packs),
-            "gla_iters": space.default_gla_iters,
-            "limits": limits(),
-            "originals": self.dataset_root is not None,
-            "descriptors": [
-                {"name": name, "unit": analysis.descriptor_units.get(name, "")}
-                for name in analysis.descriptor_names
-            ],
-            "controls": controls,
-        }
+        return space_info(self.space, originals=self.dataset_root is not None)
 
     def pack_tree(self) -> dict[str, Any]:
         """The dataset's folders and sounds (see `pack_tree`)."""
@@ -161,38 +154,7 @@ class Studio:
 
     def map(self, color: str = "pack") -> dict[str, Any]:
         """The sounds on the first two PCA axes, coloured by pack or by a descriptor."""
-        analysis = self.space.analysis
-        scores = analysis.pca.transform(analysis.latents)
-        columns = [
-            scores[:, i] if i < scores.shape[1] else torch.zeros(len(scores)) for i in (0, 1)
-        ]
-        ratios = [float(r) for r in analysis.pca.explained_variance_ratio[:2]]
-        result: dict[str, Any] = {
-            "x": [float(v) for v in columns[0]],
-            "y": [float(v) for v in columns[1]],
-            "sounds": list(analysis.sounds),
-            "explained": ratios,
-        }
-        if color == "pack":
-            index = {pack: i for i, pack in enumerate(analysis.packs)}
-            return {
-                **result,
-                "color": [index.get(pack, -1) for pack in analysis.sound_packs],
-                "color_kind": "category",
-                "categories": list(analysis.packs),
-                "unit": "",
-            }
-        if color not in analysis.descriptor_names:
-            known = ", ".join(["pack", *analysis.descriptor_names])
-            raise StudioError(f"color: unknown {color!r}; known: {known}")
-        values = analysis.descriptor(color)
-        return {
-            **result,
-            "color": [finite_or_none(float(v)) for v in values],
-            "color_kind": "value",
-            "categories": [],
-            "unit": analysis.descriptor_units.get(color, ""),
-        }
+        return latent_map(self.space.analysis, color)
 
     def original_path(self, index: int) -> tuple[Path, str]:
         """The original file of dataset sound `index` inside the dataset root, and its media
@@ -291,13 +253,18 @@ class Studio:
         normalize: bool,
         gla_iters: int | None,
         moved: Move | None = None,
+        field_name: str = "body",
     ) -> State:
         """Decode `z [1, dim, frames]` (or take the render of a closed-loop `moved`), measure
-        its controls, apply gain, encode the WAV and store the state."""
+        its controls, apply gain, encode the WAV and store the state. A non-finite latent or
+        render is refused (422 naming `field_name`, the request field that caused it): never a
+        WAV of NaN, which 16-bit encoding turns into full-scale DC."""
         z = torch.as_tensor(z).float().contiguous()
+        check_finite(z, field_name)
         warnings = list(dict.fromkeys(warnings))
         requested = dict(moved.requested) if moved is not None else {}
-        key = state_id(z, gain_db, normalize, gla_iters, warnings, sorted(requested.items()))
+        options = (gain_db, normalize, gla_iters, warnings, sorted(requested.items()))
+        key = state_id(z, *options, key=self.secret)
         known = self.states.get(key)
         if known is not None:
             return known
@@ -306,6 +273,12 @@ class Studio:
         else:
             with self.model_lock:
                 audio = self.space.render(z, gla_iters=gla_iters)[0]
+        if not np.isfinite(audio).all():
+            peak = float(z.abs().max())
+            raise Unprocessable(
+                f"{field_name}: the rendered audio is not finite (latent values up to "
+                f"{peak:.3g}); use smaller values"
+            )
         measured = dict(moved.measured) if moved is not None and moved.measured else {}
         if not measured:
             measured = self.space.measure_controls(audio)
@@ -376,6 +349,7 @@ class Studio:
             normalize=normalize,
             gla_iters=gla_iters,
             moved=moved,
+            field_name="set",
         )
 
     def interpolate(
@@ -401,7 +375,8 @@ class Studio:
             "interpolate",
             lambda: self.space.interpolate(za, zb, amount=amount, curve=shape, align=align),
         )
-        return self._finish_edit(edit, gain_db, normalize, gla_iters)
+        field_name = "amount" if curve is None else "curve"
+        return self._finish_edit(edit, gain_db, normalize, gla_iters, field_name)
 
     def plane(
         self,
@@ -426,7 +401,8 @@ class Studio:
         edit = self._edit(
             "plane", lambda: self.space.plane(latents, xy=xy, trajectory=path, align=align)
         )
-        return self._finish_edit(edit, gain_db, normalize, gla_iters)
+        field_name = "xy" if trajectory is None else "trajectory"
+        return self._finish_edit(edit, gain_db, normalize, gla_iters, field_name)
 
     def path(
         self,
@@ -439,15 +415,26 @@ class Studio:
         gla_iters: int | None = None,
     ) -> State:
         """Apply path operators (the syntax of `latent.syntax.parse_op`) in order, and render."""
-        z = self.resolve(start, "start")
+        start_z = self.resolve(start, "start")
         try:
-            z = self.space.edit(z, ops, seed=seed)
+            z = self.space.edit(start_z, ops, seed=seed)
         except TimbrespaceError as error:
             message = str(error)
-            raise StudioError(
-                message if message.startswith("ops[") else f"ops: {message}"
-            ) from None
-        return self._finish(z, [], gain_db=gain_db, normalize=normalize, gla_iters=gla_iters)
+            message = message if message.startswith("ops[") else f"ops: {message}"
+            if value_refused(error):
+                raise Unprocessable(message) from None
+            raise StudioError(message) from None
+        if not bool(torch.isfinite(z).all()):
+            self._blame_op(start_z, ops, seed)
+        return self._finish(
+            z, [], gain_db=gain_db, normalize=normalize, gla_iters=gla_iters, field_name="ops"
+        )
+
+    def _blame_op(self, z: torch.Tensor, ops: Sequence[str], seed: int) -> None:
+        """422 naming the first operator after which the latent is no longer finite."""
+        for i in range(len(ops)):
+            check_finite(self.space.edit(z, ops[: i + 1], seed=seed), f"ops[{i}] {ops[i]!r}")
+        check_finite(z, "start")
 
     def _edit(self, what: str, make: Callable[[], Edit]) -> Edit:
         """Run a LatentSpace mix; its refusals become 400s naming `what` (or the field)."""
@@ -459,34 +446,22 @@ class Studio:
             raise StudioError(f"{what}: {error}") from None
 
     def _finish_edit(
-        self, edit: Edit, gain_db: float, normalize: bool, gla_iters: int | None
+        self, edit: Edit, gain_db: float, normalize: bool, gla_iters: int | None, field_name: str
     ) -> State:
         return self._finish(
-            edit.z, edit.warnings, gain_db=gain_db, normalize=normalize, gla_iters=gla_iters
+            edit.z,
+            edit.warnings,
+            gain_db=gain_db,
+            normalize=normalize,
+            gla_iters=gla_iters,
+            field_name=field_name,
         )
 
     # export
 
     def export(self, state_id: str, folder: str, name: str, *, overwrite: bool = False) -> str:
         """Write a state's WAV to `folder/name` inside the dataset root, atomically; returns the
-        path relative to the root. Refuses paths leaving the root (Forbidden), names that are not
-        plain `.wav` file names (StudioError) and existing files unless `overwrite` (Conflict)."""
+        path relative to the root (see `studio.export.export_wav` for what is refused)."""
         state = self.state(state_id)
         root = self._require_root("export")
-        if not name.lower().endswith(".wav") or name.startswith(".") or "/" in name or "\\" in name:
-            raise StudioError(f"name: {name!r} must be a plain file name ending in .wav")
-        folder_path = inside_root(root, folder)
-        target = inside_root(root, (PurePosixPath(folder) / name).as_posix())
-        if target.parent != folder_path:
-            raise Forbidden(f"name: {name!r} must be a file directly in the folder")
-        if folder_path.exists() and not folder_path.is_dir():
-            raise Conflict(f"folder: {folder!r} is a file, not a folder")
-        if target.is_dir():
-            raise Conflict(f"name: {folder}/{name} is a folder")
-        if target.exists() and not overwrite:
-            raise Conflict(
-                f"name: {target.relative_to(root.resolve()).as_posix()} exists; set overwrite to replace it"
-            )
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(state.wav)
-        return target.relative_to(root.resolve()).as_posix()
+        return export_wav(root, folder, name, state.wav, overwrite=overwrite)

@@ -1,5 +1,5 @@
 """Rendered states: one sound with its latent, audio, WAV bytes and control values, kept in an
-LRU keyed by a content hash of the request."""
+LRU keyed by a keyed hash of the request (unpredictable without the server's secret)."""
 
 from __future__ import annotations
 
@@ -83,9 +83,11 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def state_id(z: torch.Tensor, *options: object) -> str:
-    """A short content hash of a latent and the render options: equal requests, equal ids."""
-    digest = hashlib.blake2b(digest_size=8)
+def state_id(z: torch.Tensor, *options: object, key: bytes = b"") -> str:
+    """A keyed hash (BLAKE2b MAC, 128 bits) of a latent and the render options: equal requests,
+    equal ids on one server. `key` is the server's secret (`Studio.secret`, random per studio),
+    so another server, or a page that can't read this one's answers, can't predict an id."""
+    digest = hashlib.blake2b(digest_size=16, key=key)
     digest.update(z.detach().float().contiguous().numpy().tobytes())
     digest.update(repr(tuple(z.shape)).encode())
     digest.update(json.dumps(options).encode())
