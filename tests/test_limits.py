@@ -124,7 +124,7 @@ def _bombs(s: dict[str, Path]) -> dict[str, tuple[list[str], list[str], str]]:
         "interpolate with 10 000 amounts": (
             warm_mix,
             ["generate", "interpolate", one, tone, tone, "--amount", amounts, "-o", f"{out}/m"],
-            f"sounds to render 10000 sounds is above its limit {SOUNDS_MAX} sounds",
+            f"--amount values 10000 sounds is above its limit {SOUNDS_MAX} sounds",
         ),
         "control --set pca1=1e300 --extrapolate": (
             [*control, "--set", "pca1=0.1", "-o", f"{out}/c.wav"],
