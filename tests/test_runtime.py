@@ -76,3 +76,30 @@ def test_the_monitor_sees_a_busy_process_and_batch_jobs_give_way(monkeypatch) ->
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_the_studio_renders_with_the_policys_thread_count_in_its_request_threads(
+    analysed_run, monkeypatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from timbrespace.studio.app import create_app
+    from timbrespace.studio.service import Studio
+
+    monkeypatch.delenv(runtime.ENV_THREADS, raising=False)
+    studio = Studio.open(analysed_run)
+    seen: list[tuple[str, int]] = []
+    decode = studio.space.model.decode
+
+    def recording_decode(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(studio.space.model, "decode", recording_decode)
+    torch.set_num_threads(2)
+    client = TestClient(create_app(studio), base_url="http://127.0.0.1")
+    name = next(iter(studio.space.controls))
+    answer = client.post("/api/render", json={"start": {"index": 0}, "set": {name: 0.1}})
+    assert answer.status_code == 200, answer.text
+    assert seen and all(count == 1 for _, count in seen)
+    assert all(thread != threading.main_thread().name for thread, _ in seen)

@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from timbrespace import runtime
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
 from timbrespace.studio.export import NAME_BYTES
@@ -412,15 +413,16 @@ def run(
 
     data: the cache whose dataset folder holds the originals (default: the training cache);
     dataset: that folder directly; host: 127.0.0.1 unless you mean to expose it on a network;
-    threads: torch intra-op threads per decode (default 1: requests run on a pool of threads,
+    threads: pins torch's intra-op threads per decode (default: `runtime`'s policy, 1 thread per
+    render, set in each request thread; requests run on a pool of threads,
     OpenMP gives each calling thread its own team of workers, and those teams spin against each
     other; on 2 cores a 44.1 kHz one-shot render took 12 ms with 1 thread and 26 ms with 2)."""
-    import torch
     import uvicorn
 
     host = host.strip("[]")
     check_port(host, port)
-    torch.set_num_threads(threads or 1)
+    if threads:
+        os.environ[runtime.ENV_THREADS] = str(threads)
     studio = Studio.open(bundle, data=data, dataset=dataset)
     studio.warm_up()
     loopback = is_loopback(host)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from timbrespace import runtime
 from timbrespace.errors import NonFiniteError, TimbrespaceError
 from timbrespace.limits import LimitError
 from timbrespace.space import (
@@ -230,13 +231,13 @@ class Studio:
                 f"{field_name}.index: no sound {index}; the analysis has {count} (0…{count - 1})"
             )
         try:
-            with self.model_lock:
+            with self.model_lock, runtime.threads("render"):
                 return self.space.sound_latent(index)
         except ClipsUnavailable:
             pass
         root = self._require_root("starting from a sound of a path model")
         path = inside_root(root, self.space.analysis.sounds[index])
-        with self.model_lock:
+        with self.model_lock, runtime.threads("render"):
             return self.space.encode_file(path)
 
     def _map_latent(self, x: float, y: float) -> torch.Tensor:
@@ -271,7 +272,7 @@ class Studio:
         if moved is not None and moved.audio is not None:
             audio = np.asarray(moved.audio[0])
         else:
-            with self.model_lock:
+            with self.model_lock, runtime.threads("render"):
                 audio = self.space.render(z, gla_iters=gla_iters)[0]
         if not np.isfinite(audio).all():
             peak = float(z.abs().max())
@@ -336,7 +337,7 @@ class Studio:
             raise StudioError(f"lock: {', '.join(both)} cannot be both set and locked")
         z = self.resolve(start, "start")
         try:
-            with self.model_lock:
+            with self.model_lock, runtime.threads("render"):
                 moved = self.space.move(
                     z, settings, lock=list(lock), extrapolate=extrapolate, gla_iters=gla_iters
                 )
