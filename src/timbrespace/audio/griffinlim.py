@@ -112,46 +112,34 @@ class _Inverter:
         Torch threads follow `runtime`'s policy for `job`, re-checked every
         `THREAD_CHECK_ITERATIONS` iterations (load that arrives mid-run is met within ~10 ms)."""
         with runtime.threads(job):
-            return self._iterate(target, start, gain, iterations, momentum, fixed, job)
-
-    def _iterate(
-        self,
-        target: torch.Tensor,
-        start: torch.Tensor,
-        gain: torch.Tensor,
-        iterations: int,
-        momentum: float,
-        fixed: int,
-        job: runtime.Job,
-    ) -> torch.Tensor:
-        batch, frames, bins = target.shape
-        rate = momentum / (1.0 + momentum)
-        angles = start.clone()
-        rebuilt, previous = torch.empty_like(angles), torch.empty_like(angles)
-        grains = target.new_empty(batch, frames, self.n_fft)
-        signal = target.new_empty(batch, self.span(frames))
-        scale = torch.empty_like(target)
-        held = start[:, :fixed]
-        for step in range(iterations):
-            if step and step % THREAD_CHECK_ITERATIONS == 0:
-                runtime.use_threads(job)
-            torch.fft.irfft(angles, n=self.n_fft, out=grains)
-            self.overlap_add(grains.mul_(self.window), out=signal).mul_(gain)
-            torch.mul(signal.unfold(-1, self.n_fft, self.hop), self.window, out=grains)
-            torch.fft.rfft(grains, out=rebuilt)
-            if step == 0:
-                angles.copy_(rebuilt)
-            else:
-                torch.sub(rebuilt, previous, alpha=rate, out=angles)
-            # angles ← target · angles / |angles|; |x|² from the real and imaginary views is
-            # several times faster than complex abs() on the CPU
-            real, imag = angles.real, angles.imag
-            torch.mul(real, real, out=scale).addcmul_(imag, imag).add_(EPSILON**2)
-            angles.mul_(scale.rsqrt_().mul_(target))
-            if fixed:
-                angles[:, :fixed] = held
-            rebuilt, previous = previous, rebuilt
-        return angles
+            batch, frames, bins = target.shape
+            rate = momentum / (1.0 + momentum)
+            angles = start.clone()
+            rebuilt, previous = torch.empty_like(angles), torch.empty_like(angles)
+            grains = target.new_empty(batch, frames, self.n_fft)
+            signal = target.new_empty(batch, self.span(frames))
+            scale = torch.empty_like(target)
+            held = start[:, :fixed]
+            for step in range(iterations):
+                if step and step % THREAD_CHECK_ITERATIONS == 0:
+                    runtime.use_threads(job)
+                torch.fft.irfft(angles, n=self.n_fft, out=grains)
+                self.overlap_add(grains.mul_(self.window), out=signal).mul_(gain)
+                torch.mul(signal.unfold(-1, self.n_fft, self.hop), self.window, out=grains)
+                torch.fft.rfft(grains, out=rebuilt)
+                if step == 0:
+                    angles.copy_(rebuilt)
+                else:
+                    torch.sub(rebuilt, previous, alpha=rate, out=angles)
+                # angles ← target · angles / |angles|; |x|² from the real and imaginary views is
+                # several times faster than complex abs() on the CPU
+                real, imag = angles.real, angles.imag
+                torch.mul(real, real, out=scale).addcmul_(imag, imag).add_(EPSILON**2)
+                angles.mul_(scale.rsqrt_().mul_(target))
+                if fixed:
+                    angles[:, :fixed] = held
+                rebuilt, previous = previous, rebuilt
+            return angles
 
 
 def polar(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:

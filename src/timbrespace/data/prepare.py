@@ -283,19 +283,25 @@ def _run_jobs(
     done = 0
     try:
         if workers == 1:
-            for source in todo:
-                records[source.relpath] = process_source(str(dataset), source, config, str(cache))
-                done += 1
-                if progress:
-                    progress(done, len(todo), source.relpath)
-            return
-        for source in _run_pool(dataset, cache, config, todo, workers, records):
+            finished = _run_serial(dataset, cache, config, todo, records)
+        else:
+            finished = _run_pool(dataset, cache, config, todo, workers, records)
+        for source in finished:
             done += 1
             if progress:
                 progress(done, len(todo), source.relpath)
     except OSError as error:
         needed = _space_still_needed(cache, len(todo) - done)
         raise cache_write_error(cache, error, needed) from error
+
+
+def _run_serial(
+    dataset: Path, cache: Path, config: PrepareConfig, todo: list[SourceFile], records: dict
+) -> Iterator[SourceFile]:
+    """Process `todo` in this process; yields each finished source."""
+    for source in todo:
+        records[source.relpath] = process_source(str(dataset), source, config, str(cache))
+        yield source
 
 
 def _run_pool(
