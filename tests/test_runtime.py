@@ -103,3 +103,33 @@ def test_the_studio_renders_with_the_policys_thread_count_in_its_request_threads
     assert answer.status_code == 200, answer.text
     assert seen and all(count == 1 for _, count in seen)
     assert all(thread != threading.main_thread().name for thread, _ in seen)
+
+
+def test_a_verbs_threads_option_pins_every_job_and_its_job_sets_the_count(monkeypatch) -> None:
+    from timbrespace.cli import build_parser, use_job_threads
+
+    monkeypatch.delenv(runtime.ENV_THREADS, raising=False)
+    parser = build_parser()
+    args = parser.parse_args(["generate", "random", "B", "-o", "out", "--threads", "2"])
+    assert (args.job, args.threads) == ("render", 2)
+    torch.set_num_threads(1)
+    use_job_threads(args)
+    assert torch.get_num_threads() == 2
+    assert runtime.threads_for("batch") == 2 == runtime.threads_for("realtime")
+
+    monkeypatch.delenv(runtime.ENV_THREADS)
+    torch.set_num_threads(2)
+    use_job_threads(parser.parse_args(["nearest", "B", "--random"]))
+    assert torch.get_num_threads() == 1
+    assert parser.parse_args(["train", "--data", "c", "--out", "r"]).job == "train"
+    assert parser.parse_args(["info", "c"]).job is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["studio", "B", "--threads", "0"])
+
+
+def test_a_bad_thread_variable_is_one_clear_error(monkeypatch, capsys) -> None:
+    from timbrespace.cli import main
+
+    monkeypatch.setenv(runtime.ENV_THREADS, "two")
+    assert main(["nearest", "/nonexistent", "--random"]) == 1
+    assert "TIMBRESPACE_THREADS" in capsys.readouterr().err

@@ -10,9 +10,11 @@ prepared).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from timbrespace import runtime
 from timbrespace.cli import analysis, data, demo, generate, studio, train
 from timbrespace.cli.common import EXIT_USER_ERROR
 from timbrespace.cli.train import parse_overrides
@@ -47,9 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_job_threads(args: argparse.Namespace) -> None:
+    """`--threads N` pins every job of the run (through `TIMBRESPACE_THREADS`, so worker threads
+    see it too); a verb that runs torch then starts under its job's thread count."""
+    if getattr(args, "threads", None):
+        os.environ[runtime.ENV_THREADS] = str(args.threads)
+    if getattr(args, "job", None) is not None:
+        runtime.use_threads(args.job)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        use_job_threads(args)
         return int(args.func(args))
     except TimbrespaceError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -217,6 +217,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "Encode every cached sound; store latents, PCA, descriptor probes and pack directions "
         "in the bundle.",
         "  timbrespace analyze runs/kit\n  timbrespace analyze runs/kit/bundle --data cache/kit --json\n",
+        job="batch",
     )
     sub.add_argument("run", help="run or bundle folder")
     sub.add_argument("--data", default=None, help="cache (default: the one the model trained on)")
@@ -265,6 +266,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "The dataset sounds closest to a latent point: pick a point, load that sample.",
         "  timbrespace nearest runs/kit --from my_kick.wav -k 5\n"
         "  timbrespace nearest runs/kit --nearest kicks/808/kick_0000.wav --set pitch=+7st\n",
+        job="render",
     )
     sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
     add_start_and_settings(sub)
@@ -280,6 +282,7 @@ def add_eval_parser(verbs: argparse._SubParsersAction) -> None:
         run_eval,
         "Quality metrics of a model and a linear (PCA) baseline on a cache split, as JSON.",
         "  timbrespace eval runs/kit --data cache/samples --split val\n",
+        job="batch",
     )
     sub.add_argument("run", help="run or bundle folder")
     sub.add_argument("--data", required=True, help="cache folder (same sample rate as the model)")

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from timbrespace.cli.options import positive_int
 from timbrespace.errors import NonFiniteError, TimbrespaceError, WriteError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
+from timbrespace.runtime import ENV_THREADS, Job
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
 
     from timbrespace.space import LatentSpace
 
+THREAD_POLICY: dict[Job, str] = {
+    "render": "1 per render, the idle cores for batch work",
+    "realtime": "1",
+    "batch": "the cores other processes leave idle",
+    "train": "the cores other processes leave idle",
+}
 EXIT_USER_ERROR = 1
 EXIT_BAD_FILES = 3
 
@@ -46,9 +54,14 @@ def add_verb(
     func: Callable[[argparse.Namespace], int],
     help: str,
     examples: str,
+    job: Job | None = None,
+    threads_option: bool = True,
 ) -> argparse.ArgumentParser:
     """Register verb `name` running `func(args) -> exit code`; `help` is also its description,
-    `examples` (indented command lines) its epilog."""
+    `examples` (indented command lines) its epilog. A verb that runs torch names its `job`
+    (`runtime.Job`): `main` sets torch's threads for it before it runs, and it gets `--threads N`
+    (a verb with actions passes `threads_option=False` and gives each action the option with
+    `add_threads_option`, so it follows the action's name on the command line)."""
     sub = verbs.add_parser(
         name,
         help=help,
@@ -56,8 +69,22 @@ def add_verb(
         epilog="examples:\n" + examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.set_defaults(func=func)
+    sub.set_defaults(func=func, job=job)
+    if job is not None and threads_option:
+        add_threads_option(sub, job)
     return sub
+
+
+def add_threads_option(parser: argparse.ArgumentParser, job: Job) -> None:
+    """`--threads N`: pins torch's threads for every job of the run."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"torch threads for every job of this run (default: {THREAD_POLICY[job]}; "
+        f"also ${ENV_THREADS})",
+    )
 
 
 def gla_iterations(text: str) -> int:

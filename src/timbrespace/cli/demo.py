@@ -147,6 +147,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "The embedded default end to end: demo pack → prepare → short training → sounds → eval → "
         "analyze → figures and a pitch sweep → the studio (on a terminal).",
         "  timbrespace demo\n  timbrespace demo --out /tmp/demo --minutes 1\n",
+        job="train",
     )
     sub.add_argument("--out", default="demo", help="demo folder (default ./demo)")
     sub.add_argument(

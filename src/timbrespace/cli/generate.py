@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from timbrespace.cli.common import (
     add_bool,
+    add_threads_option,
     add_verb,
     check_output,
     gla_iterations,
@@ -223,6 +224,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace generate interpolate runs/kit a.wav b.wav --amount 0,0.5,1,1.2 -o mix/\n"
         "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
         "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n",
+        job="render",
+        threads_option=False,
     )
     actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
     rec = actions.add_parser(
@@ -325,6 +328,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     trf.add_argument("-o", "--output", required=True, help="output WAV")
     _add_audio_options(trf)
     _add_crop_option(trf)
+    for action in actions.choices.values():
+        add_threads_option(action, "render")
 
 
 def _add_crop_option(parser: argparse.ArgumentParser) -> None:

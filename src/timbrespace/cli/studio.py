@@ -33,6 +33,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "operators and export, served on 127.0.0.1.",
         "  timbrespace studio runs/kit\n"
         "  timbrespace studio runs/kit/bundle --data cache/kit --port 9000 --no-browser\n",
+        job="render",
     )
     sub.add_argument("bundle", help="bundle folder (or run folder), analysed")
     sub.add_argument(

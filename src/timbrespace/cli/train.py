@@ -74,6 +74,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace train --data cache/samples --out runs/kit --resume\n"
         "  timbrespace train --data cache/samples --out runs/kit --devices 2 --strategy ddp\n"
         "  timbrespace train --data cache/samples --out runs/vae --set bottleneck=vae --set beta=0.01\n",
+        job="train",
     )
     sub.add_argument("--model", default="oneshot", help="model family (default oneshot)")
     sub.add_argument("--data", required=True, help="cache folder from `timbrespace prepare`")
