@@ -132,3 +132,27 @@ def spectral_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         progress=False,
     )
     return run, result
+
+
+STREAM_STEPS = 800
+
+
+@pytest.fixture(scope="session")
+def stream_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny streaming VAE trained `STREAM_STEPS` steps on `melody_cache` and analysed:
+    (run folder, TrainResult)."""
+    from timbrespace.analyze import analyze_bundle
+    from timbrespace.train.run import train
+
+    run = tmp_path_factory.mktemp("stream_runs") / "tiny"
+    result = train(
+        melody_cache,
+        run,
+        family="stream",
+        preset="tiny",
+        train_overrides={"max_steps": STREAM_STEPS},
+        logger="none",
+        progress=False,
+    )
+    analyze_bundle(run / "bundle")
+    return run, result

@@ -11,16 +11,18 @@ import torch
 
 from timbrespace.losses.spectral import ReconstructionLoss
 from timbrespace.models.base import (
-    AEBottleneck,
     ConfigError,
     LatentModel,
-    VAEBottleneck,
-    build_bottleneck,
     build_model,
     config_from_dict,
     config_to_dict,
     get_family,
     resolve_config,
+)
+from timbrespace.models.bottleneck import (
+    AEBottleneck,
+    VAEBottleneck,
+    build_bottleneck,
 )
 from timbrespace.models.oneshot import OneShotAutoencoder, OneShotConfig, OneShotOutput
 

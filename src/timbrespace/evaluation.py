@@ -335,7 +335,8 @@ def fit_baseline(
 ) -> tuple[PCABaseline | FramePCABaseline, str]:
     """The linear baseline of the model's latent size fitted on `audio` `[n, channels, samples]`,
     and its description: PCA of log-magnitude frames with the model's own Griffin-Lim for a
-    model that predicts spectra, PCA of whole waveforms otherwise."""
+    model that predicts spectra, PCA of frames at the model's frame rate for another path model,
+    PCA of whole waveforms otherwise."""
     config = model.config
     if hasattr(model, "decode_magnitude") and hasattr(config, "target"):
         baseline = FramePCABaseline.fit(
@@ -346,6 +347,17 @@ def fit_baseline(
             momentum=float(config.gla_momentum),
         )
         return baseline, "PCA of log-magnitude STFT frames, same Griffin-Lim"
+    if model.latent_kind == "path":
+        framing = SpectralConfig(
+            sample_rate=int(model.sample_rate),
+            n_fft=int(getattr(config, "n_fft", 4 * int(model.hop_length))),
+            hop=int(model.hop_length),
+        )
+        baseline = FramePCABaseline.fit(audio, int(model.latent_dim), framing)
+        return baseline, (
+            f"PCA of log-magnitude STFT frames at the model's frame rate (n_fft {framing.n_fft}, "
+            f"hop {framing.hop}), 32-iteration Griffin-Lim"
+        )
     return PCABaseline.fit(audio, int(model.latent_dim)), "PCA of waveforms"
 
 

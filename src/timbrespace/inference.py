@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.paths import check_finite
 from timbrespace.latent.sampling import sample_gaussian
 from timbrespace.limits import LIMITS, LimitError, check, check_count
-from timbrespace.models.base import ConfiguredModel
+from timbrespace.models.base import ConfiguredModel, StreamingModel, require_streaming
 
 __all__ = [
     "LATENT_SUFFIX",
@@ -46,6 +47,7 @@ __all__ = [
     "reconstruct",
     "render",
     "save_latent",
+    "stream",
     "transfer",
 ]
 
@@ -134,8 +136,7 @@ def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None 
         raise TimbrespaceError(f"expected latents [batch, dim, frames], got {list(z.shape)}")
     sounds, _, frames = (int(n) for n in z.shape)
     check_count("sounds", sounds, "sounds to render")
-    hop = int(model.hop_length)
-    samples = hop * (frames - 1) if model.latent_kind == "path" else hop
+    samples = model.decoded_samples(frames)
     seconds = samples / model.sample_rate
     check("render_seconds", seconds, f"render of {frames} frames ({seconds:.4g} s)")
     total = sounds * int(model.channels) * samples
@@ -273,12 +274,51 @@ def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
 
+def check_stream_block(model: ConfiguredModel, block: int) -> StreamingModel:
+    """`model` as a streaming model, once it is one and `block` (samples) is a multiple of its
+    hop; else a one-line `CapabilityError` / `BlockSizeError`."""
+    require_streaming(model, "block-by-block rendering")
+    streaming = cast(StreamingModel, model)
+    streaming.check_block(int(block))
+    return streaming
+
+
+def stream(model: ConfiguredModel, audio: torch.Tensor, block: int) -> torch.Tensor:
+    """Audio `[batch, channels, samples]` rendered through a streaming model in consecutive
+    blocks of `block` samples, as the realtime engine runs it; the model's delay is taken off,
+    so the result `[batch, channels, samples]` lines up with the input (and with `decode(encode(x))`
+    within float rounding). Refuses a model that does not stream and a block that is not a
+    multiple of its hop (one-line errors)."""
+    streaming = check_stream_block(model, block)
+    check_finite(audio, "audio to stream")
+    samples = int(audio.shape[-1])
+    delay = int(streaming.delay_samples)
+    padded = torch.nn.functional.pad(audio, (0, delay + (-(samples + delay) % block)))
+    device = _device_of(model)
+    parts = []
+    with torch.inference_mode():
+        state = streaming.init_state(int(audio.shape[0]))
+        for start in range(0, int(padded.shape[-1]), block):
+            out, state = streaming.forward_block(
+                padded[..., start : start + block].to(device), state
+            )
+            parts.append(out.float().cpu())
+    return torch.cat(parts, dim=-1)[..., delay : delay + samples].clamp(-1.0, 1.0)
+
+
 def transfer(
-    bundle: Bundle, path: str | os.PathLike[str], *, gla_iters: int | None = None
+    bundle: Bundle,
+    path: str | os.PathLike[str],
+    *,
+    gla_iters: int | None = None,
+    block: int | None = None,
 ) -> np.ndarray:
     """Timbre transfer: the file at `path` (any sound) encoded and decoded, float32
     `[channels, samples]`. A model of clips renders each training-length clip of it, end to end;
-    other models render the whole recording through their latent path."""
+    other models render the whole recording through their latent path; with `block` (samples)
+    a streaming model renders it block by block, as live (`stream`)."""
+    if block is not None:
+        return stream(bundle.model, load_recording(bundle, path), int(block))[0].numpy()
     if bundle.model.input_kind == "clip":
         source = load_clips_like_training(bundle, path)
         z = encode_in_tune(bundle, source)

@@ -40,22 +40,11 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.latent import operators, paths, syntax
 from timbrespace.latent.analysis import nearest
 from timbrespace.latent.analysis_file import Analysis, control_descriptor, load_analysis
-from timbrespace.latent.control import (
-    Control,
-    apply_controls,
-    get_control,
-    set_controls,
-)
+from timbrespace.latent.control import Control, apply_controls, get_control, set_controls
 from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
-from timbrespace.space_loop import (
-    Move,
-    RenderMemo,
-    settle_sweep,
-    settled_move,
-    steerable,
-)
+from timbrespace.space_loop import Move, RenderMemo, settle_sweep, settled_move, steerable
 from timbrespace.space_results import Edit, Neighbour, SweepResult
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
@@ -112,6 +101,10 @@ class LatentSpace:
     def path_latent(self) -> bool:
         """Whether a sound is a latent path over time (one point per frame)."""
         return self.model.latent_kind == "path"
+
+    def check_stream_block(self, block: int) -> None:
+        """Refuse a `block` (samples) this model cannot stream (`inference.check_stream_block`)."""
+        inference.check_stream_block(self.model, block)
 
     @property
     def default_gla_iters(self) -> int | None:
@@ -400,11 +393,17 @@ class LatentSpace:
         return np.stack([peak_normalize(s) for s in sounds]) if normalize else sounds
 
     def transfer(
-        self, path: str | os.PathLike[str], *, gla_iters: int | None = None, normalize: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        gla_iters: int | None = None,
+        normalize: bool = False,
+        block: int | None = None,
     ) -> np.ndarray:
         """Any sound rendered through the model (timbre transfer, or reconstruction of an
-        in-domain sound): float32 `[channels, samples]` (see `inference.transfer`)."""
-        audio = inference.transfer(self.bundle, path, gla_iters=gla_iters)
+        in-domain sound): float32 `[channels, samples]`; `block` (samples): block by block, as
+        live, on a streaming model (see `inference.transfer`)."""
+        audio = inference.transfer(self.bundle, path, gla_iters=gla_iters, block=block)
         return peak_normalize(audio) if normalize else audio
 
     def measure(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:

@@ -79,8 +79,15 @@ def run_transfer(args: argparse.Namespace) -> int:
     model's latent space, saying when the input is longer than what the model renders."""
     check_output(args.output, "-o", "audio")
     space = _open(args.bundle)
+    if getattr(args, "block", None) is not None:
+        space.check_stream_block(args.block)
     check_input_length(space, args.input, crop=args.crop)
-    audio = space.transfer(args.input, gla_iters=args.gla_iters, normalize=args.normalize)
+    audio = space.transfer(
+        args.input,
+        gla_iters=args.gla_iters,
+        normalize=args.normalize,
+        block=getattr(args, "block", None),
+    )
     save_sounds(space, [audio], args.output, [])
     return 0
 
@@ -328,6 +335,14 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     trf.add_argument("-o", "--output", required=True, help="output WAV")
     _add_audio_options(trf)
     _add_crop_option(trf)
+    trf.add_argument(
+        "--block",
+        type=positive_int,
+        default=None,
+        metavar="SAMPLES",
+        help="render block by block as live, SAMPLES at a time (a streaming model; a multiple "
+        "of its hop), instead of the whole file at once",
+    )
     for action in actions.choices.values():
         add_threads_option(action, "render")
 

@@ -15,7 +15,7 @@ import dataclasses
 import importlib
 import pkgutil
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -53,6 +53,45 @@ def require_path_latent(model: LatentModel, what: str, instead: str) -> None:
             f"{what}: a {model.label} model mixes whole sounds, one latent point each; a "
             f"{what} over time needs a path model (give {instead})"
         )
+
+
+def require_streaming(model: LatentModel, what: str) -> None:
+    """Raise `CapabilityError` unless `model` runs block by block with an explicit state;
+    `what` names the refused operation (e.g. "--block")."""
+    if not model.streaming:
+        raise CapabilityError(
+            f"{what}: a {model.label} model does not stream block by block; streaming needs a "
+            "model of the stream family (train --model stream)"
+        )
+
+
+class StreamingModel(Protocol):
+    """What a streaming family adds (`streaming = True`): block functions over a flat state.
+
+    Blocks are `[batch, channels, k·hop]` audio or `[batch, latent_dim, k]` latents; the state is
+    a list of tensors from `init_state(batch)` (encoder part first, `encoder_state_size` of
+    them), taken and returned by every block function; `delay_samples` is how late the output
+    comes out of `forward_block` / `decode_block` relative to `decode(encode(x))`."""
+
+    hop_length: int
+    delay_samples: int
+    encoder_state_size: int
+
+    def init_state(self, batch: int = 1) -> list[torch.Tensor]: ...
+
+    def check_block(self, samples: int) -> None: ...
+
+    def encode_block(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    def decode_block(
+        self, z: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    def forward_block(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
 
 
 @runtime_checkable
@@ -168,6 +207,12 @@ class ConfiguredModel(nn.Module):
         at every hop from sample 0)."""
         return 1 if self.latent_kind == "point" else 1 + int(samples) // int(self.hop_length)
 
+    def decoded_samples(self, frames: int) -> int:
+        """Samples `decode` renders from `frames` latent frames: the clip for a point latent,
+        `(frames − 1)·hop` for a frame-centred path."""
+        hop = int(self.hop_length)
+        return hop if self.latent_kind == "point" else hop * (int(frames) - 1)
+
     @property
     def config(self) -> Any:
         return self._config
@@ -210,9 +255,12 @@ class ModelOutput:
 
 @dataclass(kw_only=True)
 class WaveformOutput(ModelOutput):
-    """A family that renders the waveform in training: `audio` `[batch, channels, samples]`."""
+    """A family that renders the waveform in training: `audio` `[batch, channels, samples]`;
+    `valid_samples`: score only the first this many samples (a causal model's last samples miss
+    the frames after the clip), None = all."""
 
     audio: torch.Tensor
+    valid_samples: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -362,95 +410,3 @@ def build_model(family: str, config: Mapping[str, Any] | Any | None = None) -> C
         )
     check_config(config)
     return fam.model_cls(config=config)
-
-
-# --------------------------------------------------------------------------------------------
-# Bottlenecks: one signature, `bottleneck(h) -> BottleneckOutput(z, regularization)`
-
-
-@dataclass
-class BottleneckOutput:
-    """`z`: latent `[batch, latent_dim, frames]`; `regularization`: weighted scalar loss term.
-
-    The trainer adds `regularization` to the loss as is (it already carries β for a VAE).
-    """
-
-    z: torch.Tensor
-    regularization: torch.Tensor
-
-
-class Bottleneck(nn.Module):
-    """Maps encoder features `h: [batch, input_multiplier * latent_dim, frames]` to a latent."""
-
-    input_multiplier: int = 1
-
-    def __init__(self, latent_dim: int = 24) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-
-    @property
-    def input_dim(self) -> int:
-        """Channels the encoder must produce for this bottleneck."""
-        return self.input_multiplier * self.latent_dim
-
-    def forward(self, h: torch.Tensor) -> BottleneckOutput:
-        raise NotImplementedError
-
-
-class AEBottleneck(Bottleneck):
-    """Deterministic autoencoder: `z = h`, regularization 0.
-
-    Every training sample keeps an exact latent point (a pack sample can be picked back from
-    the latent space) and reconstruction is sharper than a VAE's (Latent Play's choice).
-    """
-
-    input_multiplier = 1
-
-    def forward(self, h: torch.Tensor) -> BottleneckOutput:
-        return BottleneckOutput(z=h, regularization=h.new_zeros(()))
-
-
-class VAEBottleneck(Bottleneck):
-    """β-VAE (Kingma & Welling 2014; Higgins et al. 2017), parametrised like RAVE.
-
-    `h` holds mean and pre-softplus scale; std = softplus(scale) + 1e-4. In training mode
-    `z = mean + std * noise`; in eval mode `z = mean` (deterministic encode). The regularization
-    is `beta * KL(q(z|x) || N(0, I))`, summed over latent channels and frames, averaged over batch.
-    """
-
-    input_multiplier = 2
-
-    def __init__(self, latent_dim: int = 24, beta: float = 0.01) -> None:
-        super().__init__(latent_dim=latent_dim)
-        self.beta = beta
-
-    def forward(self, h: torch.Tensor) -> BottleneckOutput:
-        mean, scale = h.chunk(2, dim=1)
-        std = nn.functional.softplus(scale) + 1e-4
-        var = std * std
-        kl = (mean * mean + var - torch.log(var) - 1.0).sum(dim=(1, 2)).mean() * 0.5
-        z = mean + std * torch.randn_like(mean) if self.training else mean
-        return BottleneckOutput(z=z, regularization=self.beta * kl)
-
-
-_BOTTLENECKS: dict[str, Callable[..., Bottleneck]] = {
-    "ae": AEBottleneck,
-    "vae": VAEBottleneck,
-}
-
-
-def register_bottleneck(name: str, factory: Callable[..., Bottleneck]) -> None:
-    """Add a bottleneck kind (e.g. VQ, WAE) selectable by name in configs."""
-    _BOTTLENECKS[name] = factory
-
-
-def bottleneck_names() -> list[str]:
-    """Names accepted by `build_bottleneck`."""
-    return sorted(_BOTTLENECKS)
-
-
-def build_bottleneck(name: str, latent_dim: int, **kwargs: Any) -> Bottleneck:
-    """Bottleneck `name` (`"ae"`, `"vae"`, …) for `latent_dim`; kwargs go to its constructor."""
-    if name not in _BOTTLENECKS:
-        raise ConfigError(f"unknown bottleneck '{name}'; valid: {', '.join(bottleneck_names())}")
-    return _BOTTLENECKS[name](latent_dim=latent_dim, **kwargs)

@@ -31,15 +31,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from timbrespace.models.base import (
-    Bottleneck,
-    ConfigError,
-    ConfiguredModel,
-    WaveformOutput,
-    bottleneck_names,
-    build_bottleneck,
-    register_family,
-)
+from timbrespace.models.base import ConfigError, ConfiguredModel, WaveformOutput, register_family
+from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bottleneck
 from timbrespace.models.layers import (
     ACTIVATIONS,
     Downsample,

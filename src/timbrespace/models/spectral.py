@@ -30,16 +30,14 @@ from torch import nn
 from timbrespace.audio.griffinlim import griffin_lim
 from timbrespace.audio.spectral import FRONT_ENDS, WINDOWS, SpectralConfig
 from timbrespace.models.base import (
-    Bottleneck,
     ConfigError,
     ConfiguredModel,
     InputKind,
     LatentKind,
     SpectrumOutput,
-    bottleneck_names,
-    build_bottleneck,
     register_family,
 )
+from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bottleneck
 from timbrespace.models.layers import ACTIVATIONS, make_activation
 
 

@@ -3,7 +3,8 @@
 The model (a plain `nn.Module` from `timbrespace.models`) returns an output with `audio`
 (or, for models that predict spectra, `audio=None` with `log_magnitude` and
 `target_log_magnitude`, scored by `FrameSpectrumLoss`), `regularization` (already weighted by its bottleneck, e.g. β·KL) and optional `descriptors`
-(the joint linear head). The loss is the attack-weighted multi-resolution STFT loss, plus the
+(the joint linear head). The loss is the multi-resolution STFT loss (attack-weighted for clip
+models, whose clips start at an onset; plain for continuous chunks), plus the
 regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
 plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
 error in octaves against the cache's f0 curve on voiced frames (`batch["f0_curve"]`).
@@ -79,7 +80,7 @@ class ReconstructionTask(L.LightningModule):
         self.reconstruction = ReconstructionLoss(
             sample_rate=model.sample_rate,
             weights={"stft": 1.0, "wave": config.wave_l1_weight, "env": config.envelope_weight},
-            k=config.attack_k,
+            k=config.attack_k if model.input_kind == "clip" else 0.0,
             tau=config.attack_tau,
         )
         self.frame_spectrum = FrameSpectrumLoss(
@@ -91,7 +92,8 @@ class ReconstructionTask(L.LightningModule):
         target = batch["audio"]
         output = self.model(target)
         if isinstance(output, WaveformOutput):
-            terms = dict(self.reconstruction(output.audio, target))
+            valid = output.valid_samples or target.shape[-1]
+            terms = dict(self.reconstruction(output.audio[..., :valid], target[..., :valid]))
         elif isinstance(output, SpectrumOutput):
             terms = self.frame_spectrum(output.log_magnitude, output.target_log_magnitude)
         else:

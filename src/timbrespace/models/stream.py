@@ -1,0 +1,335 @@
+"""Streaming waveform VAE: a causal autoencoder of the waveform that runs block by block.
+
+    audio [batch, channels, samples]                      (samples a multiple of `hop`)
+      → causal frames of `n_fft` samples every `hop` → log |rFFT|   (frame k ends at (k+1)·hop)
+      → causal dilated conv stack → VAE bottleneck → z [batch, latent_dim, samples // hop]
+      → causal dilated conv stack → per frame a log-magnitude and a phase for every bin
+      → inverse rFFT × Hann window → overlap-add → audio [batch, channels, frames · hop]
+
+Nothing looks ahead, so the stream needs no lookahead buffer: frame k is encoded and decoded as
+soon as its hop has arrived, and a sample is finished once every window over it has been added,
+`delay_samples = n_fft − hop` later (8.7 ms at 44.1 kHz for the `small` preset). The decoder is an
+iSTFT head (Vocos, Siuzdenko et al. 2023): the network runs at the frame rate, which makes it
+cheap enough for 128-sample blocks on one CPU thread, while the output is a free waveform (phase
+included), not a magnitude for Griffin-Lim.
+
+Streaming state is a flat list of tensors (`init_state(batch)`), taken and returned by
+`encode_block`, `decode_block` and `forward_block`; `encode` and `decode` are the same block
+functions run once from the zero state, so streamed and offline outputs agree:
+`decode_stream(...)[..., delay:] == decode(z)[..., :-delay]`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from timbrespace.models.base import (
+    ConfigError,
+    ConfiguredModel,
+    InputKind,
+    LatentKind,
+    WaveformOutput,
+    register_family,
+)
+from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bottleneck
+from timbrespace.models.causal import CausalStack, causal_frames, overlap_add
+from timbrespace.models.layers import ACTIVATIONS
+
+State = list[torch.Tensor]
+INITIAL_SCALE = -5.0
+"""A VAE encoder starts with std ≈ softplus(−5) ≈ 0.007: the decoder learns from clean latents
+first, and the KL widens them as training goes."""
+
+
+class BlockSizeError(ConfigError):
+    """A block whose length is not a whole number of the model's hops."""
+
+
+@dataclass
+class StreamModelConfig:
+    """Hyper-parameters of the streaming waveform VAE; the defaults are the `small` preset.
+
+    `hop`: samples per latent frame (the compression); `n_fft`: the analysis and synthesis
+    window in samples (a multiple of `hop`, at least 2 hops; the delay is `n_fft − hop`).
+    `encoder_dilations` / `decoder_dilations`: one causal residual unit each (kernel
+    `kernel_size`), on `encoder_width` / `decoder_width` channels. `beta`: weight of the KL,
+    summed over latent channels and frames. `max_log_magnitude`: the decoder's log-magnitude is
+    bounded (tanh) to ± this, so a latent far outside the data cannot blow up. `clip_samples`:
+    the training chunk (any length can be streamed)."""
+
+    sample_rate: int = 44100
+    channels: int = 1
+    clip_samples: int = 22016
+    latent_dim: int = 16
+    hop: int = 128
+    n_fft: int = 512
+    encoder_width: int = 128
+    encoder_dilations: tuple[int, ...] = (1, 2)
+    decoder_width: int = 192
+    decoder_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    kernel_size: int = 3
+    activation: str = "leaky_relu"
+    bottleneck: str = "vae"
+    beta: float = 1e-5
+    log_floor: float = 1e-5
+    max_log_magnitude: float = 8.0
+    n_descriptors: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hop < 1 or self.n_fft % self.hop or self.n_fft < 2 * self.hop:
+            raise ConfigError(
+                f"n_fft must be a multiple of hop and at least 2 hops, got n_fft={self.n_fft}, "
+                f"hop={self.hop}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"activation: unknown {self.activation!r}; expected {', '.join(ACTIVATIONS)}"
+            )
+        if self.bottleneck not in bottleneck_names():
+            raise ConfigError(
+                f"bottleneck: unknown {self.bottleneck!r}; expected {', '.join(bottleneck_names())}"
+            )
+        for name in ("latent_dim", "channels", "sample_rate", "encoder_width", "decoder_width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if (
+            self.kernel_size < 1
+            or min((*self.encoder_dilations, *self.decoder_dilations), default=1) < 1
+        ):
+            raise ConfigError("kernel_size and every dilation must be >= 1")
+        if self.clip_samples < self.hop:
+            raise ConfigError(f"clip_samples must be >= hop ({self.hop}), got {self.clip_samples}")
+
+
+STREAM_PRESETS: dict[str, dict] = {
+    "tiny": {
+        "sample_rate": 22050,
+        "latent_dim": 8,
+        "hop": 64,
+        "n_fft": 256,
+        "clip_samples": 8192,
+        "encoder_width": 48,
+        "encoder_dilations": (1, 2),
+        "decoder_width": 64,
+        "decoder_dilations": (1, 2),
+    },
+    "small": {},
+    "full": {
+        "sample_rate": 48000,
+        "latent_dim": 32,
+        "hop": 256,
+        "n_fft": 1024,
+        "clip_samples": 65536,
+        "encoder_width": 384,
+        "encoder_dilations": (1, 2, 4, 8),
+        "decoder_width": 768,
+        "decoder_dilations": (1, 2, 4, 8, 1, 2, 4, 8),
+    },
+}
+
+
+class StreamingVAE(ConfiguredModel):
+    """The streaming waveform VAE; follows `timbrespace.models.base.LatentModel` with
+    `hop_length = hop` (one latent frame per hop of audio)."""
+
+    label: ClassVar[str] = "streaming"
+    latent_kind: ClassVar[LatentKind] = "path"
+    input_kind: ClassVar[InputKind] = "continuous"
+    streaming: ClassVar[bool] = True
+    window: torch.Tensor
+    synthesis_window: torch.Tensor
+
+    def __init__(self, config: StreamModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else StreamModelConfig()
+        self._config = cfg
+        self.bins = cfg.n_fft // 2 + 1
+        bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
+        self.bottleneck: Bottleneck = build_bottleneck(
+            cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs
+        )
+        self.encoder = CausalStack(
+            cfg.channels * self.bins,
+            cfg.encoder_width,
+            self.bottleneck.input_dim,
+            cfg.encoder_dilations,
+            cfg.kernel_size,
+            cfg.activation,
+        )
+        self.decoder = CausalStack(
+            cfg.latent_dim,
+            cfg.decoder_width,
+            cfg.channels * 2 * self.bins,
+            cfg.decoder_dilations,
+            cfg.kernel_size,
+            cfg.activation,
+        )
+        with torch.no_grad():
+            self.decoder.output.weight.mul_(0.1)
+            if self.bottleneck.input_multiplier == 2:  # a VAE starts with little sampling noise
+                self.encoder.output.weight[cfg.latent_dim :].mul_(0.1)
+                self.encoder.output.bias[cfg.latent_dim :].fill_(INITIAL_SCALE)
+        window = torch.hann_window(cfg.n_fft, periodic=True)
+        self.register_buffer("window", window, persistent=False)
+        self.register_buffer(
+            "synthesis_window", window / (cfg.n_fft / (2 * cfg.hop)), persistent=False
+        )
+        self.descriptor_head: nn.Linear | None = (
+            nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
+        )
+
+    # ---- LatentModel -----------------------------------------------------------------------
+
+    @property
+    def hop_length(self) -> int:
+        return self._config.hop
+
+    @property
+    def delay_samples(self) -> int:
+        """Samples between a sample entering the stream and its rendering leaving it."""
+        return self._config.n_fft - self._config.hop
+
+    def latent_frames(self, samples: int) -> int:
+        """Frames of `samples` of audio (the last hop zero-padded when incomplete)."""
+        return max(1, math.ceil(int(samples) / self.hop_length))
+
+    def decoded_samples(self, frames: int) -> int:
+        return int(frames) * self.hop_length
+
+    # ---- streaming state -------------------------------------------------------------------
+
+    def init_encoder_state(self, batch: int = 1) -> State:
+        """Zero state of the encoder: the `n_fft − hop` past samples `[batch, channels, ·]`,
+        then one tensor per causal unit."""
+        device = self.window.device
+        past = torch.zeros(
+            batch, self.channels, self._config.n_fft - self.hop_length, device=device
+        )
+        return [past, *self.encoder.init_state(batch, device)]
+
+    def init_decoder_state(self, batch: int = 1) -> State:
+        """Zero state of the decoder: one tensor per causal unit, then the overlap-add tail
+        `[batch, channels, n_fft − hop]`."""
+        device = self.window.device
+        overlap = self._config.n_fft - self.hop_length
+        tail = torch.zeros(batch, self.channels, overlap, device=device)
+        return [*self.decoder.init_state(batch, device), tail]
+
+    def init_state(self, batch: int = 1) -> State:
+        """Encoder state then decoder state, for `forward_block`."""
+        return [*self.init_encoder_state(batch), *self.init_decoder_state(batch)]
+
+    @property
+    def encoder_state_size(self) -> int:
+        return 1 + len(self.encoder.units)
+
+    def check_block(self, samples: int) -> None:
+        """Raise `BlockSizeError` unless `samples` is a positive multiple of the hop."""
+        if samples <= 0 or samples % self.hop_length:
+            raise BlockSizeError(
+                f"block of {samples} samples: a {self.label} model takes blocks of a multiple of "
+                f"its hop, {self.hop_length} samples (e.g. {self.hop_length * max(1, round(samples / self.hop_length))})"
+            )
+
+    # ---- block functions -------------------------------------------------------------------
+
+    def _features(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, past = causal_frames(x, past, self._config.n_fft, self.hop_length)
+        spectrum = torch.fft.rfft(frames * self.window, dim=-1).abs()
+        features = torch.log(spectrum + self._config.log_floor)  # [b, c, frames, bins]
+        batch, channels, count, bins = features.shape
+        return features.transpose(1, 2).reshape(batch, count, channels * bins), past
+
+    def _encode_block(
+        self, x: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, torch.Tensor, State]:
+        features, past = self._features(x, state[0])
+        h, units = self.encoder(features, state[1:])
+        out = self.bottleneck(h.transpose(1, 2))
+        return out.z, out.regularization, [past, *units]
+
+    def encode_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Audio block `[batch, channels, k·hop]` → latent `[batch, latent_dim, k]` (the mean of
+        a VAE, as `encode` in eval mode), new state."""
+        self.check_block(int(x.shape[-1]))
+        features, past = self._features(self.check_audio(x), state[0])
+        h, units = self.encoder(features, state[1:])
+        return self.bottleneck.mean(h.transpose(1, 2)), [past, *units]
+
+    def decode_block(self, z: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Latent block `[batch, latent_dim, k]` → audio `[batch, channels, k·hop]` (delayed by
+        `delay_samples`), new state."""
+        cfg = self._config
+        out, units = self.decoder(z.transpose(1, 2), state[:-1])
+        batch, count, _ = out.shape
+        out = out.reshape(batch, count, cfg.channels, 2, self.bins).permute(0, 2, 3, 1, 4)
+        log_magnitude = cfg.max_log_magnitude * torch.tanh(out[:, :, 0] / cfg.max_log_magnitude)
+        spectrum = torch.polar(torch.exp(log_magnitude), out[:, :, 1])
+        frames = torch.fft.irfft(spectrum, n=cfg.n_fft, dim=-1) * self.synthesis_window
+        audio, tail = overlap_add(frames, state[-1], self.hop_length)
+        return audio, [*units, tail]
+
+    def forward_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Audio block in → audio block out (`delay_samples` late), with the whole state."""
+        split = self.encoder_state_size
+        z, encoder_state = self.encode_block(x, state[:split])
+        y, decoder_state = self.decode_block(z, state[split:])
+        return y, [*encoder_state, *decoder_state]
+
+    # ---- offline ---------------------------------------------------------------------------
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        extra = -int(x.shape[-1]) % self.hop_length
+        return nn.functional.pad(x, (0, extra)) if extra else x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio `[batch, channels, samples]` → latent path `[batch, latent_dim, ⌈samples /
+        hop⌉]` (VAE: the mean in eval mode); frame k summarises samples up to (k + 1)·hop."""
+        x = self._pad(self.check_audio(x).float())
+        z, _, _ = self._encode_block(x, self.init_encoder_state(x.shape[0]))
+        return z
+
+    def decode(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
+    ) -> torch.Tensor:
+        """Latent path `[batch, latent_dim, frames]` → audio `[batch, channels, frames·hop]`,
+        aligned with the encoded input (the last `delay_samples` hold only the windows that
+        reach them). Not bounded: clamp when writing."""
+        if cond is not None:
+            raise ValueError("the streaming model takes no conditioning; pass cond=None")
+        if z.dim() != 3 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"expected latent [batch, {self.latent_dim}, frames], got shape {tuple(z.shape)}"
+            )
+        audio, state = self.decode_block(z.float(), self.init_decoder_state(z.shape[0]))
+        whole = torch.cat([audio, state[-1]], dim=-1)
+        return whole[..., self.delay_samples :]
+
+    def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
+        """Linear head on the frame-averaged latent → `[batch, n_descriptors]`, or None."""
+        if self.descriptor_head is None:
+            return None
+        return self.descriptor_head(z.mean(dim=2))
+
+    def forward(self, x: torch.Tensor) -> WaveformOutput:
+        """Training pass on `[batch, channels, samples]`: the reconstruction aligned with the
+        input; its last `delay_samples` miss the windows of frames after the clip, so the
+        trainer scores `valid_samples` only."""
+        audio = self._pad(self.check_audio(x).float())
+        z, regularization, _ = self._encode_block(audio, self.init_encoder_state(x.shape[0]))
+        decoded = self.decode(z)[..., : x.shape[-1]]
+        return WaveformOutput(
+            audio=decoded,
+            z=z,
+            regularization=regularization,
+            descriptors_pred=self.predict_descriptors(z),
+            valid_samples=max(self.hop_length, int(x.shape[-1]) - self.delay_samples),
+        )
+
+
+register_family("stream", StreamModelConfig, StreamingVAE, presets=STREAM_PRESETS)

@@ -1,0 +1,135 @@
+"""The streaming waveform VAE: streamed equals offline, state handling, causality, block checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from timbrespace.errors import TimbrespaceError
+from timbrespace.models.base import CapabilityError, build_model, resolve_config
+from timbrespace.models.causal import causal_frames, overlap_add
+from timbrespace.models.stream import BlockSizeError, StreamingVAE
+
+BLOCKS = (64, 128, 512, 2048, 4096)
+
+
+@pytest.fixture(scope="module")
+def model() -> StreamingVAE:
+    torch.manual_seed(0)
+    built = build_model("stream", resolve_config("stream", "tiny"))
+    assert isinstance(built, StreamingVAE)
+    return built.eval()
+
+
+def streamed(model: StreamingVAE, audio: torch.Tensor, block: int) -> torch.Tensor:
+    state = model.init_state(audio.shape[0])
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, audio.shape[-1], block):
+            out, state = model.forward_block(audio[..., start : start + block], state)
+            parts.append(out)
+    return torch.cat(parts, dim=-1)
+
+
+def melody(samples: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(samples) / 22050
+    pitch = 220 * 2 ** (torch.randint(0, 12, (batch, 1), generator=generator) / 12)
+    tone = torch.sin(2 * torch.pi * pitch * t) * (0.5 + 0.4 * torch.sin(2 * torch.pi * 3 * t))
+    return (tone + 0.05 * torch.randn(batch, samples, generator=generator))[:, None] * 0.5
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_streamed_output_equals_offline_output_for_every_block_size(model, block) -> None:
+    audio = melody(8192)
+    delay = model.delay_samples
+    with torch.inference_mode():
+        offline = model.decode(model.encode(audio))
+    live = streamed(model, audio, block)
+    assert live.shape == offline.shape == audio.shape
+    difference = (live[..., delay:] - offline[..., : audio.shape[-1] - delay]).abs().max()
+    assert float(difference) < 1e-4
+    assert float(offline.abs().max()) > 1e-5
+
+
+def test_the_latent_stream_matches_offline_encoding_frame_by_frame(model) -> None:
+    audio = melody(4096)
+    state = model.init_state(1)[: model.encoder_state_size]
+    frames = []
+    with torch.inference_mode():
+        for start in range(0, 4096, model.hop_length):
+            z, state = model.encode_block(audio[..., start : start + model.hop_length], state)
+            frames.append(z)
+        offline = model.encode(audio)
+    assert torch.allclose(torch.cat(frames, dim=-1), offline, atol=1e-5)
+    assert offline.shape == (1, model.latent_dim, 4096 // model.hop_length)
+
+
+def test_a_reset_state_gives_the_output_of_a_fresh_model(model) -> None:
+    first, second = melody(4096, seed=1), melody(4096, seed=2)
+    streamed(model, first, 512)
+    fresh = streamed(model, second, 512)
+    state = model.init_state(1)
+    with torch.inference_mode():
+        streamed_on, state = model.forward_block(first[..., :2048], state)
+        state = model.init_state(1)
+        parts = [model.forward_block(second[..., i : i + 512], state)[0] for i in (0,)]
+    assert torch.equal(parts[0], fresh[..., :512])
+    assert not torch.allclose(streamed_on[..., :512], fresh[..., :512])
+
+
+def test_batches_of_one_and_four_stream_each_item_as_alone(model) -> None:
+    audio = melody(4096, batch=4, seed=3)
+    together = streamed(model, audio, 256)
+    alone = torch.cat([streamed(model, audio[i : i + 1], 256) for i in range(4)])
+    assert together.shape == (4, 1, 4096)
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_the_stream_never_depends_on_later_input(model) -> None:
+    audio = melody(4096)
+    changed = audio.clone()
+    changed[..., 3000:] = torch.randn(1, 1, 1096)
+    before, after = streamed(model, audio, 64), streamed(model, changed, 64)
+    hop_start = (3000 // model.hop_length) * model.hop_length
+    assert torch.equal(before[..., :hop_start], after[..., :hop_start])
+    assert not torch.equal(before[..., hop_start:], after[..., hop_start:])
+    assert model.delay_samples == model.config.n_fft - model.hop_length
+
+
+def test_a_block_that_is_not_a_multiple_of_the_hop_is_one_clear_error(model) -> None:
+    with pytest.raises(BlockSizeError, match=r"block of 100 samples.*multiple of its hop, 64"):
+        model.forward_block(torch.zeros(1, 1, 100), model.init_state(1))
+    assert issubclass(BlockSizeError, TimbrespaceError)
+
+
+def test_causal_frames_end_where_their_hop_ends() -> None:
+    signal = torch.arange(1.0, 13.0).reshape(1, 1, 12)
+    frames, past = causal_frames(signal, torch.zeros(1, 1, 4), n_fft=8, hop=4)
+    assert frames.shape == (1, 1, 3, 8)
+    assert frames[0, 0, 0].tolist() == [0, 0, 0, 0, 1, 2, 3, 4]
+    assert frames[0, 0, 2].tolist() == [5, 6, 7, 8, 9, 10, 11, 12]
+    assert past[0, 0].tolist() == [9, 10, 11, 12]
+
+
+def test_overlap_add_sums_each_sample_over_the_frames_that_cover_it() -> None:
+    frames = torch.ones(1, 1, 3, 8)
+    finished, tail = overlap_add(frames, torch.full((1, 1, 4), 10.0), hop=4)
+    assert finished[0, 0].tolist() == [11] * 4 + [2] * 8
+    assert tail[0, 0].tolist() == [1] * 4
+
+
+def test_a_point_latent_model_refuses_block_rendering() -> None:
+    from timbrespace import inference
+
+    oneshot = build_model("oneshot", resolve_config("oneshot", "tiny"))
+    with pytest.raises(CapabilityError, match="does not stream block by block"):
+        inference.stream(oneshot, torch.zeros(1, 1, 1024), 512)
+
+
+def test_presets_keep_the_small_delay_under_10_ms_at_44_1_khz() -> None:
+    small = build_model("stream", resolve_config("stream", "small"))
+    assert isinstance(small, StreamingVAE)
+    assert small.sample_rate == 44100
+    assert small.delay_samples / 44100 <= 0.010
+    assert sum(p.numel() for p in small.parameters()) < 2_000_000
