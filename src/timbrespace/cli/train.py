@@ -47,6 +47,7 @@ def run_train(args: argparse.Namespace) -> int:
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
             "seed": args.seed,
+            "adversarial_after": args.adversarial_after,
         },
         resume=args.resume,
         accelerator=args.accelerator,
@@ -94,6 +95,14 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument("--batch-size", type=positive_int, default=None)
     sub.add_argument("--lr", type=positive_float, default=None, help="learning rate")
     sub.add_argument("--seed", type=seed, default=None, help="random seed, 0…2³²−1")
+    sub.add_argument(
+        "--adversarial-after",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="a waveform family (stream, oneshot) trains against discriminators after STEPS "
+        "steps of reconstruction, as RAVE's second phase (one device; GPU runs)",
+    )
     sub.add_argument(
         "--set",
         action="append",

@@ -41,6 +41,14 @@ class TrainConfig:
     """Attack emphasis of the loss: weight 1 + K·exp(−t/τ), τ in s."""
     wave_l1_weight: float = 0.0
     envelope_weight: float = 0.0
+    adversarial_after: int = 0
+    """Steps of reconstruction before the adversarial phase of a waveform family (RAVE's second
+    phase: discriminators, hinge loss, feature matching); 0 = never. One device only."""
+    adversarial_weight: float = 1.0
+    feature_matching_weight: float = 20.0
+    discriminators: str = "both"
+    """"scale" (MelGAN's multi-scale), "period" (HiFi-GAN's multi-period) or "both"."""
+    discriminator_lr: float = 1e-4
     gradient_clip: float = 1.0
     val_every: int = 500
     checkpoint_every: int = 200
@@ -55,6 +63,14 @@ class TrainConfig:
     precision: str = "auto"
     """"32", "bf16" (the one-shot model's conv stacks in bfloat16 while training; see
     `timbrespace.train.precision`) or "auto" (bf16 on CPUs with AMX, else 32)."""
+
+    def __post_init__(self) -> None:
+        if self.discriminators not in ("scale", "period", "both"):
+            raise ConfigError(
+                f"discriminators: unknown {self.discriminators!r}; expected scale, period or both"
+            )
+        if self.adversarial_after < 0:
+            raise ConfigError(f"adversarial_after must be >= 0, got {self.adversarial_after}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -8,7 +8,10 @@ models, whose clips start at an onset; plain for continuous chunks), plus the
 regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
 plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
 error in octaves against the cache's f0 curve on voiced frames (`batch["f0_curve"]`).
-With `precision` "bf16" (or "auto" on a CPU with AMX) the one-shot encoder's conv stack runs in
+With `adversarial_after` > 0, a waveform family trains against multi-scale / multi-period
+discriminators (hinge loss + feature matching, `timbrespace.losses.adversarial`) from that
+step on; the discriminators update inside the training step with their own optimizer, so a step
+is still one generator update. With `precision` "bf16" (or "auto" on a CPU with AMX) the one-shot encoder's conv stack runs in
 bfloat16 while training (`timbrespace.train.precision`); everything else stays float32.
 """
 
@@ -21,6 +24,12 @@ import torch
 from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
+from timbrespace.losses.adversarial import (
+    Discriminators,
+    discriminator_hinge,
+    feature_matching,
+    generator_hinge,
+)
 from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
 from timbrespace.models.base import ConfiguredModel, SpectrumOutput, WaveformOutput
 from timbrespace.train.config import TrainConfig
@@ -87,8 +96,43 @@ class ReconstructionTask(L.LightningModule):
             floor=float(getattr(model.config, "log_floor", 1e-5))
         )
         self.bf16_modules = autocast_conv_stacks(model, config.precision)
+        self.discriminators: Discriminators | None = None
+        self.discriminator_optimizer: torch.optim.Optimizer | None = None
+        if config.adversarial_after > 0:
+            self.discriminators = Discriminators(model.channels, config.discriminators)
+            self.discriminator_optimizer = torch.optim.AdamW(
+                self.discriminators.parameters(), lr=config.discriminator_lr, betas=(0.5, 0.9)
+            )
+            self.strict_loading = False  # a run may turn the phase on when it resumes
 
-    def _losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    @property
+    def adversarial_phase(self) -> bool:
+        """Whether this step trains against the discriminators."""
+        after = self.config.adversarial_after
+        return self.discriminators is not None and self.global_step >= after
+
+    @override
+    def on_train_start(self) -> None:
+        if self.discriminators is not None and self.trainer.world_size > 1:
+            raise TimbrespaceError(
+                "the adversarial phase (adversarial_after) trains on one device; drop --devices "
+                "or set adversarial_after=0"
+            )
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.discriminator_optimizer is not None:
+            checkpoint["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("discriminator_optimizer")
+        if saved is not None and self.discriminator_optimizer is not None:
+            self.discriminator_optimizer.load_state_dict(saved)
+
+    def _losses(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], WaveformOutput | SpectrumOutput]:
         target = batch["audio"]
         output = self.model(target)
         if isinstance(output, WaveformOutput):
@@ -112,11 +156,42 @@ class ReconstructionTask(L.LightningModule):
             terms["f0/loss"] = pitch.detach()
             total = total + self.config.f0_weight * pitch
         terms["loss"] = total
-        return terms
+        return terms, output
+
+    def _adversarial(
+        self, fake: torch.Tensor, real: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One discriminator update on `real` vs `fake` audio `[batch, channels, samples]`, then
+        the generator's adversarial and feature-matching terms (logged) and their weighted sum."""
+        assert self.discriminators is not None and self.discriminator_optimizer is not None
+        real_features = self.discriminators(real)
+        d_loss = discriminator_hinge(real_features, self.discriminators(fake.detach()))
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.discriminator_optimizer.step()
+        with torch.no_grad():
+            real_features = self.discriminators(real)
+        fake_features = self.discriminators(fake)
+        g_loss = generator_hinge(fake_features)
+        matching = feature_matching(real_features, fake_features)
+        terms = {
+            "adv/discriminator": d_loss.detach(),
+            "adv/generator": g_loss.detach(),
+            "adv/feature_matching": matching.detach(),
+        }
+        config = self.config
+        return terms, config.adversarial_weight * g_loss + config.feature_matching_weight * matching
 
     @override
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self._losses(batch)
+        terms, output = self._losses(batch)
+        if self.adversarial_phase and isinstance(output, WaveformOutput):
+            valid = output.valid_samples or batch["audio"].shape[-1]
+            adversarial, extra = self._adversarial(
+                output.audio[..., :valid], batch["audio"][..., :valid]
+            )
+            terms.update(adversarial)
+            terms["loss"] = terms["loss"] + extra
         loss = terms["loss"]
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -133,7 +208,7 @@ class ReconstructionTask(L.LightningModule):
 
     @override
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        terms = self._losses(batch)
+        terms, _ = self._losses(batch)
         self.log_dict(
             {f"val/{k}": v.detach() for k, v in terms.items()},
             sync_dist=True,
