@@ -51,6 +51,12 @@ def main() -> None:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--resume", action="store_true", help="continue existing runs")
     parser.add_argument("--no-spectral", dest="spectral", action="store_false")
+    parser.add_argument(
+        "--spectral-run",
+        default=None,
+        help="evaluate this spectral run (trained earlier by this script on the same cache and "
+        "minutes) instead of training one",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
@@ -73,8 +79,16 @@ def main() -> None:
         "model_settings": args.set,
         "stream": stream,
     }
-    if args.spectral:
+    if args.spectral_run:
+        from timbrespace.evaluation import evaluate
+
+        spectral = {
+            "run": args.spectral_run,
+            "eval": evaluate(args.spectral_run, cache, split="val"),
+        }
+    elif args.spectral:
         spectral = train_and_evaluate(cache, work / "spectral", "spectral", args)
+    if args.spectral or args.spectral_run:
         output["spectral"] = spectral
         output["side_by_side"] = {
             family: {

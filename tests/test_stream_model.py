@@ -133,3 +133,27 @@ def test_presets_keep_the_small_delay_under_10_ms_at_44_1_khz() -> None:
     assert small.sample_rate == 44100
     assert small.delay_samples / 44100 <= 0.010
     assert sum(p.numel() for p in small.parameters()) < 2_000_000
+
+
+def test_a_stereo_model_streams_both_channels_as_offline() -> None:
+    torch.manual_seed(1)
+    stereo = build_model("stream", resolve_config("stream", "tiny", {"channels": 2})).eval()
+    assert isinstance(stereo, StreamingVAE)
+    audio = torch.cat([melody(4096, seed=4), melody(4096, seed=5)], dim=1)
+    with torch.inference_mode():
+        offline = stereo.decode(stereo.encode(audio))
+    live = streamed(stereo, audio, 512)
+    delay = stereo.delay_samples
+    assert live.shape == (1, 2, 4096)
+    assert float((live[..., delay:] - offline[..., : 4096 - delay]).abs().max()) < 1e-4
+    assert not torch.allclose(offline[:, 0], offline[:, 1])
+
+
+def test_the_loudness_channel_measures_the_input_in_db(model) -> None:
+    t = torch.arange(8192) / 22050
+    for amplitude in (1.0, 0.1, 0.01):
+        sine = (amplitude * torch.sin(2 * torch.pi * 440 * t))[None, None]
+        with torch.inference_mode():
+            channel = model.encode(sine)[0, 0, 8:]
+        rms_db = 20 * torch.log10(torch.tensor(amplitude / 2**0.5))
+        assert torch.allclose(channel * 25 - 50, rms_db, atol=0.1)

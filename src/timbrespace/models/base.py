@@ -261,6 +261,9 @@ class WaveformOutput(ModelOutput):
 
     audio: torch.Tensor
     valid_samples: int | None = None
+    target: torch.Tensor | None = None
+    """The audio `audio` reconstructs when it is not the whole input (e.g. a random crop of
+    it, `[batch, channels, samples]`); None = the input."""
 
 
 @dataclass(kw_only=True)

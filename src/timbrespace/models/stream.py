@@ -41,6 +41,8 @@ from timbrespace.models.causal import CausalStack, causal_frames, overlap_add
 from timbrespace.models.layers import ACTIVATIONS
 
 State = list[torch.Tensor]
+LOUDNESS_FLOOR = 1e-10
+"""Power floor of the loudness channel (−100 dB)."""
 INITIAL_SCALE = -5.0
 """A VAE encoder starts with std ≈ softplus(−5) ≈ 0.007: the decoder learns from clean latents
 first, and the KL widens them as training goes."""
@@ -78,6 +80,14 @@ class StreamModelConfig:
     beta: float = 1e-5
     log_floor: float = 1e-5
     max_log_magnitude: float = 8.0
+    train_samples: int = 8192
+    """Samples of each clip a training step reconstructs, from a random start (0: all). The
+    receptive field is far shorter than a clip, and 3× more steps per minute beat longer
+    windows (a step on 1 s at 22.05 kHz: 190 ms; on 8192 samples: 70 ms)."""
+    loudness_latent: bool = True
+    """Latent channel 0 is the input frame's loudness (dB re full scale, (dB + 50) / 25), measured,
+    not learned: the other `latent_dim − 1` channels carry the timbre, and a transfer keeps the
+    input's loudness envelope by construction."""
     n_descriptors: int = 0
 
     def __post_init__(self) -> None:
@@ -150,8 +160,9 @@ class StreamingVAE(ConfiguredModel):
         self._config = cfg
         self.bins = cfg.n_fft // 2 + 1
         bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
+        self.measured = 1 if cfg.loudness_latent else 0
         self.bottleneck: Bottleneck = build_bottleneck(
-            cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs
+            cfg.bottleneck, cfg.latent_dim - self.measured, **bottleneck_kwargs
         )
         self.encoder = CausalStack(
             cfg.channels * self.bins,
@@ -172,10 +183,12 @@ class StreamingVAE(ConfiguredModel):
         with torch.no_grad():
             self.decoder.output.weight.mul_(0.1)
             if self.bottleneck.input_multiplier == 2:  # a VAE starts with little sampling noise
-                self.encoder.output.weight[cfg.latent_dim :].mul_(0.1)
-                self.encoder.output.bias[cfg.latent_dim :].fill_(INITIAL_SCALE)
+                learned = self.bottleneck.latent_dim
+                self.encoder.output.weight[learned:].mul_(0.1)
+                self.encoder.output.bias[learned:].fill_(INITIAL_SCALE)
         window = torch.hann_window(cfg.n_fft, periodic=True)
         self.register_buffer("window", window, persistent=False)
+        self.window_power = 3 * cfg.n_fft / 8  # Σ hann² of a periodic Hann window
         self.register_buffer(
             "synthesis_window", window / (cfg.n_fft / (2 * cfg.hop)), persistent=False
         )
@@ -238,28 +251,38 @@ class StreamingVAE(ConfiguredModel):
 
     # ---- block functions -------------------------------------------------------------------
 
-    def _features(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _features(
+        self, x: torch.Tensor, past: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-magnitude rows `[batch, frames, channels·bins]`, the loudness latent channel
+        `[batch, 1, frames]` (empty without `loudness_latent`) and the new past samples."""
         frames, past = causal_frames(x, past, self._config.n_fft, self.hop_length)
         spectrum = torch.fft.rfft(frames * self.window, dim=-1).abs()
         features = torch.log(spectrum + self._config.log_floor)  # [b, c, frames, bins]
         batch, channels, count, bins = features.shape
-        return features.transpose(1, 2).reshape(batch, count, channels * bins), past
+        rows = features.transpose(1, 2).reshape(batch, count, channels * bins)
+        if not self.measured:
+            return rows, features.new_zeros(batch, 0, count), past
+        power = spectrum.square().mean(dim=(1, 3)) / self.window_power
+        loudness = (10 * torch.log10(power + LOUDNESS_FLOOR) + 50) / 25
+        return rows, loudness[:, None], past
 
     def _encode_block(
         self, x: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, torch.Tensor, State]:
-        features, past = self._features(x, state[0])
-        h, units = self.encoder(features, state[1:])
+        rows, loudness, past = self._features(x, state[0])
+        h, units = self.encoder(rows, state[1:])
         out = self.bottleneck(h.transpose(1, 2))
-        return out.z, out.regularization, [past, *units]
+        return torch.cat([loudness, out.z], dim=1), out.regularization, [past, *units]
 
     def encode_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Audio block `[batch, channels, k·hop]` → latent `[batch, latent_dim, k]` (the mean of
         a VAE, as `encode` in eval mode), new state."""
         self.check_block(int(x.shape[-1]))
-        features, past = self._features(self.check_audio(x), state[0])
-        h, units = self.encoder(features, state[1:])
-        return self.bottleneck.mean(h.transpose(1, 2)), [past, *units]
+        rows, loudness, past = self._features(self.check_audio(x), state[0])
+        h, units = self.encoder(rows, state[1:])
+        z = torch.cat([loudness, self.bottleneck.mean(h.transpose(1, 2))], dim=1)
+        return z, [past, *units]
 
     def decode_block(self, z: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Latent block `[batch, latent_dim, k]` → audio `[batch, channels, k·hop]` (delayed by
@@ -317,18 +340,27 @@ class StreamingVAE(ConfiguredModel):
         return self.descriptor_head(z.mean(dim=2))
 
     def forward(self, x: torch.Tensor) -> WaveformOutput:
-        """Training pass on `[batch, channels, samples]`: the reconstruction aligned with the
-        input; its last `delay_samples` miss the windows of frames after the clip, so the
+        """Training pass on `[batch, channels, samples]` (in training mode on a random crop of
+        `train_samples` of each clip, returned as `target`): the reconstruction aligned with
+        its input; the last `delay_samples` miss the windows of frames after the end, so the
         trainer scores `valid_samples` only."""
-        audio = self._pad(self.check_audio(x).float())
+        source = self.check_audio(x).float()
+        keep = self._config.train_samples
+        crop = None
+        if self.training and 0 < keep < source.shape[-1]:
+            starts = torch.randint(0, source.shape[-1] - keep + 1, (source.shape[0], 1, 1))
+            index = starts.to(source.device) + torch.arange(keep, device=source.device)
+            source = crop = torch.gather(source, -1, index.expand(-1, source.shape[1], -1))
+        audio = self._pad(source)
         z, regularization, _ = self._encode_block(audio, self.init_encoder_state(x.shape[0]))
-        decoded = self.decode(z)[..., : x.shape[-1]]
+        decoded = self.decode(z)[..., : source.shape[-1]]
         return WaveformOutput(
             audio=decoded,
             z=z,
             regularization=regularization,
             descriptors_pred=self.predict_descriptors(z),
-            valid_samples=max(self.hop_length, int(x.shape[-1]) - self.delay_samples),
+            valid_samples=max(self.hop_length, int(source.shape[-1]) - self.delay_samples),
+            target=crop,
         )
 
 

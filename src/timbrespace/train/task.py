@@ -136,6 +136,7 @@ class ReconstructionTask(L.LightningModule):
         target = batch["audio"]
         output = self.model(target)
         if isinstance(output, WaveformOutput):
+            target = target if output.target is None else output.target
             valid = output.valid_samples or target.shape[-1]
             terms = dict(self.reconstruction(output.audio[..., :valid], target[..., :valid]))
         elif isinstance(output, SpectrumOutput):
@@ -186,10 +187,9 @@ class ReconstructionTask(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms, output = self._losses(batch)
         if self.adversarial_phase and isinstance(output, WaveformOutput):
-            valid = output.valid_samples or batch["audio"].shape[-1]
-            adversarial, extra = self._adversarial(
-                output.audio[..., :valid], batch["audio"][..., :valid]
-            )
+            real = batch["audio"] if output.target is None else output.target
+            valid = output.valid_samples or real.shape[-1]
+            adversarial, extra = self._adversarial(output.audio[..., :valid], real[..., :valid])
             terms.update(adversarial)
             terms["loss"] = terms["loss"] + extra
         loss = terms["loss"]
