@@ -188,7 +188,10 @@ class StreamingVAE(ConfiguredModel):
                 self.encoder.output.bias[learned:].fill_(INITIAL_SCALE)
         window = torch.hann_window(cfg.n_fft, periodic=True)
         self.register_buffer("window", window, persistent=False)
-        self.window_power = 3 * cfg.n_fft / 8  # Σ hann² of a periodic Hann window
+        window_power = 3 * cfg.n_fft / 8  # Σ hann² of a periodic Hann window
+        self.power_floor = LOUDNESS_FLOOR * window_power
+        self.loudness_offset = 2.0 - 0.4 * math.log10(window_power)
+        """(10·log10(power / Σw² + floor) + 50) / 25 = 0.4·log10(power + Σw²·floor) + this."""
         self.register_buffer(
             "synthesis_window", window / (cfg.n_fft / (2 * cfg.hop)), persistent=False
         )
@@ -263,9 +266,8 @@ class StreamingVAE(ConfiguredModel):
         rows = features.transpose(1, 2).reshape(batch, count, channels * bins)
         if not self.measured:
             return rows, features.new_zeros(batch, 0, count), past
-        power = spectrum.square().mean(dim=(1, 3)) / self.window_power
-        loudness = (10 * torch.log10(power + LOUDNESS_FLOOR) + 50) / 25
-        return rows, loudness[:, None], past
+        power = spectrum.square().mean(dim=(1, 3))[:, None]  # [batch, 1, frames]
+        return rows, torch.log10(power + self.power_floor) * 0.4 + self.loudness_offset, past
 
     def _encode_block(
         self, x: torch.Tensor, state: State
@@ -364,4 +366,10 @@ class StreamingVAE(ConfiguredModel):
         )
 
 
-register_family("stream", StreamModelConfig, StreamingVAE, presets=STREAM_PRESETS)
+register_family(
+    "stream",
+    StreamModelConfig,
+    StreamingVAE,
+    presets=STREAM_PRESETS,
+    legacy={"loudness_latent": False, "train_samples": 0},
+)
