@@ -190,12 +190,20 @@ def record(name: str, work: Path) -> None:
     print(f"{name}: {len(arrays)} arrays → {GOLDEN_DIR}", file=sys.stderr)
 
 
+GOLDEN_THREADS = "1"
+"""Every job of the scenario runs on this many torch threads (`TIMBRESPACE_THREADS`): float sums
+depend on the count, and the runtime policy gives batch jobs the cores the machine leaves idle."""
+
+
 if __name__ == "__main__":
     import tempfile
 
     if sys.argv[1:2] != ["--record"]:
         sys.exit(__doc__)
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    os.environ["TIMBRESPACE_THREADS"] = GOLDEN_THREADS
+    import torch
+
+    torch.set_num_threads(int(GOLDEN_THREADS))
     for scenario in sys.argv[2:] or list(SCENARIOS):
         with tempfile.TemporaryDirectory() as tmp:
             record(scenario, Path(tmp))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.golden_scenario import GOLDEN_DIR, SCENARIOS, flatten
+from tests.golden_scenario import GOLDEN_DIR, GOLDEN_THREADS, SCENARIOS, flatten
 
 VOLATILE = {"bundle", "cache", "seconds", "data"}
 """Keys that name temporary folders or depend on the clock."""
@@ -43,14 +43,22 @@ def assert_same(actual: Any, expected: Any, where: str = "") -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_faces_render_as_recorded(
-    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import torch
+
+    monkeypatch.setenv("TIMBRESPACE_THREADS", GOLDEN_THREADS)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(GOLDEN_THREADS))
     if name == "spectral":
         from tests.conftest import require_path
         from timbrespace.data.melodies import SOUNDFONTS
 
         require_path(SOUNDFONTS[0], "timgm6mb-soundfont")
-    arrays, other = flatten(SCENARIOS[name](tmp_path, lambda: capsys.readouterr().out))
+    try:
+        arrays, other = flatten(SCENARIOS[name](tmp_path, lambda: capsys.readouterr().out))
+    finally:
+        torch.set_num_threads(previous)
     recorded = np.load(GOLDEN_DIR / f"{name}.npz", allow_pickle=False)
     assert sorted(arrays) == sorted(recorded.files)
     for key in recorded.files:

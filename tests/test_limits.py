@@ -240,7 +240,7 @@ def test_every_size_field_of_every_family_has_a_limit() -> None:
                 assert CONFIG_FIELDS[name] in LIMITS
 
 
-@pytest.mark.parametrize("family", ["oneshot", "spectral"])
+@pytest.mark.parametrize("family", ["oneshot", "spectral", "stream"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "full"])
 def test_every_preset_is_within_the_limits(family: str, preset: str) -> None:
     from timbrespace.bundle_checks import meta_model
@@ -402,6 +402,8 @@ def test_the_table_is_torch_free() -> None:
 def test_config_fields_name_real_fields() -> None:
     from timbrespace.models.oneshot import OneShotConfig
     from timbrespace.models.spectral import SpectralModelConfig
+    from timbrespace.models.stream import StreamModelConfig
 
-    fields = {f.name for c in (OneShotConfig, SpectralModelConfig) for f in dataclasses.fields(c)}
+    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig)
+    fields = {f.name for c in configs for f in dataclasses.fields(c)}
     assert set(CONFIG_FIELDS) <= fields

@@ -122,10 +122,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     original = ReconstructionTask._losses
 
     def poisoned(self, batch):
-        terms = original(self, batch)
+        terms, output = original(self, batch)
         if self.global_step >= 60:
             terms["loss"] = terms["loss"] * float("nan")
-        return terms
+        return terms, output
 
     monkeypatch.setattr(ReconstructionTask, "_losses", poisoned)
     with pytest.raises(NonFiniteLossError, match="step 60"):

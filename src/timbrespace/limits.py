@@ -81,6 +81,7 @@ LIMITS: dict[str, Limit] = {
     "n_mels": Limit(1, 1024, "", "mel bands"),
     "bins_per_octave": Limit(1, 96, "", "CQT bins per octave"),
     "encoder_context": Limit(0, 64, "frames", "encoder context on each side"),
+    "train_samples": Limit(0, 10_000_000, "samples", "the training crop (0: whole clips)"),
     "train_frames": Limit(0, 65536, "frames", "frames per training clip"),
     "n_descriptors": Limit(0, 256, "", "outputs of the descriptor head"),
     "gla_iters": Limit(GLA_ITERS_MIN, GLA_ITERS_MAX, "", "Griffin-Lim iterations"),
@@ -108,6 +109,11 @@ CONFIG_FIELDS: dict[str, str] = {
     "channels": "channels",
     "latent_dim": "latent_dim",
     "encoder_widths": "width",
+    "encoder_width": "width",
+    "decoder_width": "width",
+    "encoder_dilations": "dilation",
+    "decoder_dilations": "dilation",
+    "train_samples": "train_samples",
     "decoder_widths": "width",
     "synth_widths": "width",
     "encoder_strides": "stride",
@@ -177,7 +183,7 @@ def check_config(config: Any, prefix: str = "") -> None:
     for field, name in CONFIG_FIELDS.items():
         value = values.get(field)
         if isinstance(value, list | tuple):
-            if field.endswith(("_widths", "_strides", "_res_blocks")) or field == "dilations":
+            if field.endswith(("_widths", "_strides", "_res_blocks", "dilations")):
                 check("layers", len(value), f"{prefix}{field} length")
             for index, entry in enumerate(value):
                 if _is_number(entry):

@@ -9,7 +9,7 @@ every saved bundle's state dict: keep them when editing.
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +21,23 @@ ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "elu", "gelu", "silu")
 """Activation names a config may give (`make_activation`)."""
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def check_common_fields(config: Any, positive: tuple[str, ...]) -> None:
+    """Raise `ConfigError` unless `config.activation` and `config.bottleneck` are known names
+    and every field named in `positive` is >= 1 (the checks every family config shares)."""
+    from timbrespace.models.bottleneck import bottleneck_names
+
+    activation, bottleneck = config.activation, config.bottleneck
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"activation: unknown {activation!r}; expected {', '.join(ACTIVATIONS)}")
+    if bottleneck not in bottleneck_names():
+        raise ConfigError(
+            f"bottleneck: unknown {bottleneck!r}; expected {', '.join(bottleneck_names())}"
+        )
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
 
 
 def make_activation(name: str) -> nn.Module:

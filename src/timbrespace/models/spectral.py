@@ -37,8 +37,8 @@ from timbrespace.models.base import (
     SpectrumOutput,
     register_family,
 )
-from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bottleneck
-from timbrespace.models.layers import ACTIVATIONS, make_activation
+from timbrespace.models.bottleneck import Bottleneck, build_bottleneck
+from timbrespace.models.layers import check_common_fields, make_activation
 
 
 @dataclass
@@ -86,17 +86,7 @@ class SpectralModelConfig:
             raise ConfigError(
                 f"need n_fft >= 16 and 0 < hop <= n_fft, got {self.n_fft}, {self.hop}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation: unknown {self.activation!r}; expected {', '.join(ACTIVATIONS)}"
-            )
-        if self.bottleneck not in bottleneck_names():
-            raise ConfigError(
-                f"bottleneck: unknown {self.bottleneck!r}; expected {', '.join(bottleneck_names())}"
-            )
-        for name in ("latent_dim", "channels", "sample_rate"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_common_fields(self, ("latent_dim", "channels", "sample_rate"))
         if min(self.encoder_context, self.gla_iters, self.gla_momentum, self.train_frames) < 0:
             raise ConfigError(
                 "encoder_context, gla_iters, gla_momentum and train_frames must be >= 0"

@@ -36,9 +36,9 @@ from timbrespace.models.base import (
     WaveformOutput,
     register_family,
 )
-from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bottleneck
+from timbrespace.models.bottleneck import Bottleneck, build_bottleneck
 from timbrespace.models.causal import CausalStack, causal_frames, overlap_add
-from timbrespace.models.layers import ACTIVATIONS
+from timbrespace.models.layers import check_common_fields
 
 State = list[torch.Tensor]
 LOUDNESS_FLOOR = 1e-10
@@ -96,17 +96,9 @@ class StreamModelConfig:
                 f"n_fft must be a multiple of hop and at least 2 hops, got n_fft={self.n_fft}, "
                 f"hop={self.hop}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation: unknown {self.activation!r}; expected {', '.join(ACTIVATIONS)}"
-            )
-        if self.bottleneck not in bottleneck_names():
-            raise ConfigError(
-                f"bottleneck: unknown {self.bottleneck!r}; expected {', '.join(bottleneck_names())}"
-            )
-        for name in ("latent_dim", "channels", "sample_rate", "encoder_width", "decoder_width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_common_fields(
+            self, ("latent_dim", "channels", "sample_rate", "encoder_width", "decoder_width")
+        )
         if (
             self.kernel_size < 1
             or min((*self.encoder_dilations, *self.decoder_dilations), default=1) < 1
