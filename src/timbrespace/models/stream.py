@@ -3,6 +3,7 @@
     audio [batch, channels, samples]                      (samples a multiple of `hop`)
       → causal frames of `n_fft` samples every `hop` → log |rFFT|   (frame k ends at (k+1)·hop)
       → causal dilated conv stack → VAE bottleneck → z [batch, latent_dim, samples // hop]
+        (channel 0 of z is not learned: the frame's loudness, (dB re full scale + 50) / 25)
       → causal dilated conv stack → per frame a log-magnitude and a phase for every bin
       → inverse rFFT × Hann window → overlap-add → audio [batch, channels, frames · hop]
 
@@ -15,8 +16,9 @@ included), not a magnitude for Griffin-Lim.
 
 Streaming state is a flat list of tensors (`init_state(batch)`), taken and returned by
 `encode_block`, `decode_block` and `forward_block`; `encode` and `decode` are the same block
-functions run once from the zero state, so streamed and offline outputs agree:
-`decode_stream(...)[..., delay:] == decode(z)[..., :-delay]`.
+functions run once from the zero state, so streamed and offline outputs agree: the blocks of
+`forward_block`, joined, from sample `delay_samples` on equal `decode(encode(x))` up to its last
+`delay_samples` (float rounding aside).
 """
 
 from __future__ import annotations
@@ -239,9 +241,10 @@ class StreamingVAE(ConfiguredModel):
     def check_block(self, samples: int) -> None:
         """Raise `BlockSizeError` unless `samples` is a positive multiple of the hop."""
         if samples <= 0 or samples % self.hop_length:
+            nearest = self.hop_length * max(1, round(samples / self.hop_length))
             raise BlockSizeError(
                 f"block of {samples} samples: a {self.label} model takes blocks of a multiple of "
-                f"its hop, {self.hop_length} samples (e.g. {self.hop_length * max(1, round(samples / self.hop_length))})"
+                f"its hop, {self.hop_length} samples (e.g. {nearest})"
             )
 
     # ---- block functions -------------------------------------------------------------------
