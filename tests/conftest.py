@@ -156,3 +156,23 @@ def stream_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     )
     analyze_bundle(run / "bundle")
     return run, result
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny one-shot model trained 300 steps on a 60-sound demo pack (16 kHz, 0.5 s), analysed:
+    its run folder (plucks have a known pitch)."""
+    from timbrespace.analyze import analyze_bundle
+    from timbrespace.data.demo_pack import write_demo_pack
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+    from timbrespace.train.run import train
+
+    pack = write_demo_pack(tmp_path_factory.mktemp("demo_pack"), n=60, sample_rate=16000).parent
+    cache = tmp_path_factory.mktemp("demo_cache") / "cache"
+    prepare_dataset(pack, cache, PrepareConfig(sample_rate=16000, length=0.5), workers=2)
+    run = tmp_path_factory.mktemp("demo_runs") / "tiny"
+    train(
+        cache, run, preset="tiny", train_overrides={"max_steps": 300}, logger="none", progress=False
+    )
+    analyze_bundle(run / "bundle")
+    return run

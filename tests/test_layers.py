@@ -19,10 +19,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("losses",),
     ("latent",),
     ("bundle", "bundle_checks"),
-    ("inference",),
+    ("inference", "blocks"),
     ("train",),
     ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),
-    ("space", "control_fidelity"),
+    ("space", "control_fidelity", "live"),
     ("cli", "studio", "engine", "export"),
 ]
 """Bottom to top; a module may import its own layer and the layers below it."""

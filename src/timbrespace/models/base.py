@@ -45,6 +45,10 @@ class CapabilityError(TimbrespaceError, ValueError):
     """An operation the model's family cannot do (e.g. a curve over time on a point latent)."""
 
 
+class BlockSizeError(ConfigError):
+    """A block whose length is not a whole number of the model's hops."""
+
+
 def require_path_latent(model: LatentModel, what: str, instead: str) -> None:
     """Raise `CapabilityError` unless `model`'s latent is a path over time; `what` names the
     refused operation (e.g. "curve"), `instead` what to give instead (e.g. "--amount")."""

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from timbrespace.models.base import (
+    BlockSizeError,
     ConfigError,
     ConfiguredModel,
     InputKind,
@@ -48,10 +49,6 @@ LOUDNESS_FLOOR = 1e-10
 INITIAL_SCALE = -5.0
 """A VAE encoder starts with std ≈ softplus(−5) ≈ 0.007: the decoder learns from clean latents
 first, and the KL widens them as training goes."""
-
-
-class BlockSizeError(ConfigError):
-    """A block whose length is not a whole number of the model's hops."""
 
 
 @dataclass

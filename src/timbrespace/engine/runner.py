@@ -1,0 +1,173 @@
+"""The realtime side: a worker thread renders blocks into a ring buffer that the audio callback
+reads without ever waiting on the model.
+
+The worker renders each block just in time: after the callback takes block n at time t, block
+n + 1 is due at t + T (T = block / rate); the worker starts it at t + T − (recent render time ×
+1.5 + `SAFETY_SECONDS`), so a command received up to that moment is heard in block n + 1
+(latency ≈ T/2 + render time on average, instead of up to 2·T for a worker that renders as
+soon as it can). A render that overruns its deadline makes the callback play silence for that
+block, counted in `missed`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from timbrespace import runtime
+from timbrespace.engine.core import Engine
+
+__all__ = ["BlockRing", "Runner"]
+
+SAFETY_SECONDS = 0.002
+"""Extra head start of a just-in-time render (s), for thread wake-up jitter."""
+SWITCH_INTERVAL = 0.0005
+"""Python's thread switch interval while the engine runs (s; the default 5 ms is longer than
+a 128-sample block)."""
+
+
+class BlockRing:
+    """A fixed ring of `depth` blocks `[channels, block]` float32: one writer, one reader; the
+    lock is held only to move indices, never while rendering."""
+
+    def __init__(self, depth: int, channels: int, block: int) -> None:
+        self._blocks = np.zeros((depth, channels, block), dtype=np.float32)
+        self._indices = np.full(depth, -1, dtype=np.int64)
+        self._read = self._write = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._write - self._read
+
+    def push(self, block: np.ndarray, index: int) -> bool:
+        """Store block number `index`; False (dropped) when the ring is full."""
+        with self._lock:
+            if self._write - self._read >= len(self._blocks):
+                return False
+            slot = self._write % len(self._blocks)
+        self._blocks[slot] = block
+        self._indices[slot] = index
+        with self._lock:
+            self._write += 1
+        return True
+
+    def pop(self, out: np.ndarray) -> int | None:
+        """Copy the oldest block into `out` and return its index, or None (out zeroed) when
+        empty."""
+        with self._lock:
+            if self._write == self._read:
+                out[:] = 0.0
+                return None
+            slot = self._read % len(self._blocks)
+        out[:] = self._blocks[slot]
+        index = int(self._indices[slot])
+        with self._lock:
+            self._read += 1
+        return index
+
+
+class Runner:
+    """Runs `engine` on a worker thread for a clock-driven backend (device or null): the
+    backend calls `pull(out, input)` once per block from its audio thread."""
+
+    def __init__(self, engine: Engine, *, depth: int = 4) -> None:
+        self.engine = engine
+        self.period = engine.block / engine.sample_rate
+        self.ring = BlockRing(depth, engine.channels, engine.block)
+        self.inputs: deque[np.ndarray] = deque(maxlen=depth)
+        self.missed = 0
+        self.missed_at: list[int] = []
+        """Pull numbers (0-based) that found no block ready."""
+        self.pulls = 0
+        self.played_at: dict[int, float] = {}
+        self.render_seconds: deque[float] = deque(maxlen=64)
+        self.worker_threads: int | None = None
+        self._due = time.perf_counter()
+        self._pulled = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._switch = sys.getswitchinterval()
+        self.idle = threading.Event()
+        """Set while no block renders: other threads of the engine (the OSC server) wait for it
+        before work of their own, so a render never waits for Python's lock (the GIL) behind
+        them (a render is hundreds of short torch calls, each re-taking that lock)."""
+        self.idle.set()
+
+    # ---- audio thread ------------------------------------------------------------------------
+
+    def pull(self, out: np.ndarray, audio_in: np.ndarray | None = None) -> None:
+        """The audio callback: fill `out` `[channels, block]` with the next block (silence and a
+        count in `missed` when the worker is late); hand over the input block. Never blocks."""
+        now = time.perf_counter()
+        if audio_in is not None:
+            self.inputs.append(np.array(audio_in, dtype=np.float32))
+        index = self.ring.pop(out)
+        self.pulls += 1
+        if index is None:
+            self.missed += 1
+            if len(self.missed_at) < 1000:
+                self.missed_at.append(self.pulls - 1)
+        else:
+            self.played_at[index] = now
+            self.played_at.pop(index - 4096, None)
+        self._due = now + self.period
+        self._pulled.set()
+
+    # ---- worker ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self._render_one()  # the first block is ready before the first pull
+        self._thread = threading.Thread(target=self._work, name="engine-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pulled.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        sys.setswitchinterval(self._switch)
+
+    def _head_start(self) -> float:
+        """How long before its due time a block starts: the whole period until 16 renders are
+        timed, then 1.5 × their 90th percentile + `SAFETY_SECONDS` (at most the period)."""
+        recent = sorted(self.render_seconds)
+        if len(recent) < 16:
+            return self.period
+        typical = recent[int(0.9 * (len(recent) - 1))]
+        return min(self.period, 1.5 * typical + SAFETY_SECONDS)
+
+    def _work(self) -> None:
+        self.worker_threads = runtime.use_threads("realtime")
+        while not self._stop.is_set():
+            self._pulled.wait()
+            self._pulled.clear()
+            if self._stop.is_set():
+                break
+            while len(self.ring) >= 1:  # still ahead (after a late block): wait for a pull
+                if self._stop.wait(self.period / 4):
+                    return
+            start_at = self._due - self._head_start()
+            delay = start_at - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            self._render_one(start_at)
+
+    def _render_one(self, planned: float | None = None) -> None:
+        """Render and queue the next block; `render_seconds` records the time from the planned
+        start (`planned`, s of `perf_counter`) to the block being queued, wake-up included."""
+        audio_in = self.inputs.popleft() if self.inputs else None
+        began = time.perf_counter() if planned is None else min(planned, time.perf_counter())
+        index = self.engine.block_index
+        self.idle.clear()
+        try:
+            out = self.engine.render_block(audio_in)
+        finally:
+            self.idle.set()
+        self.render_seconds.append(time.perf_counter() - began)
+        self.ring.push(out, index)

@@ -1,0 +1,112 @@
+"""`timbrespace serve` as a library call: open a bundle as an engine, listen for OSC, and run a
+backend (device, file or null) until done or interrupted."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from timbrespace.engine.addresses import AddressError, parse_message
+from timbrespace.engine.backends import NullBackend, check_device, render_file, run_device
+from timbrespace.engine.core import Engine
+from timbrespace.engine.osc import OscServer
+from timbrespace.engine.runner import Runner
+from timbrespace.errors import TimbrespaceError
+from timbrespace.space import LatentSpace
+
+__all__ = ["load_commands", "serve"]
+
+
+def _value(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def load_commands(engine: Engine, path: str | os.PathLike[str]) -> int:
+    """Schedule the timed messages of a text file (`SECONDS /address arg …` per line, `#`
+    comments) on `engine`, each at the block holding its time; returns how many. A bad line
+    raises a `TimbrespaceError` naming the file and line."""
+    count = 0
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TimbrespaceError(f"{path}: cannot read the commands ({error})") from None
+    for number, line in enumerate(lines, 1):
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        try:
+            seconds = float(words[0])
+            if not seconds >= 0:
+                raise ValueError
+        except ValueError:
+            raise TimbrespaceError(f"{path}:{number}: expected `SECONDS /address args`") from None
+        try:
+            command = engine.check(
+                parse_message(words[1] if len(words) > 1 else "", [_value(w) for w in words[2:]])
+            )
+        except AddressError as error:
+            raise TimbrespaceError(f"{path}:{number}: {error}") from None
+        engine.schedule(int(seconds * engine.sample_rate) // engine.block, command)
+        count += 1
+    return count
+
+
+def serve(
+    bundle: str | os.PathLike[str],
+    *,
+    backend: str = "device",
+    block: int = 512,
+    host: str = "127.0.0.1",
+    port: int | None = 9000,
+    input_path: str | None = None,
+    output: str | None = None,
+    seconds: float | None = None,
+    commands: str | None = None,
+    gla_iters: int | None = None,
+    device: str | int | None = None,
+    pace: float | None = None,
+    stop: threading.Event | None = None,
+    announce: Callable[[str], None] = print,
+) -> Engine:
+    """Run an engine on `bundle` with `backend` (`device`, `file`, `null`); OSC on
+    `host`:`port` unless `port` is None. Returns the engine once it stops."""
+    if backend == "device":
+        check_device(device)
+    space = LatentSpace.open(bundle)
+    engine = Engine(space, block, gla_iters=gla_iters, synchronous=backend == "file")
+    if commands:
+        load_commands(engine, commands)
+    server = None
+    if port is not None:
+        server = OscServer(engine, host=host, port=port)
+        server.start()
+        announce(f"OSC on {server.host}:{server.port} (send /info for the controls)")
+    try:
+        if backend == "file":
+            if output is None:
+                raise TimbrespaceError("--backend file needs -o OUTPUT.wav")
+            _, stats = render_file(
+                engine, output, input_path=input_path, seconds=seconds, pace=pace
+            )
+            announce(
+                f"wrote {output}: {stats.seconds_audio:.2f} s in {stats.seconds_wall:.2f} s "
+                f"({stats.real_time_factor:.1f}× real time)"
+            )
+        elif backend == "null":
+            null = NullBackend(Runner(engine))
+            null.run(seconds if seconds is not None else 10.0)
+            announce(f"null backend: {null.runner.pulls} blocks, {null.runner.missed} missed")
+        else:
+            announce(f"playing {space.bundle.path} on the audio device; Ctrl-C stops")
+            run_device(Runner(engine), device=device, stop=stop)
+    finally:
+        if server is not None:
+            server.stop()
+        engine.close()
+    return engine
