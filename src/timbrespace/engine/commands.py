@@ -69,12 +69,18 @@ class CommandHandler:
             return {}
 
     def _default_corners(self, seed: int) -> list[torch.Tensor]:
-        """The first four dataset sounds, or four random draws when they cannot be had."""
+        """The first four dataset sounds, else four random draws, else (a bundle without an
+        analysis or latent statistics) the origin held for 1 s."""
         try:
             count = len(self.space.analysis.sounds)
             return [self.space.sound_latent(i % count) for i in range(4)]
         except TimbrespaceError:
+            pass
+        try:
             return list(self.space.random_latents(4, seed=seed).split(1))
+        except TimbrespaceError:
+            frames = self.space.model.latent_frames(self.space.sample_rate)
+            return [torch.zeros(1, self.dim, frames) for _ in range(4)]
 
     def check(self, command: Command) -> Command:
         """`command` checked against this model (raises `AddressError`), its slow look-ups

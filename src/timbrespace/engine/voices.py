@@ -113,6 +113,10 @@ class VoiceBank:
         self._voices = playing
         return out
 
+    def play(self, audio: np.ndarray, gain: float) -> None:
+        """Start a voice of already rendered audio `[channels, samples]` now."""
+        self._start(_Voice(np.asarray(audio, dtype=np.float32), float(gain)))
+
     @property
     def playing(self) -> int:
         return len(self._voices)
