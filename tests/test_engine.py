@@ -242,3 +242,57 @@ def test_the_file_backend_through_the_cli_with_timed_commands(
     cues.write_text("0.5 /bias 99 2.0\n")
     assert main(args) == 1
     assert "cues.txt:1: /bias: dim 99 is outside" in capsys.readouterr().err
+
+
+def test_the_server_answers_info_ping_and_errors_to_the_sender(stream_space) -> None:
+    from pythonosc.osc_message import OscMessage
+
+    engine = Engine(stream_space, BLOCK)
+    server = OscServer(engine, port=0)
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(2.0)
+    try:
+
+        def ask(address: str, *args) -> list[OscMessage]:
+            client.sendto(build_message(address, list(args)), (server.host, server.port))
+            replies = [OscMessage(client.recv(65536))]
+            client.settimeout(0.3)
+            try:
+                while True:
+                    replies.append(OscMessage(client.recv(65536)))
+            except TimeoutError:
+                pass
+            client.settimeout(2.0)
+            return replies
+
+        assert [m.address for m in ask("/ping")] == ["/pong"]
+        info = {m.address: m.params for m in ask("/info")}
+        label, rate, channels, dim, hop = info["/info/model"]
+        assert (rate, dim, hop) == (stream_space.sample_rate, engine.dim, stream_space.model.hop_length)
+        assert info["/info/engine"][:2] == [BLOCK, engine.delay_samples]
+        assert "input" in info["/info/capabilities"]
+        [error] = ask("/bias", 99, 1.0)
+        assert error.address == "/error" and error.params[0] == "/bias"
+        assert "dim 99 is outside" in error.params[1]
+        [error] = ask("/control", "nope", 1.0)
+        assert "no control 'nope'; controls:" in error.params[1]
+        client.sendto(b"\x00garbage", (server.host, server.port))
+        assert OscMessage(client.recv(65536)).params[1].startswith("malformed OSC packet")
+    finally:
+        server.stop()
+        client.close()
+    assert server.counts.bad == 3
+
+
+def test_the_plane_mixes_four_sounds_of_a_stream_model(stream_space) -> None:
+    engine = Engine(stream_space, BLOCK)
+    send(engine, 0, "/source", "mix")
+    send(engine, 0, "/plane", 1.0, 0.0)  # corner B only, after the glide
+    engine.params.plane_x.seconds = 0.0
+    out = np.concatenate([engine.render_block() for _ in range(40)], axis=-1)
+    alone = Engine(stream_space, BLOCK, corners=[engine.loops[1].path] * 4)
+    send(alone, 0, "/source", "mix")
+    expected = np.concatenate([alone.render_block() for _ in range(40)], axis=-1)
+    assert np.abs(out).max() > 0.01
+    assert np.abs(out - expected).max() < 1e-5

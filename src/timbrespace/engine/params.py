@@ -48,10 +48,13 @@ class Glide:
         if not self.moving:
             values = np.repeat(self.current[..., None], count, axis=-1)
             return values if self.current.ndim else values.reshape(count)
-        rate = self._step * (period / self.seconds) if self.seconds > 0 else np.inf
+        if self.seconds <= 0:
+            self.current = self.target.copy()
+            return self.advance(count, period)
+        rate = self._step * (period / self.seconds)
         steps = np.arange(1, count + 1, dtype=np.float64)
         delta = (self.target - self.current)[..., None]
-        limit = np.asarray(rate)[..., None] * steps if self.seconds > 0 else np.abs(delta)
+        limit = np.asarray(rate)[..., None] * steps
         values = self.current[..., None] + np.clip(delta, -limit, limit)
         self.current = values[..., -1].copy()
         if np.allclose(self.current, self.target, rtol=0, atol=1e-12):

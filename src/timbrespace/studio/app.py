@@ -44,6 +44,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
 from timbrespace.studio.export import NAME_BYTES
 from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
+from timbrespace.studio.live import DEFAULT_ENGINE
 from timbrespace.studio.responses import errors, file_doc, wav_doc, wav_response
 from timbrespace.studio.service import Studio, StudioError
 
@@ -173,6 +174,20 @@ class ExportRequest(Body):
     folder: Annotated[str, StringConstraints(max_length=512)] = ""
     name: Annotated[str, StringConstraints(min_length=5, max_length=NAME_BYTES)]
     overwrite: StrictBool = False
+
+
+class LiveRequest(Body):
+    """Turn the live link on or off; `engine` is `host:port` (an IP address or localhost)."""
+
+    engine: Annotated[str, StringConstraints(min_length=1, max_length=64)] = DEFAULT_ENGINE
+    on: StrictBool
+
+
+class LiveStatus(BaseModel):
+    on: bool
+    engine: str
+    sent: int
+    last_error: str | None
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -329,6 +344,15 @@ def create_app(
             request.state, request.folder, request.name, overwrite=request.overwrite
         )
         return {"path": written}
+
+    @app.get("/api/live", responses=errors(400))
+    def live_status() -> LiveStatus:
+        return LiveStatus(**studio.live.status())
+
+    @app.post("/api/live", responses=errors(400, 403, 408, 413, 415, 422))
+    def live(request: LiveRequest) -> LiveStatus:
+        engine = request.engine if "engine" in request.model_fields_set else None
+        return LiveStatus(**studio.live.configure(engine, on=request.on))
 
     @app.api_route(
         "/api/{rest:path}",

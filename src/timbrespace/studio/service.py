@@ -43,6 +43,7 @@ from timbrespace.studio.errors import Forbidden as Forbidden
 from timbrespace.studio.errors import NotFound, StudioError, Unprocessable
 from timbrespace.studio.export import export_wav
 from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
+from timbrespace.studio.live import LiveLink
 from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
 from timbrespace.studio.views import finite_values, latent_map, space_info
 
@@ -115,6 +116,8 @@ class Studio:
         self.model_lock = threading.Lock()
         self.secret = secrets.token_bytes(32) if secret is None else secret
         """Key of the state ids: random per studio, so ids can't be predicted from outside."""
+        self.live = LiveLink()
+        """The live link: while on, every rendered latent is also sent to an engine."""
 
     @classmethod
     def open(
@@ -257,7 +260,8 @@ class Studio:
         field_name: str = "body",
     ) -> State:
         """Decode `z [1, dim, frames]` (or take the render of a closed-loop `moved`), measure
-        its controls, apply gain, encode the WAV and store the state. A non-finite latent or
+        its controls, apply gain, encode the WAV and store the state (a state already stored is
+        reused); either way the latent goes to the live link. A non-finite latent or
         render is refused (422 naming `field_name`, the request field that caused it): never a
         WAV of NaN, which 16-bit encoding turns into full-scale DC."""
         z = torch.as_tensor(z).float().contiguous()
@@ -268,6 +272,7 @@ class Studio:
         key = state_id(z, *options, key=self.secret)
         known = self.states.get(key)
         if known is not None:
+            self.live.push(z, one_shot=not self.space.path_latent)
             return known
         if moved is not None and moved.audio is not None:
             audio = np.asarray(moved.audio[0])
@@ -295,6 +300,7 @@ class Studio:
             measured=measured,
         )
         self.states.put(state)
+        self.live.push(z, one_shot=not self.space.path_latent)
         return state
 
     def _check_names(self, names: Sequence[str], field_name: str) -> None:

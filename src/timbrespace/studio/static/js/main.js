@@ -11,6 +11,7 @@ import { renderBody } from "./control-panel.js";
 import "./export-panel.js";
 import { redo, request, undo } from "./history.js";
 import { curve } from "./interpolate-panel.js";
+import "./live-panel.js";
 import "./nearest-panel.js";
 import "./path-panel.js";
 import "./plane-panel.js";
