@@ -269,7 +269,11 @@ def test_the_server_answers_info_ping_and_errors_to_the_sender(stream_space) -> 
         assert [m.address for m in ask("/ping")] == ["/pong"]
         info = {m.address: m.params for m in ask("/info")}
         label, rate, channels, dim, hop = info["/info/model"]
-        assert (rate, dim, hop) == (stream_space.sample_rate, engine.dim, stream_space.model.hop_length)
+        assert (rate, dim, hop) == (
+            stream_space.sample_rate,
+            engine.dim,
+            stream_space.model.hop_length,
+        )
         assert info["/info/engine"][:2] == [BLOCK, engine.delay_samples]
         assert "input" in info["/info/capabilities"]
         [error] = ask("/bias", 99, 1.0)
