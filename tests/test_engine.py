@@ -195,9 +195,11 @@ def test_malformed_osc_floods_never_stop_the_audio(stream_space) -> None:
         server.stop()
     client = json.loads(done.stdout)
     counts = server.counts
-    assert client["sent"] >= 99_000  # 10 000 messages per second for 10 s
-    assert null.runner.missed == 0 and null.runner.pulls > 0.95 * 10 * 16000 / BLOCK
-    assert counts.datagrams >= 0.95 * client["sent"]
+    assert client["sent"] >= 95_000, client  # ~10 000 messages per second for 10 s
+    runner = null.runner
+    assert runner.missed == 0, (runner.missed_at, sorted(runner.render_seconds)[-5:])
+    assert runner.pulls > 0.95 * 10 * 16000 / BLOCK
+    assert counts.datagrams >= 0.95 * client["sent"], (counts, client)
     bad_share = (client["kinds"] - 1) / client["kinds"]
     assert counts.bad >= 0.99 * bad_share * counts.datagrams
     assert counts.error_replies + counts.suppressed_replies == counts.bad

@@ -111,6 +111,9 @@ class RandomWalk:
         """The next `frames` values `[dim, frames]` at `frame_rate` (frames per s), with per-frame
         `amount` (× spread) and `rate` (Hz) `[frames]`."""
         out = np.empty((self.spread.shape[0], frames))
+        if not np.any(amount):
+            out[:] = 0.0
+            return out
         for i in range(frames):
             self._phase += max(0.0, float(rate[i])) / frame_rate
             while self._phase >= 1.0:
@@ -143,8 +146,20 @@ class FrameEdits:
     offset: np.ndarray
     controls: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def neutral(self) -> bool:
+        """True when the edits leave every frame as it is."""
+        return (
+            not self.controls
+            and not self.bias.any()
+            and not self.offset.any()
+            and bool(np.all(self.scale == 1.0))
+        )
+
     def apply(self, space: LatentSpace, z: torch.Tensor) -> torch.Tensor:
         """Edited latent frames `[1, dim, k]` (float32)."""
+        if self.neutral:
+            return z
         shift = torch.from_numpy(self.bias + self.offset)[None]
         edited = z.double() * torch.from_numpy(self.scale)[None] + shift
         if self.controls:

@@ -17,7 +17,7 @@ import numpy as np
 from timbrespace import inference
 from timbrespace.audio.io import save_audio
 from timbrespace.engine.core import Engine
-from timbrespace.engine.runner import Runner
+from timbrespace.engine.runner import Runner, raise_priority
 from timbrespace.errors import TimbrespaceError
 
 __all__ = ["DeviceUnavailable", "NullBackend", "RenderStats", "list_devices", "render_file"]
@@ -122,6 +122,7 @@ class NullBackend:
         self.runner.stop()
 
     def _clock(self) -> None:
+        raise_priority()  # as a sound card's callback thread
         engine = self.runner.engine
         period = self.runner.period
         out = np.zeros((engine.channels, engine.block), dtype=np.float32)

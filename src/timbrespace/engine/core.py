@@ -140,7 +140,9 @@ class Engine(CommandHandler):
         self._apply_pending()
         if audio_in is None:
             audio_in = np.zeros((self.channels, self.block), dtype=np.float32)
-        audio_in = np.nan_to_num(np.asarray(audio_in, dtype=np.float32), nan=0.0)
+        audio_in = np.asarray(audio_in, dtype=np.float32)
+        if not np.isfinite(audio_in).all():
+            audio_in = np.nan_to_num(audio_in, nan=0.0, posinf=1.0, neginf=-1.0)
         if audio_in.shape != (self.channels, self.block):
             raise ValueError(
                 f"input block must be [{self.channels}, {self.block}], got {list(audio_in.shape)}"
@@ -150,7 +152,9 @@ class Engine(CommandHandler):
         mix = self.params.wet.advance(self.block, period).astype(np.float32)
         gain = 10.0 ** (self.params.gain_db.advance(self.block, period) / 20.0)
         out = mix * wet + (1.0 - mix) * self._delayed(audio_in)
-        out = soft_limit((gain.astype(np.float32) * out).astype(np.float32), knee=LIMITER_KNEE)
+        out = (gain.astype(np.float32) * out).astype(np.float32)
+        if np.abs(out).max() > LIMITER_KNEE:  # the limiter is the identity below its knee
+            out = soft_limit(out, knee=LIMITER_KNEE)
         if self.feedback_on:
             self._feedback = self.shaper.process(out)
         self.block_index += 1

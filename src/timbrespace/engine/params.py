@@ -22,6 +22,7 @@ class Glide:
         self.target = self.current.copy()
         self.seconds = seconds
         self._step = np.zeros_like(self.current)
+        self._moving = False
 
     def set(self, value: float | np.ndarray, index: int | None = None) -> None:
         """New target (for one element when `index` is given)."""
@@ -32,15 +33,17 @@ class Glide:
         else:
             self.target[index] = value
         self._step = np.abs(self.target - self.current)
+        self._moving = bool(np.any(self.current != self.target))
 
     def jump(self, value: float | np.ndarray) -> None:
         """Set the value at once (no glide): for the start of a render."""
         self.set(value)
         self.current = self.target.copy()
+        self._moving = False
 
     @property
     def moving(self) -> bool:
-        return bool(np.any(self.current != self.target))
+        return self._moving
 
     def advance(self, count: int, period: float) -> np.ndarray:
         """The next `count` values, one every `period` s: `[count]` for a scalar, `[n, count]`
@@ -50,6 +53,7 @@ class Glide:
             return values if self.current.ndim else values.reshape(count)
         if self.seconds <= 0:
             self.current = self.target.copy()
+            self._moving = False
             return self.advance(count, period)
         rate = self._step * (period / self.seconds)
         steps = np.arange(1, count + 1, dtype=np.float64)
@@ -59,6 +63,7 @@ class Glide:
         self.current = values[..., -1].copy()
         if np.allclose(self.current, self.target, rtol=0, atol=1e-12):
             self.current = self.target.copy()
+            self._moving = False
         return values if self.current.ndim else values.reshape(count)
 
 

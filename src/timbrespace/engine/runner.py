@@ -11,6 +11,7 @@ block, counted in `missed`.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,13 +22,28 @@ import numpy as np
 from timbrespace import runtime
 from timbrespace.engine.core import Engine
 
-__all__ = ["BlockRing", "Runner"]
+__all__ = ["BlockRing", "Runner", "raise_priority"]
 
 SAFETY_SECONDS = 0.002
 """Extra head start of a just-in-time render (s), for thread wake-up jitter."""
 SWITCH_INTERVAL = 0.0005
 """Python's thread switch interval while the engine runs (s; the default 5 ms is longer than
 a 128-sample block)."""
+
+
+PRIORITY_NICE = -10
+"""Niceness asked for the engine's audio threads (granted only with the right to raise
+priority: root, or `ulimit -e` / CAP_SYS_NICE); without it they keep the default."""
+
+
+def raise_priority() -> bool:
+    """Give the calling thread a higher scheduling priority (Linux niceness `PRIORITY_NICE`)
+    when the system allows it, as audio hosts do for their audio threads; True if granted."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRIORITY_NICE)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 class BlockRing:
@@ -39,6 +55,10 @@ class BlockRing:
         self._indices = np.full(depth, -1, dtype=np.int64)
         self._read = self._write = 0
         self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return len(self._blocks)
 
     def __len__(self) -> int:
         with self._lock:
@@ -87,6 +107,7 @@ class Runner:
         self.played_at: dict[int, float] = {}
         self.render_seconds: deque[float] = deque(maxlen=64)
         self.worker_threads: int | None = None
+        self.worker_priority = False
         self._due = time.perf_counter()
         self._pulled = threading.Event()
         self._stop = threading.Event()
@@ -133,30 +154,37 @@ class Runner:
             self._thread.join(timeout=5.0)
         sys.setswitchinterval(self._switch)
 
-    def _head_start(self) -> float:
+    def _lead(self) -> float:
         """How long before its due time a block starts: the whole period until 16 renders are
-        timed, then 1.5 × their 90th percentile + `SAFETY_SECONDS` (at most the period)."""
-        recent = sorted(self.render_seconds)
-        if len(recent) < 16:
+        timed, then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
+        percentile) + `SAFETY_SECONDS`: slow blocks (another process or thread taking the
+        cores) widen the margin at once, one outlier does not, and it narrows again when they
+        leave the window. A lead over one period means rendering that many blocks ahead."""
+        if len(self.render_seconds) < 16:
             return self.period
-        typical = recent[int(0.9 * (len(recent) - 1))]
-        return min(self.period, 1.5 * typical + SAFETY_SECONDS)
+        return 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS
 
     def _work(self) -> None:
         self.worker_threads = runtime.use_threads("realtime")
+        self.worker_priority = raise_priority()
+        capacity = self.ring.capacity - 1
         while not self._stop.is_set():
             self._pulled.wait()
             self._pulled.clear()
             if self._stop.is_set():
                 break
-            while len(self.ring) >= 1:  # still ahead (after a late block): wait for a pull
+            lead = self._lead()
+            ahead = min(capacity, int(lead / self.period))  # blocks queued beyond the next one
+            while len(self.ring) > ahead:  # ahead enough: wait for a pull
                 if self._stop.wait(self.period / 4):
                     return
-            start_at = self._due - self._head_start()
+            start_at = self._due + len(self.ring) * self.period - lead
             delay = start_at - time.perf_counter()
             if delay > 0 and self._stop.wait(delay):
                 break
             self._render_one(start_at)
+            if len(self.ring) <= ahead:
+                self._pulled.set()  # still short of the blocks it should hold: go on
 
     def _render_one(self, planned: float | None = None) -> None:
         """Render and queue the next block; `render_seconds` records the time from the planned
