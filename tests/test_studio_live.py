@@ -32,6 +32,7 @@ def test_parse_engine_takes_ip_literals_and_localhost_only() -> None:
     assert parse_engine(" localhost:57120 ")[1] == ("127.0.0.1", 57120)
     assert parse_engine("[::1]:9000")[0] == "[::1]:9000"
     assert parse_engine("[::1]:9000")[2] == socket.AF_INET6
+    assert parse_engine("192.168.1.20:9000")[1] == ("192.168.1.20", 9000)  # a local network
     for bad, message in [
         ("999.1.1.1:9000", "not an IP address"),
         ("evil.com:9000", "not an IP address"),
@@ -45,6 +46,8 @@ def test_parse_engine_takes_ip_literals_and_localhost_only() -> None:
         ("::1:9000", "brackets"),
         ("0.0.0.0:9000", "one machine"),
         ("224.0.0.1:9000", "one machine"),
+        ("8.8.8.8:9000", "public address"),
+        ("[2001:4860::8888]:9000", "public address"),
     ]:
         with pytest.raises(StudioError, match=message):
             parse_engine(bad)

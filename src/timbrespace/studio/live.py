@@ -6,7 +6,9 @@
     link.push(z, one_shot=True)      # `/latent frames v…` then `/trigger 100`
     link.status()                    # {"on": True, "engine": "127.0.0.1:9000", "sent": 1, …}
 
-The engine is an IP literal or `localhost` (no name is looked up while rendering). Sending never
+The engine is an IP literal or `localhost` (no name is looked up while rendering), on this
+machine or a local network: a public address is refused, so the studio cannot be made to send
+datagrams to hosts on the internet. Sending never
 blocks or fails a render: a refused datagram (no route, buffer full…) is recorded in
 `last_error`. A latent over `MAX_NUMBERS` numbers is sent with fewer, evenly spaced frames (the
 engine refuses datagrams over 24 KiB).
@@ -59,6 +61,11 @@ def parse_engine(text: str) -> tuple[str, tuple[str, int], socket.AddressFamily]
         raise StudioError(f"engine: {host!r}: only IPv6 addresses take brackets")
     if ip.is_unspecified or ip.is_multicast:
         raise StudioError(f"engine: {name} is not the address of one machine")
+    if not (ip.is_loopback or ip.is_private):
+        raise StudioError(
+            f"engine: {name} is a public address; the studio sends only to this machine or a "
+            "local network (127.x, 10.x, 172.16–31.x, 192.168.x, fc00::/7)"
+        )
     if ip.version == 6:
         return f"[{ip}]:{port}", (str(ip), port), socket.AF_INET6
     return f"{ip}:{port}", (str(ip), port), socket.AF_INET
