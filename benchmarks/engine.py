@@ -20,6 +20,10 @@ The engine's worker runs on 1 torch thread (`runtime`'s realtime job); the machi
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the busy thread is one thread, one core
+
 import argparse
 import json
 import socket
@@ -205,13 +209,40 @@ def voices_report(space: LatentSpace) -> dict:
         bank.mix(512)
     mix_per_voice = (time.perf_counter() - began) / 50 / 32
     period = 512 / engine.sample_rate
+    tuning = notes_in_tune(space, bank)
     return {
-        "render_ms_per_note_closed_loop_pitch": round(1000 * statistics.median(renders), 2),
+        **tuning,
+        "render_ms_per_note": round(1000 * statistics.median(renders), 2),
         "render_ms_per_trigger": round(1000 * statistics.median(plain), 2),
         "mix_us_per_voice_per_block": round(1e6 * mix_per_voice, 2),
         "cpu_percent_per_playing_voice": round(100 * mix_per_voice / period, 4),
         "polyphony_in_real_time_at_512": int(period / mix_per_voice),
         "notes_per_second_on_the_render_thread": round(1 / statistics.median(renders), 1),
+    }
+
+
+def notes_in_tune(space: LatentSpace, bank) -> dict:  # type: ignore[no-untyped-def]
+    """`/note` as the engine renders it (C3, C4, G4) from up to 12 dataset sounds whose path
+    names a pluck (else the first 12), measured with librosa's pyin over the first third."""
+    import librosa
+    import torch
+
+    sounds = [s for s in space.analysis.sounds if "pluck" in s][:12] or space.analysis.sounds[:12]
+    sr = space.sample_rate
+    errors = []
+    for sound in sounds:
+        z = space.sound_latent(sound)
+        for note in (48, 60, 67):
+            hz = 440.0 * 2 ** ((note - 69) / 12)
+            audio = bank.render(torch.as_tensor(z).float(), hz)[0]
+            f0, voiced, _ = librosa.pyin(audio[: sr // 3], fmin=60, fmax=1500, sr=sr)
+            if np.any(voiced):
+                errors.append(abs(1200 * np.log2(np.nanmedian(f0[voiced]) / hz)))
+    errors_array = np.array(errors)
+    return {
+        "note_sounds": len(sounds),
+        "note_median_abs_cents": round(float(np.median(errors_array)), 1),
+        "notes_within_25_cents": f"{int((errors_array < 25).sum())}/{len(errors_array)}",
     }
 
 

@@ -262,6 +262,18 @@ def encode_in_tune(
     return z
 
 
+def at_pitch(model: ConfiguredModel, z: torch.Tensor, f0_hz: float) -> torch.Tensor | None:
+    """Latents `[batch, dim, 1]` moved the least so that the model's own explicit pitch is
+    `f0_hz` (Hz), or None when the model has no explicit pitch (`pitch_readout`)."""
+    if model.pitch_readout() is None:
+        return None
+    if not math.isfinite(f0_hz) or f0_hz <= 0:
+        raise TimbrespaceError(f"pitch must be a positive number of Hz, got {f0_hz:g}")
+    target = torch.full((z.shape[0],), float(f0_hz), dtype=torch.float64)
+    with torch.inference_mode():
+        return model.tune_pitch(z, target).float()
+
+
 def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
     """Each clip's f0 `[clips]` in Hz (NaN when unvoiced), with the descriptor settings the
     training cache was prepared with."""

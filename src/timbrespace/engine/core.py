@@ -34,6 +34,7 @@ from timbrespace.live import (
     RandomWalk,
     ab_weights,
     curve_offsets,
+    has_pitch,
     latent_spread,
     mix_frames,
     plane_weights,
@@ -87,7 +88,7 @@ class Engine(CommandHandler):
             "paths": space.model.latent_kind == "path",
             "gla": isinstance(self.decoder, PathStream),
             "voices": self.voices is not None,
-            "pitch": self.voices is not None and "pitch" in self._controls(),
+            "pitch": self.voices is not None and has_pitch(space),
         }
         self.params = Params(self.dim)
         self.source = "input" if self.capabilities["input"] else "mix"

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from timbrespace import runtime
+from timbrespace.live import at_pitch
 from timbrespace.space import LatentSpace
 
 __all__ = ["MAX_VOICES", "VoiceBank", "midi_to_hz", "velocity_gain"]
@@ -69,7 +70,7 @@ class VoiceBank:
 
     def render(self, z: torch.Tensor, pitch_hz: float | None) -> np.ndarray:
         """One sound `[channels, samples]` float32: `z` `[1, dim, 1]` moved to `pitch_hz`
-        (closed loop where the model offers it), rendered."""
+        (`live.at_pitch`), rendered."""
         key = (z.numpy().tobytes(), float(pitch_hz or 0.0))
         with self._lock:
             cached = self._memo.get(key)
@@ -77,7 +78,7 @@ class VoiceBank:
             return cached
         with runtime.threads("render"):
             if pitch_hz is not None:
-                z = torch.as_tensor(self.space.move(z, {"pitch": pitch_hz}).z_new).float()
+                z = at_pitch(self.space, z, pitch_hz)
             audio = self.space.render(z)[0].astype(np.float32)
         with self._lock:
             self._memo[key] = audio
