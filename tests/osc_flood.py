@@ -1,5 +1,6 @@
-"""An OSC flood from another process: `python tests/osc_flood.py HOST PORT SECONDS RATE` sends
-RATE datagrams per second for SECONDS (malformed ones and one valid `/drywet 0.5` in turn),
+"""An OSC flood from another process: `python tests/osc_flood.py HOST PORT SECONDS RATE [WAIT]`
+waits WAIT seconds (default 0: the caller starts its audio clock meanwhile, not while it forks
+this process), then sends RATE datagrams per second for SECONDS (malformed ones and one valid `/drywet 0.5` in turn),
 reads every reply, and prints JSON: sent, replies, error replies."""
 
 from __future__ import annotations

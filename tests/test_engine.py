@@ -183,17 +183,22 @@ def test_malformed_osc_floods_never_stop_the_audio(stream_space) -> None:
     server.start()
     null = NullBackend(runner)
     flood = [sys.executable, str(Path(__file__).with_name("osc_flood.py"))]
+    # the flood process is started (forked) before the audio clock, and waits 2 s to begin
+    sender = subprocess.Popen(
+        [*flood, server.host, str(server.port), "10", "10000", "2"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
+        time.sleep(0.5)
         null.start()
-        done = subprocess.run(
-            [*flood, server.host, str(server.port), "10", "10000"],
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
+        stdout, _ = sender.communicate(timeout=60)
         time.sleep(0.2)
     finally:
+        sender.kill()
         null.stop()
         server.stop()
-    client = json.loads(done.stdout)
+    assert sender.returncode == 0
+    client = json.loads(stdout)
     counts = server.counts
     assert client["sent"] >= 95_000, client  # ~10 000 messages per second for 10 s
     runner = null.runner

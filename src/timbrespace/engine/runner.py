@@ -11,6 +11,7 @@ block, counted in `missed`.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -26,6 +27,10 @@ __all__ = ["BlockRing", "Runner", "raise_priority"]
 
 SAFETY_SECONDS = 0.002
 """Extra head start of a just-in-time render (s), for thread wake-up jitter."""
+MIN_LEAD_SECONDS = 0.010
+"""The lead never drops under this (or half a block): a render that the system preempts (other
+processes on the cores) takes several times its usual time, and a block heard 10 ms later
+costs less than a dropout."""
 SWITCH_INTERVAL = 0.0005
 """Python's thread switch interval while the engine runs (s; the default 5 ms is longer than
 a 128-sample block)."""
@@ -142,6 +147,12 @@ class Runner:
     # ---- worker ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the worker (the first block is rendered before this returns). Python's
+        garbage collector is told to leave the objects alive now alone (`gc.freeze`): a full
+        collection over a large process (a loaded model, a test session) can pause every thread
+        for longer than a block."""
+        gc.collect()
+        gc.freeze()
         sys.setswitchinterval(SWITCH_INTERVAL)
         self._render_one()  # the first block is ready before the first pull
         self._thread = threading.Thread(target=self._work, name="engine-worker", daemon=True)
@@ -153,16 +164,19 @@ class Runner:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         sys.setswitchinterval(self._switch)
+        gc.unfreeze()
 
     def _lead(self) -> float:
         """How long before its due time a block starts: the whole period until 16 renders are
         timed, then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
         percentile) + `SAFETY_SECONDS`: slow blocks (another process or thread taking the
         cores) widen the margin at once, one outlier does not, and it narrows again when they
-        leave the window. A lead over one period means rendering that many blocks ahead."""
+        leave the window; never under `MIN_LEAD_SECONDS` or half a period. A lead over one
+        period means rendering that many blocks ahead."""
         if len(self.render_seconds) < 16:
             return self.period
-        return 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS
+        floor = min(self.period / 2, MIN_LEAD_SECONDS)
+        return max(floor, 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS)
 
     def _work(self) -> None:
         self.worker_threads = runtime.use_threads("realtime")
