@@ -18,6 +18,8 @@ VALID = "/drywet"
 
 
 def build_message(address: str, args: list) -> bytes:
+    """As `timbrespace.engine.osc.build_message`, without importing timbrespace (and torch): the
+    sender stays a light process that does not compete with the engine while it starts."""
     builder = OscMessageBuilder(address=address)
     for value in args:
         builder.add_arg(value)

@@ -62,7 +62,7 @@ def test_a_stream_run_enters_the_adversarial_phase_and_resumes(
     assert first.steps == 6
     assert math.isfinite(first.metrics["train/adv/discriminator"])
     assert math.isfinite(first.metrics["train/adv/feature_matching"])
-    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert "discriminator_optimizer" in state
     assert any(key.startswith("discriminators.") for key in state["state_dict"])
     assert state["discriminator_optimizer"]["state"]  # the discriminators were updated

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from timbrespace.errors import TimbrespaceError
-from timbrespace.models.base import CapabilityError, build_model, resolve_config
+from timbrespace.models.base import BlockSizeError, CapabilityError, build_model, resolve_config
 from timbrespace.models.causal import causal_frames, overlap_add
-from timbrespace.models.stream import BlockSizeError, StreamingVAE
+from timbrespace.models.stream import StreamingVAE
 
 BLOCKS = (64, 128, 512, 2048, 4096)
 

@@ -20,7 +20,7 @@ from timbrespace.audio.griffinlim import GriffinLimStream
 from timbrespace.inference import check_stream_block
 from timbrespace.latent.paths import check_finite
 from timbrespace.limits import check
-from timbrespace.models.base import BlockSizeError, CapabilityError, ConfiguredModel
+from timbrespace.models.base import CapabilityError, ConfiguredModel
 
 __all__ = ["BlockStream", "PathStream", "check_block", "open_decoder"]
 
@@ -39,13 +39,7 @@ def check_block(model: ConfiguredModel, block: int) -> int:
         check_stream_block(model, block)
         return block
     if model.latent_kind == "path" and model.default_gla_iters is not None:
-        hop = int(model.hop_length)
-        if block <= 0 or block % hop:
-            raise BlockSizeError(
-                f"block of {block} samples: a {model.label} model plays blocks of a multiple "
-                f"of its hop, {hop} samples (e.g. {hop * max(1, round(block / hop))})"
-            )
-        return block
+        model.check_block(block)
     return block
 
 

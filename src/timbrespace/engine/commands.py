@@ -229,18 +229,8 @@ class CommandHandler:
 
     def reset_params(self) -> None:
         fresh = type(self.params)(self.dim)
-        for name in (
-            "gain_db",
-            "wet",
-            "plane_x",
-            "plane_y",
-            "ab",
-            "random_amount",
-            "random_rate",
-            "bias",
-            "scale",
-        ):
-            getattr(self.params, name).set(getattr(fresh, name).target)
+        for glide, default in zip(self.params.glides(), fresh.glides(), strict=True):
+            glide.set(default.target)
         self.curves, self.controls, self.reverse = {}, {}, False
         self.mode = "ab"
         self.feedback_on = False

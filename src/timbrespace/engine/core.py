@@ -98,6 +98,7 @@ class Engine(CommandHandler):
         self.controls: dict[str, float] = {}
         self.loops = [LoopPlayhead(z) for z in (corners or self._default_corners(seed))]
         self.walk = RandomWalk(latent_spread(space), seed=seed)
+        self._position = (ab_weights(np.zeros(1)), self._neutral_edits())
         self.feedback_on = False
         self.shaper = FeedbackShaper(self.sample_rate, self.channels)
         self._feedback = np.zeros((self.channels, self.block), dtype=np.float32)
@@ -163,6 +164,7 @@ class Engine(CommandHandler):
 
     def _wet(self, audio_in: np.ndarray) -> np.ndarray:
         if self.voices is not None:
+            self._position = self._weights()[:, -1:], self._edits()  # glides move every block
             return self.voices.mix(self.block)
         assert self.decoder is not None
         if self.source == "input" and isinstance(self.decoder, BlockStream):
@@ -187,11 +189,14 @@ class Engine(CommandHandler):
 
     def current_point(self) -> torch.Tensor:
         """The point a one-shot trigger renders `[1, dim, 1]`: the corners mixed at the
-        current position, edited."""
-        weights = self._weights()
+        position (plane, morph, edits) of the last block."""
+        weights, edits = self._position
         points = [loop.path[..., :1] for loop in self.loops]
-        z = mix_frames(points, weights[:, -1:])
-        return self._edits().apply(self.space, z)
+        return edits.apply(self.space, mix_frames(points, weights))
+
+    def _neutral_edits(self) -> FrameEdits:
+        zeros = np.zeros((self.dim, 1))
+        return FrameEdits(np.ones((self.dim, 1)), zeros, zeros)
 
     def _edits(self) -> FrameEdits:
         period = 1.0 / self.frame_rate

@@ -86,3 +86,7 @@ class Params:
     def __post_init__(self) -> None:
         self.bias = Glide(np.zeros(self.dim))
         self.scale = Glide(np.ones(self.dim))
+
+    def glides(self) -> list[Glide]:
+        """Every parameter, in field order."""
+        return [value for value in vars(self).values() if isinstance(value, Glide)]

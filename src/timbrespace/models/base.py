@@ -211,6 +211,16 @@ class ConfiguredModel(nn.Module):
         at every hop from sample 0)."""
         return 1 if self.latent_kind == "point" else 1 + int(samples) // int(self.hop_length)
 
+    def check_block(self, samples: int) -> None:
+        """Raise `BlockSizeError` unless `samples` is a positive multiple of the hop: a block a
+        path model can be played in, frame by frame."""
+        hop = int(self.hop_length)
+        if samples <= 0 or samples % hop:
+            raise BlockSizeError(
+                f"block of {samples} samples: a {self.label} model takes blocks of a multiple of "
+                f"its hop, {hop} samples (e.g. {hop * max(1, round(samples / hop))})"
+            )
+
     def decoded_samples(self, frames: int) -> int:
         """Samples `decode` renders from `frames` latent frames: the clip for a point latent,
         `(frames − 1)·hop` for a frame-centred path."""

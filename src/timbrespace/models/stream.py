@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from timbrespace.models.base import (
-    BlockSizeError,
     ConfigError,
     ConfiguredModel,
     InputKind,
@@ -234,15 +233,6 @@ class StreamingVAE(ConfiguredModel):
     @property
     def encoder_state_size(self) -> int:
         return 1 + len(self.encoder.units)
-
-    def check_block(self, samples: int) -> None:
-        """Raise `BlockSizeError` unless `samples` is a positive multiple of the hop."""
-        if samples <= 0 or samples % self.hop_length:
-            nearest = self.hop_length * max(1, round(samples / self.hop_length))
-            raise BlockSizeError(
-                f"block of {samples} samples: a {self.label} model takes blocks of a multiple of "
-                f"its hop, {self.hop_length} samples (e.g. {nearest})"
-            )
 
     # ---- block functions -------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ def train(
         start_step = int(state["global_step"])
         if trainer.is_global_zero:
             print(f"resumed from step {start_step} ({checkpoint})", flush=True)
-    trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+    trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
     if trainer.interrupted:
         raise TimbrespaceError(
             f"training interrupted at step {trainer.global_step}; "
