@@ -176,3 +176,24 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     analyze_bundle(run / "bundle")
     return run
+
+
+DDSP_STEPS = 300
+
+
+@pytest.fixture(scope="session")
+def ddsp_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny ddsp instrument trained `DDSP_STEPS` steps on `melody_cache`: (run, TrainResult)."""
+    from timbrespace.train.run import train
+
+    run = tmp_path_factory.mktemp("ddsp_runs") / "tiny"
+    result = train(
+        melody_cache,
+        run,
+        family="ddsp",
+        preset="tiny",
+        train_overrides={"max_steps": DDSP_STEPS},
+        logger="none",
+        progress=False,
+    )
+    return run, result

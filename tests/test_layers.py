@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("losses",),
     ("latent",),
     ("bundle", "bundle_checks"),
-    ("inference", "blocks"),
+    ("inference", "blocks", "instrument"),
     ("train",),
     ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),
     ("space", "control_fidelity", "live"),

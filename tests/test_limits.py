@@ -400,10 +400,11 @@ def test_the_table_is_torch_free() -> None:
 
 
 def test_config_fields_name_real_fields() -> None:
+    from timbrespace.models.ddsp_config import DdspConfig
     from timbrespace.models.oneshot import OneShotConfig
     from timbrespace.models.spectral import SpectralModelConfig
     from timbrespace.models.stream import StreamModelConfig
 
-    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig)
+    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig, DdspConfig)
     fields = {f.name for c in configs for f in dataclasses.fields(c)}
     assert set(CONFIG_FIELDS) <= fields

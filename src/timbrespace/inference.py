@@ -96,18 +96,23 @@ def decode(
     gla_iters: int | None = None,
     batch_size: int = DECODE_BATCH,
     finite: bool = False,
+    cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
     [-1, 1], `batch_size` sounds at a time. `gla_iters`: Griffin-Lim iterations of a model that
     renders through Griffin-Lim (None: its default; ignored by models that render the waveform
     themselves). finite: refuse (`NonFiniteError`) a sound with NaN or infinite samples
-    instead of clamping it into full-scale noise."""
+    instead of clamping it into full-scale noise. cond `[batch, ...]`: the model's conditions
+    (see its `conditions`), None = its defaults."""
     iterations = None if gla_iters is None else int(gla_iters)
     device = _device_of(model)
     parts = []
+    step = max(1, batch_size)
     with torch.inference_mode():
-        for chunk in torch.split(z, max(1, batch_size)):
-            audio = model.decode(chunk.to(device), gla_iters=iterations).float()
+        for start in range(0, int(z.shape[0]), step):
+            chunk = z[start : start + step].to(device)
+            given = None if cond is None else cond[start : start + step].to(device)
+            audio = model.decode(chunk, given, gla_iters=iterations).float()
             if finite and not bool(torch.isfinite(audio).all()):
                 raise NonFiniteError(
                     "the decoded sound has NaN or infinite samples: its latent lies too far "
@@ -118,13 +123,17 @@ def decode(
 
 
 def render(
-    model: ConfiguredModel, z: torch.Tensor, *, gla_iters: int | None = None
+    model: ConfiguredModel,
+    z: torch.Tensor,
+    *,
+    gla_iters: int | None = None,
+    cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`decode` for the faces: the request is checked against `timbrespace.limits` first
     (`check_render`: sounds, length, Griffin-Lim work, finite latents) and a non-finite sound
     is refused, never clamped into full-scale DC."""
     check_render(model, z, gla_iters)
-    return decode(model, z, gla_iters=gla_iters, finite=True)
+    return decode(model, z, gla_iters=gla_iters, finite=True, cond=cond)
 
 
 def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None = None) -> None:

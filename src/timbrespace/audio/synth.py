@@ -99,19 +99,17 @@ def _signed_harmonic_sines(
     `signs[k−1]·sin(k·phase)` with signs + + − − + + …, for which the Chebyshev recurrence is
     one fused multiply-add per harmonic and sample (`addcmul`) on contiguous rows."""
     out = torch.empty(harmonics, *phase.shape, device=phase.device, dtype=phase.dtype)
-    signs = torch.tensor(
-        [1.0 if (k // 2) % 2 == 0 else -1.0 for k in range(harmonics)],
-        device=phase.device,
-        dtype=phase.dtype,
-    )
+    sign_values = [1.0 if (k // 2) % 2 == 0 else -1.0 for k in range(harmonics)]
+    signs = torch.tensor(sign_values, device=phase.device, dtype=phase.dtype)
     torch.sin(phase, out=out[0])
     if harmonics > 1:
         twice_cos = 2 * torch.cos(phase)
         torch.mul(out[0], twice_cos, out=out[1])
+        rows = out.unbind(0)
         for k in range(2, harmonics):
             # r = s·sin(kφ) with s_k = −s_{k−2}: r_k = r_{k−2} + s_k·s_{k−1}·2cos φ·r_{k−1}
-            value = float(signs[k] * signs[k - 1])
-            torch.addcmul(out[k - 2], out[k - 1], twice_cos, value=value, out=out[k])
+            value = sign_values[k] * sign_values[k - 1]
+            torch.addcmul(rows[k - 2], rows[k - 1], twice_cos, value=value, out=rows[k])
     return out, signs
 
 
@@ -144,3 +142,121 @@ def filtered_noise(
             magnitudes[:, None], size=(bins, frames), mode="bilinear", align_corners=True
         )[:, 0]
     return torch.istft(spectrum * magnitudes, n_fft, hop, window=window, length=samples)
+
+
+# --------------------------------------------------------------------------------------------
+# Block-streaming parts: every function takes and returns its state, so a signal rendered in
+# consecutive blocks equals the same signal rendered at once.
+
+
+def harmonic_block(
+    f0: torch.Tensor, amplitudes: torch.Tensor, phase: torch.Tensor, *, sample_rate: int, hop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`harmonic_synth` over `frames − 1` hops that continues from `phase` `[batch]` (radians,
+    float64): f0 `[batch, frames]` (Hz) and amplitudes `[batch, harmonics, frames]`, whose
+    first frame is the last of the previous block. Returns audio `[batch, (frames − 1)·hop]`
+    and the phase at the first sample of the next block (float64, in [0, 2π))."""
+    samples = (int(f0.shape[-1]) - 1) * hop
+    audio = harmonic_synth(
+        f0, amplitudes, sample_rate=sample_rate, samples=samples, hop=hop, initial_phase=phase
+    )
+    with torch.no_grad():
+        steps = frames_to_blocks(f0.detach(), hop).reshape(f0.shape[0], -1).double()
+        cycles = (steps[:, 1:].sum(dim=-1) + f0[:, -1].detach().double()) / sample_rate
+        after = torch.remainder(phase.double() + 2 * math.pi * torch.frac(cycles), 2 * math.pi)
+    return audio, after
+
+
+def noise_table(samples: int, seed: int = 0) -> torch.Tensor:
+    """A fixed white-noise loop, uniform in [-1, 1] `[samples]`: the same noise offline and in
+    every stream, with no random generator at play time."""
+    generator = torch.Generator().manual_seed(seed)
+    return 2 * torch.rand(samples, generator=generator) - 1
+
+
+def fir_noise_block(
+    magnitudes: torch.Tensor,
+    table: torch.Tensor,
+    position: torch.Tensor,
+    tail: torch.Tensor,
+    hop: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Filtered noise, one FIR filter per frame (DDSP's frequency-sampling filter).
+
+    magnitudes `[batch, bands, frames]`: a linear gain at `bands` frequencies from 0 Hz to
+    Nyquist for each hop of the block; each becomes a zero-phase impulse response of
+    `2·(bands − 1)` samples (Hann-windowed, delayed by `bands − 1`) applied to that hop of
+    `table` noise read from `position` `[batch]` (int64), overlap-added onto `tail`
+    `[batch, 2·(bands − 1) − 1]`. Returns audio `[batch, frames·hop]`, the new position and
+    the new tail."""
+    batch, bands, frames = magnitudes.shape
+    length = 2 * (bands - 1)
+    response = torch.fft.irfft(magnitudes.transpose(1, 2), n=length, dim=-1)
+    window = torch.hann_window(length, periodic=False, dtype=response.dtype, device=response.device)
+    impulse = torch.roll(response, length // 2, dims=-1) * window  # [b, frames, length]
+    index = (position[:, None] + torch.arange(frames * hop, device=position.device)) % table.numel()
+    noise = table[index].reshape(batch, frames, hop).to(magnitudes.dtype)
+    size = hop + length - 1
+    n_fft = 1 << (size - 1).bit_length()
+    filtered = torch.fft.irfft(
+        torch.fft.rfft(noise, n=n_fft, dim=-1) * torch.fft.rfft(impulse, n=n_fft, dim=-1),
+        n=n_fft,
+        dim=-1,
+    )[..., :size]
+    total = (frames - 1) * hop + size
+    summed = functional.fold(
+        filtered.transpose(1, 2), output_size=(1, total), kernel_size=(1, size), stride=(1, hop)
+    ).reshape(batch, total)
+    summed = torch.cat([summed[:, : length - 1] + tail, summed[:, length - 1 :]], dim=-1)
+    split = frames * hop
+    return summed[:, :split], (position + split) % table.numel(), summed[:, split:]
+
+
+def convolve_block(
+    x: torch.Tensor, impulse: torch.Tensor, tail: torch.Tensor, spectrum: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FFT convolution of a block `x` `[batch, samples]` with `impulse` `[length]` that carries
+    the `length − 1` samples still ringing from earlier blocks in `tail` `[batch, length − 1]`:
+    returns `[batch, samples]` and the new tail. `spectrum`: the impulse's rFFT at the size
+    `convolution_size(samples, length)`, or its `partition_spectra` for this block length
+    (much faster when the block is far shorter than the impulse), when the caller keeps it."""
+    samples, length = int(x.shape[-1]), int(impulse.shape[-1])
+    if spectrum is not None and spectrum.dim() == 2:
+        full = _partitioned(x, spectrum, length)
+    else:
+        size = convolution_size(samples, length)
+        if spectrum is None:
+            spectrum = torch.fft.rfft(impulse, n=size)
+        full = torch.fft.irfft(torch.fft.rfft(x, n=size, dim=-1) * spectrum, n=size, dim=-1)
+    full = full[:, : samples + length - 1]
+    full = torch.cat([full[:, : length - 1] + tail, full[:, length - 1 :]], dim=-1)
+    return full[:, :samples], full[:, samples:]
+
+
+def partition_spectra(impulse: torch.Tensor, samples: int) -> torch.Tensor:
+    """The impulse cut into partitions of `samples`, each rFFT'd at `2·samples`:
+    `[partitions, samples + 1]` — the `spectrum` that makes `convolve_block` run a short block
+    against a long impulse as one small FFT per partition instead of one FFT of the impulse's
+    length."""
+    count = -(-int(impulse.shape[-1]) // samples)
+    parts = functional.pad(impulse, (0, count * samples - int(impulse.shape[-1])))
+    return torch.fft.rfft(parts.reshape(count, samples), n=2 * samples, dim=-1)
+
+
+def _partitioned(x: torch.Tensor, spectra: torch.Tensor, length: int) -> torch.Tensor:
+    batch, samples = x.shape
+    count = int(spectra.shape[0])
+    products = torch.fft.rfft(x, n=2 * samples, dim=-1)[:, None] * spectra  # [b, parts, bins]
+    pieces = torch.fft.irfft(products, n=2 * samples, dim=-1)  # [b, parts, 2·samples]
+    total = (count + 1) * samples
+    return functional.fold(
+        pieces.transpose(1, 2),
+        output_size=(1, total),
+        kernel_size=(1, 2 * samples),
+        stride=(1, samples),
+    ).reshape(batch, total)
+
+
+def convolution_size(samples: int, length: int) -> int:
+    """The FFT size `convolve_block` uses for a block of `samples` and an impulse of `length`."""
+    return 1 << (samples + length - 2).bit_length()

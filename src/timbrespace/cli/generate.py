@@ -20,6 +20,13 @@ from timbrespace.cli.common import (
     writing,
 )
 from timbrespace.cli.control import add_control_parser, run_control
+from timbrespace.cli.instrument import (
+    add_midi_parser,
+    add_performance_options,
+    performance_given,
+    run_instrument_transfer,
+    run_midi,
+)
 from timbrespace.cli.options import non_negative_float, positive_int, seed
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import ALIGN_MODES, check_count
@@ -79,9 +86,16 @@ def run_transfer(args: argparse.Namespace) -> int:
     model's latent space, saying when the input is longer than what the model renders."""
     check_output(args.output, "-o", "audio")
     space = _open(args.bundle)
-    if getattr(args, "block", None) is not None:
-        space.check_stream_block(args.block)
+    block = getattr(args, "block", None)
+    if block is not None:
+        space.check_stream_block(block)
     check_input_length(space, args.input, crop=args.crop)
+    if space.model.input_kind == "f0_loudness" and block is None and args.action == "transfer":
+        return run_instrument_transfer(space, args)
+    if args.action == "transfer" and performance_given(args):
+        from timbrespace.instrument import feature_model
+
+        feature_model(space.bundle, "--octave, --semitones, --loudness-db and --reverb")
     audio = space.transfer(
         args.input,
         gla_iters=args.gla_iters,
@@ -211,6 +225,7 @@ ACTIONS = {
     "path": run_path,
     "encode": run_encode,
     "transfer": run_transfer,
+    "midi": run_midi,
 }
 
 
@@ -230,7 +245,9 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace generate control runs/kit --nearest kicks/k.wav --set pitch=+3st -o k.wav\n"
         "  timbrespace generate interpolate runs/kit a.wav b.wav --amount 0,0.5,1,1.2 -o mix/\n"
         "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
-        "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n",
+        "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n"
+        "  timbrespace generate transfer runs/violin voice.wav --octave auto --reverb 0.5 -o v.wav\n"
+        "  timbrespace generate midi runs/violin song.mid --vibrato-cents 20 -o song.wav\n",
         job="render",
         threads_option=False,
     )
@@ -343,6 +360,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         help="render block by block as live, SAMPLES at a time (a streaming model; a multiple "
         "of its hop), instead of the whole file at once",
     )
+    add_performance_options(trf, fitted=True)
+    add_midi_parser(actions)
     for action in actions.choices.values():
         add_threads_option(action, "render")
 

@@ -69,6 +69,43 @@ def require_streaming(model: LatentModel, what: str) -> None:
         )
 
 
+def require_features(model: LatentModel, what: str) -> None:
+    """Raise `CapabilityError` unless `model` is played from f0 and loudness curves (a ddsp
+    instrument); `what` names the refused operation (e.g. "--octave")."""
+    if model.input_kind != "f0_loudness":
+        raise CapabilityError(
+            f"{what}: a {model.label} model is not played from pitch and loudness; this needs "
+            "an instrument model (train --model ddsp)"
+        )
+
+
+class FeatureModel(Protocol):
+    """What a family played from f0 and loudness adds (`input_kind == "f0_loudness"`): its
+    latent holds pitch (MIDI number), loudness (dB) and voicing (0..1) per frame."""
+
+    tracker_range: tuple[float, float]
+    """The pitch tracker's f0 range (Hz)."""
+
+    def features_latent(
+        self, f0: torch.Tensor, loudness: torch.Tensor, voicing: torch.Tensor
+    ) -> torch.Tensor:
+        """Curves `[batch, frames]` (Hz, dB, 0..1) → latent `[batch, latent_dim, frames]`."""
+        ...
+
+    def feature_curves(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Latent `[batch, latent_dim, frames]` → (pitch MIDI, loudness dB, voicing)."""
+        ...
+
+    def shift_features(self, z: torch.Tensor, semitones: float, gain_db: float) -> torch.Tensor:
+        """The latent transposed by `semitones` and made `gain_db` louder."""
+        ...
+
+    def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """(pitch (MIDI), loudness (dB)) 5th–95th percentiles of the voiced training frames;
+        None before training."""
+        ...
+
+
 class StreamingModel(Protocol):
     """What a streaming family adds (`streaming = True`): block functions over a flat state.
 

@@ -1,0 +1,190 @@
+"""Causal f0 and loudness tracking in torch: the features of the ddsp family, the same at
+training and at play time, offline and block by block.
+
+Frames are causal: frame k of a signal covers the `length` samples that end where hop k ends,
+`[(k + 1)·hop − length, (k + 1)·hop)`, so it is known as soon as its hop has arrived and a
+stream needs no lookahead; the estimate describes the recent past (`lag_samples`).
+
+- `yin_frames`: YIN (de Cheveigné & Kawahara 2002) on such frames, written so the newest
+  samples are the integration window: the period is read from the last `window` samples
+  compared with the same samples `τ` earlier, so a new note is found after about one period
+  plus the window, not after the whole frame.
+- `loudness_frames`: A-weighted power of the newest `n_fft` samples (Hann), in dB re a
+  full-scale sine (0 dB = a 1 kHz sine of amplitude 1), floored at −120 dB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import torch
+
+from timbrespace.audio.descriptor_signal import loudness_weights
+
+SILENCE_DB = -120.0
+
+
+@dataclass(frozen=True)
+class PitchSettings:
+    """The tracker's range and frames at `sample_rate` (Hz); `hop` samples per frame.
+
+    `fmin` / `fmax`: the f0 range searched (Hz); the YIN frame is `window + max_period + 2`
+    samples with an integration window of `max_period` (one longest period). `threshold`: YIN's
+    absolute threshold on the cumulative-mean-normalised difference. `loudness_fft`: samples
+    of the loudness frame (default: the smallest power of two ≥ 10 ms)."""
+
+    sample_rate: int
+    hop: int
+    fmin: float = 70.0
+    fmax: float = 2000.0
+    threshold: float = 0.15
+    loudness_fft: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fmin < self.fmax <= self.sample_rate / 4:
+            raise ValueError(
+                f"need 0 < fmin < fmax <= sample_rate / 4, got fmin={self.fmin}, "
+                f"fmax={self.fmax} at {self.sample_rate} Hz"
+            )
+        if self.hop < 1:
+            raise ValueError(f"hop must be >= 1, got {self.hop}")
+
+    @property
+    def min_period(self) -> int:
+        return max(2, int(self.sample_rate / self.fmax))
+
+    @property
+    def max_period(self) -> int:
+        return max(self.min_period + 1, math.ceil(self.sample_rate / self.fmin))
+
+    @property
+    def yin_length(self) -> int:
+        """Samples of a YIN frame: the integration window plus every lag."""
+        return 2 * self.max_period + 2
+
+    @property
+    def yin_fft(self) -> int:
+        """FFT size of the YIN correlation (≥ `yin_length`, a fast size: no circular wrap)."""
+        return int(scipy.fft.next_fast_len(self.yin_length, real=True))
+
+    @property
+    def loudness_length(self) -> int:
+        if self.loudness_fft:
+            return self.loudness_fft
+        return 1 << math.ceil(math.log2(self.sample_rate * 0.01))
+
+    @property
+    def frame_length(self) -> int:
+        """Samples a feature frame reads (the longer of the two frames, at least one hop)."""
+        return max(self.yin_length, self.loudness_length, self.hop)
+
+    @property
+    def lag_samples(self) -> float:
+        """How far the f0 estimate of a frame trails its newest sample: the centre of the
+        samples YIN compares at the longest period (half the YIN frame)."""
+        return self.yin_length / 2
+
+
+def a_weighting_table(sample_rate: int, n_fft: int) -> torch.Tensor:
+    """Per-bin weights turning a Hann rFFT power frame into A-weighted mean square `[bins]`
+    (`descriptor_signal.loudness_weights`: a 1 kHz sine of amplitude 1 gives 0.5)."""
+    return torch.from_numpy(np.array(loudness_weights(sample_rate, n_fft)))
+
+
+def loudness_frames(frames: torch.Tensor, weights: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """A-weighted loudness (dB re a full-scale sine, ≥ −120) of the newest `n_fft` samples of
+    each frame `[..., length]` → `[...]`; `weights` from `a_weighting_table`."""
+    recent = frames[..., frames.shape[-1] - n_fft :]
+    window = torch.hann_window(n_fft, periodic=True, dtype=frames.dtype, device=frames.device)
+    power = torch.fft.rfft(recent * window, dim=-1).abs().square()
+    mean_square = power @ weights.to(frames.dtype)
+    floor = 0.5 * 10 ** (SILENCE_DB / 10)
+    return 10 * torch.log10(mean_square.clamp_min(floor) / 0.5)
+
+
+def yin_frames(frames: torch.Tensor, settings: PitchSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """YIN on causal frames `[..., length]` (length ≥ `settings.yin_length`; the newest
+    `yin_length` samples are read) → `(f0 [...] Hz, confidence [...] = 1 − min cmnd in 0..1)`.
+
+    The newest `max_period` samples (the integration window) are compared with the same
+    samples τ earlier. The period is the first trough of the cumulative-mean-normalised
+    difference below the threshold in `[min_period, max_period]`, else its global minimum,
+    refined by parabolic interpolation. f0 is never NaN: a frame of silence or noise has a low
+    confidence."""
+    length, lags, window = settings.yin_length, settings.max_period + 2, settings.max_period
+    shape = frames.shape[:-1]
+    y = frames[..., frames.shape[-1] - length :].reshape(-1, length)
+    n_fft = settings.yin_fft
+    recent = y[:, length - window :]
+    # c[s] = Σ_j recent[j]·y[j + s]; the lag-τ product of the window is c[length − window − τ]
+    crossed = torch.fft.irfft(
+        torch.fft.rfft(recent, n=n_fft, dim=-1).conj() * torch.fft.rfft(y, n=n_fft, dim=-1),
+        n=n_fft,
+        dim=-1,
+    )
+    taus = torch.arange(lags, device=y.device)
+    correlation = crossed[:, length - window - taus]
+    square_sums = torch.nn.functional.pad(torch.cumsum(y.square(), dim=-1), (1, 0))
+    ends = length - taus  # the window delayed by τ covers [ends − window, ends)
+    energy = square_sums[:, ends] - square_sums[:, ends - window]
+    return _yin_period(energy, correlation, settings, shape)
+
+
+def _yin_period(
+    energy: torch.Tensor, correlation: torch.Tensor, settings: PitchSettings, shape: torch.Size
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """YIN's steps 2–5 from the window energies and products `[frames, lags]`."""
+    count, lags = correlation.shape
+    difference = (energy[:, :1] + energy - 2 * correlation).clamp_min(0.0)
+    difference[:, 0] = 0.0
+    running = torch.cumsum(difference, dim=-1)
+    tau = torch.arange(lags, device=difference.device, dtype=difference.dtype)
+    cmnd = torch.where(running > 0, difference * tau / running.clamp_min(1e-30), 1.0)
+    cmnd[:, 0] = 1.0
+
+    low, high = settings.min_period, settings.max_period
+    search = cmnd[:, low : high + 1]
+    trough = (search < cmnd[:, low - 1 : high]) & (search <= cmnd[:, low + 1 : high + 2])
+    candidates = trough & (search < settings.threshold)
+    first = torch.argmax(candidates.to(torch.uint8), dim=-1)
+    best = torch.argmin(search, dim=-1)
+    rows = torch.arange(count, device=difference.device)
+    period = low + torch.where(candidates[rows, first], first, best)
+    before, at, after = (difference[rows, period + k] for k in (-1, 0, 1))
+    curvature = before - 2 * at + after
+    shift = torch.where(
+        curvature > 0, 0.5 * (before - after) / curvature.clamp_min(1e-30), torch.zeros_like(at)
+    )
+    refined = period.to(difference.dtype) + shift.clamp(-1.0, 1.0)
+    confidence = (1.0 - search[rows, best]).clamp(0.0, 1.0)
+    f0 = settings.sample_rate / refined
+    return f0.reshape(shape), confidence.reshape(shape)
+
+
+def causal_frames(
+    audio: torch.Tensor, past: torch.Tensor, length: int, hop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames of `length` samples ending at each hop of `audio` `[batch, samples]` (samples a
+    multiple of `hop`), reading the `length − hop` samples before it from `past`
+    `[batch, length − hop]`: returns `[batch, samples // hop, length]` and the new past."""
+    full = torch.cat([past, audio], dim=-1)
+    return full.unfold(-1, length, hop), full[:, full.shape[-1] - (length - hop) :]
+
+
+def hold_voiced(
+    f0: torch.Tensor, voiced: torch.Tensor, last: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """f0 `[batch, frames]` with every unvoiced frame holding the last voiced value (from
+    `last` `[batch]` before the block, NaN = none yet: the frame keeps its own estimate);
+    returns the held curve and the new `last`."""
+    frames = f0.shape[-1]
+    index = torch.arange(frames, device=f0.device).expand_as(f0)
+    marked = torch.where(voiced, index, torch.full_like(index, -1))
+    latest = torch.cummax(marked, dim=-1).values
+    held = torch.gather(f0, -1, latest.clamp_min(0))
+    before = torch.where(torch.isnan(last)[:, None], f0, last[:, None].expand_as(f0))
+    held = torch.where(latest >= 0, held, before)
+    return held, torch.where(latest[:, -1] >= 0, held[:, -1], last)
