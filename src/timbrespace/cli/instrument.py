@@ -10,16 +10,14 @@ from timbrespace.cli.options import non_negative_float
 from timbrespace.errors import TimbrespaceError
 
 
-def _auto_or(kind: type, flag: str):  # noqa: ANN202 - an argparse type
+def _auto_or(kind: type, what: str):  # noqa: ANN202 - an argparse type
     def parse(text: str) -> object:
         if text == "auto":
             return None
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag}: expected a {kind.__name__} or auto, got {text!r}"
-            ) from None
+            raise argparse.ArgumentTypeError(f"expected {what} or auto, got {text!r:.40}") from None
 
     return parse
 
@@ -30,7 +28,7 @@ def add_performance_options(parser: argparse.ArgumentParser, *, fitted: bool) ->
     default = "auto (fitted to the model's range)" if fitted else "0"
     parser.add_argument(
         "--octave",
-        type=_auto_or(int, "--octave"),
+        type=_auto_or(int, "a whole number of octaves"),
         default=None,
         help=f"transpose by octaves, -4..4, or auto (default {default}; instrument models)",
     )
@@ -39,7 +37,7 @@ def add_performance_options(parser: argparse.ArgumentParser, *, fitted: bool) ->
     )
     parser.add_argument(
         "--loudness-db",
-        type=_auto_or(float, "--loudness-db"),
+        type=_auto_or(float, "a gain in dB"),
         default=None,
         help=f"gain on the loudness curve, dB, or auto (default {default})",
     )

@@ -19,6 +19,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
         print(osc_help())
         return 0
+    if args.list_midi:
+        from timbrespace.engine.midi_in import list_midi_inputs
+
+        print(list_midi_inputs())
+        return 0
     if args.list_devices:
         from timbrespace.engine.backends import list_devices
 
@@ -49,6 +54,7 @@ def run_serve(args: argparse.Namespace) -> int:
         gla_iters=args.gla_iters,
         device=args.device,
         pace=args.pace,
+        midi=args.midi,
     )
     return 0
 
@@ -64,6 +70,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace serve runs/voice --block 512\n"
         "  timbrespace serve runs/voice --backend file -i take.wav -o out.wav --commands cues.txt\n"
         "  timbrespace serve runs/kit --backend null --seconds 10\n"
+        "  timbrespace serve runs/violin --block 128 --midi keyboard\n"
         "  timbrespace serve --list-devices\n",
         job="realtime",
     )
@@ -104,5 +111,12 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         help="address to listen on for OSC (default 127.0.0.1: this machine only)",
     )
     sub.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    sub.add_argument(
+        "--midi",
+        default=None,
+        metavar="PORT",
+        help="play notes from this MIDI input (part of its name; an instrument or one-shot model)",
+    )
+    sub.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
     sub.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     sub.add_argument("--osc-help", action="store_true", help="print the OSC addresses and exit")

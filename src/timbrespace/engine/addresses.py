@@ -126,9 +126,9 @@ ADDRESSES: dict[str, Spec] = {
         Spec(
             "/source",
             (_a("name", "s"),),
-            "`input` (live audio in through the model) or "
-            "`mix` (the four corner sounds, by `/plane` or `/ab`).",
-            "input",
+            "`input` (live audio in through the model), "
+            "`mix` (the four corner sounds, by `/plane` or `/ab`) or `notes` (an instrument "
+            "model played by `/note` and MIDI).",
         ),
         Spec(
             "/corner",
@@ -178,8 +178,10 @@ ADDRESSES: dict[str, Spec] = {
         Spec(
             "/note",
             (_a("pitch", "f", 0, 127, "MIDI"), _a("velocity", "f", 0, 127)),
-            "Trigger the current sound at a MIDI pitch (60 = C4, fractions are cents); "
-            "velocity 0 is ignored (one-shots play out).",
+            "One-shot models: trigger the current sound at a MIDI pitch (60 = C4, fractions "
+            "are cents); velocity 0 is ignored (one-shots play out). Instrument models "
+            "(ddsp): note-on, velocity 0 = note-off; monophonic, legato while a key is held; "
+            "switches the source to `notes`.",
             "pitch",
         ),
         Spec(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from timbrespace.blocks import BlockStream, PathStream
     from timbrespace.engine.params import Params
     from timbrespace.engine.voices import VoiceBank
+    from timbrespace.live_notes import LiveNotes
 
 __all__ = ["CommandHandler"]
 
@@ -30,7 +31,8 @@ NEEDS = {
     "paths": "latent paths over time",
     "gla": "Griffin-Lim rendering",
     "voices": "triggered one-shot voices",
-    "pitch": "one-shot voices with a pitch control (run `timbrespace analyze`)",
+    "pitch": "notes: one-shot voices with a pitch control (run `timbrespace analyze`) or an "
+    "instrument model (train --model ddsp)",
 }
 DEFAULT_VELOCITY = 100.0
 
@@ -57,7 +59,16 @@ class CommandHandler:
     shaper: FeedbackShaper
     decoder: BlockStream | PathStream | None
     voices: VoiceBank | None
+    notes: LiveNotes | None
     _feedback: np.ndarray
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What the model can play from: `input` (live audio), `mix` (the corner sounds),
+        `notes` (/note and MIDI, an instrument model)."""
+        return (*(("input",) if self.capabilities["input"] else ()), "mix") + (
+            ("notes",) if self.notes is not None else ()
+        )
 
     def current_point(self) -> torch.Tensor:
         raise NotImplementedError
@@ -111,8 +122,10 @@ class CommandHandler:
             if any(abs(v) > 20 for v in curve.values):
                 raise AddressError("curve offsets must lie within -20…20")
             return (args[0], args[1], curve)
-        if address == "/source" and args[0] not in ("input", "mix"):
-            raise AddressError(f"source {args[0]!r:.40}: expected input or mix")
+        if address == "/source" and args[0] not in self.sources:
+            raise AddressError(
+                f"source {args[0]!r:.40}: expected {', '.join(self.sources)} for this model"
+            )
         if address in ("/corner", "/play"):
             sound = args[-1] if address == "/corner" else args[0]
             return (*args, self.space.sound_latent(sound))
@@ -204,7 +217,10 @@ class CommandHandler:
 
     def _apply_sound(self, address: str, args: tuple[Any, ...]) -> None:
         voices = self.voices
-        if address in ("/play", "/note", "/trigger"):
+        if address == "/note" and self.notes is not None:
+            self.source = "notes"
+            self.notes.note_on(args[0], args[1])
+        elif address in ("/play", "/note", "/trigger"):
             assert voices is not None
             if address == "/play":
                 velocity = args[1] if len(args) > 2 else DEFAULT_VELOCITY
@@ -235,6 +251,8 @@ class CommandHandler:
         self.mode = "ab"
         self.feedback_on = False
         self._feedback[:] = 0.0
+        if self.notes is not None:
+            self.notes.all_off()
 
     def info(self) -> list[tuple[str, list[Any]]]:
         """The `/info` replies: (address, arguments) each."""

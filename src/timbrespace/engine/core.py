@@ -5,6 +5,7 @@ one output block, applying the commands received since the last block first.
     corner sounds A B C D, looped, mixed by /plane or /ab ────────┤   (path models)
                                               edits (scale, bias, curves, random, controls)
                                                         ─► decode ─► dry/wet ─► gain ─► limiter
+    notes (/note, MIDI) of an instrument model → f0 and loudness ──┤   (ddsp models)
     one-shot models: each trigger a rendered voice, mixed          ─┘
 
 `render_block` is deterministic: the same commands at the same blocks give the same samples,
@@ -39,6 +40,7 @@ from timbrespace.live import (
     mix_frames,
     plane_weights,
 )
+from timbrespace.live_notes import live_notes, notes_latent
 from timbrespace.space import LatentSpace
 
 __all__ = ["Applied", "Engine"]
@@ -83,12 +85,13 @@ class Engine(CommandHandler):
         self.frame_rate = self.sample_rate * self.frames / self.block
         self.delay_samples = self.decoder.delay_samples if self.decoder is not None else 0
         self.voices = VoiceBank(space, synchronous=synchronous) if self.decoder is None else None
+        self.notes = live_notes(space, self.frame_rate) if self.decoder is not None else None
         self.capabilities = {
             "input": isinstance(self.decoder, BlockStream),
             "paths": space.model.latent_kind == "path",
             "gla": isinstance(self.decoder, PathStream),
             "voices": self.voices is not None,
-            "pitch": self.voices is not None and has_pitch(space),
+            "pitch": (self.voices is not None and has_pitch(space)) or self.notes is not None,
         }
         self.params = Params(self.dim)
         self.source = "input" if self.capabilities["input"] else "mix"
@@ -170,6 +173,8 @@ class Engine(CommandHandler):
         if self.source == "input" and isinstance(self.decoder, BlockStream):
             fed = audio_in + self._feedback if self.feedback_on else audio_in
             z = self.decoder.encode(torch.from_numpy(np.clip(fed, -1.0, 1.0))[None])
+        elif self.source == "notes" and self.notes is not None:
+            z = notes_latent(self.space, *self.notes.next(self.frames))
         else:
             z = self._mixed_frames()
         z = self._edits().apply(self.space, z)

@@ -71,18 +71,30 @@ def serve(
     gla_iters: int | None = None,
     device: str | int | None = None,
     pace: float | None = None,
+    midi: str | None = None,
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = print,
 ) -> Engine:
     """Run an engine on `bundle` with `backend` (`device`, `file`, `null`); OSC on
-    `host`:`port` unless `port` is None. Returns the engine once it stops."""
+    `host`:`port` unless `port` is None; `midi`: a MIDI input port (a part of its name) whose
+    notes play an instrument model. Returns the engine once it stops."""
     if backend == "device":
         check_device(device)
     space = LatentSpace.open(bundle)
     engine = Engine(space, block, gla_iters=gla_iters, synchronous=backend == "file")
     if commands:
         load_commands(engine, commands)
-    server = None
+    server = midi_in = None
+    if midi is not None:
+        if not engine.capabilities["pitch"]:
+            raise TimbrespaceError(
+                f"--midi: this {space.model.label} model plays no notes (an instrument model "
+                "or an analysed one-shot model does)"
+            )
+        from timbrespace.engine.midi_in import MidiInput
+
+        midi_in = MidiInput(engine, midi)
+        announce(f"MIDI from {midi_in.name}")
     if port is not None:
         server = OscServer(engine, host=host, port=port)
         server.start()
@@ -106,6 +118,8 @@ def serve(
             announce(f"playing {space.bundle.path} on the audio device; Ctrl-C stops")
             run_device(Runner(engine), device=device, stop=stop)
     finally:
+        if midi_in is not None:
+            midi_in.close()
         if server is not None:
             server.stop()
         engine.close()
