@@ -11,6 +11,8 @@ blocks (a block the model cannot take is reported as unsupported):
 - `osc_latency_ms` p50 / p95: `/gain` messages sent over UDP to the engine's OSC server during the
   quiet run, from the send to the clock's pull of the first block that applied it; target ≤ one
   block + the model's delay + 5 ms.
+For a ddsp bundle (`--ddsp`): the same at each block size for live input (timbre transfer),
+plus a clocked run of the `notes` source (one held note, as from MIDI).
 For a one-shot bundle (`--oneshot`): the render time of one triggered voice, the mixing time per
 playing voice per 512-sample block, and the polyphony and trigger rate that fit in real time.
 The engine's worker runs on 1 torch thread (`runtime`'s realtime job); the machine has 2 cores.
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from timbrespace.engine import Engine
+from timbrespace.engine.addresses import parse_message
 from timbrespace.engine.backends import NullBackend
 from timbrespace.engine.osc import OscServer, build_message
 from timbrespace.engine.runner import Runner
@@ -95,8 +98,12 @@ class BusyThread:
         self._thread.join()
 
 
-def clocked_run(space: LatentSpace, block: int, seconds: float, *, busy: bool, osc: bool) -> dict:
+def clocked_run(
+    space: LatentSpace, block: int, seconds: float, *, busy: bool, osc: bool, notes: bool = False
+) -> dict:
     engine = Engine(space, block)
+    if notes:  # an instrument held on one note: the notes source instead of the input
+        engine.schedule(0, engine.check(parse_message("/note", [69.0, 100.0])))
     runner = Runner(engine)
     server = OscServer(engine, port=0, yield_to=runner.idle) if osc else None
     null = NullBackend(runner)
@@ -181,6 +188,10 @@ def model_report(space: LatentSpace, seconds: float) -> dict:
             "quiet": clocked_run(space, block, seconds, busy=False, osc=True),
             "busy_thread": clocked_run(space, block, seconds, busy=True, osc=False),
         }
+        if engine.notes is not None:
+            entry["notes_quiet"] = clocked_run(
+                space, block, seconds, busy=False, osc=False, notes=True
+            )
         report[str(block)] = entry
         print(json.dumps({block: entry}), flush=True)
     return report
@@ -253,16 +264,31 @@ def main() -> None:
         "--spectral", default=None, help="spectral bundle (default: untrained small)"
     )
     parser.add_argument("--oneshot", default=None, help="one-shot bundle (skipped without)")
+    parser.add_argument(
+        "--ddsp", default=None, help="ddsp bundle: live input and notes (skipped without)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("stream", "spectral", "oneshot", "ddsp"),
+        default=None,
+        help="run one part only",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="clocked run length (s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         out: dict = {"benchmark": "engine", "cores": 2}
         for family in ("stream", "spectral"):
+            if args.only not in (None, family):
+                continue
             path = getattr(args, family) or untrained_bundle(family, Path(folder))
             out[family] = {"bundle": str(getattr(args, family) or f"untrained small {family}")}
             out[family] |= model_report(LatentSpace.open(path), args.seconds)
-        if args.oneshot:
+        if args.oneshot and args.only in (None, "oneshot"):
             out["oneshot"] = voices_report(LatentSpace.open(args.oneshot))
+        if args.ddsp and args.only in (None, "ddsp"):
+            out["ddsp"] = {"bundle": args.ddsp} | model_report(
+                LatentSpace.open(args.ddsp), args.seconds
+            )
     print(json.dumps(out, indent=1))
 
 

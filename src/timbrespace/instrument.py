@@ -188,3 +188,49 @@ def render_midi(
         mix = mix / peak
         played.notices.append(f"{name}: {len(voices)} voices peaked at {peak:.2f}; scaled to 1")
     return mix.numpy(), played
+
+
+def render_note(
+    bundle: Bundle,
+    pitch: float,
+    velocity: float = 100.0,
+    *,
+    seconds: float = 1.0,
+    performance: Performance | None = None,
+    envelope: Envelope | None = None,
+    vibrato: Vibrato | None = None,
+) -> np.ndarray:
+    """One note played by the instrument: MIDI `pitch` (fractions are cents), `velocity`
+    1…127, held `seconds` then released (the release tail is included). Float32
+    `[1, samples]`; a pitch outside the tracker's range is a one-line `TimbrespaceError`."""
+    from timbrespace.audio.midi import Note, Score
+
+    model = feature_model(bundle, "note")
+    performance = performance or Performance()
+    envelope, vibrato = envelope or Envelope(), vibrato or Vibrato()
+    if not (0 < seconds <= 30 and 1 <= velocity <= 127 and math.isfinite(pitch)):
+        raise TimbrespaceError(
+            f"note: expected 0 < seconds <= 30 and velocity 1..127, got {seconds:g} s, "
+            f"velocity {velocity:g}"
+        )
+    low, high = (69 + 12 * math.log2(f / 440) for f in model.tracker_range)
+    if not low <= pitch <= high:
+        raise TimbrespaceError(f"note: pitch {pitch:g} is outside MIDI {low:.0f}–{high:.0f}")
+    whole = int(round(pitch))
+    note = Note(start=0.0, end=float(seconds), pitch=whole, velocity=int(velocity), channel=0)
+    score = Score(notes=(note,), bends=(), seconds=float(seconds))
+    trained = model.trained_range()
+    loudness = (-40.0, -10.0) if trained is None else trained[1]
+    times = frame_times(
+        render_seconds(score, envelope), bundle.sample_rate, bundle.model.hop_length
+    )
+    f0, level, voicing = voice_curves(
+        [note], (), times, envelope=envelope, vibrato=vibrato, loudness_range=loudness
+    )
+    f0 = f0 * 2.0 ** ((pitch - whole + performance.semitones) / 12.0)
+    z = model.features_latent(
+        torch.from_numpy(f0)[None],
+        torch.from_numpy(level + (performance.loudness_db or 0.0))[None],
+        torch.from_numpy(voicing)[None],
+    )
+    return inference.render(bundle.model, z, cond=_reverb(performance, 1))[0].numpy()

@@ -13,6 +13,10 @@ import math
 import torch
 from torch.nn import functional
 
+DIRECT_SINES = 2048
+"""Up to this many phase samples, harmonics are computed by one `sin` of `k·phase` (the
+realtime blocks), beyond by the Chebyshev recurrence (`_signed_harmonic_sines`)."""
+
 
 def control_frames(samples: int, hop: int) -> int:
     """Frames covering `samples` samples at `hop` (frame i at sample i·hop; the last frame is at
@@ -98,9 +102,13 @@ def _signed_harmonic_sines(
     """`(±sin(k·phase) [harmonics, ...], signs [harmonics])` for phase `[...]`: row k−1 holds
     `signs[k−1]·sin(k·phase)` with signs + + − − + + …, for which the Chebyshev recurrence is
     one fused multiply-add per harmonic and sample (`addcmul`) on contiguous rows."""
-    out = torch.empty(harmonics, *phase.shape, device=phase.device, dtype=phase.dtype)
     sign_values = [1.0 if (k // 2) % 2 == 0 else -1.0 for k in range(harmonics)]
     signs = torch.tensor(sign_values, device=phase.device, dtype=phase.dtype)
+    if phase.numel() <= DIRECT_SINES:  # a short block: one sin call beats the recurrence's loop
+        numbers = torch.arange(1, harmonics + 1, device=phase.device, dtype=phase.dtype)
+        shape = (harmonics, *[1] * phase.dim())
+        return torch.sin(numbers.view(shape) * phase) * signs.view(shape), signs
+    out = torch.empty(harmonics, *phase.shape, device=phase.device, dtype=phase.dtype)
     torch.sin(phase, out=out[0])
     if harmonics > 1:
         twice_cos = 2 * torch.cos(phase)

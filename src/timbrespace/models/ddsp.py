@@ -49,6 +49,7 @@ from timbrespace.models.base import (
     WaveformOutput,
     register_family,
 )
+from timbrespace.models.causal import CausalStack
 from timbrespace.models.ddsp_config import (
     DDSP_PRESETS,
     FEATURES,
@@ -109,8 +110,22 @@ class DdspInstrument(ConfiguredModel):
         """5th and 95th percentiles of the voiced loudness seen in training (dB)."""
         inputs = FEATURES + cfg.z_dim
         self.input_mlp = _mlp(inputs, cfg.hidden_width)
-        self.gru = nn.GRU(cfg.hidden_width, cfg.gru_width, batch_first=True)
-        self.output_mlp = _mlp(cfg.gru_width + cfg.hidden_width, cfg.hidden_width)
+        self.gru: nn.GRU | None = None
+        self.stack: CausalStack | None = None
+        if cfg.network == "gru":
+            self.gru = nn.GRU(cfg.hidden_width, cfg.gru_width, batch_first=True)
+            recurrent = cfg.gru_width
+        else:
+            self.stack = CausalStack(
+                cfg.hidden_width,
+                cfg.hidden_width,
+                cfg.hidden_width,
+                cfg.dilations,
+                cfg.kernel_size,
+                "leaky_relu",
+            )
+            recurrent = cfg.hidden_width
+        self.output_mlp = _mlp(recurrent + cfg.hidden_width, cfg.hidden_width)
         self.head = nn.Linear(cfg.hidden_width, 1 + cfg.n_harmonics + cfg.noise_bands)
         self.z_encoder: nn.ModuleDict | None = None
         if cfg.z_dim:
@@ -123,13 +138,31 @@ class DdspInstrument(ConfiguredModel):
                 }
             )
         reverb = round(cfg.reverb_seconds * cfg.sample_rate)
-        self.reverb: nn.Parameter | None = None
-        if reverb > 1:
-            generator = torch.Generator().manual_seed(1)
-            decay = torch.exp(-torch.arange(reverb) / (0.05 * cfg.sample_rate))
-            start = 1e-3 * torch.randn(reverb, generator=generator) * decay
-            self.reverb = nn.Parameter(start)
-        self._reverb_spectra: dict[int, torch.Tensor] = {}
+        self.reverb_length = reverb if reverb > 1 else 0
+        self.reverb_gain = nn.Parameter(torch.tensor(-3.0))
+        """The impulse's level: sigmoid of this (starts at 0.05)."""
+        self.reverb_decay = nn.Parameter(torch.tensor(0.0))
+        """The decay time: T60 = softplus(this) · `reverb_seconds` / 3 (starts near 0.12 s)."""
+        self._reverb_spectra: dict[tuple[int, float, float], torch.Tensor] = {}
+
+    @property
+    def reverb(self) -> torch.Tensor | None:
+        """The learned reverb's impulse response `[reverb_length]` (None without one): white
+        noise (the synth's table) decaying exponentially, with a learned level and decay time,
+        as DDSP's `ExpDecayReverb` — a room, not a filter, so the reverb cannot take over the
+        instrument's timbre and a wet level of 0 leaves the dry instrument at its own level.
+        Sample 0 is zero (the dry path carries the direct sound)."""
+        if not self.reverb_length:
+            return None
+        time = torch.arange(self.reverb_length, device=self.noise.device) / self.sample_rate
+        t60 = nn.functional.softplus(self.reverb_decay) * self._config.reverb_seconds / 3
+        envelope = torch.pow(10.0, -3.0 * time / t60.clamp_min(1e-3))
+        impulse = torch.sigmoid(self.reverb_gain) * envelope * self.noise[: self.reverb_length]
+        return torch.cat([impulse.new_zeros(1), impulse[1:]])
+
+    def train(self, mode: bool = True) -> DdspInstrument:
+        self._reverb_spectra.clear()
+        return super().train(mode)
 
     def _crepe_length(self) -> int:
         if self._config.tracker != "crepe-tiny":
@@ -257,9 +290,9 @@ class DdspInstrument(ConfiguredModel):
         none yet) and harmonic amplitudes `[batch, harmonics]`, oscillator phase `[batch]`
         (float64), noise position `[batch]` (int64) and filter tail, reverb tail."""
         cfg, device = self._config, self.noise.device
-        reverb = 0 if self.reverb is None else self.reverb.numel() - 1
+        reverb = max(0, self.reverb_length - 1)
         return [
-            torch.zeros(1, batch, cfg.gru_width, device=device),
+            *self._network_state(batch),
             torch.full((batch,), math.nan, device=device),
             torch.zeros(batch, cfg.n_harmonics, device=device),
             torch.zeros(batch, dtype=torch.float64, device=device),
@@ -268,14 +301,20 @@ class DdspInstrument(ConfiguredModel):
             torch.zeros(batch, reverb, device=device),
         ]
 
+    def _network_state(self, batch: int) -> State:
+        device = self.noise.device
+        if self.stack is not None:
+            return self.stack.init_state(batch, device)
+        return [torch.zeros(1, batch, self._config.gru_width, device=device)]
+
     def init_state(self, batch: int = 1) -> State:
         return [*self.init_encoder_state(batch), *self.init_decoder_state(batch)]
 
     def controls(
-        self, z: torch.Tensor, hidden: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, z: torch.Tensor, network: State
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, State]:
         """Latent `[batch, latent_dim, k]` → f0 `[batch, k]` (Hz), harmonic amplitudes
-        `[batch, harmonics, k]`, noise gains `[batch, bands, k]`, new GRU state."""
+        `[batch, harmonics, k]`, noise gains `[batch, bands, k]`, new network state."""
         cfg = self._config
         pitch, loudness, voicing = z[:, PITCH], z[:, LOUDNESS], z[:, VOICING]
         inputs = torch.stack(
@@ -284,7 +323,12 @@ class DdspInstrument(ConfiguredModel):
         if z.shape[1] > FEATURES:
             inputs = torch.cat([inputs, z[:, FEATURES:].transpose(1, 2)], dim=-1)
         h = self.input_mlp(inputs)
-        g, hidden = self.gru(h, hidden)
+        if self.stack is not None:
+            g, network = self.stack(h, network)
+        else:
+            assert self.gru is not None
+            g, hidden = self.gru(h, network[0])
+            network = [hidden]
         out = self.head(self.output_mlp(torch.cat([g, h], dim=-1))).transpose(1, 2)
         f0 = midi_to_hz(pitch)
         amplitude = exp_sigmoid(out[:, :1])
@@ -294,26 +338,26 @@ class DdspInstrument(ConfiguredModel):
         distribution = distribution / distribution.sum(dim=1, keepdim=True).clamp_min(1e-7)
         harmonics = amplitude * distribution * voicing_gate(voicing)[:, None]
         noise = exp_sigmoid(out[:, 1 + cfg.n_harmonics :] - 5.0)
-        return f0, harmonics, noise, hidden
+        return f0, harmonics, noise, network
 
-    def _reverb_spectrum(self, samples: int) -> torch.Tensor:
-        """The reverb's spectrum for a block of `samples` (`convolve_block`): whole for long
-        blocks, partitioned for short ones; kept between calls unless training."""
-        assert self.reverb is not None
-        impulse = torch.cat([self.reverb.new_zeros(1), self.reverb[1:]])
+    def _reverb_spectrum(self, impulse: torch.Tensor, samples: int) -> torch.Tensor:
+        """The impulse's spectrum for a block of `samples` (`convolve_block`): whole for long
+        blocks, partitioned for short ones; kept between calls unless gradients flow."""
         length = int(impulse.shape[-1])
-        partitioned = samples * 8 <= length
-        if self.training or torch.is_grad_enabled():
+        if torch.is_grad_enabled():
             return torch.fft.rfft(impulse, n=convolution_size(samples, length))
-        key = -samples if partitioned else convolution_size(samples, length)
+        partitioned = samples * 8 <= length
+        size = convolution_size(samples, length)
+        key = (samples, float(self.reverb_gain), float(self.reverb_decay))
         cached = self._reverb_spectra.get(key)
         if cached is None or cached.device != impulse.device:
-            impulse = impulse.detach()
             cached = (
                 partition_spectra(impulse, samples)
                 if partitioned
-                else torch.fft.rfft(impulse, n=key)
+                else torch.fft.rfft(impulse, n=size)
             )
+            if len(self._reverb_spectra) > 8:
+                self._reverb_spectra.clear()
             self._reverb_spectra[key] = cached
         return cached
 
@@ -323,8 +367,10 @@ class DdspInstrument(ConfiguredModel):
         """Latent block `[batch, latent_dim, k]` → audio `[batch, 1, k·hop]`, new state;
         `reverb` `[batch]`: wet level (None: 1, as trained)."""
         hop, sample_rate = self.hop_length, self.sample_rate
-        gru, last_f0, last_amplitudes, phase, position, noise_tail, reverb_tail = state
-        f0, harmonics, noise_gains, gru = self.controls(z.float(), gru)
+        split = len(state) - 6
+        network = state[:split]
+        last_f0, last_amplitudes, phase, position, noise_tail, reverb_tail = state[split:]
+        f0, harmonics, noise_gains, network = self.controls(z.float(), network)
         previous = torch.where(torch.isnan(last_f0), f0[:, 0], last_f0)
         f0_ramp = torch.cat([previous[:, None], f0], dim=-1)
         amplitude_ramp = torch.cat([last_amplitudes[..., None], harmonics], dim=-1)
@@ -336,13 +382,21 @@ class DdspInstrument(ConfiguredModel):
         )
         dry = harmonic + noise
         audio = dry
-        if self.reverb is not None:
-            wet, reverb_tail = convolve_block(
-                dry, self.reverb, reverb_tail, self._reverb_spectrum(int(dry.shape[-1]))
-            )
+        impulse = self.reverb
+        if impulse is not None:
+            spectrum = self._reverb_spectrum(impulse, int(dry.shape[-1]))
+            wet, reverb_tail = convolve_block(dry, impulse, reverb_tail, spectrum)
             level = 1.0 if reverb is None else reverb.to(dry.dtype)[:, None]
             audio = dry + level * wet
-        new_state = [gru, f0[:, -1], harmonics[..., -1], phase, position, noise_tail, reverb_tail]
+        new_state = [
+            *network,
+            f0[:, -1],
+            harmonics[..., -1],
+            phase,
+            position,
+            noise_tail,
+            reverb_tail,
+        ]
         return audio[:, None], new_state
 
     def forward_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:

