@@ -154,6 +154,43 @@ def midi_scale(bundle, work: Path) -> dict:  # noqa: ANN001
     }
 
 
+def step_responses(model) -> dict:  # noqa: ANN001
+    """Delays measured on the instrument's own stream in 128-sample blocks (add one block for
+    the engine's buffering): from a tone's onset to the output reaching 10 % of its steady level,
+    and from a pitch step (330 → 440 Hz) to the output's f0 (pyin) passing the step's middle."""
+    import librosa
+    import torch
+
+    from timbrespace.inference import stream
+
+    rate = model.sample_rate
+    t = np.arange(rate) / rate
+    onset_at, step_at = 0.3, 0.6
+    f0 = np.where(t < step_at, 330.0, 440.0)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    tone = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2 * (t >= onset_at)
+    x = torch.from_numpy(tone.astype(np.float32))[None, None]
+    out = stream(model, x, 128)[0, 0].numpy()
+    envelope = np.abs(out).reshape(-1, 32).max(axis=1)
+    steady = np.median(envelope[int((onset_at + 0.1) * rate / 32) : int(step_at * rate / 32)])
+    rise = np.argmax(envelope > 0.1 * steady) * 32 / rate
+    middle = 330.0 * 2 ** (5 / 24)  # half-way in log frequency
+
+    def crossing(signal: np.ndarray) -> float:
+        track, _, _ = librosa.pyin(
+            signal, sr=rate, fmin=250, fmax=600, frame_length=1024, hop_length=64, center=True
+        )
+        times = np.arange(track.size) * 64 / rate
+        after = (times > step_at - 0.05) & (track > middle)
+        return float(times[np.argmax(after)]) if after.any() else float("nan")
+
+    return {
+        "onset_to_10_percent": 1000 * (rise - onset_at),
+        "pitch_step_to_midpoint": 1000 * (crossing(out) - crossing(tone.astype(np.float32))),
+        "note": "pitch: the output's pyin crossing minus the input's, same settings",
+    }
+
+
 def speed(bundle, source: np.ndarray) -> dict:  # noqa: ANN001
     import torch
 
@@ -200,6 +237,7 @@ def speed(bundle, source: np.ndarray) -> dict:  # noqa: ANN001
         "yin_ms_per_second_of_audio": 1000 * yin_cost,
     }
     result["latency_ms"]["total"] = sum(result["latency_ms"].values())
+    result["measured_through_stream_ms"] = step_responses(model)
     try:
         from timbrespace.audio.crepe import crepe_frame_length, crepe_track
 

@@ -126,3 +126,21 @@ def test_training_learns_the_instrument_and_its_range(ddsp_run, melody_cache: Pa
     assert 40 < low < high < 100 and -80 < quiet < loud < 0
     report = evaluate(run, melody_cache, split="val")
     assert report["improvement"]["mrstft_distance"] > 0.0, report["model"]
+
+
+def test_crepe_tiny_tracker_option_tracks_and_streams():
+    model = _tiny(tracker="crepe-tiny")
+    x = _tone(330.0, model.sample_rate, 1.0)
+    x = x[..., : x.shape[-1] // 64 * 64]
+    with torch.inference_mode():
+        z = model.encode(x)
+        whole = model.decode(z)
+        state, parts = model.init_state(1), []
+        for start in range(0, x.shape[-1], 64):
+            out, state = model.forward_block(x[..., start : start + 64], state)
+            parts.append(out)
+    expected = 69 + 12 * math.log2(330 / 440)
+    assert float((z[0, PITCH, -20:] - expected).abs().max()) < 0.1  # 10 cents
+    assert float(z[0, VOICING, -20:].min()) > 0.7
+    assert model.tracker_lag_samples == 512  # half of CREPE's 1024-sample frame at 16 kHz
+    assert float((torch.cat(parts, dim=-1) - whole).abs().max()) < 1e-4

@@ -53,6 +53,9 @@ class BlockStream:
         self.block = int(block)
         self.frames = self.block // int(self.model.hop_length)
         self.delay_samples = int(self.model.delay_samples)
+        self.latency_samples = float(getattr(model, "input_latency_samples", self.delay_samples))
+        """How late the output follows the input beyond the block (a model that tracks its
+        input's pitch adds the tracker's lag)."""
         self.channels = int(model.channels)
         self._device = next(model.parameters()).device
         self.reset()

@@ -84,6 +84,9 @@ class Engine(CommandHandler):
         self.frames = self.decoder.frames if self.decoder is not None else 1
         self.frame_rate = self.sample_rate * self.frames / self.block
         self.delay_samples = self.decoder.delay_samples if self.decoder is not None else 0
+        latency = getattr(self.decoder, "latency_samples", self.delay_samples)
+        self.latency_ms = 1000.0 * (self.block + latency) / self.sample_rate
+        """Input to output: one block plus the model's delay (and tracker lag), ms."""
         self.voices = VoiceBank(space, synchronous=synchronous) if self.decoder is None else None
         self.notes = live_notes(space, self.frame_rate) if self.decoder is not None else None
         self.capabilities = {

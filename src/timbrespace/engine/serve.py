@@ -82,6 +82,8 @@ def serve(
         check_device(device)
     space = LatentSpace.open(bundle)
     engine = Engine(space, block, gla_iters=gla_iters, synchronous=backend == "file")
+    if engine.capabilities["input"]:
+        announce(f"input to output: {engine.latency_ms:.1f} ms (one block + the model)")
     if commands:
         load_commands(engine, commands)
     server = midi_in = None

@@ -187,6 +187,12 @@ class DdspInstrument(ConfiguredModel):
         return 0
 
     @property
+    def input_latency_samples(self) -> float:
+        """How late the output follows what it plays, beyond the block: the tracker's lag
+        plus the noise filter's delay (half its impulse response)."""
+        return self.tracker_lag_samples + (self._config.noise_bands - 1)
+
+    @property
     def tracker_lag_samples(self) -> float:
         """How far behind its input the f0 estimate is: half the tracker's frame."""
         if self._config.tracker == "crepe-tiny":

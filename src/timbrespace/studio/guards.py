@@ -16,13 +16,19 @@
 - 408 (and the connection closed) when a body is not complete within `body_timeout` seconds
   of the request: a half-sent body never holds a connection and a worker forever.
 
-The body (at most `limit` bytes) is read here and handed to the app in one message.
+An `Upload` route (a POST whose body is a file, e.g. an audio file to play through an
+instrument) has its own size limit and time, and takes only its own media types instead of
+JSON: `application/octet-stream` or `audio/*`, which a page on another site cannot send without
+a CORS preflight either. Every other route keeps `limit`, `body_timeout` and JSON.
+
+The body (at most its limit) is read here and handed to the app in one message.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import anyio
@@ -33,6 +39,21 @@ BODY_TIMEOUT = 10.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 JSON_TYPE = "application/json"
+UPLOAD_TIMEOUT = 60.0
+"""Seconds an upload has to arrive whole (16 MiB in 60 s is 2.2 Mbit/s)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A POST route whose body is a file: at most `limit` bytes within `timeout` s, with a
+    Content-Type among `types` (an entry ending in `/` takes that whole family: `audio/`)."""
+
+    limit: int
+    timeout: float = UPLOAD_TIMEOUT
+    types: tuple[str, ...] = ("application/octet-stream", "audio/")
+
+    def accepts(self, media: str) -> bool:
+        return any(media.startswith(t) if t.endswith("/") else media == t for t in self.types)
 
 
 def split_host(value: str, scheme: str = "http") -> tuple[str, int] | None:
@@ -90,7 +111,8 @@ class StudioGuard:
     """ASGI middleware enforcing the host, origin, content-type, size and time rules above.
 
     allowed_hosts: Host names answered (None: any, for a studio deliberately exposed on a
-    network; the origin check then compares against whatever Host the request names)."""
+    network; the origin check then compares against whatever Host the request names);
+    uploads: path → `Upload` for the POST routes that take a file instead of JSON."""
 
     def __init__(
         self,
@@ -99,8 +121,10 @@ class StudioGuard:
         allowed_hosts: Sequence[str] | None = ("127.0.0.1", "localhost", "::1"),
         limit: int = MAX_BODY,
         body_timeout: float = BODY_TIMEOUT,
+        uploads: Mapping[str, Upload] | None = None,
     ) -> None:
         self.app, self.limit, self.body_timeout = app, limit, body_timeout
+        self.uploads = dict(uploads or {})
         self.allowed_hosts = (
             None if allowed_hosts is None else {h.strip("[]").lower() for h in allowed_hosts}
         )
@@ -112,16 +136,21 @@ class StudioGuard:
         try:
             headers = self._headers(scope)
             own = self._check_host(headers, scope.get("scheme", "http"))
-            unsafe = scope["method"].upper() not in SAFE_METHODS
+            method = scope["method"].upper()
+            unsafe = method not in SAFE_METHODS
             if unsafe:
                 self._check_origin(headers, own)
-            declared = self._declared_length(headers)
-            json_body = media_type(headers.get("content-type")) == JSON_TYPE
-            if unsafe and declared and not json_body:
-                raise self._unsupported(headers)
-            body = await self._read_body(receive)
-            if unsafe and body and not json_body:
-                raise self._unsupported(headers)
+            upload = self.uploads.get(scope.get("path", "")) if method == "POST" else None
+            limit = self.limit if upload is None else upload.limit
+            timeout = self.body_timeout if upload is None else upload.timeout
+            declared = self._declared_length(headers, limit)
+            media = media_type(headers.get("content-type"))
+            accepted = media == JSON_TYPE if upload is None else upload.accepts(media)
+            if unsafe and declared and not accepted:
+                raise self._unsupported(headers, upload)
+            body = await self._read_body(receive, limit, timeout)
+            if unsafe and body and not accepted:
+                raise self._unsupported(headers, upload)
         except Refusal as refusal:
             await refuse(send, refusal.status, refusal.detail)
             return
@@ -173,42 +202,47 @@ class StudioGuard:
                 )
             return  # Origin decides when present; Referer only stands in for it
 
-    def _declared_length(self, headers: dict[str, str]) -> bool:
-        """Whether the headers announce a body; 413 over the limit, 400 if malformed."""
+    @staticmethod
+    def _declared_length(headers: dict[str, str], limit: int) -> bool:
+        """Whether the headers announce a body; 413 over `limit`, 400 if malformed."""
         length = headers.get("content-length")
         if length is not None:
             try:
                 size = int(length)
             except ValueError:
                 raise Refusal(400, f"Content-Length {length[:40]!r} is not a number") from None
-            if size > self.limit:
-                raise Refusal(413, f"request body over {self.limit} bytes")
+            if size > limit:
+                raise Refusal(413, f"request body over {limit} bytes")
             return size > 0
         return "transfer-encoding" in headers
 
     @staticmethod
-    def _unsupported(headers: dict[str, str]) -> Refusal:
+    def _unsupported(headers: dict[str, str], upload: Upload | None = None) -> Refusal:
         given = headers.get("content-type")
         what = "no Content-Type" if given is None else f"Content-Type {given[:100]!r}"
-        return Refusal(415, f"request body with {what} refused; send {JSON_TYPE}")
+        wanted = JSON_TYPE
+        if upload is not None:
+            wanted = " or ".join(t + "*" if t.endswith("/") else t for t in upload.types)
+            wanted = f"the file's bytes as {wanted}"
+        return Refusal(415, f"request body with {what} refused; send {wanted}")
 
-    async def _read_body(self, receive: Receive) -> bytes:
-        """The whole body within `body_timeout` s and `limit` bytes (408 / 413 otherwise)."""
+    async def _read_body(self, receive: Receive, limit: int, timeout: float) -> bytes:
+        """The whole body within `timeout` s and `limit` bytes (408 / 413 otherwise)."""
         chunks: list[bytes] = []
         size = 0
-        with anyio.move_on_after(self.body_timeout):
+        with anyio.move_on_after(timeout):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise _Disconnected
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.limit:
-                    raise Refusal(413, f"request body over {self.limit} bytes")
+                if size > limit:
+                    raise Refusal(413, f"request body over {limit} bytes")
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
-        raise Refusal(408, f"request body not received within {self.body_timeout:g} s")
+        raise Refusal(408, f"request body not received within {timeout:g} s")
 
 
 class _Disconnected(Exception):

@@ -52,13 +52,17 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def wav_doc(*codes: int, state_headers: bool = True) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for an endpoint answering a WAV (with the state headers)."""
+def wav_doc(
+    *codes: int, state_headers: bool = True, headers: dict[str, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for an endpoint answering a WAV: with the state headers, or with
+    `headers` (name → description) instead."""
     ok: dict[str, Any] = {"description": "16-bit PCM WAV", "content": {"audio/wav": BINARY}}
-    if state_headers:
+    described = HEADER_TEXT if state_headers and headers is None else headers or {}
+    if described:
         ok["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}
-            for name, text in HEADER_TEXT.items()
+            for name, text in described.items()
         }
     return {200: ok, **errors(*codes)}
 
@@ -70,7 +74,7 @@ def file_doc(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {200: ok, **errors(*codes)}
 
 
-def _header_json(data: object) -> str:
+def header_json(data: object) -> str:
     """JSON for an HTTP header: ASCII only (non-ASCII escaped), NaN as null."""
     if isinstance(data, dict):
         data = {
@@ -85,10 +89,10 @@ def wav_response(state: State, *, download: bool = False) -> Response:
     headers."""
     headers = {
         "X-State": state.id,
-        "X-Values": _header_json(state.values),
-        "X-Requested": _header_json(state.requested),
-        "X-Measured": _header_json(state.measured),
-        "X-Warnings": _header_json(state.warnings),
+        "X-Values": header_json(state.values),
+        "X-Requested": header_json(state.requested),
+        "X-Measured": header_json(state.measured),
+        "X-Warnings": header_json(state.warnings),
         "Cache-Control": "no-store",
     }
     if download:

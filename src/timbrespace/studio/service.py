@@ -169,7 +169,7 @@ class Studio:
             raise NotFound(
                 f"index: no sound {index}; the analysis has {len(sounds)} (0…{len(sounds) - 1})"
             )
-        root = self._require_root("playing originals")
+        root = self.require_root("playing originals")
         path = inside_root(root, sounds[index])
         if not path.is_file():
             raise NotFound(
@@ -177,7 +177,8 @@ class Studio:
             )
         return path, AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
-    def _require_root(self, purpose: str) -> Path:
+    def require_root(self, purpose: str) -> Path:
+        """The dataset root, or NotFound saying `purpose` needs it (and how to give it)."""
         if self.dataset_root is not None:
             return self.dataset_root
         if self.missing_root is not None:
@@ -238,7 +239,7 @@ class Studio:
                 return self.space.sound_latent(index)
         except ClipsUnavailable:
             pass
-        root = self._require_root("starting from a sound of a path model")
+        root = self.require_root("starting from a sound of a path model")
         path = inside_root(root, self.space.analysis.sounds[index])
         with self.model_lock, runtime.threads("render"):
             return self.space.encode_file(path)
@@ -470,5 +471,5 @@ class Studio:
         """Write a state's WAV to `folder/name` inside the dataset root, atomically; returns the
         path relative to the root (see `studio.export.export_wav` for what is refused)."""
         state = self.state(state_id)
-        root = self._require_root("export")
+        root = self.require_root("export")
         return export_wav(root, folder, name, state.wav, overwrite=overwrite)
