@@ -171,7 +171,7 @@ def step_responses(model) -> dict:  # noqa: ANN001
     tone = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2 * (t >= onset_at)
     x = torch.from_numpy(tone.astype(np.float32))[None, None]
     out = stream(model, x, 128)[0, 0].numpy()
-    envelope = np.abs(out).reshape(-1, 32).max(axis=1)
+    envelope = np.abs(out[: out.size // 32 * 32]).reshape(-1, 32).max(axis=1)
     steady = np.median(envelope[int((onset_at + 0.1) * rate / 32) : int(step_at * rate / 32)])
     rise = np.argmax(envelope > 0.1 * steady) * 32 / rate
     middle = 330.0 * 2 ** (5 / 24)  # half-way in log frequency

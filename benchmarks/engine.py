@@ -44,7 +44,7 @@ from timbrespace.engine.osc import OscServer, build_message
 from timbrespace.engine.runner import Runner
 from timbrespace.space import LatentSpace
 
-BLOCKS = (2048, 512, 128)
+BLOCKS = tuple(int(b) for b in os.environ.get("ENGINE_BLOCKS", "2048,512,128").split(","))
 
 
 def untrained_bundle(family: str, folder: Path) -> Path:

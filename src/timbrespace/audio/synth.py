@@ -268,3 +268,24 @@ def _partitioned(x: torch.Tensor, spectra: torch.Tensor, length: int) -> torch.T
 def convolution_size(samples: int, length: int) -> int:
     """The FFT size `convolve_block` uses for a block of `samples` and an impulse of `length`."""
     return 1 << (samples + length - 2).bit_length()
+
+
+def partitioned_block(
+    x: torch.Tensor, spectra: torch.Tensor, history: torch.Tensor, previous: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uniformly partitioned overlap-save convolution of a block `x` `[batch, samples]` with an
+    impulse given as its `partition_spectra` at this block length `[partitions, samples + 1]`:
+    one FFT pair per block whatever the impulse's length. State: `history`, the spectra of the
+    last `partitions` input blocks `[batch, partitions, samples + 1, 2]` (real view, newest
+    first), and the `previous` input block `[batch, samples]`; zeros (or empty tensors, for a
+    fresh stream) start it. Returns the block's output and the new state."""
+    batch, samples = x.shape
+    count = int(spectra.shape[0])
+    if history.shape[1:3] != (count, samples + 1) or previous.shape[-1] != samples:
+        history = x.new_zeros(batch, count, samples + 1, 2)
+        previous = x.new_zeros(batch, samples)
+    current = torch.fft.rfft(torch.cat([previous, x], dim=-1), dim=-1)
+    line = torch.cat([current[:, None], torch.view_as_complex(history)[:, :-1]], dim=1)
+    summed = (line * spectra).sum(dim=1)
+    y = torch.fft.irfft(summed, n=2 * samples, dim=-1)[:, samples:]
+    return y, torch.view_as_real(line).contiguous(), x

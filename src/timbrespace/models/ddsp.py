@@ -41,6 +41,7 @@ from timbrespace.audio.synth import (
     harmonic_block,
     noise_table,
     partition_spectra,
+    partitioned_block,
 )
 from timbrespace.models.base import (
     ConfiguredModel,
@@ -66,6 +67,10 @@ from timbrespace.models.ddsp_config import (
 )
 
 State = list[torch.Tensor]
+CHUNK_FRAMES = 512
+"""Offline renders run as a stream of blocks of this many frames (the same result): the synth's
+`[harmonics, samples]` tensors of a whole minute would not fit in a cache, 65536 samples do
+(35 s of audio: 42× → 75× real time on 2 threads)."""
 
 
 def _mlp(inputs: int, width: int) -> nn.Sequential:
@@ -294,7 +299,9 @@ class DdspInstrument(ConfiguredModel):
     def init_decoder_state(self, batch: int = 1) -> State:
         """Zero state of the synth: GRU `[1, batch, gru]`, previous f0 `[batch]` (Hz; NaN:
         none yet) and harmonic amplitudes `[batch, harmonics]`, oscillator phase `[batch]`
-        (float64), noise position `[batch]` (int64) and filter tail, reverb tail."""
+        (float64), noise position `[batch]` (int64) and filter tail, the reverb's tail (blocks
+        longer than an eighth of its impulse) or its partitioned history and previous block
+        (shorter blocks; shaped by the first such block: a stream keeps one block length)."""
         cfg, device = self._config, self.noise.device
         reverb = max(0, self.reverb_length - 1)
         return [
@@ -305,6 +312,8 @@ class DdspInstrument(ConfiguredModel):
             torch.zeros(batch, dtype=torch.long, device=device),
             torch.zeros(batch, 2 * (cfg.noise_bands - 1) - 1, device=device),
             torch.zeros(batch, reverb, device=device),
+            torch.zeros(batch, 0, 0, 2, device=device),
+            torch.zeros(batch, 0, device=device),
         ]
 
     def _network_state(self, batch: int) -> State:
@@ -373,9 +382,10 @@ class DdspInstrument(ConfiguredModel):
         """Latent block `[batch, latent_dim, k]` → audio `[batch, 1, k·hop]`, new state;
         `reverb` `[batch]`: wet level (None: 1, as trained)."""
         hop, sample_rate = self.hop_length, self.sample_rate
-        split = len(state) - 6
+        split = len(state) - 8
         network = state[:split]
-        last_f0, last_amplitudes, phase, position, noise_tail, reverb_tail = state[split:]
+        last_f0, last_amplitudes, phase, position, noise_tail = state[split : split + 5]
+        reverb_tail, reverb_history, reverb_previous = state[split + 5 :]
         f0, harmonics, noise_gains, network = self.controls(z.float(), network)
         previous = torch.where(torch.isnan(last_f0), f0[:, 0], last_f0)
         f0_ramp = torch.cat([previous[:, None], f0], dim=-1)
@@ -391,7 +401,12 @@ class DdspInstrument(ConfiguredModel):
         impulse = self.reverb
         if impulse is not None:
             spectrum = self._reverb_spectrum(impulse, int(dry.shape[-1]))
-            wet, reverb_tail = convolve_block(dry, impulse, reverb_tail, spectrum)
+            if spectrum.dim() == 2:  # a short block: the stream's partitioned convolution
+                wet, reverb_history, reverb_previous = partitioned_block(
+                    dry, spectrum, reverb_history, reverb_previous
+                )
+            else:
+                wet, reverb_tail = convolve_block(dry, impulse, reverb_tail, spectrum)
             level = 1.0 if reverb is None else reverb.to(dry.dtype)[:, None]
             audio = dry + level * wet
         new_state = [
@@ -402,6 +417,8 @@ class DdspInstrument(ConfiguredModel):
             position,
             noise_tail,
             reverb_tail,
+            reverb_history,
+            reverb_previous,
         ]
         return audio[:, None], new_state
 
@@ -422,8 +439,12 @@ class DdspInstrument(ConfiguredModel):
         """Audio `[batch, 1, samples]` → features and timbre `[batch, latent_dim,
         ⌈samples / hop⌉]` (frame k describes the samples up to (k + 1)·hop)."""
         x = self._pad(self.check_audio(x).float())
-        z, _ = self.encode_block(x, self.init_encoder_state(x.shape[0]))
-        return z
+        state, parts = self.init_encoder_state(x.shape[0]), []
+        step = CHUNK_FRAMES * self.hop_length
+        for start in range(0, max(1, int(x.shape[-1])), step):
+            z, state = self.encode_block(x[..., start : start + step], state)
+            parts.append(z)
+        return torch.cat(parts, dim=-1)
 
     def decode(
         self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
@@ -436,8 +457,13 @@ class DdspInstrument(ConfiguredModel):
                 f"expected latent [batch, {self.latent_dim}, frames], got shape {tuple(z.shape)}"
             )
         level = None if cond is None else cond.reshape(z.shape[0]).float()
-        audio, _ = self.decode_block(z.float(), self.init_decoder_state(z.shape[0]), level)
-        return audio
+        state, parts = self.init_decoder_state(z.shape[0]), []
+        for start in range(0, max(1, int(z.shape[-1])), CHUNK_FRAMES):
+            audio, state = self.decode_block(
+                z[..., start : start + CHUNK_FRAMES].float(), state, level
+            )
+            parts.append(audio)
+        return torch.cat(parts, dim=-1)
 
     def _observe(self, z: torch.Tensor) -> None:
         """Move the training-range buffers towards this batch's voiced pitch and loudness."""

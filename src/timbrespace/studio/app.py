@@ -4,7 +4,8 @@ Every request body is a pydantic model whose numbers are finite and inside their
 lists are bounded. `guards.StudioGuard` (pure ASGI, whatever FastAPI's version) answers first:
 only loopback host names by default (a page on another site can't reach the studio by DNS
 rebinding), no state-changing request from another origin (403) or with a body that is not
-JSON (415), bodies over 64 KiB (413) or not sent within 10 s (408). Audio answers are 16-bit WAV
+JSON (415), bodies over 64 KiB (413) or not sent within 10 s (408); only the instrument panel's
+upload (`instrument_routes`) takes an audio file, of up to 16 MiB. Audio answers are 16-bit WAV
 bytes with the state id, the control values (read from the latent, requested, measured on the
 render) and warnings in `X-State`, `X-Values`, `X-Requested`, `X-Measured` and `X-Warnings`
 headers; `/openapi.json` documents them as `audio/wav` and every error as `{"detail": str}`.
@@ -44,6 +45,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
 from timbrespace.studio.export import NAME_BYTES
 from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
+from timbrespace.studio.instrument_routes import UPLOADS, add_instrument_routes
 from timbrespace.studio.live import DEFAULT_ENGINE
 from timbrespace.studio.responses import errors, file_doc, wav_doc, wav_response
 from timbrespace.studio.service import Studio, StudioError
@@ -354,6 +356,8 @@ def create_app(
         engine = request.engine if "engine" in request.model_fields_set else None
         return LiveStatus(**studio.live.configure(engine, on=request.on))
 
+    add_instrument_routes(app, studio)
+
     @app.api_route(
         "/api/{rest:path}",
         methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
@@ -379,7 +383,11 @@ def create_app(
             return "<!doctype html><title>timbrespace studio</title><p>The page is not built; the API is at <a href='/docs'>/docs</a>.</p>"
 
     app.add_middleware(
-        StudioGuard, allowed_hosts=allowed_hosts, limit=MAX_BODY, body_timeout=body_timeout
+        StudioGuard,
+        allowed_hosts=allowed_hosts,
+        limit=MAX_BODY,
+        body_timeout=body_timeout,
+        uploads=UPLOADS,
     )
     return app
 

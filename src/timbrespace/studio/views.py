@@ -11,6 +11,7 @@ import torch
 
 from timbrespace.limits import limits
 from timbrespace.studio.errors import StudioError
+from timbrespace.studio.instrument import instrument_info
 
 if TYPE_CHECKING:
     from timbrespace.space import Analysis, LatentSpace
@@ -26,8 +27,9 @@ def finite_values(values: Mapping[str, float]) -> dict[str, float | None]:
 
 
 def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
-    """What the page needs to build itself: the model, the sounds, the controls with their
-    ranges and limits in user units, the request limits (`/api/info`)."""
+    """What the page needs to build itself: the model (and, for an instrument, what it plays),
+    the sounds, the controls with their ranges and limits in user units, the request limits
+    (`/api/info`)."""
     analysis = space.analysis
     controls = []
     for name, control in space.controls.items():
@@ -57,6 +59,8 @@ def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
         "channels": int(bundle.meta.get("channels", getattr(bundle.model, "channels", 1))),
         "latent_dim": int(space.model.latent_dim),
         "path_model": space.path_latent,
+        "input_kind": space.model.input_kind,
+        "instrument": instrument_info(space),
         "sounds": len(analysis.sounds),
         "packs": list(analysis.packs),
         "gla_iters": space.default_gla_iters,

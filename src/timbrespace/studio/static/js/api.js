@@ -73,16 +73,6 @@ export async function postJSON(url, body) {
   return response.json();
 }
 
-function parseHeaderJSON(response, name, fallback) {
-  const text = response.headers.get(name);
-  if (!text) return fallback;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return fallback;
-  }
-}
-
 /**
  * POST a render-like request (render, interpolate, plane, path) → the WAV and its headers:
  * {blob, state, values, requested, measured, warnings} (see API.md).
@@ -99,13 +89,42 @@ export async function postAudio(url, body) {
     return {
       blob,
       state: response.headers.get("X-State"),
-      values: parseHeaderJSON(response, "X-Values", {}),
-      requested: parseHeaderJSON(response, "X-Requested", {}),
-      measured: parseHeaderJSON(response, "X-Measured", {}),
-      warnings: parseHeaderJSON(response, "X-Warnings", []),
+      values: headerJSON(response.headers, "X-Values", {}),
+      requested: headerJSON(response.headers, "X-Requested", {}),
+      measured: headerJSON(response.headers, "X-Measured", {}),
+      warnings: headerJSON(response.headers, "X-Warnings", []),
     };
   } finally {
     busy(-1);
+  }
+}
+
+/**
+ * POST to an endpoint answering audio without a state (the instrument's): `body` is sent as
+ * JSON, or as is with `contentType` (an uploaded file) → {blob, headers}.
+ */
+export async function postForBlob(url, body, contentType = null) {
+  busy(+1);
+  try {
+    const response = await request(url, {
+      method: "POST",
+      headers: { "Content-Type": contentType ?? "application/json" },
+      body: contentType ? body : JSON.stringify(body),
+    });
+    return { blob: await response.blob(), headers: response.headers };
+  } finally {
+    busy(-1);
+  }
+}
+
+/** A JSON header of an answer (`X-Played`, `X-Warnings`), or `fallback`. */
+export function headerJSON(headers, name, fallback) {
+  const text = headers.get(name);
+  if (!text) return fallback;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
   }
 }
 

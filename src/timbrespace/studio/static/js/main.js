@@ -10,6 +10,7 @@ import { latentMap, loadViews } from "./browse-panel.js";
 import { renderBody } from "./control-panel.js";
 import "./export-panel.js";
 import { redo, request, undo } from "./history.js";
+import { instrumentKeyDown } from "./instrument-panel.js";
 import { curve } from "./interpolate-panel.js";
 import "./live-panel.js";
 import "./nearest-panel.js";
@@ -40,6 +41,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (instrumentKeyDown(e)) return; // an instrument's computer keys play notes
   const tag = e.target instanceof HTMLElement ? e.target.tagName : "";
   if (e.key === " ") {
     // Space on a button or checkbox activates it; everywhere else it plays / stops
@@ -72,6 +74,7 @@ function describeModel(info) {
     `${info.sounds} sounds`,
     `${info.packs.length} packs`,
     `latent ${info.latent_dim}${info.path_model ? " × time" : ""}`,
+    info.instrument ? "instrument: played by pitch and loudness" : "",
   ];
   return parts.filter(Boolean).join(" · ");
 }
