@@ -122,6 +122,8 @@ class CommandHandler:
             if any(abs(v) > 20 for v in curve.values):
                 raise AddressError("curve offsets must lie within -20…20")
             return (args[0], args[1], curve)
+        if address == "/source" and args[0] == "input" and not self.capabilities["input"]:
+            raise AddressError(f"this {self.space.model.label} model has no {NEEDS['input']}")
         if address == "/source" and args[0] not in self.sources:
             raise AddressError(
                 f"source {args[0]!r:.40}: expected {', '.join(self.sources)} for this model"

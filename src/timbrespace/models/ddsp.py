@@ -61,8 +61,10 @@ from timbrespace.models.ddsp_config import (
     VOICED,
     VOICING,
     DdspConfig,
+    decaying_noise,
     hz_to_midi,
     midi_to_hz,
+    update_ranges,
     voicing_gate,
 )
 
@@ -152,18 +154,16 @@ class DdspInstrument(ConfiguredModel):
 
     @property
     def reverb(self) -> torch.Tensor | None:
-        """The learned reverb's impulse response `[reverb_length]` (None without one): white
-        noise (the synth's table) decaying exponentially, with a learned level and decay time,
-        as DDSP's `ExpDecayReverb` — a room, not a filter, so the reverb cannot take over the
-        instrument's timbre and a wet level of 0 leaves the dry instrument at its own level.
-        Sample 0 is zero (the dry path carries the direct sound)."""
+        """The learned reverb's impulse response `[reverb_length]` (None without one); see
+        `ddsp_config.decaying_noise`."""
         if not self.reverb_length:
             return None
-        time = torch.arange(self.reverb_length, device=self.noise.device) / self.sample_rate
-        t60 = nn.functional.softplus(self.reverb_decay) * self._config.reverb_seconds / 3
-        envelope = torch.pow(10.0, -3.0 * time / t60.clamp_min(1e-3))
-        impulse = torch.sigmoid(self.reverb_gain) * envelope * self.noise[: self.reverb_length]
-        return torch.cat([impulse.new_zeros(1), impulse[1:]])
+        return decaying_noise(
+            self.noise[: self.reverb_length],
+            torch.sigmoid(self.reverb_gain),
+            nn.functional.softplus(self.reverb_decay) * self._config.reverb_seconds / 3,
+            self.sample_rate,
+        )
 
     def train(self, mode: bool = True) -> DdspInstrument:
         self._reverb_spectra.clear()
@@ -465,19 +465,6 @@ class DdspInstrument(ConfiguredModel):
             parts.append(audio)
         return torch.cat(parts, dim=-1)
 
-    def _observe(self, z: torch.Tensor) -> None:
-        """Move the training-range buffers towards this batch's voiced pitch and loudness."""
-        voiced = z[:, VOICING] >= VOICED
-        if int(voiced.sum()) < 16:
-            return
-        quantiles = torch.tensor([0.05, 0.95], device=z.device)
-        for buffer, channel in ((self.pitch_range, PITCH), (self.loudness_range, LOUDNESS)):
-            batch_range = torch.quantile(z[:, channel][voiced].float(), quantiles)
-            if bool(torch.isnan(buffer).any()):
-                buffer.copy_(batch_range)
-            else:
-                buffer.lerp_(batch_range, 0.02)
-
     def forward(self, x: torch.Tensor) -> WaveformOutput:
         """Training pass on chunks `[batch, 1, samples]`: in training mode a random
         hop-aligned crop of `train_samples` (tracked with the chunk's own past before it, as a
@@ -488,7 +475,7 @@ class DdspInstrument(ConfiguredModel):
             z = self.encode(source)
             if self.training:
                 with torch.no_grad():
-                    self._observe(z)
+                    update_ranges(self.pitch_range, self.loudness_range, z)
             return WaveformOutput(audio=self.decode(z), z=z, regularization=source.new_zeros(()))
         history = self.frame_length - hop
         padded = nn.functional.pad(source[:, 0], (history, 0))
@@ -500,7 +487,7 @@ class DdspInstrument(ConfiguredModel):
         state[0] = segment[:, :history]
         z, _ = self.encode_block(segment[:, None, history:], state)
         with torch.no_grad():
-            self._observe(z)
+            update_ranges(self.pitch_range, self.loudness_range, z)
         target = segment[:, None, history:]
         return WaveformOutput(
             audio=self.decode(z), z=z, regularization=source.new_zeros(()), target=target

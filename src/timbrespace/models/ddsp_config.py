@@ -107,7 +107,7 @@ DDSP_PRESETS: dict[str, dict] = {
         "gru_width": 64,
         "dilations": (1, 2, 4, 8),
         "reverb_seconds": 0.1,
-        "train_samples": 4096,
+        "train_samples": 8192,
         "clip_samples": 16000,
     },
     "small": {},
@@ -124,3 +124,32 @@ DDSP_PRESETS: dict[str, dict] = {
         "clip_samples": 192000,
     },
 }
+
+
+def decaying_noise(
+    noise: torch.Tensor, gain: torch.Tensor, t60: torch.Tensor, sample_rate: int
+) -> torch.Tensor:
+    """The learned reverb's impulse response `[samples]`: white `noise` decaying by 60 dB in
+    `t60` seconds, at level `gain`, as DDSP's `ExpDecayReverb` — a room, not a filter, so the
+    reverb cannot take over the instrument's timbre and a wet level of 0 leaves the dry
+    instrument at its own level. Sample 0 is zero (the dry path carries the direct sound)."""
+    time = torch.arange(noise.shape[-1], device=noise.device) / sample_rate
+    envelope = torch.pow(10.0, -3.0 * time / t60.clamp_min(1e-3))
+    impulse = gain * envelope * noise
+    return torch.cat([impulse.new_zeros(1), impulse[1:]])
+
+
+def update_ranges(pitch_range: torch.Tensor, loudness_range: torch.Tensor, z: torch.Tensor) -> None:
+    """Move the running 5th–95th percentiles `[2]` of voiced pitch (MIDI) and loudness (dB)
+    towards those of the latent batch `z` `[batch, dim, frames]` (in place; the first batch
+    with 16 voiced frames sets them)."""
+    voiced = z[:, VOICING] >= VOICED
+    if int(voiced.sum()) < 16:
+        return
+    quantiles = torch.tensor([0.05, 0.95], device=z.device)
+    for buffer, channel in ((pitch_range, PITCH), (loudness_range, LOUDNESS)):
+        batch_range = torch.quantile(z[:, channel][voiced].float(), quantiles)
+        if bool(torch.isnan(buffer).any()):
+            buffer.copy_(batch_range)
+        else:
+            buffer.lerp_(batch_range, 0.02)
