@@ -140,3 +140,40 @@ def overlap_add(
     ).reshape(batch, channels, length)
     summed = torch.cat([summed[..., : n_fft - hop] + tail, summed[..., n_fft - hop :]], dim=-1)
     return summed[..., : count * hop], summed[..., count * hop :]
+
+
+class BlockFunctions:
+    """Mixed into a streaming family whose state is its encoder's (`encoder_state_size`
+    tensors) then its decoder's: the whole stream in one call, and inputs padded to a hop."""
+
+    @property
+    def hop_length(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def encoder_state_size(self) -> int:
+        raise NotImplementedError
+
+    def encode_block(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    def decode_block(
+        self, z: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    def forward_block(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Audio block in → audio block out (`delay_samples` late), with the whole state."""
+        split = self.encoder_state_size
+        z, encoder_state = self.encode_block(x, state[:split])
+        y, decoder_state = self.decode_block(z, state[split:])
+        return y, [*encoder_state, *decoder_state]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` `[..., samples]` zero-padded at the end to a whole number of hops."""
+        extra = -int(x.shape[-1]) % int(self.hop_length)
+        return nn.functional.pad(x, (0, extra)) if extra else x

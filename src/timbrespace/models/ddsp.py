@@ -50,7 +50,7 @@ from timbrespace.models.base import (
     WaveformOutput,
     register_family,
 )
-from timbrespace.models.causal import CausalStack
+from timbrespace.models.causal import BlockFunctions, CausalStack
 from timbrespace.models.ddsp_config import (
     DDSP_PRESETS,
     FEATURES,
@@ -86,7 +86,7 @@ def _mlp(inputs: int, width: int) -> nn.Sequential:
     )
 
 
-class DdspInstrument(ConfiguredModel):
+class DdspInstrument(BlockFunctions, ConfiguredModel):
     """The DDSP instrument; follows `timbrespace.models.base.LatentModel` and
     `StreamingModel` with `hop_length = hop`. Condition "reverb": the wet level `[batch]`
     (1 = as trained, 0 = dry)."""
@@ -421,19 +421,6 @@ class DdspInstrument(ConfiguredModel):
             reverb_previous,
         ]
         return audio[:, None], new_state
-
-    def forward_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Audio block in → the instrument playing it out, with the whole state."""
-        split = self.encoder_state_size
-        z, encoder_state = self.encode_block(x, state[:split])
-        y, decoder_state = self.decode_block(z, state[split:])
-        return y, [*encoder_state, *decoder_state]
-
-    # ---- offline -----------------------------------------------------------------------------
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        extra = -int(x.shape[-1]) % self.hop_length
-        return nn.functional.pad(x, (0, extra)) if extra else x
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio `[batch, 1, samples]` → features and timbre `[batch, latent_dim,

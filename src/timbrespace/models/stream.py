@@ -39,7 +39,7 @@ from timbrespace.models.base import (
     register_family,
 )
 from timbrespace.models.bottleneck import Bottleneck, build_bottleneck
-from timbrespace.models.causal import CausalStack, causal_frames, overlap_add
+from timbrespace.models.causal import BlockFunctions, CausalStack, causal_frames, overlap_add
 from timbrespace.models.layers import check_common_fields
 
 State = list[torch.Tensor]
@@ -133,7 +133,7 @@ STREAM_PRESETS: dict[str, dict] = {
 }
 
 
-class StreamingVAE(ConfiguredModel):
+class StreamingVAE(BlockFunctions, ConfiguredModel):
     """The streaming waveform VAE; follows `timbrespace.models.base.LatentModel` with
     `hop_length = hop` (one latent frame per hop of audio)."""
 
@@ -280,19 +280,6 @@ class StreamingVAE(ConfiguredModel):
         frames = torch.fft.irfft(spectrum, n=cfg.n_fft, dim=-1) * self.synthesis_window
         audio, tail = overlap_add(frames, state[-1], self.hop_length)
         return audio, [*units, tail]
-
-    def forward_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Audio block in → audio block out (`delay_samples` late), with the whole state."""
-        split = self.encoder_state_size
-        z, encoder_state = self.encode_block(x, state[:split])
-        y, decoder_state = self.decode_block(z, state[split:])
-        return y, [*encoder_state, *decoder_state]
-
-    # ---- offline ---------------------------------------------------------------------------
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        extra = -int(x.shape[-1]) % self.hop_length
-        return nn.functional.pad(x, (0, extra)) if extra else x
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio `[batch, channels, samples]` → latent path `[batch, latent_dim, ⌈samples /
