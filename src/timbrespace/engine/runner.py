@@ -147,14 +147,15 @@ class Runner:
     # ---- worker ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker (the first block is rendered before this returns). Python's
+        """Start the worker (the first two blocks are rendered before this returns). Python's
         garbage collector is told to leave the objects alive now alone (`gc.freeze`): a full
         collection over a large process (a loaded model, a test session) can pause every thread
         for longer than a block."""
         gc.collect()
         gc.freeze()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        self._render_one()  # the first block is ready before the first pull
+        self._render_one()  # two blocks are ready before the first pull: the worker thread's
+        self._render_one()  # first render (cold) then has two periods; the ring drains to one
         self._thread = threading.Thread(target=self._work, name="engine-worker", daemon=True)
         self._thread.start()
 
@@ -167,14 +168,17 @@ class Runner:
         gc.unfreeze()
 
     def _lead(self) -> float:
-        """How long before its due time a block starts: the whole period until 16 renders are
-        timed, then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
+        """How long before its due time a block starts: until 16 renders are timed, the whole
+        period or 1.5 × the slowest render so far (+ `SAFETY_SECONDS`) if longer (the first
+        renders of a thread are its slowest: without it a model whose block takes most of the
+        period missed its first pulls), then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
         percentile) + `SAFETY_SECONDS`: slow blocks (another process or thread taking the
         cores) widen the margin at once, one outlier does not, and it narrows again when they
         leave the window; never under `MIN_LEAD_SECONDS` or half a period. A lead over one
         period means rendering that many blocks ahead."""
-        if len(self.render_seconds) < 16:
-            return self.period
+        if len(self.render_seconds) < 16:  # warming up: as long as the slowest so far allows
+            slowest = max(self.render_seconds, default=0.0)
+            return max(self.period, 1.5 * slowest + SAFETY_SECONDS)
         floor = min(self.period / 2, MIN_LEAD_SECONDS)
         return max(floor, 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS)
 
