@@ -34,6 +34,7 @@ from timbrespace.audio.midi import (
 from timbrespace.bundle import Bundle
 from timbrespace.errors import TimbrespaceError
 from timbrespace.models.base import FeatureModel, require_features
+from timbrespace.numbers import hz_to_midi
 
 MAX_OCTAVES = 4
 """The largest transposition, in octaves, either way."""
@@ -89,6 +90,18 @@ def feature_model(bundle: Bundle, what: str) -> FeatureModel:
     return cast(FeatureModel, bundle.model)
 
 
+def playable_range(model: FeatureModel) -> tuple[float, float]:
+    """The MIDI pitches the model's tracker covers (its f0 range)."""
+    low, high = model.tracker_range
+    return hz_to_midi(low), hz_to_midi(high)
+
+
+def velocity_range(model: FeatureModel) -> tuple[float, float]:
+    """Loudness (dB) that velocities 1…127 map onto: the trained 5th–95th percentiles."""
+    trained = model.trained_range()
+    return (-40.0, -10.0) if trained is None else trained[1]
+
+
 def _reverb(performance: Performance, batch: int) -> torch.Tensor | None:
     if performance.reverb is None:
         return None
@@ -132,7 +145,7 @@ def transfer(
     played = fit(model, z, performance, os.fspath(path))
     semitones = 12 * played.octave + played.semitones
     shifted_pitch = model.feature_curves(z)[0] + semitones
-    if bool((shifted_pitch > 69 + 12 * math.log2(bundle.sample_rate / 2 / 440)).any()):
+    if bool((shifted_pitch > hz_to_midi(bundle.sample_rate / 2)).any()):
         raise TimbrespaceError(
             f"--octave {played.octave}: the input's pitch goes above Nyquist at "
             f"{bundle.sample_rate} Hz; transpose it down"
@@ -160,10 +173,9 @@ def render_midi(
     name = os.fspath(path)
     if octave or performance.semitones:
         score = transpose(score, 12 * octave + round(performance.semitones))
-    low, high = (69 + 12 * math.log2(f / 440) for f in model.tracker_range)
+    low, high = playable_range(model)
     check_pitch_range(score, low, high, name if not octave else f"{name} after --octave {octave}")
-    trained = model.trained_range()
-    loudness = (-40.0, -10.0) if trained is None else trained[1]
+    loudness = velocity_range(model)
     gain = performance.loudness_db or 0.0
     times = frame_times(
         render_seconds(score, envelope), bundle.sample_rate, bundle.model.hop_length
@@ -213,14 +225,13 @@ def render_note(
             f"note: expected 0 < seconds <= 30 and velocity 1..127, got {seconds:g} s, "
             f"velocity {velocity:g}"
         )
-    low, high = (69 + 12 * math.log2(f / 440) for f in model.tracker_range)
+    low, high = playable_range(model)
     if not low <= pitch <= high:
         raise TimbrespaceError(f"note: pitch {pitch:g} is outside MIDI {low:.0f}–{high:.0f}")
     whole = int(round(pitch))
     note = Note(start=0.0, end=float(seconds), pitch=whole, velocity=int(velocity), channel=0)
     score = Score(notes=(note,), bends=(), seconds=float(seconds))
-    trained = model.trained_range()
-    loudness = (-40.0, -10.0) if trained is None else trained[1]
+    loudness = velocity_range(model)
     times = frame_times(
         render_seconds(score, envelope), bundle.sample_rate, bundle.model.hop_length
     )

@@ -17,11 +17,8 @@ import numpy as np
 import torch
 
 from timbrespace.audio.midi import Envelope
+from timbrespace.numbers import midi_to_hz
 from timbrespace.space import LatentSpace
-
-
-def _hz(pitch: float) -> float:
-    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
 
 
 @dataclass
@@ -103,7 +100,7 @@ class LiveNotes:
         for index in range(frames):
             self.pitch += (self.target - self.pitch) * glide
             self._advance(step)
-            f0[index] = _hz(self.pitch)
+            f0[index] = midi_to_hz(self.pitch)
             loudness[index] = self.phrase.level_db
             voicing[index] = 0.0 if self.phrase.stage == "off" else 1.0
         return f0, loudness, voicing

@@ -43,6 +43,16 @@ def format_quantity(value: float, unit: str = "") -> str:
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
+def midi_to_hz(pitch: float) -> float:
+    """MIDI pitch (60 = C4, fractions are cents/100) → Hz (A4 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+
+
+def hz_to_midi(hz: float) -> float:
+    """Hz → MIDI pitch (A4 = 440 Hz = 69), fractional."""
+    return 69.0 + 12.0 * math.log2(hz / 440.0)
+
+
 def note_name(hz: float) -> str:
     """The nearest equal-tempered note (A4 = 440 Hz) and the offset from it in cents:
     `note_name(440)` → `A4`, `note_name(333.3)` → `E4 +19c`; `—` when not a positive frequency."""

@@ -14,6 +14,7 @@ import torch
 
 from timbrespace import runtime
 from timbrespace.live import at_pitch
+from timbrespace.numbers import midi_to_hz
 from timbrespace.space import LatentSpace
 
 __all__ = ["MAX_VOICES", "VoiceBank", "midi_to_hz", "velocity_gain"]
@@ -21,11 +22,6 @@ __all__ = ["MAX_VOICES", "VoiceBank", "midi_to_hz", "velocity_gain"]
 MAX_VOICES = 32
 RENDER_MEMO = 128
 """Rendered sounds kept, by latent and pitch, so a repeated note costs no render."""
-
-
-def midi_to_hz(pitch: float) -> float:
-    """MIDI pitch (60 = C4, fractions are cents/100) → Hz (A4 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
 
 
 def velocity_gain(velocity: float) -> float:

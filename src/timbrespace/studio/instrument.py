@@ -14,7 +14,6 @@ the name the user gave it (never the server's temporary path).
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 import unicodedata
@@ -28,7 +27,14 @@ from timbrespace import runtime
 from timbrespace.audio.io import audio_info
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import MAX_INPUT_SECONDS
-from timbrespace.instrument import MAX_OCTAVES, Performance, feature_model, render_note, transfer
+from timbrespace.instrument import (
+    MAX_OCTAVES,
+    Performance,
+    feature_model,
+    playable_range,
+    render_note,
+    transfer,
+)
 from timbrespace.studio.errors import NotFound, StudioError, Unprocessable
 from timbrespace.studio.files import AUDIO_TYPES, inside_root
 from timbrespace.studio.states import wav_bytes
@@ -70,10 +76,6 @@ class Sound:
     render_ms: float = 0.0
 
 
-def midi_of(hz: float) -> float:
-    return 69.0 + 12.0 * math.log2(hz / 440.0)
-
-
 def is_instrument(space: LatentSpace) -> bool:
     return space.model.input_kind == INSTRUMENT_KIND
 
@@ -87,7 +89,7 @@ def instrument_info(space: LatentSpace) -> dict[str, Any] | None:
     model = feature_model(space.bundle, "the instrument panel")
     trained = model.trained_range()
     return {
-        "pitch_range": [midi_of(hz) for hz in model.tracker_range],
+        "pitch_range": list(playable_range(model)),
         "trained_pitch": None if trained is None else [float(v) for v in trained[0]],
         "trained_loudness": None if trained is None else [float(v) for v in trained[1]],
         "octaves": MAX_OCTAVES,
