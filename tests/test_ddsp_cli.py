@@ -130,6 +130,7 @@ def test_bad_input_gets_one_line(
     }
     if case.startswith("oneshot"):
         other = str(request.getfixturevalue("trained")[0] / "bundle")
+        capsys.readouterr()  # the fixture's training notes, when it trains here
         commands[case] = (
             ["transfer", other, tone, "-o", out, "--octave", "1"]
             if case == "oneshot_octave"

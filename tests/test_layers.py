@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("inference", "blocks", "instrument"),
     ("train",),
     ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),
-    ("space", "control_fidelity", "live", "live_notes"),
+    ("space", "control_fidelity", "live", "live_notes", "exportable"),
     ("cli", "studio", "engine", "export"),
 ]
 """Bottom to top; a module may import its own layer and the layers below it."""

@@ -116,7 +116,8 @@ def yin_frames(frames: torch.Tensor, settings: PitchSettings) -> tuple[torch.Ten
     confidence."""
     length, lags, window = settings.yin_length, settings.max_period + 2, settings.max_period
     shape = frames.shape[:-1]
-    y = frames[..., frames.shape[-1] - length :].reshape(-1, length)
+    # float64: a trough's depth then does not depend on the FFT library (ONNX Runtime's)
+    y = frames[..., frames.shape[-1] - length :].reshape(-1, length).double()
     n_fft = settings.yin_fft
     recent = y[:, length - window :]
     # c[s] = Σ_j recent[j]·y[j + s]; the lag-τ product of the window is c[length − window − τ]
@@ -130,7 +131,8 @@ def yin_frames(frames: torch.Tensor, settings: PitchSettings) -> tuple[torch.Ten
     square_sums = torch.nn.functional.pad(torch.cumsum(y.square(), dim=-1), (1, 0))
     ends = length - taus  # the window delayed by τ covers [ends − window, ends)
     energy = square_sums[:, ends] - square_sums[:, ends - window]
-    return _yin_period(energy, correlation, settings, shape)
+    f0, confidence = _yin_period(energy, correlation, settings, shape)
+    return f0.to(frames.dtype), confidence.to(frames.dtype)
 
 
 def _yin_period(
@@ -183,7 +185,9 @@ def hold_voiced(
     frames = f0.shape[-1]
     index = torch.arange(frames, device=f0.device).expand_as(f0)
     marked = torch.where(voiced, index, torch.full_like(index, -1))
-    latest = torch.cummax(marked, dim=-1).values
+    # the running maximum, as a masked max over earlier frames (ONNX has no cummax)
+    earlier = torch.ones(frames, frames, dtype=torch.bool, device=f0.device).tril()
+    latest = torch.where(earlier, marked[:, None, :], -1).amax(dim=-1)
     held = torch.gather(f0, -1, latest.clamp_min(0))
     before = torch.where(torch.isnan(last)[:, None], f0, last[:, None].expand_as(f0))
     held = torch.where(latest >= 0, held, before)

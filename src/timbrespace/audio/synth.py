@@ -197,7 +197,7 @@ def fir_noise_block(
     `table` noise read from `position` `[batch]` (int64), overlap-added onto `tail`
     `[batch, 2·(bands − 1) − 1]`. Returns audio `[batch, frames·hop]`, the new position and
     the new tail."""
-    batch, bands, frames = magnitudes.shape
+    batch, bands, frames = (int(n) for n in magnitudes.shape)
     length = 2 * (bands - 1)
     response = torch.fft.irfft(magnitudes.transpose(1, 2), n=length, dim=-1)
     window = torch.hann_window(length, periodic=False, dtype=response.dtype, device=response.device)
@@ -284,8 +284,12 @@ def partitioned_block(
     if history.shape[1:3] != (count, samples + 1) or previous.shape[-1] != samples:
         history = x.new_zeros(batch, count, samples + 1, 2)
         previous = x.new_zeros(batch, samples)
-    current = torch.fft.rfft(torch.cat([previous, x], dim=-1), dim=-1)
-    line = torch.cat([current[:, None], torch.view_as_complex(history)[:, :-1]], dim=1)
-    summed = (line * spectra).sum(dim=1)
+    current = torch.view_as_real(torch.fft.rfft(torch.cat([previous, x], dim=-1), dim=-1))
+    line = torch.cat([current[:, None], history[:, :-1]], dim=1)  # [b, parts, bins, 2]
+    # the complex products in real arithmetic: the ONNX exporter takes few complex operators
+    parts = torch.view_as_real(spectra) if spectra.is_complex() else spectra
+    real = line[..., 0] * parts[..., 0] - line[..., 1] * parts[..., 1]
+    imaginary = line[..., 0] * parts[..., 1] + line[..., 1] * parts[..., 0]
+    summed = torch.complex(real.sum(dim=1), imaginary.sum(dim=1))
     y = torch.fft.irfft(summed, n=2 * samples, dim=-1)[:, samples:]
-    return y, torch.view_as_real(line).contiguous(), x
+    return y, line, x

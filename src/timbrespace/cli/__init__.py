@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from timbrespace import runtime
-from timbrespace.cli import analysis, data, demo, generate, serve, studio, train
+from timbrespace.cli import analysis, data, demo, export, generate, serve, studio, train
 from timbrespace.cli.common import EXIT_USER_ERROR
 from timbrespace.cli.train import parse_overrides
 from timbrespace.errors import TimbrespaceError
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parsers(verbs)
     studio.add_parsers(verbs)
     serve.add_parsers(verbs)
+    export.add_parsers(verbs)
     analysis.add_eval_parser(verbs)
     return parser
 

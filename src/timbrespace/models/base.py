@@ -28,6 +28,7 @@ from timbrespace.config import expand_dotted as _expand_dotted
 from timbrespace.config import is_dataclass_type as _is_dataclass_type
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import check_config
+from timbrespace.models.export_blocks import ExportBlocks
 
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "full")
 
@@ -225,6 +226,15 @@ class ConfiguredModel(nn.Module):
     @property
     def default_gla_iters(self) -> int | None:
         return None
+
+    def export_blocks(self, block: int = 0) -> ExportBlocks:
+        """The block functions as one module (an `nn.Module` in eval mode) that TorchScript and
+        the ONNX exporter compile; `block`: the block length of a fixed-block family (0: its
+        default). Families that do not stream refuse."""
+        raise CapabilityError(
+            f"a {self.label} model does not stream block by block, so it has no block functions "
+            "to export"
+        )
 
     def gla_work(self, frames: int, gla_iters: int) -> float:
         """Griffin-Lim work of decoding one latent path of `frames` frames with `gla_iters`

@@ -73,6 +73,8 @@ class CausalStack(nn.Module):
     """Input projection, causal residual units (one per dilation), output projection, on rows:
     `[batch, frames, in]` → `[batch, frames, out]`, one state tensor per unit."""
 
+    __jit_unused_properties__ = ["receptive_frames"]
+
     def __init__(
         self,
         in_channels: int,
@@ -94,7 +96,10 @@ class CausalStack(nn.Module):
         return [unit for unit in self.units if isinstance(unit, CausalResidual)]
 
     def init_state(self, batch: int, device: torch.device | None = None) -> list[torch.Tensor]:
-        return [unit.init_state(batch, device) for unit in self.residuals()]
+        states: list[torch.Tensor] = []
+        for unit in self.units:
+            states.append(unit.init_state(batch, device))  # type: ignore[operator]
+        return states
 
     def forward(
         self, x: torch.Tensor, state: list[torch.Tensor]

@@ -45,6 +45,7 @@ from timbrespace.audio.synth import (
 )
 from timbrespace.models.base import (
     ConfiguredModel,
+    ExportBlocks,
     InputKind,
     LatentKind,
     WaveformOutput,
@@ -70,9 +71,10 @@ from timbrespace.models.ddsp_config import (
 
 State = list[torch.Tensor]
 CHUNK_FRAMES = 512
-"""Offline renders run as a stream of blocks of this many frames (the same result): the synth's
-`[harmonics, samples]` tensors of a whole minute would not fit in a cache, 65536 samples do
-(35 s of audio: 42× → 75× real time on 2 threads)."""
+"""Offline renders run as a stream of blocks of this many frames (the same result): a whole
+minute's `[harmonics, samples]` would not fit in a cache (35 s: 42× → 75× real time)."""
+EXPORT_BLOCK = 128
+"""Samples per block of an export by default (rounded up to a whole number of hops)."""
 
 
 def _mlp(inputs: int, width: int) -> nn.Sequential:
@@ -271,10 +273,12 @@ class DdspInstrument(BlockFunctions, ConfiguredModel):
 
     def init_encoder_state(self, batch: int = 1) -> State:
         """Zero state of the tracker: the `frame_length − hop` past samples `[batch, ·]`, the
-        last voiced f0 `[batch]` (NaN: none yet), then the timbre encoder's GRU state."""
-        device = self.noise.device
+        last voiced f0 `[batch]` (Hz; before any, the middle of the tracker's range: YIN's f0
+        of silence is arbitrary and would steer the oscillator's phase), then the timbre
+        encoder's GRU state."""
+        device, (low, high) = self.noise.device, self.tracker_range
         past = torch.zeros(batch, self.frame_length - self.hop_length, device=device)
-        state = [past, torch.full((batch,), math.nan, device=device)]
+        state = [past, torch.full((batch,), math.sqrt(low * high), device=device)]
         if self.z_encoder is not None:
             state.append(torch.zeros(1, batch, self._config.hidden_width, device=device))
         return state
@@ -355,7 +359,7 @@ class DdspInstrument(BlockFunctions, ConfiguredModel):
         noise = exp_sigmoid(out[:, 1 + cfg.n_harmonics :] - 5.0)
         return f0, harmonics, noise, network
 
-    def _reverb_spectrum(self, impulse: torch.Tensor, samples: int) -> torch.Tensor:
+    def reverb_spectrum(self, impulse: torch.Tensor, samples: int) -> torch.Tensor:
         """The impulse's spectrum for a block of `samples` (`convolve_block`): whole for long
         blocks, partitioned for short ones; kept between calls unless gradients flow."""
         length = int(impulse.shape[-1])
@@ -377,10 +381,15 @@ class DdspInstrument(BlockFunctions, ConfiguredModel):
         return cached
 
     def decode_block(
-        self, z: torch.Tensor, state: State, reverb: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        state: State,
+        reverb: torch.Tensor | None = None,
+        spectrum: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Latent block `[batch, latent_dim, k]` → audio `[batch, 1, k·hop]`, new state;
-        `reverb` `[batch]`: wet level (None: 1, as trained)."""
+        `reverb` `[batch]`: wet level (None: 1, as trained); `spectrum`: the reverb's
+        `reverb_spectrum` for this block length when the caller keeps it."""
         hop, sample_rate = self.hop_length, self.sample_rate
         split = len(state) - 8
         network = state[:split]
@@ -400,7 +409,8 @@ class DdspInstrument(BlockFunctions, ConfiguredModel):
         audio = dry
         impulse = self.reverb
         if impulse is not None:
-            spectrum = self._reverb_spectrum(impulse, int(dry.shape[-1]))
+            if spectrum is None:
+                spectrum = self.reverb_spectrum(impulse, int(dry.shape[-1]))
             if spectrum.dim() == 2:  # a short block: the stream's partitioned convolution
                 wet, reverb_history, reverb_previous = partitioned_block(
                     dry, spectrum, reverb_history, reverb_previous
@@ -421,6 +431,12 @@ class DdspInstrument(BlockFunctions, ConfiguredModel):
             reverb_previous,
         ]
         return audio[:, None], new_state
+
+    def export_blocks(self, block: int = 0) -> ExportBlocks:
+        """Blocks of exactly `block` samples (0: the first multiple of the hop from 128)."""
+        from timbrespace.models.ddsp_blocks import DdspBlocks
+
+        return DdspBlocks(self, block or -(-EXPORT_BLOCK // self.hop_length) * self.hop_length)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio `[batch, 1, samples]` → features and timbre `[batch, latent_dim,

@@ -33,6 +33,7 @@ from torch import nn
 from timbrespace.models.base import (
     ConfigError,
     ConfiguredModel,
+    ExportBlocks,
     InputKind,
     LatentKind,
     WaveformOutput,
@@ -131,6 +132,57 @@ STREAM_PRESETS: dict[str, dict] = {
         "decoder_dilations": (1, 2, 4, 8, 1, 2, 4, 8),
     },
 }
+
+
+def stream_analysis(
+    x: torch.Tensor,
+    past: torch.Tensor,
+    window: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    log_floor: float,
+    measured: bool,
+    power_floor: float,
+    loudness_offset: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Audio `[batch, channels, k·hop]` with the `n_fft − hop` samples before it (`past`) →
+    log-magnitude rows `[batch, k, channels·bins]`, the measured loudness channel `[batch, 1,
+    k]` (`[batch, 0, k]` unless `measured`) and the new past."""
+    frames, past = causal_frames(x, past, n_fft, hop)
+    # float64: a bin near the floor moves its log by 1e-7 / log_floor when a float32 FFT rounds
+    # differently, which would make the latent depend on the FFT library (ONNX Runtime's)
+    spectrum = torch.fft.rfft((frames * window).double(), dim=-1).abs()
+    features = torch.log(spectrum + log_floor).to(x.dtype)  # [b, c, frames, bins]
+    batch, channels, count, bins = features.shape
+    rows = features.transpose(1, 2).reshape(batch, count, channels * bins)
+    if not measured:
+        return rows, features.new_zeros(batch, 0, count), past
+    power = spectrum.square().mean(dim=(1, 3))[:, None]  # [batch, 1, frames]
+    return rows, (torch.log10(power + power_floor) * 0.4 + loudness_offset).to(x.dtype), past
+
+
+def stream_synthesis(
+    out: torch.Tensor,
+    tail: torch.Tensor,
+    synthesis_window: torch.Tensor,
+    channels: int,
+    hop: int,
+    max_log_magnitude: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder rows `[batch, k, channels·2·bins]` (a bounded log-magnitude and a phase per bin)
+    → audio `[batch, channels, k·hop]` overlap-added onto `tail` `[batch, channels, n_fft −
+    hop]`, and the new tail."""
+    n_fft = int(synthesis_window.shape[0])
+    bins = n_fft // 2 + 1
+    batch, count = out.shape[0], out.shape[1]
+    out = out.reshape(batch, count, channels, 2, bins).permute(0, 2, 3, 1, 4)
+    log_magnitude = max_log_magnitude * torch.tanh(out[:, :, 0] / max_log_magnitude)
+    magnitude, phase = torch.exp(log_magnitude), out[:, :, 1]
+    inner = torch.ones(bins, dtype=out.dtype, device=out.device)
+    inner[0], inner[-1] = 0.0, 0.0  # the DC and Nyquist bins of a real signal are real
+    spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase) * inner)
+    frames = torch.fft.irfft(spectrum, n=n_fft, dim=-1) * synthesis_window
+    return overlap_add(frames, tail, hop)
 
 
 class StreamingVAE(BlockFunctions, ConfiguredModel):
@@ -241,15 +293,11 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-magnitude rows `[batch, frames, channels·bins]`, the loudness latent channel
         `[batch, 1, frames]` (empty without `loudness_latent`) and the new past samples."""
-        frames, past = causal_frames(x, past, self._config.n_fft, self.hop_length)
-        spectrum = torch.fft.rfft(frames * self.window, dim=-1).abs()
-        features = torch.log(spectrum + self._config.log_floor)  # [b, c, frames, bins]
-        batch, channels, count, bins = features.shape
-        rows = features.transpose(1, 2).reshape(batch, count, channels * bins)
-        if not self.measured:
-            return rows, features.new_zeros(batch, 0, count), past
-        power = spectrum.square().mean(dim=(1, 3))[:, None]  # [batch, 1, frames]
-        return rows, torch.log10(power + self.power_floor) * 0.4 + self.loudness_offset, past
+        cfg = self._config
+        return stream_analysis(
+            x, past, self.window, cfg.n_fft, cfg.hop, cfg.log_floor, self.measured > 0,
+            self.power_floor, self.loudness_offset,
+        )  # fmt: skip
 
     def _encode_block(
         self, x: torch.Tensor, state: State
@@ -273,13 +321,16 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         `delay_samples`), new state."""
         cfg = self._config
         out, units = self.decoder(z.transpose(1, 2), state[:-1])
-        batch, count, _ = out.shape
-        out = out.reshape(batch, count, cfg.channels, 2, self.bins).permute(0, 2, 3, 1, 4)
-        log_magnitude = cfg.max_log_magnitude * torch.tanh(out[:, :, 0] / cfg.max_log_magnitude)
-        spectrum = torch.polar(torch.exp(log_magnitude), out[:, :, 1])
-        frames = torch.fft.irfft(spectrum, n=cfg.n_fft, dim=-1) * self.synthesis_window
-        audio, tail = overlap_add(frames, state[-1], self.hop_length)
+        audio, tail = stream_synthesis(
+            out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude
+        )
         return audio, [*units, tail]
+
+    def export_blocks(self, block: int = 0) -> ExportBlocks:
+        """Any block length that is a multiple of the hop: `block` is not used."""
+        from timbrespace.models.stream_blocks import StreamBlocks
+
+        return StreamBlocks(self).eval()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio `[batch, channels, samples]` → latent path `[batch, latent_dim, ⌈samples /

@@ -1,0 +1,146 @@
+"""Export speed: the nn~ (TorchScript) and ONNX Runtime exports next to eager torch, in one run.
+
+For each family (the `small` presets with random weights, saved as bundles, or trained bundles
+given with `--stream-bundle` / `--ddsp-bundle`) the bundle is exported both ways (each export
+verified against the bundle by `timbrespace.export`), then consecutive blocks of a 44.1 kHz
+test signal of 2048, 512 and 128 samples run through: eager `forward_block` (what the engine
+runs), the nn~ file's `forward`, and ONNX Runtime with its state fed back. Per path: real-time
+factor (audio seconds / wall seconds), per-block p50 / p95 in ms against the deadline, share of
+blocks over it. One thread for all three (`realtime` policy; ONNX Runtime: one intra-op thread).
+A ddsp ONNX file takes exactly its recorded block (128 samples): longer blocks are fed in
+pieces, as a host would.
+
+    python benchmarks/export_speed.py
+    python benchmarks/export_speed.py --ddsp-bundle runs/violin --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from timbrespace import runtime
+from timbrespace.bundle import load_bundle, save_bundle
+from timbrespace.export import export_bundle
+from timbrespace.export.verify import onnx_runner, test_sound
+from timbrespace.exportable import exportable
+from timbrespace.models.base import build_model, resolve_config
+from timbrespace.space import LatentSpace
+
+BLOCKS = (2048, 512, 128)
+Step = Callable[[torch.Tensor], torch.Tensor]
+
+
+def random_bundle(family: str, folder: Path) -> Path:
+    """The family's `small` preset with random weights (the same cost as a trained one)."""
+    torch.manual_seed(0)
+    model = build_model(family, resolve_config(family, "small")).eval()
+    return save_bundle(folder / family, model, family)
+
+
+def eager_step(space: LatentSpace) -> Step:
+    """`forward_block` on the bundle's model with its state carried, as the engine runs it."""
+    model = space.model
+    state: list[torch.Tensor] = []
+
+    def run(block: torch.Tensor) -> torch.Tensor:
+        nonlocal state
+        if not state:
+            state = model.init_state(1)
+        out, state = model.forward_block(block, state)
+        return out
+
+    return run
+
+
+def time_path(make: Callable[[], Step], audio: torch.Tensor, block: int, rate: int) -> dict:
+    """Per-block times of a fresh runner over `audio` in blocks of `block` (after 10 blocks of
+    warm-up), with the real-time factor and the blocks over their deadline."""
+    run = make()
+    count = audio.shape[-1] // block
+    times = []
+    with torch.inference_mode():
+        for index in range(10 + count):
+            start = (index % count) * block
+            began = time.perf_counter()
+            run(audio[..., start : start + block])
+            if index >= 10:
+                times.append(time.perf_counter() - began)
+    seconds = np.array(times)
+    deadline = block / rate
+    return {
+        "real_time_factor": round(float(count * deadline / seconds.sum()), 2),
+        "block_ms_p50": round(1000 * float(np.percentile(seconds, 50)), 3),
+        "block_ms_p95": round(1000 * float(np.percentile(seconds, 95)), 3),
+        "deadline_ms": round(1000 * deadline, 3),
+        "over_deadline": round(float(np.mean(seconds > deadline)), 4),
+    }
+
+
+def measure(bundle: Path, folder: Path, seconds: float, threads: int) -> dict:
+    space = LatentSpace.open(bundle)
+    family = space.bundle.family
+    scripted, onnx_file = folder / f"{family}.ts", folder / f"{family}.onnx"
+    reports = {
+        "nn_tilde": export_bundle(space, "nn_tilde", scripted).description,
+        "onnx": export_bundle(space, "onnx", onnx_file).description,
+    }
+    model = exportable(space)
+    rate = space.sample_rate
+    audio = test_sound(rate, 1, seconds)
+    paths: dict[str, Callable[[], Step]] = {
+        "eager": lambda: eager_step(space),
+        "torchscript": lambda: torch.jit.load(str(scripted)).forward,
+        "onnxruntime": lambda: onnx_runner(onnx_file, model, threads),
+    }
+    result: dict = {
+        "family": family,
+        "sample_rate": rate,
+        "fixed_block": model.fixed_block,
+        "delay_samples": model.delay_samples,
+        "export_max_difference": {k: max(r["max_difference"].values()) for k, r in reports.items()},
+    }
+    for block in BLOCKS:
+        if block % model.hop or (model.fixed_block and block % model.fixed_block):
+            continue
+        timed = {name: time_path(make, audio, block, rate) for name, make in paths.items()}
+        timed["onnxruntime_over_eager"] = round(
+            timed["onnxruntime"]["real_time_factor"] / timed["eager"]["real_time_factor"], 2
+        )
+        result[str(block)] = timed
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stream-bundle", default=None)
+    parser.add_argument("--ddsp-bundle", default=None)
+    parser.add_argument("--families", default="stream,ddsp")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    threads = runtime.use_threads("realtime", args.threads)
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)
+    given = {"stream": args.stream_bundle, "ddsp": args.ddsp_bundle}
+    results = {"torch_threads": threads, "onnxruntime": onnxruntime.__version__}
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        for family in args.families.split(","):
+            bundle = Path(given[family]) if given[family] else random_bundle(family, folder)
+            load_bundle(bundle)  # a one-line error for a bad path before anything else
+            results[family] = measure(bundle, folder, args.seconds, threads)
+            results[family]["bundle"] = str(given[family] or "small preset, random weights")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Exports, proven by loading them: nn~ TorchScript (checked against what nn~'s backend does
+when it loads a model) and ONNX with explicit state (run by ONNX Runtime) reproduce the bundle's
+own stream on a real melody in consecutive blocks of 128, 512 and 2048 samples; nn~ attributes
+move the sound as the engine's open-loop control move does; bad requests are one-line errors
+and leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from timbrespace import inference
+from timbrespace.cli import main
+from timbrespace.export import ExportError, export_bundle
+from timbrespace.export.neutone import NeutoneUnavailable
+from timbrespace.export.verify import onnx_runner, streamed
+from timbrespace.exportable import exportable
+from timbrespace.latent.control import Control, apply_controls
+from timbrespace.latent.control_hold import ControlHold
+from timbrespace.models.base import build_model, resolve_config
+from timbrespace.models.stream_blocks import StreamBlocks
+from timbrespace.space import LatentSpace
+
+BLOCKS = (128, 512, 2048)
+NN_TILDE_TYPES = {0: bool, 1: int, 2: float, 3: str}
+
+
+@pytest.fixture(scope="module")
+def stream_space(stream_run) -> LatentSpace:
+    return LatentSpace.open(stream_run[0] / "bundle")
+
+
+@pytest.fixture(scope="module")
+def melody(stream_space: LatentSpace, melody_cache: Path) -> torch.Tensor:
+    """Two seconds of a real melody at the model's rate, `[1, 1, samples]`."""
+    dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
+    path = sorted(Path(dataset).rglob("*.wav"))[1]
+    audio = inference.load_recording(stream_space.bundle, path)
+    return audio[..., 3 * stream_space.sample_rate : 5 * stream_space.sample_rate]
+
+
+@pytest.fixture(scope="module")
+def nn_tilde_file(stream_space: LatentSpace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "melodies.ts"
+    export_bundle(stream_space, "nn_tilde", out)
+    return out
+
+
+def check_nn_tilde_contract(path: Path, batch: int, buffer: int = 4096) -> dict[str, list[int]]:
+    """What nn~'s backend does when it loads a model: every method of `get_methods()` has a
+    4-int `<method>_params` and maps `[batch, in_ch, buffer / in_ratio]` to float32 `[batch,
+    out_ch, buffer / out_ratio]`; every attribute has typed `<name>_params` and a getter and
+    setter. Returns each method's params."""
+    module = torch.jit.load(str(path))
+    methods = list(module.get_methods())
+    params: dict[str, list[int]] = {}
+    for method in methods:
+        values = getattr(module, f"{method}_params")
+        assert values.dtype in (torch.int64, torch.int32) and tuple(values.shape) == (4,)
+        in_ch, in_ratio, out_ch, out_ratio = (int(v) for v in values)
+        params[method] = [in_ch, in_ratio, out_ch, out_ratio]
+        with torch.inference_mode():
+            y = getattr(module, method)(torch.zeros(batch, in_ch, buffer // in_ratio))
+        assert isinstance(y, torch.Tensor) and y.dtype == torch.float32
+        assert tuple(y.shape) == (batch, out_ch, buffer // out_ratio), method
+    for attribute in module.get_attributes():
+        kinds = [NN_TILDE_TYPES[int(v)] for v in getattr(module, f"{attribute}_params")]
+        value = getattr(module, f"get_{attribute}")()
+        assert [type(v) for v in value] == kinds
+        assert getattr(module, f"set_{attribute}")(*value) == 0
+    return params
+
+
+def test_stream_blocks_compile_and_equal_the_models_own_blocks() -> None:
+    torch.manual_seed(0)
+    model = build_model("stream", resolve_config("stream", "tiny")).eval()
+    blocks = StreamBlocks(model).eval()
+    scripted = torch.jit.script(blocks)
+    x = torch.randn(2, 1, 2048) * 0.3
+    ours, theirs = model.init_state(2), blocks.init_state(2)
+    with torch.inference_mode():
+        for start in range(0, 2048, 256):
+            expected, ours = model.forward_block(x[..., start : start + 256], ours)
+            got, theirs = scripted(x[..., start : start + 256], theirs)
+            assert torch.equal(got, expected)
+
+
+def test_control_hold_is_the_open_loop_control_move() -> None:
+    generator = torch.Generator().manual_seed(1)
+    directions = torch.randn(3, 6, generator=generator, dtype=torch.float64)
+    controls = [
+        Control("brightness", directions[0], offset=7.0, unit="Hz", scale="log", range=(6, 8)),
+        Control("pitch", directions[1], offset=-5.0, unit="Hz", scale="semitones", range=(-30, 20)),
+        Control("loudness", directions[2], offset=-20.0, unit="dB", range=(-60.0, 0.0)),
+    ]
+    hold = ControlHold(controls)
+    z = torch.randn(2, 6, 5, generator=generator)
+    targets = torch.tensor([2000.0, 0.0, -12.0])  # pitch released
+    expected = apply_controls(z, [controls[0], controls[2]], torch.tensor([np.log(2000.0), -12.0]))
+    assert torch.allclose(hold(z, targets), expected.z_new, atol=1e-5)
+    assert torch.equal(hold(z, torch.zeros(3)), z)
+    clamped = hold(z, torch.tensor([1e6, 0.0, 0.0]))  # far above the range: held at its top
+    assert torch.allclose(
+        controls[0].value(clamped.double()), torch.full((2, 5), 8.0, dtype=torch.float64)
+    )
+
+
+@pytest.mark.slow
+def test_nn_tilde_export_keeps_the_contract_at_batch_1_and_4(
+    nn_tilde_file: Path, stream_space
+) -> None:
+    model = stream_space.model
+    for batch in (1, 4):
+        params = check_nn_tilde_contract(nn_tilde_file, batch)
+    assert params == {
+        "encode": [1, 1, model.latent_dim, model.hop_length],
+        "decode": [model.latent_dim, model.hop_length, 1, 1],
+        "forward": [1, 1, 1, 1],
+    }
+    description = json.loads(nn_tilde_file.with_name(nn_tilde_file.name + ".json").read_text())
+    assert description["delay_samples"] == model.delay_samples
+    assert description["block_sizes"]["verified"] == list(BLOCKS)
+    assert max(description["max_difference"].values()) <= 1e-4
+    assert description["weights_sha256"] == exportable(stream_space).weights_sha256
+
+
+@pytest.mark.slow
+def test_nn_tilde_and_onnx_exports_reproduce_the_bundles_stream(
+    nn_tilde_file: Path, stream_space, melody, tmp_path: Path
+) -> None:
+    onnx_file = tmp_path / "melodies.onnx"
+    report = export_bundle(stream_space, "onnx", onnx_file)
+    model = exportable(stream_space)
+    assert [i["name"] for i in report.description["inputs"]][:2] == ["audio", "state_0"]
+    for block in BLOCKS:
+        reference = inference.stream(stream_space.model, melody, block)
+        assert reference.abs().max() > 0.05, "the tiny model must not be silent"
+        module = torch.jit.load(str(nn_tilde_file))
+        scripted = streamed(module.forward, melody, block, model.delay_samples)
+        runtime = streamed(onnx_runner(onnx_file, model), melody, block, model.delay_samples)
+        assert (scripted - reference).abs().max() <= 1e-4, block
+        assert (runtime - reference).abs().max() <= 1e-4, block
+
+
+@pytest.mark.slow
+def test_an_nn_tilde_attribute_moves_the_sound_as_the_engine_does(
+    nn_tilde_file: Path, stream_space, melody
+) -> None:
+    module = torch.jit.load(str(nn_tilde_file))
+    assert "brightness" in module.get_attributes()
+    module.set_brightness(1500.0)
+    block, model = 512, stream_space.model
+    got = streamed(module.forward, melody, block, model.delay_samples)
+    padded = torch.nn.functional.pad(melody, (0, -melody.shape[-1] % block))
+    moved = stream_space.move(model.encode(padded), {"brightness": 1500.0}, closed_loop=False)
+    expected = model.decode(moved.z_new.float())[..., : melody.shape[-1]].clamp(-1, 1)
+    untouched = inference.stream(model, melody, block)
+    assert (got - untouched).abs().max() > 0.05, "the attribute must change the sound"
+    assert (got - expected).abs().max() <= 1e-3
+    module.set_brightness(0.0)
+    released = streamed(
+        torch.jit.load(str(nn_tilde_file)).forward, melody, block, model.delay_samples
+    )
+    assert (released - untouched).abs().max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_export_refusals_are_one_line_and_leave_nothing(
+    stream_space, demo_run: Path, tmp_path: Path, capsys
+) -> None:
+    with pytest.raises(ExportError, match=r"nn_tilde export: a one-shot model \(oneshot family\)"):
+        export_bundle(demo_run / "bundle", "nn_tilde", tmp_path / "kit.ts")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="is a file, not a folder"):
+        export_bundle(stream_space, "onnx", blocker / "model.onnx")
+    with pytest.raises(ExportError, match="cannot create"):
+        export_bundle(stream_space, "onnx", Path("/proc/timbrespace/model.onnx"))
+    with pytest.raises(ExportError, match="is a folder"):
+        export_bundle(stream_space, "onnx", tmp_path)
+    with pytest.raises(Exception, match="unknown control|no control"):
+        export_bundle(stream_space, "nn_tilde", tmp_path / "x.ts", controls=["sparkle"])
+    try:
+        export_bundle(stream_space, "neutone", tmp_path / "model.nm")
+    except NeutoneUnavailable as error:
+        assert "\n" not in str(error) and "neutone-sdk" in str(error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] + (
+        ["model.nm", "model.nm.json"] if (tmp_path / "model.nm").exists() else []
+    )
+    assert main(["export", str(demo_run), "--format", "onnx", "-o", str(tmp_path / "k.onnx")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_the_export_command_reports_what_it_measured(stream_run, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "m.ts"
+    code = main(
+        [
+            "export",
+            str(stream_run[0]),
+            "--format",
+            "nn_tilde",
+            "-o",
+            str(out),
+            "--controls",
+            "brightness",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "match the bundle within" in printed and "brightness (Hz)" in printed
+    assert torch.jit.load(str(out)).get_attributes() == ["brightness"]
+
+
+@pytest.mark.slow
+def test_ddsp_exports_reproduce_the_instruments_stream(ddsp_run, melody_cache, tmp_path) -> None:
+    """The ddsp instrument records one 128-sample block (tracker, network, synth, reverb);
+    nn~ runs host buffers of any multiple of it and mc.nn~ batches item by item, ONNX takes
+    exactly one block at batch 1 with its state."""
+    space = LatentSpace.open(ddsp_run[0] / "bundle")
+    dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
+    path = sorted(Path(dataset).rglob("*.wav"))[0]  # a flute melody, not the test chirp
+    melody = inference.load_recording(space.bundle, path)[..., : 2 * space.sample_rate]
+    scripted_file, onnx_file = tmp_path / "flute.ts", tmp_path / "flute.onnx"
+    export_bundle(space, "nn_tilde", scripted_file)
+    report = export_bundle(space, "onnx", onnx_file)
+    assert report.description["fixed_block"] == 128
+    assert report.description["inputs"][0]["shape"] == [1, 1, 128]
+    for batch in (1, 4):
+        check_nn_tilde_contract(scripted_file, batch)
+    model = exportable(space)
+    for block in BLOCKS:
+        reference = inference.stream(space.model, melody, block)
+        assert reference.abs().max() > 0.05, "the tiny instrument must not be silent"
+        module = torch.jit.load(str(scripted_file))
+        scripted = streamed(module.forward, melody, block, 0)
+        runtime = streamed(onnx_runner(onnx_file, model), melody, block, 0)
+        assert (scripted - reference).abs().max() <= 1e-4, block
+        assert (runtime - reference).abs().max() <= 1e-4, block
+    four = melody * torch.tensor([1.0, 0.5, 0.25, 0.1])[:, None, None]
+    module = torch.jit.load(str(scripted_file))
+    assert (
+        streamed(module.forward, four, 512, 0) - inference.stream(space.model, four, 512)
+    ).abs().max() <= 1e-4
