@@ -246,3 +246,39 @@ def test_ddsp_exports_reproduce_the_instruments_stream(ddsp_run, melody_cache, t
     assert (
         streamed(module.forward, four, 512, 0) - inference.stream(space.model, four, 512)
     ).abs().max() <= 1e-4
+
+
+OLD_TORCH = "TIMBRESPACE_OLD_TORCH_PYTHON"
+
+
+@pytest.mark.slow
+def test_an_nn_tilde_export_loads_in_an_older_torch(nn_tilde_file: Path, tmp_path: Path) -> None:
+    """nn~ 1.6 links torch 2.5: with a Python that has it (`$TIMBRESPACE_OLD_TORCH_PYTHON`),
+    the file loads there and streams the same output."""
+    import os
+    import subprocess
+
+    python = os.environ.get(OLD_TORCH)
+    if not python:
+        pytest.skip(f"set {OLD_TORCH} to a Python with torch 2.5 (nn~ 1.6's) to run this check")
+    sound = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 1, 8192))).float() * 0.1
+    np.save(tmp_path / "in.npy", sound.numpy())
+    with torch.inference_mode():
+        module = torch.jit.load(str(nn_tilde_file))
+        ours = torch.cat(
+            [module.forward(sound[..., i : i + 2048]) for i in range(0, 8192, 2048)], -1
+        )
+    script = (
+        "import sys, numpy as np, torch\n"
+        "m = torch.jit.load(sys.argv[1]); x = torch.from_numpy(np.load(sys.argv[2]))\n"
+        "with torch.inference_mode():\n"
+        "    y = torch.cat([m.forward(x[..., i : i + 2048]) for i in range(0, 8192, 2048)], -1)\n"
+        "np.save(sys.argv[3], y.numpy()); print(torch.__version__)\n"
+    )
+    done = subprocess.run(
+        [python, "-c", script, str(nn_tilde_file), str(tmp_path / "in.npy"), str(tmp_path / "out.npy")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = np.load(tmp_path / "out.npy")
+    assert np.abs(theirs - ours.numpy()).max() <= 1e-4, done.stdout

@@ -18,6 +18,12 @@ DIRECT_SINES = 2048
 realtime blocks), beyond by the Chebyshev recurrence (`_signed_harmonic_sines`)."""
 
 
+def two_pi(like: torch.Tensor) -> torch.Tensor:
+    """2π as a float64 tensor on `like`'s device: the ONNX exporter stores a Python float in a
+    float64 expression as float32 (2π off by 1.7e-7, a phase error that grows with time)."""
+    return torch.tensor(2 * math.pi, dtype=torch.float64, device=like.device)
+
+
 def control_frames(samples: int, hop: int) -> int:
     """Frames covering `samples` samples at `hop` (frame i at sample i·hop; the last frame is at
     or after the last sample)."""
@@ -71,7 +77,7 @@ def harmonic_synth(
         # cycles accumulate in float64 so long notes keep their phase exact; wrapped before sin
         cycles = torch.cumsum(f0_samples.double() / sample_rate, dim=-1)
         cycles = cycles - f0_samples[:, :1].double() / sample_rate
-        phase = (2 * math.pi * torch.frac(cycles)).to(f0.dtype)
+        phase = (two_pi(cycles) * torch.frac(cycles)).to(f0.dtype)
         if initial_phase is not None:
             phase = phase + initial_phase[:, None].to(f0.dtype)
         # [h, b, f-1, hop] read as [b, f-1, h, hop] by the matmul: a strided view BLAS takes
@@ -105,9 +111,11 @@ def _signed_harmonic_sines(
     sign_values = [1.0 if (k // 2) % 2 == 0 else -1.0 for k in range(harmonics)]
     signs = torch.tensor(sign_values, device=phase.device, dtype=phase.dtype)
     if phase.numel() <= DIRECT_SINES:  # a short block: one sin call beats the recurrence's loop
-        numbers = torch.arange(1, harmonics + 1, device=phase.device, dtype=phase.dtype)
+        numbers = torch.arange(1, harmonics + 1, device=phase.device, dtype=torch.float64)
         shape = (harmonics, *[1] * phase.dim())
-        return torch.sin(numbers.view(shape) * phase) * signs.view(shape), signs
+        # k·φ wrapped in float64: sin's error grows with its argument (ONNX Runtime's the most)
+        wrapped = torch.remainder(numbers.view(shape) * phase.double(), two_pi(numbers))
+        return torch.sin(wrapped.to(phase.dtype)) * signs.view(shape), signs
     out = torch.empty(harmonics, *phase.shape, device=phase.device, dtype=phase.dtype)
     torch.sin(phase, out=out[0])
     if harmonics > 1:
@@ -171,7 +179,8 @@ def harmonic_block(
     with torch.no_grad():
         steps = frames_to_blocks(f0.detach(), hop).reshape(f0.shape[0], -1).double()
         cycles = (steps[:, 1:].sum(dim=-1) + f0[:, -1].detach().double()) / sample_rate
-        after = torch.remainder(phase.double() + 2 * math.pi * torch.frac(cycles), 2 * math.pi)
+        turn = two_pi(cycles)
+        after = torch.remainder(phase.double() + turn * torch.frac(cycles), turn)
     return audio, after
 
 

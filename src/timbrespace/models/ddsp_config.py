@@ -22,7 +22,9 @@ MIN_DB = -100.0
 
 
 def hz_to_midi(f0: torch.Tensor) -> torch.Tensor:
-    return 69.0 + 12.0 * torch.log2(f0.clamp_min(1e-3) / 440.0)
+    """MIDI numbers of Hz, through float64: a last-bit difference of float32 `log2` between
+    libraries (ONNX Runtime's) would drift the oscillator's phase over a long note."""
+    return (69.0 + 12.0 * torch.log2(f0.double().clamp_min(1e-3) / 440.0)).to(f0.dtype)
 
 
 def midi_to_hz(pitch: torch.Tensor) -> torch.Tensor:
