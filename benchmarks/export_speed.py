@@ -7,8 +7,8 @@ test signal of 2048, 512 and 128 samples run through: eager `forward_block` (wha
 runs), the nn~ file's `forward`, and ONNX Runtime with its state fed back. Per path: real-time
 factor (audio seconds / wall seconds), per-block p50 / p95 in ms against the deadline, share of
 blocks over it. One thread for all three (`realtime` policy; ONNX Runtime: one intra-op thread).
-A ddsp ONNX file takes exactly its recorded block (128 samples): longer blocks are fed in
-pieces, as a host would.
+A ddsp export records one block length, so it is exported once per block size (`--block`), as
+a host with that buffer would use it.
 
     python benchmarks/export_speed.py
     python benchmarks/export_speed.py --ddsp-bundle runs/violin --seconds 10
@@ -84,37 +84,44 @@ def time_path(make: Callable[[], Step], audio: torch.Tensor, block: int, rate: i
     }
 
 
+def export_pair(space: LatentSpace, folder: Path, block: int) -> tuple[Path, Path, dict]:
+    """nn~ and ONNX files of the bundle (`block`: the recorded block of a fixed-block family)
+    and the largest difference each export measured against the bundle."""
+    stem = f"{space.bundle.family}_{block}"
+    scripted, onnx_file = folder / f"{stem}.ts", folder / f"{stem}.onnx"
+    differences = {}
+    for fmt, path in (("nn_tilde", scripted), ("onnx", onnx_file)):
+        report = export_bundle(space, fmt, path, block=block)
+        differences[fmt] = max(report.description["max_difference"].values())
+    return scripted, onnx_file, differences
+
+
 def measure(bundle: Path, folder: Path, seconds: float, threads: int) -> dict:
+    """Eager, TorchScript and ONNX Runtime at each block size; a fixed-block family is exported
+    once per block size (its files record one block length), the others once."""
     space = LatentSpace.open(bundle)
-    family = space.bundle.family
-    scripted, onnx_file = folder / f"{family}.ts", folder / f"{family}.onnx"
-    reports = {
-        "nn_tilde": export_bundle(space, "nn_tilde", scripted).description,
-        "onnx": export_bundle(space, "onnx", onnx_file).description,
-    }
-    model = exportable(space)
+    fixed = exportable(space).fixed_block
     rate = space.sample_rate
     audio = test_sound(rate, 1, seconds)
-    paths: dict[str, Callable[[], Step]] = {
-        "eager": lambda: eager_step(space),
-        "torchscript": lambda: torch.jit.load(str(scripted)).forward,
-        "onnxruntime": lambda: onnx_runner(onnx_file, model, threads),
-    }
-    result: dict = {
-        "family": family,
-        "sample_rate": rate,
-        "fixed_block": model.fixed_block,
-        "delay_samples": model.delay_samples,
-        "export_max_difference": {k: max(r["max_difference"].values()) for k, r in reports.items()},
-    }
+    result: dict = {"family": space.bundle.family, "sample_rate": rate, "fixed_block": bool(fixed)}
+    shared = None if fixed else export_pair(space, folder, 0)
     for block in BLOCKS:
-        if block % model.hop or (model.fixed_block and block % model.fixed_block):
+        if block % space.model.hop_length:
             continue
-        timed = {name: time_path(make, audio, block, rate) for name, make in paths.items()}
+        scripted, onnx_file, differences = shared or export_pair(space, folder, block)
+        model = exportable(space, block=block)
+        paths: dict[str, Callable[[], Step]] = {
+            "eager": lambda: eager_step(space),
+            "torchscript": lambda path=scripted: torch.jit.load(str(path)).forward,
+            "onnxruntime": lambda path=onnx_file, m=model: onnx_runner(path, m, threads),
+        }
+        timed: dict = {name: time_path(make, audio, block, rate) for name, make in paths.items()}
         timed["onnxruntime_over_eager"] = round(
             timed["onnxruntime"]["real_time_factor"] / timed["eager"]["real_time_factor"], 2
         )
+        timed["export_max_difference"] = differences
         result[str(block)] = timed
+    result["delay_samples"] = exportable(space).delay_samples
     return result
 
 

@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 import torch
 
 from timbrespace.audio.descriptor_signal import loudness_weights
@@ -67,8 +66,9 @@ class PitchSettings:
 
     @property
     def yin_fft(self) -> int:
-        """FFT size of the YIN correlation (≥ `yin_length`, a fast size: no circular wrap)."""
-        return int(scipy.fft.next_fast_len(self.yin_length, real=True))
+        """FFT size of the YIN correlation (≥ `yin_length`: no circular wrap), a power of two:
+        ONNX Runtime's DFT falls back to an O(n²) transform for other sizes."""
+        return 1 << (self.yin_length - 1).bit_length()
 
     @property
     def loudness_length(self) -> int:

@@ -169,6 +169,8 @@ def build_module(model: Exportable) -> Any:
             for item in range(len(states)):
                 part = x if single else x[item : item + 1]
                 chunk = self.chunk if self.chunk > 0 else int(part.shape[-1])
+                if int(part.shape[-1]) % chunk != 0:
+                    raise ValueError("the buffer size must be a multiple of the exported block")
                 pieces: list[torch.Tensor] = []
                 state = states[item]
                 for start in range(0, int(part.shape[-1]), chunk):
@@ -184,6 +186,8 @@ def build_module(model: Exportable) -> Any:
             for item in range(len(states)):
                 part = z if single else z[item : item + 1]
                 chunk = self.chunk // self.hop if self.chunk > 0 else int(part.shape[-1])
+                if int(part.shape[-1]) % chunk != 0:
+                    raise ValueError("the buffer size must be a multiple of the exported block")
                 pieces: list[torch.Tensor] = []
                 state = states[item]
                 for start in range(0, int(part.shape[-1]), chunk):

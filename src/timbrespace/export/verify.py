@@ -67,7 +67,8 @@ def check_blocks(
     sound = test_sound(model.sample_rate, model.channels)
     gains = torch.tensor([1.0, 0.5, 0.25, 0.8])[:, None, None]
     errors: dict[str, float] = {}
-    usable = [b for b in BLOCKS if b % model.hop == 0] or [model.hop * 16]
+    unit = math.lcm(model.hop, model.fixed_block or model.hop)
+    usable = [b for b in BLOCKS if b % unit == 0] or [unit, 4 * unit]
     for block in usable:
         reference = inference.stream(space.model, sound, block)
         errors[str(block)] = float(
