@@ -45,6 +45,8 @@ from timbrespace.engine.runner import Runner
 from timbrespace.space import LatentSpace
 
 BLOCKS = tuple(int(b) for b in os.environ.get("ENGINE_BLOCKS", "2048,512,128").split(","))
+COMPILED = True
+"""Streaming models play their compiled graphs, as `serve` does (`--eager`: the Python ones)."""
 
 
 def untrained_bundle(family: str, folder: Path) -> Path:
@@ -66,7 +68,7 @@ def test_signal(seconds: float, sample_rate: int, channels: int) -> np.ndarray:
 
 
 def real_time_factor(space: LatentSpace, block: int, seconds: float) -> float:
-    engine = Engine(space, block)
+    engine = Engine(space, block, compiled=COMPILED)
     audio = test_signal(seconds, engine.sample_rate, engine.channels)
     blocks = audio.shape[-1] // block
     for i in range(min(20, blocks)):  # warm-up
@@ -101,7 +103,7 @@ class BusyThread:
 def clocked_run(
     space: LatentSpace, block: int, seconds: float, *, busy: bool, osc: bool, notes: bool = False
 ) -> dict:
-    engine = Engine(space, block)
+    engine = Engine(space, block, compiled=COMPILED)
     if notes:  # an instrument held on one note: the notes source instead of the input
         engine.schedule(0, engine.check(parse_message("/note", [69.0, 100.0])))
     runner = Runner(engine)
@@ -177,7 +179,7 @@ def model_report(space: LatentSpace, seconds: float) -> dict:
     }
     for block in BLOCKS:
         try:
-            engine = Engine(space, block)
+            engine = Engine(space, block, compiled=COMPILED)
         except Exception as error:
             report[str(block)] = {"unsupported": str(error)}
             continue
@@ -274,7 +276,10 @@ def main() -> None:
         help="run one part only",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="clocked run length (s)")
+    parser.add_argument("--eager", action="store_true", help="Python block functions, as before")
     args = parser.parse_args()
+    global COMPILED
+    COMPILED = not args.eager
     with tempfile.TemporaryDirectory() as folder:
         out: dict = {"benchmark": "engine", "cores": 2}
         for family in ("stream", "spectral"):

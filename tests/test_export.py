@@ -282,3 +282,24 @@ def test_an_nn_tilde_export_loads_in_an_older_torch(nn_tilde_file: Path, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = np.load(tmp_path / "out.npy")
     assert np.abs(theirs - ours.numpy()).max() <= 1e-4, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_fixture", ["stream_run", "ddsp_run"])
+def test_the_engine_plays_the_compiled_graphs_with_the_same_output(
+    run_fixture: str, melody_cache: Path, request: pytest.FixtureRequest
+) -> None:
+    from timbrespace.engine import Engine
+    from timbrespace.engine.backends import render_file
+
+    space = LatentSpace.open(request.getfixturevalue(run_fixture)[0] / "bundle")
+    dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
+    take = sorted(Path(dataset).rglob("*.wav"))[2]
+    outputs = []
+    for compiled in (False, True):
+        engine = Engine(space, 128, compiled=compiled)
+        assert engine.decoder.compiled is compiled
+        out, _ = render_file(engine, None, input_path=take, seconds=2.0)
+        outputs.append(out)
+    assert np.abs(outputs[0]).max() > 0.05
+    assert np.abs(outputs[1] - outputs[0]).max() <= 1e-5

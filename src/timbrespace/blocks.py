@@ -12,6 +12,7 @@ first `delay_samples` of the output are the model's intrinsic delay (silence at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import torch
@@ -23,6 +24,10 @@ from timbrespace.limits import check
 from timbrespace.models.base import CapabilityError, ConfiguredModel
 
 __all__ = ["BlockStream", "PathStream", "check_block", "open_decoder"]
+
+
+Step = Callable[[torch.Tensor, list[torch.Tensor]], tuple[torch.Tensor, list[torch.Tensor]]]
+"""A block function: a block and the state → the output block and the new state."""
 
 
 class _MagnitudeModel(Protocol):
@@ -58,10 +63,28 @@ class BlockStream:
         input's pitch adds the tracker's lag)."""
         self.channels = int(model.channels)
         self._device = next(model.parameters()).device
+        self._steps: tuple[Step, Step, list[torch.Tensor], list[torch.Tensor]] | None = None
         self.reset()
+
+    def use_steps(
+        self, encoder: Step, decoder: Step, encoder_state: list[torch.Tensor],
+        decoder_state: list[torch.Tensor],
+    ) -> None:  # fmt: skip
+        """Run these block functions from now on (the model's own, compiled: the same
+        results), starting from these zero states."""
+        self._steps = (encoder, decoder, encoder_state, decoder_state)
+        self.reset()
+
+    @property
+    def compiled(self) -> bool:
+        return self._steps is not None
 
     def reset(self) -> None:
         """Forget the past: the next block starts from silence."""
+        if self._steps is not None:
+            self._encoder = [t.clone() for t in self._steps[2]]
+            self._decoder = [t.clone() for t in self._steps[3]]
+            return
         state = self.model.init_state(1)
         split = self.model.encoder_state_size
         self._encoder, self._decoder = state[:split], state[split:]
@@ -69,16 +92,18 @@ class BlockStream:
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio `[1, channels, block]` → latent frames `[1, latent_dim, block // hop]`."""
         check_finite(audio, "audio block")
+        step = self.model.encode_block if self._steps is None else self._steps[0]
         with torch.inference_mode():
-            z, self._encoder = self.model.encode_block(audio.to(self._device), self._encoder)
+            z, self._encoder = step(audio.to(self._device), self._encoder)
         return z.float().cpu()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent frames `[1, latent_dim, block // hop]` → audio `[1, channels, block]` in
         [-1, 1] (`delay_samples` late)."""
         check_finite(z, "latent block")
+        step = self.model.decode_block if self._steps is None else self._steps[1]
         with torch.inference_mode():
-            audio, self._decoder = self.model.decode_block(z.to(self._device), self._decoder)
+            audio, self._decoder = step(z.to(self._device), self._decoder)
         return audio.float().cpu().clamp(-1.0, 1.0)
 
 

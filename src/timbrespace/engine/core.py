@@ -61,7 +61,9 @@ class Applied:
 class Engine(CommandHandler):
     """One model played live. `block` (samples) must suit the model (`blocks.check_block`);
     `corners`: four latents (default: the first dataset sounds, or random draws);
-    `synchronous`: render one-shot triggers at once (deterministic file renders)."""
+    `synchronous`: render one-shot triggers at once (deterministic file renders); `compiled`:
+    a streaming model runs its exported TorchScript graphs (`export.compiled`; the same
+    output, about twice as fast per small block on a CPU) instead of the Python ones."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Engine(CommandHandler):
         corners: list[torch.Tensor] | None = None,
         synchronous: bool = False,
         seed: int = 0,
+        compiled: bool = False,
     ) -> None:
         self.space = space
         self.block = check_block(space.model, block)
@@ -81,6 +84,13 @@ class Engine(CommandHandler):
         self.decoder: BlockStream | PathStream | None = open_decoder(
             space.model, self.block, gla_iters=gla_iters
         )
+        if compiled and isinstance(self.decoder, BlockStream):
+            from timbrespace.export.compiled import compiled_steps
+
+            steps = compiled_steps(space, self.block)
+            self.decoder.use_steps(
+                steps.encoder, steps.decoder, steps.encoder_state, steps.decoder_state
+            )
         self.frames = self.decoder.frames if self.decoder is not None else 1
         self.frame_rate = self.sample_rate * self.frames / self.block
         self.delay_samples = self.decoder.delay_samples if self.decoder is not None else 0

@@ -72,16 +72,20 @@ def serve(
     device: str | int | None = None,
     pace: float | None = None,
     midi: str | None = None,
+    compiled: bool = True,
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = print,
 ) -> Engine:
     """Run an engine on `bundle` with `backend` (`device`, `file`, `null`); OSC on
     `host`:`port` unless `port` is None; `midi`: a MIDI input port (a part of its name) whose
-    notes play an instrument model. Returns the engine once it stops."""
+    notes play an instrument model; `compiled`: a streaming model plays its TorchScript graphs
+    (see `Engine`). Returns the engine once it stops."""
     if backend == "device":
         check_device(device)
     space = LatentSpace.open(bundle)
-    engine = Engine(space, block, gla_iters=gla_iters, synchronous=backend == "file")
+    engine = Engine(
+        space, block, gla_iters=gla_iters, synchronous=backend == "file", compiled=compiled
+    )
     if engine.capabilities["input"]:
         announce(f"input to output: {engine.latency_ms:.1f} ms (one block + the model)")
     if commands:
