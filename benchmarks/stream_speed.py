@@ -1,7 +1,8 @@
 """Streaming speed: our stream model next to RAVE v2 on the same cores, block by block. JSON.
 
 For each block size (2048, 512, 128 samples by default) consecutive blocks of a 44.1 kHz test
-signal go through `forward_block` (encode + decode with the explicit state), after warm-up:
+signal go through the compiled block functions the engine plays (`export.compiled`; the eager
+`forward_block` too, as `eager_blocks`), encode + decode with the explicit state, after warm-up:
 real-time factor (audio seconds / wall seconds), per-block p50 / p95 / max against the block's
 deadline, and the share of blocks over it; plus the intrinsic delay and the parameter count.
 Threads follow `timbrespace.runtime`'s `realtime` policy (1) unless `--threads` pins them; the
@@ -23,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +74,27 @@ def time_blocks(model, block: int, seconds: float, warmup: int = 20) -> dict:  #
     }
 
 
+class CompiledStream:
+    """The model's compiled block functions (`export.compiled`: what the engine plays and the
+    nn~ export holds) behind the `forward_block` / `init_state` the timing loop calls."""
+
+    def __init__(self, model, bundle: Path) -> None:  # noqa: ANN001
+        from timbrespace.export.compiled import compiled_steps
+        from timbrespace.space import LatentSpace
+
+        self.sample_rate = model.sample_rate
+        self.steps = compiled_steps(LatentSpace.open(bundle), 128)
+
+    def init_state(self, batch: int) -> list[torch.Tensor]:
+        return [t.clone() for t in (*self.steps.encoder_state, *self.steps.decoder_state)]
+
+    def forward_block(self, x: torch.Tensor, state: list[torch.Tensor]):  # noqa: ANN201
+        split = len(self.steps.encoder_state)
+        z, encoder = self.steps.encoder(x, state[:split])
+        y, decoder = self.steps.decoder(z, state[split:])
+        return y, encoder + decoder
+
+
 def rave_figures(python: str | None, blocks: list[int], threads: int, seconds: float) -> dict:
     """RAVE v2's figures from `benchmarks/rave_anchor.py` in its own venv, or why not."""
     candidates = [
@@ -118,18 +141,27 @@ def main() -> None:
     args = parser.parse_args()
     blocks = [int(b) for b in args.blocks.split(",")]
 
+    folder = tempfile.TemporaryDirectory()
     if args.bundle:
-        from timbrespace.bundle import load_bundle
+        from timbrespace.bundle import bundle_dir, load_bundle
 
         model = load_bundle(args.bundle).model.eval()
+        bundle = bundle_dir(args.bundle)
     else:
+        from timbrespace.bundle import save_bundle
         from timbrespace.models.base import build_model, resolve_config
 
         model = build_model("stream", resolve_config("stream", args.preset)).eval()
+        bundle = save_bundle(Path(folder.name) / "stream", model, "stream")
+    compiled = CompiledStream(model, bundle)
 
     def measure() -> dict:
         threads = runtime.use_threads("realtime", args.threads)
-        return {"threads": threads, "blocks": [time_blocks(model, b, args.seconds) for b in blocks]}
+        return {
+            "threads": threads,
+            "blocks": [time_blocks(compiled, b, args.seconds) for b in blocks],
+            "eager_blocks": [time_blocks(model, b, args.seconds) for b in blocks],
+        }
 
     ours = {
         "model": args.bundle or f"stream/{args.preset}",

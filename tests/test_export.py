@@ -303,3 +303,28 @@ def test_the_engine_plays_the_compiled_graphs_with_the_same_output(
         outputs.append(out)
     assert np.abs(outputs[0]).max() > 0.05
     assert np.abs(outputs[1] - outputs[0]).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_a_spectral_decoder_exports_to_onnx_and_a_one_shot_says_why_not(
+    spectral_run, demo_run: Path, melody_cache: Path, tmp_path: Path
+) -> None:
+    import onnxruntime
+
+    space = LatentSpace.open(spectral_run[0] / "bundle")
+    out = tmp_path / "spectral.onnx"
+    report = export_bundle(space, "onnx", out)
+    assert report.description["griffin_lim"]["hop"] == space.model.config.hop
+    dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
+    melody = inference.load_recording(space.bundle, sorted(Path(dataset).rglob("*.wav"))[0])
+    z = inference.encode_batches(space.model, melody[..., : 2 * space.sample_rate])
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    magnitude = session.run(None, {"latent": z.numpy()})[0]
+    expected = space.model.decode_magnitude(z).detach().numpy()
+    assert magnitude.shape == expected.shape and expected.max() > 0.01
+    assert np.abs(magnitude - expected).max() <= 1e-4 * max(1.0, float(expected.max()))
+    with pytest.raises(ExportError, match="nn_tilde export: a spectral model.*--format onnx"):
+        export_bundle(space, "nn_tilde", tmp_path / "spectral.ts")
+    with pytest.raises(ExportError, match="onnx export \\(oneshot family\\).*seeded generator"):
+        export_bundle(demo_run / "bundle", "onnx", tmp_path / "kit.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spectral.onnx", "spectral.onnx.json"]

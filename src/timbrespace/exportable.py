@@ -144,3 +144,54 @@ def exportable(
         weights_sha256=weights_digest(bundle_path),
         config=dict(space.bundle.meta.get("config", {})),
     )
+
+
+@dataclass
+class ExportableDecoder:
+    """A model's stateless decoder ready to export (`ConfiguredModel.export_decoder`): a spectral
+    model's latent path → linear STFT magnitudes, Griffin-Lim left to the host."""
+
+    family: str
+    sample_rate: int
+    channels: int
+    latent_dim: int
+    module: nn.Module
+    weights_sha256: str
+    griffin_lim: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "latent_dim": self.latent_dim,
+            "output": "linear STFT magnitudes [batch, channels, n_fft / 2 + 1, frames]",
+            "griffin_lim": self.griffin_lim,
+            "controls": [],
+            "weights_sha256": self.weights_sha256,
+            "config": self.config,
+        }
+
+
+def exportable_decoder(space: LatentSpace) -> ExportableDecoder:
+    """The bundle's decoder as an `ExportableDecoder`; a family without one refuses, saying
+    why (`CapabilityError`)."""
+    model = space.model
+    module = model.export_decoder()
+    config = dict(space.bundle.meta.get("config", {}))
+    return ExportableDecoder(
+        family=space.bundle.family,
+        sample_rate=int(space.sample_rate),
+        channels=int(model.channels),
+        latent_dim=int(model.latent_dim),
+        module=module,
+        weights_sha256=weights_digest(space.bundle.path),
+        griffin_lim={
+            "n_fft": config.get("n_fft"),
+            "hop": config.get("hop"),
+            "window": "hann",
+            "iterations": model.default_gla_iters,
+        },
+        config=config,
+    )

@@ -20,6 +20,19 @@ def run_export(args: argparse.Namespace) -> int:
         args.bundle, args.format, args.output, controls=controls, block=args.block
     )
     info = report.description
+    if "griffin_lim" in info:
+        gla = info["griffin_lim"]
+        print(
+            f"wrote {report.path} (onnx, the {info['family']} decoder: latent path → linear "
+            f"magnitudes at {info['sample_rate']} Hz; Griffin-Lim in the host: n_fft "
+            f"{gla['n_fft']}, hop {gla['hop']}, Hann, {gla['iterations']} iterations)"
+        )
+        print(
+            "loaded back: matches the bundle's decoder within "
+            f"{info['max_difference']['relative']:.1e} of its largest output"
+        )
+        print(f"described in {report.description_path}")
+        return 0
     worst = max(info["max_difference"].values(), default=None)
     fixed = info["fixed_block"]
     if fixed and args.format == "onnx":

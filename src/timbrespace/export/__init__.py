@@ -22,7 +22,7 @@ import torch
 from timbrespace import __version__
 from timbrespace.atomic import atomic_path
 from timbrespace.errors import TimbrespaceError
-from timbrespace.exportable import Exportable, exportable
+from timbrespace.exportable import Exportable, exportable, exportable_decoder
 from timbrespace.space import LatentSpace
 
 FORMATS = ("nn_tilde", "neutone", "onnx")
@@ -64,15 +64,37 @@ def check_output(out: str | os.PathLike[str]) -> Path:
 def _model_for(
     space: LatentSpace, fmt: str, controls: Sequence[str] | None, block: int
 ) -> Exportable:
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not space.model.streaming:
         raise ExportError(
             f"{fmt} export: a {space.model.label} model ({space.bundle.family} family) does not "
-            "stream block by block; nn~, Neutone and ONNX exports are made for the stream "
-            "family (train --model stream)"
+            "stream block by block; nn~ and Neutone exports take streaming models (the stream "
+            "and ddsp families); --format onnx exports a spectral model's decoder"
         )
     return exportable(space, controls, block=block)
+
+
+def _export_decoder(space: LatentSpace, path: Path) -> dict[str, Any]:
+    """A model that does not stream: its stateless decoder to ONNX, or a refusal saying why."""
+    from timbrespace.export.onnx import OPSET, write_onnx_decoder
+    from timbrespace.export.verify import check_decoder
+
+    try:
+        decoder = exportable_decoder(space)
+    except TimbrespaceError as error:  # the family's own reason (a CapabilityError)
+        raise ExportError(f"onnx export ({space.bundle.family} family): {error}") from error
+    measured: dict[str, float] = {}
+
+    def verify(tmp: Path) -> None:
+        measured.update(check_decoder(space, decoder, tmp))
+
+    write_onnx_decoder(decoder, path, verify=verify)
+    return {
+        **decoder.describe(),
+        "inputs": [{"name": "latent", "shape": ["batch", decoder.latent_dim, "frames"]}],
+        "outputs": [{"name": "magnitude", "shape": ["batch", decoder.channels, "bins", "frames"]}],
+        "opset": OPSET,
+        "max_difference": measured,
+    }
 
 
 def export_bundle(
@@ -87,6 +109,11 @@ def export_bundle(
     description at `<out>.json`. `controls`: named controls to carry (None: the main ones);
     `block`: samples per recorded block of a fixed-block family (ddsp; 0: its default)."""
     space = bundle if isinstance(bundle, LatentSpace) else LatentSpace.open(bundle)
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "onnx" and not space.model.streaming:
+        path = check_output(out)
+        return _write_description(path, fmt, _export_decoder(space, path))
     model = _model_for(space, fmt, controls, block)
     path = check_output(out)
     measured: dict[str, float] = {}
@@ -115,23 +142,31 @@ def export_bundle(
 
         extra = write_neutone(space, model, path)
     description = {
-        "format": fmt,
-        "file": path.name,
         **model.describe(),
         "block_sizes": {
             "multiple_of": model.hop,
             "verified": [int(key) for key in measured if key.isdigit()],
         },
         "max_difference": measured,
+        **extra,
+    }
+    if fmt == "onnx":
+        description["controls"] = []
+    return _write_description(path, fmt, description)
+
+
+def _write_description(path: Path, fmt: str, description: dict[str, Any]) -> ExportReport:
+    """`<file>.json` beside the export (atomically), with the versions it was made with."""
+    description = {
+        "format": fmt,
+        "file": path.name,
+        **description,
         "made_with": {
             "timbrespace": __version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        **extra,
     }
-    if fmt == "onnx":
-        description["controls"] = []
     description_path = path.with_name(path.name + ".json")
     with atomic_path(description_path) as tmp:
         tmp.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")

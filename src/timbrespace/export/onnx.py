@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from timbrespace.atomic import atomic_path
-from timbrespace.exportable import Exportable
+from timbrespace.exportable import Exportable, ExportableDecoder
 
 OPSET = 18
 MAX_BLOCK_HOPS = 4096
@@ -112,6 +112,33 @@ def write_onnx(model: Exportable, out: str | os.PathLike[str], *, verify: Any = 
                 dynamic_shapes=dynamic,
                 input_names=inputs,
                 output_names=outputs,
+                opset_version=OPSET,
+                verbose=False,
+            )
+        assert program is not None
+        program.save(str(tmp), external_data=False)
+        if verify is not None:
+            verify(tmp)
+    return Path(out)
+
+
+def write_onnx_decoder(
+    decoder: ExportableDecoder, out: str | os.PathLike[str], *, verify: Any = None
+) -> Path:
+    """Export a stateless decoder to ONNX at `out`: `latent [batch, latent_dim, frames]` →
+    `magnitude`, any batch and frame count; `verify(path)` as in `write_onnx`."""
+    z = torch.zeros(2, decoder.latent_dim, 8)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    frames = torch.export.Dim("frames", min=1, max=1 << 16)
+    with atomic_path(out) as tmp:
+        with torch.no_grad(), quiet_exporter():
+            program = torch.onnx.export(
+                decoder.module,
+                (z,),
+                dynamo=True,
+                dynamic_shapes={"z": {0: batch, 2: frames}},
+                input_names=["latent"],
+                output_names=["magnitude"],
                 opset_version=OPSET,
                 verbose=False,
             )

@@ -15,7 +15,7 @@ import torch
 
 from timbrespace import inference
 from timbrespace.errors import TimbrespaceError
-from timbrespace.exportable import Exportable
+from timbrespace.exportable import Exportable, ExportableDecoder
 from timbrespace.space import LatentSpace
 
 BLOCKS = (128, 512, 2048)
@@ -169,3 +169,29 @@ def check_codec(
             f"{TOLERANCE:g}): not written"
         )
     return errors
+
+
+def check_decoder(
+    space: LatentSpace, decoder: ExportableDecoder, path: str | os.PathLike[str]
+) -> dict[str, float]:
+    """An exported stateless decoder against the bundle's on the test sound's latent path (and
+    the same path at batch 3, reversed): the largest difference relative to the largest
+    output (`"relative"`). Raises `ExportMismatch` past `TOLERANCE`."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    sound = test_sound(decoder.sample_rate, decoder.channels)
+    path_z = inference.encode_batches(space.model, sound)
+    latents = torch.cat([path_z, path_z.flip(-1), path_z * 0.5])
+    with torch.inference_mode():
+        expected = decoder.module(latents)
+    output = torch.from_numpy(session.run(None, {"latent": latents.numpy()})[0])
+    relative = float((output - expected).abs().max() / expected.abs().max().clamp_min(1.0))
+    if not relative <= TOLERANCE:
+        raise ExportMismatch(
+            f"the exported decoder differs from the bundle's by {relative:.2e} of its largest "
+            f"output (tolerance {TOLERANCE:g}): not written"
+        )
+    return {"relative": relative}

@@ -207,6 +207,7 @@ class ConfiguredModel(nn.Module):
     input_kind: ClassVar[InputKind] = "clip"
     conditions: ClassVar[tuple[str, ...]] = ()
     streaming: ClassVar[bool] = False
+    export_refusal: ClassVar[str] = "has no decoder that the exporters can record"
     closed_loop: ClassVar[bool] = False
     """Whether a control move renders and corrects on the measured sound by default (true
     where a render is cheap enough for a slider: see `timbrespace.space_loop`)."""
@@ -235,6 +236,12 @@ class ConfiguredModel(nn.Module):
             f"a {self.label} model does not stream block by block, so it has no block functions "
             "to export"
         )
+
+    def export_decoder(self) -> nn.Module:
+        """The decoder as one stateless module for the ONNX export: latent `[batch,
+        latent_dim, frames]` → what the family renders before any iterative loop. Families
+        without one refuse, saying why."""
+        raise CapabilityError(f"a {self.label} model {self.export_refusal}")
 
     def gla_work(self, frames: int, gla_iters: int) -> float:
         """Griffin-Lim work of decoding one latent path of `frames` frames with `gla_iters`

@@ -319,6 +319,9 @@ class OneShotAutoencoder(ConfiguredModel):
     """
 
     label: ClassVar[str] = "one-shot"
+    export_refusal: ClassVar[str] = (
+        "draws its synth's noise from a seeded generator, which the exporters cannot record"
+    )
     closed_loop: ClassVar[bool] = True  # one decode is a few ms
 
     def __init__(self, config: OneShotConfig | None = None) -> None:

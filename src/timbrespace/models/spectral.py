@@ -191,6 +191,15 @@ class FrameMLP(nn.Module):
         return (self.output(self.hidden(rows)) + self.linear(rows)).transpose(1, 2)
 
 
+class _MagnitudeDecoder(nn.Module):
+    def __init__(self, model: SpectralAutoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_magnitude(z)
+
+
 class SpectralAutoencoder(ConfiguredModel):
     """The frame-wise spectral VAE; follows `timbrespace.models.base.LatentModel` with
     `hop_length = hop` (one latent frame per STFT frame)."""
@@ -299,6 +308,11 @@ class SpectralAutoencoder(ConfiguredModel):
         """Latent path → linear STFT magnitude `[batch, channels, bins, frames]` (≥ 0)."""
         log_mag = self.decode_log_magnitude(z)
         return (torch.exp(log_mag) - self._config.log_floor).clamp(min=0.0)
+
+    def export_decoder(self) -> nn.Module:
+        """Latent path → linear magnitudes `[batch, channels, bins, frames]`; the host runs
+        Griffin-Lim (`n_fft`, `hop` of the config)."""
+        return _MagnitudeDecoder(self).eval()
 
     def decode(
         self,
