@@ -58,9 +58,9 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         verbs,
         "export",
         run_export,
-        "Export a streaming bundle for nn~ (Max / Pure Data), Neutone or ONNX Runtime; the file "
-        "is loaded back and compared with the bundle before it is kept, and described in a "
-        "JSON beside it.",
+        "Export a streaming bundle (stream, ddsp) for nn~ (Max / Pure Data), Neutone or ONNX "
+        "Runtime, or a spectral model's decoder for ONNX Runtime; the file is loaded back and "
+        "compared with the bundle before it is kept, and described in a JSON beside it.",
         "  timbrespace export runs/voice --format nn_tilde -o voice.ts\n"
         "  timbrespace export runs/voice --format onnx -o voice.onnx\n"
         "  timbrespace export runs/voice --format nn_tilde -o voice.ts --controls pitch,brightness\n"

@@ -103,23 +103,7 @@ def write_onnx(model: Exportable, out: str | os.PathLike[str], *, verify: Any = 
         states = tuple({0: batch} for _ in example)
         dynamic = {"x": {0: batch, 2: hops * model.hop}, "state": states}
     inputs, outputs = state_names(len(example))
-    with atomic_path(out) as tmp:
-        with torch.no_grad(), quiet_exporter():
-            program = torch.onnx.export(
-                flat,
-                (x, *example),
-                dynamo=True,
-                dynamic_shapes=dynamic,
-                input_names=inputs,
-                output_names=outputs,
-                opset_version=OPSET,
-                verbose=False,
-            )
-        assert program is not None
-        program.save(str(tmp), external_data=False)
-        if verify is not None:
-            verify(tmp)
-    return Path(out)
+    return _save(flat, (x, *example), dynamic, (inputs, outputs), out, verify)
 
 
 def write_onnx_decoder(
@@ -130,15 +114,29 @@ def write_onnx_decoder(
     z = torch.zeros(2, decoder.latent_dim, 8)
     batch = torch.export.Dim("batch", min=1, max=1024)
     frames = torch.export.Dim("frames", min=1, max=1 << 16)
+    dynamic = {"z": {0: batch, 2: frames}}
+    return _save(decoder.module, (z,), dynamic, (["latent"], ["magnitude"]), out, verify)
+
+
+def _save(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    dynamic: Any,
+    names: tuple[list[str], list[str]],
+    out: str | os.PathLike[str],
+    verify: Any,
+) -> Path:
+    """Record `module` on `example` (opset `OPSET`), write it beside `out`, `verify(path)` it,
+    then rename it into place."""
     with atomic_path(out) as tmp:
         with torch.no_grad(), quiet_exporter():
             program = torch.onnx.export(
-                decoder.module,
-                (z,),
+                module,
+                example,
                 dynamo=True,
-                dynamic_shapes={"z": {0: batch, 2: frames}},
-                input_names=["latent"],
-                output_names=["magnitude"],
+                dynamic_shapes=dynamic,
+                input_names=names[0],
+                output_names=names[1],
                 opset_version=OPSET,
                 verbose=False,
             )
