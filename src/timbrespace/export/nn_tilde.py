@@ -161,63 +161,58 @@ def build_module(model: Exportable) -> Any:
             self.forward_decoder: list[list[torch.Tensor]] = self.zero_states(1, 1)
             self.encode_batch, self.decode_batch, self.forward_batch = 1, 1, 1
 
-        def run_encoder(self, x: torch.Tensor, states: list[list[torch.Tensor]]) -> torch.Tensor:
-            """Audio `[batch, channels, n]` → latent, each state item (a batch item of a
-            recorded graph, or the whole batch) in chunks of the block length."""
+        def run(
+            self, x: torch.Tensor, states: list[list[torch.Tensor]], decoder: bool
+        ) -> torch.Tensor:
+            """Audio `[batch, channels, n]` → latent (or, `decoder`, latent → audio in
+            [-1, 1]), each state item (a batch item of a recorded graph, or the whole batch)
+            in chunks of the block length."""
             outputs: list[torch.Tensor] = []
             single = len(states) == 1
             for item in range(len(states)):
                 part = x if single else x[item : item + 1]
-                chunk = self.chunk if self.chunk > 0 else int(part.shape[-1])
-                if int(part.shape[-1]) % chunk != 0:
+                length = int(part.shape[-1])
+                chunk = self.chunk if self.chunk > 0 else length
+                if decoder and self.chunk > 0:
+                    chunk = self.chunk // self.hop
+                if length % chunk != 0:
                     raise ValueError("the buffer size must be a multiple of the exported block")
                 pieces: list[torch.Tensor] = []
                 state = states[item]
-                for start in range(0, int(part.shape[-1]), chunk):
-                    z, state = self.encoder_step(part[..., start : start + chunk], state)
-                    pieces.append(z)
-                states[item] = state
-                outputs.append(torch.cat(pieces, dim=-1))
-            return torch.cat(outputs, dim=0)
-
-        def run_decoder(self, z: torch.Tensor, states: list[list[torch.Tensor]]) -> torch.Tensor:
-            outputs: list[torch.Tensor] = []
-            single = len(states) == 1
-            for item in range(len(states)):
-                part = z if single else z[item : item + 1]
-                chunk = self.chunk // self.hop if self.chunk > 0 else int(part.shape[-1])
-                if int(part.shape[-1]) % chunk != 0:
-                    raise ValueError("the buffer size must be a multiple of the exported block")
-                pieces: list[torch.Tensor] = []
-                state = states[item]
-                for start in range(0, int(part.shape[-1]), chunk):
-                    y, state = self.decoder_step(part[..., start : start + chunk], state)
+                for start in range(0, length, chunk):
+                    block = part[..., start : start + chunk]
+                    if decoder:
+                        y, state = self.decoder_step(block, state)
+                    else:
+                        y, state = self.encoder_step(block, state)
                     pieces.append(y)
                 states[item] = state
                 outputs.append(torch.cat(pieces, dim=-1))
-            return torch.cat(outputs, dim=0).clamp(-1.0, 1.0)
+            out = torch.cat(outputs, dim=0)
+            return out.clamp(-1.0, 1.0) if decoder else out
 
         @torch.jit.export
         def encode(self, x: torch.Tensor) -> torch.Tensor:
             if x.shape[0] != self.encode_batch:
                 self.encode_batch = x.shape[0]
                 self.encode_states = self.zero_states(0, x.shape[0])
-            return self.run_encoder(x, self.encode_states)
+            return self.run(x, self.encode_states, False)
 
         @torch.jit.export
         def decode(self, z: torch.Tensor) -> torch.Tensor:
             if z.shape[0] != self.decode_batch:
                 self.decode_batch = z.shape[0]
                 self.decode_states = self.zero_states(1, z.shape[0])
-            return self.run_decoder(self.hold(z, self.control_targets()), self.decode_states)
+            held = self.hold(z, self.control_targets())
+            return self.run(held, self.decode_states, True)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if x.shape[0] != self.forward_batch:
                 self.forward_batch = x.shape[0]
                 self.forward_encoder = self.zero_states(0, x.shape[0])
                 self.forward_decoder = self.zero_states(1, x.shape[0])
-            z = self.run_encoder(x, self.forward_encoder)
-            return self.run_decoder(self.hold(z, self.control_targets()), self.forward_decoder)
+            z = self.run(x, self.forward_encoder, False)
+            return self.run(self.hold(z, self.control_targets()), self.forward_decoder, True)
 
     return NnTildeModel().eval()
 

@@ -32,6 +32,17 @@ class ExportMismatch(TimbrespaceError):
     """A written export whose output differs from the bundle's."""
 
 
+def within_tolerance(errors: dict[str, float], what: str) -> dict[str, float]:
+    """`errors` when every one is within `TOLERANCE`; else `ExportMismatch` naming the worst
+    (`what` formatted with its key)."""
+    worst = max(errors, key=lambda key: errors[key])
+    if not errors[worst] <= TOLERANCE:
+        raise ExportMismatch(
+            f"{what.format(worst)} by {errors[worst]:.2e} (tolerance {TOLERANCE:g}): not written"
+        )
+    return errors
+
+
 def test_sound(sample_rate: int, channels: int, seconds: float = TEST_SECONDS) -> torch.Tensor:
     """A deterministic test sound `[1, channels, samples]`: a 110 Hz → sr/8 exponential chirp
     with harmonics under a slow tremolo, then a decaying noise burst, peak 0.5."""
@@ -79,13 +90,7 @@ def check_blocks(
     reference = inference.stream(space.model, batch, block)
     output = streamed(load(), batch, block, model.delay_samples)
     errors[f"batch{BATCH}_{block}"] = float((output - reference).abs().max())
-    worst = max(errors, key=lambda key: errors[key])
-    if not errors[worst] <= TOLERANCE:
-        raise ExportMismatch(
-            f"the export differs from the bundle's stream by {errors[worst]:.2e} (blocks "
-            f"{worst}; tolerance {TOLERANCE:g}): not written"
-        )
-    return errors
+    return within_tolerance(errors, "the export differs from the bundle's stream (blocks {})")
 
 
 def torchscript_runner(path: str | os.PathLike[str], method: str = "forward") -> Runner:
@@ -162,13 +167,7 @@ def check_codec(
         "encode": float((latent - reference).abs().max()),
         "decode": float((audio[..., delay : delay + samples] - expected).abs().max()),
     }
-    worst = max(errors, key=lambda key: errors[key])
-    if not errors[worst] <= TOLERANCE:
-        raise ExportMismatch(
-            f"the export's {worst} differs from the bundle's by {errors[worst]:.2e} (tolerance "
-            f"{TOLERANCE:g}): not written"
-        )
-    return errors
+    return within_tolerance(errors, "the export's {} differs from the bundle's")
 
 
 def check_decoder(
@@ -189,9 +188,5 @@ def check_decoder(
         expected = decoder.module(latents)
     output = torch.from_numpy(session.run(None, {"latent": latents.numpy()})[0])
     relative = float((output - expected).abs().max() / expected.abs().max().clamp_min(1.0))
-    if not relative <= TOLERANCE:
-        raise ExportMismatch(
-            f"the exported decoder differs from the bundle's by {relative:.2e} of its largest "
-            f"output (tolerance {TOLERANCE:g}): not written"
-        )
-    return {"relative": relative}
+    message = "the exported decoder differs from the bundle's ({} to its largest output)"
+    return within_tolerance({"relative": relative}, message)
