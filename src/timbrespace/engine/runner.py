@@ -2,9 +2,9 @@
 reads without ever waiting on the model.
 
 The worker renders each block just in time: after the callback takes block n at time t, block
-n + 1 is due at t + T (T = block / rate); the worker starts it at t + T − (recent render time ×
-1.5 + `SAFETY_SECONDS`), so a command received up to that moment is heard in block n + 1
-(latency ≈ T/2 + render time on average, instead of up to 2·T for a worker that renders as
+n + 1 is due at t + T (T = block / rate); the worker starts it a lead before that (half a
+period, more when recent renders were slow: `Runner._lead`), so a command received up to that
+moment is heard in block n + 1 (latency ≈ T/2 + the lead on average, instead of up to 2·T for a worker that renders as
 soon as it can). A render that overruns its deadline makes the callback play silence for that
 block, counted in `missed`.
 """
@@ -27,10 +27,12 @@ __all__ = ["BlockRing", "Runner", "raise_priority"]
 
 SAFETY_SECONDS = 0.002
 """Extra head start of a just-in-time render (s), for thread wake-up jitter."""
-MIN_LEAD_SECONDS = 0.010
-"""The lead never drops under this (or half a block): a render that the system preempts (other
-processes on the cores) takes several times its usual time, and a block heard 10 ms later
-costs less than a dropout."""
+MIN_LEAD_SHARE = 0.5
+"""The lead never drops under this share of a period: a render that the system preempts (other
+processes on the cores, a flood of network packets) takes several times its usual time, and a
+block heard half a period later costs less than a dropout (a 512-sample block at 16 kHz under a
+10 000-datagram-per-second OSC flood on 2 cores: renders of 1.1 ms took up to 17 ms, and a
+10 ms lead missed 1 to 4 blocks in 10 s, half a period none)."""
 SWITCH_INTERVAL = 0.0005
 """Python's thread switch interval while the engine runs (s; the default 5 ms is longer than
 a 128-sample block)."""
@@ -174,12 +176,12 @@ class Runner:
         period missed its first pulls), then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
         percentile) + `SAFETY_SECONDS`: slow blocks (another process or thread taking the
         cores) widen the margin at once, one outlier does not, and it narrows again when they
-        leave the window; never under `MIN_LEAD_SECONDS` or half a period. A lead over one
+        leave the window; never under `MIN_LEAD_SHARE` of a period. A lead over one
         period means rendering that many blocks ahead."""
         if len(self.render_seconds) < 16:  # warming up: as long as the slowest so far allows
             slowest = max(self.render_seconds, default=0.0)
             return max(self.period, 1.5 * slowest + SAFETY_SECONDS)
-        floor = min(self.period / 2, MIN_LEAD_SECONDS)
+        floor = MIN_LEAD_SHARE * self.period
         return max(floor, 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS)
 
     def _work(self) -> None:
