@@ -177,7 +177,7 @@ def test_feedback_stays_bounded_for_every_frequency_and_q(stream_space) -> None:
 
 @pytest.mark.slow
 def test_malformed_osc_floods_never_stop_the_audio(stream_space) -> None:
-    engine = Engine(stream_space, BLOCK)
+    engine = Engine(stream_space, BLOCK, compiled=True)  # as `timbrespace serve` runs it
     runner = Runner(engine)
     server = OscServer(engine, port=0, reply_rate=100.0, yield_to=runner.idle)
     server.start()

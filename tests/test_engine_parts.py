@@ -11,7 +11,7 @@ import torch
 
 from timbrespace.engine.addresses import ADDRESSES, AddressError, osc_help, parse_message
 from timbrespace.engine.params import Glide
-from timbrespace.engine.runner import BlockRing
+from timbrespace.engine.runner import BlockRing, RecentLongest
 from timbrespace.engine.voices import midi_to_hz, velocity_gain
 from timbrespace.live import (
     Curve,
@@ -92,6 +92,18 @@ def test_the_ring_buffer_is_first_in_first_out_and_never_blocks() -> None:
     assert ring.pop(out) == 0 and np.all(out == 1.0)
     assert ring.pop(out) == 1 and np.all(out == 2.0)
     assert len(ring) == 0
+
+
+def test_the_lead_remembers_the_third_longest_render_of_the_last_seconds() -> None:
+    recent = RecentLongest(10.0)
+    assert recent.longest(3) == 0.0
+    for i, duration in enumerate([0.001] * 50 + [0.009, 0.008, 0.007, 0.006, 0.005]):
+        recent.add(duration, 100.0 + i * 0.05)  # 55 renders over 2.7 s
+    assert recent.longest(1) == 0.009 and recent.longest(3) == 0.007
+    recent.add(0.002, 109.9)  # the slow second (102) is still inside the window
+    assert recent.longest(3) == 0.007
+    recent.add(0.002, 112.5)  # 10 s after it: forgotten
+    assert recent.longest(1) == 0.002 and recent.longest(3) == 0.0
 
 
 def test_a_loop_plays_forward_and_backward_and_wraps() -> None:

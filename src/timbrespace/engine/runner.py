@@ -2,10 +2,10 @@
 reads without ever waiting on the model.
 
 The worker renders each block just in time: after the callback takes block n at time t, block
-n + 1 is due at t + T (T = block / rate); the worker starts it a lead before that (half a
-period, more when recent renders were slow: `Runner._lead`), so a command received up to that
-moment is heard in block n + 1 (latency ≈ T/2 + the lead on average, instead of up to 2·T for a worker that renders as
-soon as it can). A render that overruns its deadline makes the callback play silence for that
+n + 1 is due at t + T (T = block / rate); the worker starts it a lead before that (10 ms or half
+a period, more when recent renders were slow: `Runner._lead`), so a command received up to that
+moment is heard in block n + 1 (latency ≈ T/2 + the lead on average, instead of up to 2·T for a
+worker that renders as soon as it can). A render that overruns its deadline makes the callback play silence for that
 block, counted in `missed`.
 """
 
@@ -23,16 +23,23 @@ import numpy as np
 from timbrespace import runtime
 from timbrespace.engine.core import Engine
 
-__all__ = ["BlockRing", "Runner", "raise_priority"]
+__all__ = ["BlockRing", "RecentLongest", "Runner", "raise_priority"]
 
 SAFETY_SECONDS = 0.002
 """Extra head start of a just-in-time render (s), for thread wake-up jitter."""
-MIN_LEAD_SHARE = 0.5
-"""The lead never drops under this share of a period: a render that the system preempts (other
-processes on the cores, a flood of network packets) takes several times its usual time, and a
-block heard half a period later costs less than a dropout (a 512-sample block at 16 kHz under a
-10 000-datagram-per-second OSC flood on 2 cores: renders of 1.1 ms took up to 17 ms, and a
-10 ms lead missed 1 to 4 blocks in 10 s, half a period none)."""
+MIN_LEAD_SECONDS = 0.010
+"""The lead never drops under this (or half a block): a render that the system preempts (other
+processes on the cores) takes several times its usual time, and a block heard 10 ms later
+costs less than a dropout."""
+LEAD_MEMORY_SECONDS = 10.0
+"""The lead covers the third-longest render of this long a past (s): slow renders come in
+bursts (another process, a flood of network packets), and a burst's next render can be longer
+than any of the last few; one outlier does not count."""
+LEAD_MARGIN = 1.5
+"""The lead is this many times that render (+ `SAFETY_SECONDS`). Measured: a 512-sample block at
+16 kHz under a 10 000-datagram-per-second OSC flood on 2 cores takes 3.5 ms (1.1 ms quiet), up
+to 17 ms; 1.25 × the third-longest of the last 64 renders missed 1 to 4 blocks in 10 s, this
+rule none in 6 runs."""
 SWITCH_INTERVAL = 0.0005
 """Python's thread switch interval while the engine runs (s; the default 5 ms is longer than
 a 128-sample block)."""
@@ -98,6 +105,34 @@ class BlockRing:
         return index
 
 
+class RecentLongest:
+    """The longest durations seen over the last `seconds`, in O(1) per sample: the three longest
+    of each second are kept."""
+
+    KEEP = 3
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._buckets: deque[tuple[int, list[float]]] = deque()
+
+    def add(self, duration: float, now: float) -> None:
+        """Record `duration` (s) measured at `now` (s, any monotonic clock)."""
+        second = int(now)
+        if not self._buckets or self._buckets[-1][0] != second:
+            self._buckets.append((second, []))
+        longest = self._buckets[-1][1]
+        longest.append(duration)
+        longest.sort(reverse=True)
+        del longest[self.KEEP :]
+        while self._buckets and self._buckets[0][0] <= second - self.seconds:
+            self._buckets.popleft()
+
+    def longest(self, rank: int) -> float:
+        """The `rank`-th longest duration (1 = the longest, at most `KEEP`), 0 with fewer."""
+        durations = sorted((d for _, kept in self._buckets for d in kept), reverse=True)
+        return durations[rank - 1] if len(durations) >= rank else 0.0
+
+
 class Runner:
     """Runs `engine` on a worker thread for a clock-driven backend (device or null): the
     backend calls `pull(out, input)` once per block from its audio thread."""
@@ -113,6 +148,7 @@ class Runner:
         self.pulls = 0
         self.played_at: dict[int, float] = {}
         self.render_seconds: deque[float] = deque(maxlen=64)
+        self.recent = RecentLongest(LEAD_MEMORY_SECONDS)
         self.worker_threads: int | None = None
         self.worker_priority = False
         self._due = time.perf_counter()
@@ -173,16 +209,16 @@ class Runner:
         """How long before its due time a block starts: until 16 renders are timed, the whole
         period or 1.5 × the slowest render so far (+ `SAFETY_SECONDS`) if longer (the first
         renders of a thread are its slowest: without it a model whose block takes most of the
-        period missed its first pulls), then 1.25 × the third longest of the last 64 (wake-up included; ~ the 97th
-        percentile) + `SAFETY_SECONDS`: slow blocks (another process or thread taking the
-        cores) widen the margin at once, one outlier does not, and it narrows again when they
-        leave the window; never under `MIN_LEAD_SHARE` of a period. A lead over one
-        period means rendering that many blocks ahead."""
+        period missed its first pulls), then `LEAD_MARGIN` × the third-longest render (wake-up
+        included) of the last `LEAD_MEMORY_SECONDS` + `SAFETY_SECONDS`: slow blocks (another
+        process or thread taking the cores) widen the margin at once, one outlier does not, and
+        it narrows again when they leave the window; never under `MIN_LEAD_SECONDS` or half a
+        period. A lead over one period means rendering that many blocks ahead."""
         if len(self.render_seconds) < 16:  # warming up: as long as the slowest so far allows
             slowest = max(self.render_seconds, default=0.0)
             return max(self.period, 1.5 * slowest + SAFETY_SECONDS)
-        floor = MIN_LEAD_SHARE * self.period
-        return max(floor, 1.25 * sorted(self.render_seconds)[-3] + SAFETY_SECONDS)
+        floor = min(self.period / 2, MIN_LEAD_SECONDS)
+        return max(floor, LEAD_MARGIN * self.recent.longest(3) + SAFETY_SECONDS)
 
     def _work(self) -> None:
         self.worker_threads = runtime.use_threads("realtime")
@@ -217,5 +253,7 @@ class Runner:
             out = self.engine.render_block(audio_in)
         finally:
             self.idle.set()
-        self.render_seconds.append(time.perf_counter() - began)
+        finished = time.perf_counter()
+        self.render_seconds.append(finished - began)
+        self.recent.add(finished - began, finished)
         self.ring.push(out, index)
