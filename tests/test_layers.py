@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("losses",),
     ("latent",),
     ("bundle", "bundle_checks"),
-    ("inference", "blocks", "instrument"),
+    ("inference", "blocks", "instrument", "note_play"),
     ("train",),
     ("analyze", "calibrate", "evaluation", "plots", "space_results", "space_loop"),
     ("space", "control_fidelity", "live", "live_notes", "exportable"),

@@ -166,12 +166,17 @@ def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None 
 
 
 def reconstruct(
-    model: ConfiguredModel, audio: torch.Tensor, *, gla_iters: int | None = None
+    model: ConfiguredModel,
+    audio: torch.Tensor,
+    *,
+    gla_iters: int | None = None,
+    cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Encode and decode `[batch, channels, samples]`; the output (in [-1, 1]) is cropped or
-    zero-padded to the input's length."""
+    """Encode and decode `[batch, channels, samples]` (with conditions `cond` `[batch, ...]`
+    for a family that decodes with them); the output (in [-1, 1]) is cropped or zero-padded to
+    the input's length."""
     z = encode_batches(model, audio)
-    return fit_length(decode(model, z, gla_iters=gla_iters), audio.shape[-1])
+    return fit_length(decode(model, z, gla_iters=gla_iters, cond=cond), audio.shape[-1])
 
 
 def fit_length(audio: torch.Tensor, samples: int) -> torch.Tensor:

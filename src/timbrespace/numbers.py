@@ -7,6 +7,7 @@ Torch-free, so the CLI parses its options without loading the models.
 from __future__ import annotations
 
 import math
+import re
 
 from timbrespace.errors import TimbrespaceError
 
@@ -41,6 +42,40 @@ def format_quantity(value: float, unit: str = "") -> str:
 
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+_LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_NOTE = re.compile(r"([a-g])([#b]?)(-?\d+)", re.IGNORECASE)
+
+
+def midi_number(text: str) -> float | None:
+    """The MIDI pitch a note name (`C4` = 60, `C#4` = `Db4` = 61, `C-1` = 0) or a number (`60`,
+    `60.5`: fractions are cents/100) stands for, unbounded; None if `text` is no pitch."""
+    value = text.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        match = _NOTE.fullmatch(value)
+        if match is None:
+            return None
+        letter, accidental, octave = match.groups()
+        shift = {"#": 1, "b": -1, "": 0}[accidental.lower()]
+        return float(12 * (int(octave) + 1) + _LETTERS[letter.lower()] + shift)
+    return number if math.isfinite(number) else None
+
+
+def parse_pitch(text: str, label: str = "pitch") -> float:
+    """A MIDI pitch in 0…127 from a note name or a number (see `midi_number`); errors start
+    with `label`."""
+    value = midi_number(text)
+    if value is None:
+        raise TimbrespaceError(
+            f"{label}: {text.strip()!r} is not a pitch; give a note name (C4, F#3, Bb2; C4 = 60) "
+            "or a MIDI number"
+        )
+    if not 0 <= value <= 127:
+        raise TimbrespaceError(f"{label}: {text.strip()!r} is MIDI {value:g}, outside 0…127")
+    return value
 
 
 def midi_to_hz(pitch: float) -> float:

@@ -1,4 +1,4 @@
-"""Data verbs: `demo-pack`, `melodies`, `prepare`, `info`."""
+"""Data verbs: `demo-pack`, `melodies`, `notes`, `prepare`, `info`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from timbrespace.cli.common import (
     add_verb,
     check_output,
     print_json,
+    print_notices,
     writing,
 )
 from timbrespace.cli.options import positive_float, positive_int, sample_rate, seed
@@ -53,6 +54,69 @@ def run_melodies(args: argparse.Namespace) -> int:
         )
     print(f"wrote {len(paths)} melodies ({len(instruments)} instruments) to {Path(args.out)}")
     return 0
+
+
+def run_notes(args: argparse.Namespace) -> int:
+    from timbrespace.data.notes import (
+        parse_pitch_range,
+        parse_velocities,
+        plan_notes,
+        rendered_notes,
+        write_notes,
+    )
+
+    instruments = tuple(name.strip() for name in args.instruments.split(",") if name.strip())
+    pitches = parse_pitch_range(args.pitches)
+    velocities = parse_velocities(args.velocities)
+    plan = plan_notes(
+        instruments=instruments,
+        pitches=pitches,
+        velocities=velocities,
+        clip_range=args.clip_range,
+    )
+    check_output(args.out, "OUT", "folder")
+    kept = rendered_notes(args.out, plan.notes, seconds=args.seconds, sample_rate=args.sr)
+    with writing(args.out):
+        paths = write_notes(
+            args.out,
+            instruments=instruments,
+            pitches=pitches,
+            velocities=velocities,
+            seconds=args.seconds,
+            sample_rate=args.sr,
+            clip_range=args.clip_range,
+        )
+    skipped = (
+        f", skipped {len(plan.skipped)} outside their instrument's range (--no-clip-range "
+        "renders them)"
+        if plan.skipped
+        else ""
+    )
+    print(
+        f"wrote {len(paths) - len(kept)} notes, kept {len(kept)} already there{skipped}; "
+        f"{len(paths)} notes ({', '.join(instruments)}) in {Path(args.out)}, "
+        f"labels in {Path(args.out) / 'notes.csv'}"
+    )
+    print_notices(unlisted_sounds(Path(args.out), paths))
+    return 0
+
+
+def unlisted_sounds(out: Path, paths: list[Path]) -> list[str]:
+    """A notice when `out` holds sounds `notes.csv` does not list (an earlier run with other
+    instruments, pitches or velocities): prepare keeps them without a label."""
+    from timbrespace.data.scan import scan_dataset
+
+    listed = {path.relative_to(out).as_posix() for path in paths}
+    unlisted = [
+        source.relpath for source in scan_dataset(out).audio if source.relpath not in listed
+    ]
+    if not unlisted:
+        return []
+    return [
+        f"{len(unlisted)} sounds in {out} are not in notes.csv (e.g. {unlisted[0]}): prepare "
+        "would keep them without a note label, which a note model refuses; remove them or "
+        "render into a new folder"
+    ]
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -178,6 +242,46 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     sub.add_argument(
         "--sr", type=sample_rate, default=22050, help="sample rate, Hz (default 22050)"
+    )
+
+    sub = add_verb(
+        verbs,
+        "notes",
+        run_notes,
+        "Render a labelled note set with fluidsynth (Debian timgm6mb-soundfont): one GM note "
+        "per file, listed with its instrument, pitch and velocity in OUT/notes.csv, for "
+        "note-conditioned models.",
+        "  timbrespace notes data/notes --instruments flute,cello,trumpet --pitches C2:C6\n"
+        "  timbrespace notes data/notes --pitches 48:72 --velocities 40,80,120 --seconds 1.5\n"
+        "  timbrespace prepare data/notes -o cache/notes --mode oneshot --length 1.5 --sr 22050\n",
+    )
+    sub.add_argument("out", help="output folder")
+    sub.add_argument(
+        "--instruments",
+        default="piano,organ,violin,cello,trumpet,flute",
+        help="comma-separated: piano, vibraphone, organ, nylon_guitar, bass, violin, cello, "
+        "trumpet, alto_sax, flute, square_lead",
+    )
+    sub.add_argument(
+        "--pitches",
+        default="C2:C6",
+        help="MIDI pitch range LOW:HIGH, inclusive: numbers (36:84) or note names with C4 = 60 "
+        "(C2:C6, C#3:Bb5) (default C2:C6)",
+    )
+    sub.add_argument(
+        "--velocities", default="40,80,120", help="comma-separated, 1…127 (default 40,80,120)"
+    )
+    sub.add_argument(
+        "--seconds", type=positive_float, default=1.5, help="length of each file, s (default 1.5)"
+    )
+    sub.add_argument(
+        "--sr", type=sample_rate, default=22050, help="sample rate, Hz (default 22050)"
+    )
+    add_bool(
+        sub,
+        "clip-range",
+        True,
+        "skip the pitches outside each instrument's playable range (default: on)",
     )
 
     sub = add_verb(

@@ -1,5 +1,5 @@
 """The `generate` verb: every action renders through `LatentSpace` (reconstruct, random,
-control, interpolate, plane, path, encode, transfer)."""
+control, interpolate, plane, path, encode, transfer, midi, note)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from timbrespace.cli.instrument import (
     run_instrument_transfer,
     run_midi,
 )
+from timbrespace.cli.notes import add_note_parser, run_note
 from timbrespace.cli.options import non_negative_float, positive_int, seed
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import ALIGN_MODES, check_count
@@ -226,6 +227,7 @@ ACTIONS = {
     "encode": run_encode,
     "transfer": run_transfer,
     "midi": run_midi,
+    "note": run_note,
 }
 
 
@@ -247,7 +249,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace generate plane runs/kit a.wav b.wav c.wav d.wav --xy 0.3,0.7 -o p.wav\n"
         "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n"
         "  timbrespace generate transfer runs/violin voice.wav --octave auto --reverb 0.5 -o v.wav\n"
-        "  timbrespace generate midi runs/violin song.mid --vibrato-cents 20 -o song.wav\n",
+        "  timbrespace generate midi runs/violin song.mid --vibrato-cents 20 -o song.wav\n"
+        "  timbrespace generate note runs/gm --pitch C3:C5 --style flute=0.5,cello=0.5 -o notes/\n",
         job="render",
         threads_option=False,
     )
@@ -280,6 +283,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     rnd.add_argument("-o", "--output", required=True, help="output folder")
 
     add_control_parser(actions)
+    add_note_parser(actions)
 
     mix = actions.add_parser(
         "interpolate",

@@ -2,8 +2,9 @@
 
 Layout of a cache folder (written by `timbrespace.data.prepare`):
 
-- `manifest.json`: config, descriptor names and units, sources (path, pack, label, clip range),
-  bad and ignored files. Written last, atomically: it is the commit point of a prepare run.
+- `manifest.json`: config, descriptor names and units, sources (path, pack, label, clip range,
+  and for a note set the note label `{"instrument", "program", "pitch", "velocity"}`), bad and
+  ignored files. Written last, atomically: it is the commit point of a prepare run.
 - `data-<fingerprint>/audio.npy`: float32 `[clips, channels, samples]`, memory-mapped.
 - `data-<fingerprint>/descriptors.npy`: float32 `[clips, descriptors]` per-clip values (NaN where
   undefined, e.g. f0 of a hat).
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from timbrespace.data.notes import Note
 from timbrespace.errors import TimbrespaceError
 
 SUPPORTED_FORMAT_VERSION = 1
@@ -38,6 +40,29 @@ class CachedSource:
     first_clip: int
     n_clips: int
     duration: float
+    note: Note | None = None
+    """The note label `notes.csv` gave the file (`timbrespace notes`), if any."""
+
+
+@dataclass(frozen=True, eq=False)
+class NoteLabels:
+    """Per-clip note labels of a cache prepared from a note set (`timbrespace notes`).
+
+    `pitch` (MIDI), `velocity` (1…127) and `style` (index into `style_names`, the sorted
+    instrument names) are int64 `[clips]`; a clip whose source has no label holds -1 in all
+    three (`SoundCache.require_note_labels` refuses such a cache). Compare field by field
+    (`eq=False`: the fields are arrays).
+    """
+
+    pitch: np.ndarray
+    velocity: np.ndarray
+    style: np.ndarray
+    style_names: list[str]
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """bool `[clips]`: the clip's source has a note label."""
+        return self.style >= 0
 
 
 class SoundCache:
@@ -71,6 +96,7 @@ class SoundCache:
                 source["first_clip"],
                 source["n_clips"],
                 source["duration"],
+                _note(source, manifest_path),
             )
             for source in self.manifest["sources"]
         ]
@@ -150,6 +176,44 @@ class SoundCache:
         per_source = np.array([index[source.label] for source in self.sources], dtype=np.int64)
         return per_source[self.clip_source] if len(self) else np.zeros(0, np.int64)
 
+    @cached_property
+    def note_labels(self) -> NoteLabels | None:
+        """Pitch, velocity and instrument of each clip (see `NoteLabels`), from the `notes.csv`
+        of the prepared folder; None when no source has a note label."""
+        labelled = [source.note for source in self.sources if source.note is not None]
+        if not labelled:
+            return None
+        names = sorted({note.instrument for note in labelled})
+        index = {name: i for i, name in enumerate(names)}
+        per_source = np.array(
+            [
+                (-1, -1, -1)
+                if source.note is None
+                else (source.note.pitch, source.note.velocity, index[source.note.instrument])
+                for source in self.sources
+            ],
+            dtype=np.int64,
+        ).reshape(len(self.sources), 3)
+        per_clip = per_source[self.clip_source] if len(self) else np.zeros((0, 3), np.int64)
+        pitch, velocity, style = (np.ascontiguousarray(per_clip[:, i]) for i in range(3))
+        return NoteLabels(pitch=pitch, velocity=velocity, style=style, style_names=names)
+
+    def require_note_labels(self) -> NoteLabels:
+        """`note_labels`, for a model conditioned on notes: a `TimbrespaceError` naming
+        `timbrespace notes` when any sound has no label (and one such file)."""
+        labels = self.note_labels
+        missing = [source for source in self.sources if source.note is None]
+        if labels is not None and not missing:
+            return labels
+        unlabelled = sum(source.n_clips for source in missing)
+        example = f", e.g. {missing[0].path}" if missing else ""
+        raise TimbrespaceError(
+            f"{self.root}: {unlabelled} of {len(self)} sounds have no note label (pitch, "
+            f"velocity, instrument){example}; a note model trains on a labelled note set: "
+            "render one with `timbrespace notes OUT` and prepare it with "
+            "`timbrespace prepare OUT -o CACHE`"
+        )
+
     def descriptor(self, name: str) -> np.ndarray:
         """Per-clip values of one descriptor `[clips]`."""
         names = self.descriptor_names
@@ -191,6 +255,24 @@ class SoundCache:
             "bad_files": self.bad_files,
             "ignored_files": len(self.manifest.get("ignored_files", [])),
         }
+
+
+def _note(source: dict, manifest: Path) -> Note | None:
+    """The optional note label of a manifest source entry."""
+    label = source.get("note")
+    if label is None:
+        return None
+    try:
+        return Note(
+            str(label["instrument"]),
+            int(label["program"]),
+            int(label["pitch"]),
+            int(label["velocity"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise TimbrespaceError(
+            f"{manifest}: malformed note label of {source.get('path')!r} ({error!r})"
+        ) from error
 
 
 def open_cache(path: str | os.PathLike[str]) -> SoundCache:

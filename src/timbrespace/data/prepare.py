@@ -9,6 +9,8 @@ they change, except files that could not be opened (permissions, a vanished moun
 retried on every run. When all files are done the shards are consolidated into the memory-mapped
 arrays that `SoundCache` reads (see `timbrespace.data.cache`). A full disk or an unwritable cache
 ends the run with one line naming the folder (and the space needed); work already done is kept.
+A `notes.csv` at the dataset root (written by `timbrespace notes`) gives the sources it lists a
+note label (instrument, program, pitch, velocity) in the manifest; see `read_note_table`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from timbrespace.data.disk import (
     die_with_parent,
     require_free_space,
 )
+from timbrespace.data.notes import NoteTable, read_note_table
 from timbrespace.data.scan import ScanResult, SourceFile, scan_dataset
 from timbrespace.errors import TimbrespaceError
 
@@ -178,11 +181,12 @@ def prepare_dataset(
     dataset_path = Path(dataset)
     cache_path = Path(cache)
     scan = scan_dataset(dataset_path, exclude=cache_path if cache_path.exists() else None)
+    notes = read_note_table(dataset_path)
     try:
         cache_path.mkdir(parents=True, exist_ok=True)
         with _exclusive(cache_path):
             return _prepare_locked(
-                dataset_path, cache_path, config, scan, workers, rebuild, progress
+                dataset_path, cache_path, config, scan, notes, workers, rebuild, progress
             )
     except OSError as error:
         raise cache_write_error(cache_path, error) from error
@@ -209,6 +213,7 @@ def _prepare_locked(
     cache_path: Path,
     config: PrepareConfig,
     scan: ScanResult,
+    notes: NoteTable | None,
     workers: int | None,
     rebuild: bool,
     progress: ProgressCallback | None,
@@ -241,7 +246,7 @@ def _prepare_locked(
     good = [record for record in ordered if "error" not in record]
     report.sources = len(good)
     report.clips = sum(record["n_clips"] for record in good)
-    _consolidate(cache_path, config, good, report, dataset_path)
+    _consolidate(cache_path, config, good, report, dataset_path, notes)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -343,20 +348,25 @@ def _run_pool(
 
 
 def _consolidate(
-    cache: Path, config: PrepareConfig, good: list[dict], report: PrepareReport, dataset: Path
+    cache: Path,
+    config: PrepareConfig,
+    good: list[dict],
+    report: PrepareReport,
+    dataset: Path,
+    notes: NoteTable | None = None,
 ) -> None:
     """Write the arrays SoundCache reads into a fresh `data-<id>/` folder, then switch the manifest.
 
     The manifest is the commit point: until it is renamed into place, readers see the old data.
-    It records the dataset folder (absolute) the sources' paths are relative to.
+    It records the dataset folder (absolute) the sources' paths are relative to, and the note
+    label of each source `notes` lists. The fingerprint covers `notes.csv`'s bytes, so changed
+    labels are picked up.
     """
     dataset_root = str(dataset.absolute())
-    fingerprint = hashlib.sha1(
-        json.dumps(
-            [[r["relpath"], r["size"], r["mtime_ns"]] for r in good] + [asdict(config)],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:16]
+    content: list = [[r["relpath"], r["size"], r["mtime_ns"]] for r in good] + [asdict(config)]
+    if notes is not None:  # without labels the fingerprint stays what it was before them
+        content.append({"notes_csv": notes.digest})
+    fingerprint = hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
     manifest_path = cache / "manifest.json"
     if manifest_path.exists():
         current = json.loads(manifest_path.read_text("utf-8"))
@@ -374,7 +384,7 @@ def _consolidate(
     require_free_space(cache, n_clips * _clip_bytes(config), f"consolidating {n_clips} clips")
     building.mkdir(parents=True)
     try:
-        sources = _write_arrays(cache, building, config, good, n_clips)
+        sources = _write_arrays(cache, building, config, good, n_clips, notes)
     except BaseException as error:
         shutil.rmtree(building, ignore_errors=True)
         if isinstance(error, OSError):
@@ -407,9 +417,17 @@ def _consolidate(
 
 
 def _write_arrays(
-    cache: Path, building: Path, config: PrepareConfig, good: list[dict], n_clips: int
+    cache: Path,
+    building: Path,
+    config: PrepareConfig,
+    good: list[dict],
+    n_clips: int,
+    notes: NoteTable | None = None,
 ) -> list[dict]:
-    """Copy every shard into the arrays of `building/`; returns the manifest's source entries."""
+    """Copy every shard into the arrays of `building/`; returns the manifest's source entries
+    (with `"note": {"instrument", "program", "pitch", "velocity"}` for each path `notes`
+    lists)."""
+    labels = notes.labels if notes is not None else {}
     names = descriptor_names()
     n_frames = frame_count(config.clip_samples, config.descriptor_settings)
     descriptors = np.zeros((n_clips, len(names)), np.float32)
@@ -429,20 +447,21 @@ def _write_arrays(
                 clip_offset[start : start + count] = shard["offsets"]
             clip_source[start : start + count] = index
             source = SourceFile(record["relpath"], record["size"], record["mtime_ns"])
-            sources.append(
-                {
-                    "path": record["relpath"],
-                    "pack": source.pack,
-                    "subpack": source.subpack,
-                    "label": source.label,
-                    "first_clip": start,
-                    "n_clips": count,
-                    "duration": round(record["source_duration"], 6),
-                    "source_sample_rate": record["source_sample_rate"],
-                    "source_channels": record["source_channels"],
-                    "truncated": record["truncated"],
-                }
-            )
+            entry = {
+                "path": record["relpath"],
+                "pack": source.pack,
+                "subpack": source.subpack,
+                "label": source.label,
+                "first_clip": start,
+                "n_clips": count,
+                "duration": round(record["source_duration"], 6),
+                "source_sample_rate": record["source_sample_rate"],
+                "source_channels": record["source_channels"],
+                "truncated": record["truncated"],
+            }
+            if record["relpath"] in labels:
+                entry["note"] = asdict(labels[record["relpath"]])
+            sources.append(entry)
             start += count
     np.save(building / "descriptors.npy", descriptors)
     np.save(building / "curves.npy", curves)

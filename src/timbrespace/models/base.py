@@ -80,6 +80,16 @@ def require_features(model: LatentModel, what: str) -> None:
         )
 
 
+def require_notes(model: LatentModel, what: str) -> None:
+    """Raise `CapabilityError` unless `model` plays labelled notes (style, pitch, velocity:
+    the fader family); `what` names the refused operation (e.g. "--style")."""
+    if model.input_kind != "notes":
+        raise CapabilityError(
+            f"{what}: a {model.label} model is not played by note and style; this needs a note "
+            "model (train --model fader on a set from `timbrespace notes`)"
+        )
+
+
 class FeatureModel(Protocol):
     """What a family played from f0 and loudness adds (`input_kind == "f0_loudness"`): its
     latent holds pitch (MIDI number), loudness (dB) and voicing (0..1) per frame."""
@@ -319,6 +329,8 @@ class ModelOutput:
     f0: torch.Tensor | None = None
     base_pitch: torch.Tensor | None = None
     f0_hop: int = 0
+    logs: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    """Parts of `regularization` (and other scalars) the trainer logs under `reg/`."""
 
 
 @dataclass(kw_only=True)

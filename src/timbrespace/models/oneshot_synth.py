@@ -68,6 +68,10 @@ class OneShotSynthDecoder(nn.Module):
     filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
     continuously instead of snapping to the harmonics of the decoder's frame rate.
     Noise is seeded per call in eval mode, so a latent always decodes to the same sound.
+    `harmonic_rolloff`: the harmonics start with amplitudes ∝ 1/k^rolloff (0: all equal).
+    Measured on GM notes with the pitch given (the fader family): from equal amplitudes the
+    harmonic level fell to ~1e-6 within 20 steps and never came back (all noise); from 1/k²
+    it stayed at ~0.2 and the first loss was 1.35 instead of 2.0.
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class OneShotSynthDecoder(nn.Module):
         n_partials: int = 32,
         n_voices: int = 3,
         voice_harmonics: int = 16,
+        harmonic_rolloff: float = 0.0,
     ) -> None:
         super().__init__()
         self.transient = TransientHead(latent_dim, channels, transient_samples)
@@ -143,6 +148,11 @@ class OneShotSynthDecoder(nn.Module):
             bias.zero_()
             bias[:, 1] = -1.0  # harmonic level starts quiet
             bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
+            harmonic = torch.arange(1, n_harmonics + 1, dtype=bias.dtype)
+            bias[:, 2 : 2 + n_harmonics] = -harmonic_rolloff * torch.log(harmonic)
+        self.film: nn.Module | None = None
+        """A module `(features [batch, width, frames], z [batch, latent_dim]) → features` applied
+        before the head (a conditioned family's FiLM), or None."""
         self.partials = OneShotPartials(
             partials, latent_dim=latent_dim, width=widths[-1], channels=channels,
             sample_rate=sample_rate, clip_samples=clip_samples, hop=hop, n_partials=n_partials,
@@ -155,6 +165,8 @@ class OneShotSynthDecoder(nn.Module):
         features = self.net(h)[..., : self.frames]
         if self.smooth_controls:
             features = smooth_frames(features)
+        if self.film is not None:
+            features = self.film(features, z)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
         level = exp_sigmoid(raw[:, :, 1:2])

@@ -72,11 +72,19 @@ class PreviewCallback(L.Callback):
     """Every `every_n_steps`, reconstruct a few fixed validation clips and log/save them.
 
     Writes `RUN/previews/step_XXXXXXX/{i}_target.wav, {i}_output.wav, {i}.png` and, with a
-    TensorBoard logger, audio and spectrogram images.
+    TensorBoard logger, audio and spectrogram images. `cond`: the clips' conditions for a
+    family that decodes with them (a note model's labels), else None.
     """
 
-    def __init__(self, clips: torch.Tensor, out_dir: Path, every_n_steps: int) -> None:
+    def __init__(
+        self,
+        clips: torch.Tensor,
+        out_dir: Path,
+        every_n_steps: int,
+        cond: torch.Tensor | None = None,
+    ) -> None:
         self.clips = clips
+        self.cond = cond
         self.out_dir = Path(out_dir)
         self.every_n_steps = every_n_steps
 
@@ -98,7 +106,7 @@ class PreviewCallback(L.Callback):
         model = cast("ReconstructionTask", pl_module).model
         was_training = model.training
         model.eval()
-        outputs = reconstruct(model, self.clips.to(pl_module.device))
+        outputs = reconstruct(model, self.clips.to(pl_module.device), cond=self.cond)
         model.train(was_training)
         folder = self.out_dir / f"step_{step:07d}"
         sample_rate = model.sample_rate

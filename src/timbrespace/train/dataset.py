@@ -20,12 +20,14 @@ class ClipItem(TypedDict):
     targets: torch.Tensor
     index: int
     f0_curve: NotRequired[torch.Tensor]
+    note: NotRequired[torch.Tensor]
 
 
 class ClipDataset(Dataset):
     """Items: `{"audio": float32 [channels, samples], "targets": float32 [D], "index": int}`,
     plus `"f0_curve": float32 [frames]` (Hz, NaN where unvoiced; one frame per descriptor hop)
-    when `f0_curves` `[clips, frames]` is given.
+    when `f0_curves` `[clips, frames]` is given, and `"note": float32 [3]` (style index, MIDI
+    pitch, velocity) when `notes` `[clips, 3]` is given.
 
     Subsets small enough (≤ 2 GiB) are copied into RAM once; larger ones read the memory map.
     """
@@ -36,12 +38,14 @@ class ClipDataset(Dataset):
         indices: np.ndarray,
         targets: np.ndarray,
         f0_curves: np.ndarray | None = None,
+        notes: np.ndarray | None = None,
     ) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.targets = torch.from_numpy(np.asarray(targets, dtype=np.float32))
         self.f0_curves = (
             None if f0_curves is None else torch.from_numpy(np.asarray(f0_curves, dtype=np.float32))
         )
+        self.notes = None if notes is None else torch.from_numpy(np.asarray(notes, np.float32))
         nbytes = len(self.indices) * cache.channels * cache.clip_samples * 4
         self._audio: torch.Tensor | None = None
         self._root = cache.root
@@ -68,6 +72,8 @@ class ClipDataset(Dataset):
         }
         if self.f0_curves is not None:
             sample["f0_curve"] = self.f0_curves[item]
+        if self.notes is not None:
+            sample["note"] = self.notes[item]
         return sample
 
     def __getstate__(self) -> dict:

@@ -26,7 +26,7 @@ from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import encode_batches
-from timbrespace.models.base import build_model, config_to_dict, resolve_config
+from timbrespace.models.base import build_model, config_to_dict, get_family, resolve_config
 from timbrespace.train.config import TrainConfig, train_config
 from timbrespace.train.targets import DescriptorTargets
 
@@ -45,12 +45,17 @@ class TrainResult:
 def _model_config_for_cache(
     family: str, preset: str, cache: SoundCache, n_targets: int, overrides: dict[str, Any] | None
 ) -> Any:
-    data_fields = {
+    data_fields: dict[str, Any] = {
         "sample_rate": cache.sample_rate,
         "channels": cache.channels,
         "clip_samples": cache.clip_samples,
         "n_descriptors": n_targets,
     }
+    if get_family(family).model_cls.input_kind == "notes":
+        labels = cache.require_note_labels()
+        data_fields["styles"] = tuple(labels.style_names)
+        data_fields["pitch_range"] = (int(labels.pitch.min()), int(labels.pitch.max()))
+        data_fields["velocity_range"] = (int(labels.velocity.min()), int(labels.velocity.max()))
     return resolve_config(family, preset, {**data_fields, **(overrides or {})})
 
 
@@ -108,6 +113,20 @@ def _rows(array: np.ndarray | None, indices: np.ndarray) -> np.ndarray | None:
     return None if array is None else array[indices]
 
 
+def note_rows(cache: SoundCache, model: Any) -> np.ndarray:
+    """Labels `[clips, 3]` (style index in the model's styles, MIDI pitch, velocity) of a note
+    cache; refuses a cache without them, or with a style the model was not built for."""
+    labels = cache.require_note_labels()
+    styles = list(model.config.styles)
+    missing = [name for name in labels.style_names if name not in styles]
+    if missing:
+        raise TimbrespaceError(
+            f"{cache.root}: style {missing[0]!r} is not one of the run's styles ({', '.join(styles)})"
+        )
+    index = np.array([styles.index(name) for name in labels.style_names])
+    return np.stack([index[labels.style], labels.pitch, labels.velocity], axis=1).astype(np.float32)
+
+
 def train(
     cache_path: str | os.PathLike[str],
     run_dir: str | os.PathLike[str],
@@ -127,6 +146,7 @@ def train(
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from timbrespace.models.fader import label_conditions
     from timbrespace.train.callbacks import AtomicCheckpointIO, PreviewCallback, ThreadPolicy
     from timbrespace.train.dataset import ClipDataset
     from timbrespace.train.task import ReconstructionTask
@@ -161,10 +181,21 @@ def train(
     f0_curves = None
     if config.f0_weight > 0 and "f0" in cache.descriptor_names:
         f0_curves = np.asarray(cache.curves[:, cache.descriptor_names.index("f0")])
+    notes = note_rows(cache, model) if model.input_kind == "notes" else None
     train_set = ClipDataset(
-        cache, split.train, standardised[split.train], _rows(f0_curves, split.train)
+        cache,
+        split.train,
+        standardised[split.train],
+        _rows(f0_curves, split.train),
+        _rows(notes, split.train),
     )
-    val_set = ClipDataset(cache, split.val, standardised[split.val], _rows(f0_curves, split.val))
+    val_set = ClipDataset(
+        cache,
+        split.val,
+        standardised[split.val],
+        _rows(f0_curves, split.val),
+        _rows(notes, split.val),
+    )
     if len(train_set) == 0:
         raise TimbrespaceError(f"{cache.root}: no training clips")
     loader_options: dict[str, Any] = {
@@ -192,6 +223,10 @@ def train(
     preview_source = val_set if len(val_set) else train_set
     count = min(config.preview_count, len(preview_source))
     preview_clips = torch.stack([preview_source[i]["audio"] for i in range(count)])
+    preview_cond = None
+    if notes is not None:
+        labels = torch.stack([preview_source[i]["note"] for i in range(count)])
+        preview_cond = label_conditions(labels, len(model.config.styles))
     callbacks = [
         ModelCheckpoint(
             dirpath=run / "checkpoints",
@@ -199,7 +234,7 @@ def train(
             save_top_k=0,
             every_n_train_steps=config.checkpoint_every,
         ),
-        PreviewCallback(preview_clips, run / "previews", config.preview_every),
+        PreviewCallback(preview_clips, run / "previews", config.preview_every, preview_cond),
         ThreadPolicy(config.threads),
     ]
     if logger == "tensorboard":

@@ -134,7 +134,10 @@ class ReconstructionTask(L.LightningModule):
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[dict[str, torch.Tensor], WaveformOutput | SpectrumOutput]:
         target = batch["audio"]
-        output = self.model(target)
+        if self.model.input_kind == "notes":  # a note model reads its labels too
+            output = self.model(target, batch["note"], self.global_step)
+        else:
+            output = self.model(target)
         if isinstance(output, WaveformOutput):
             target = target if output.target is None else output.target
             valid = output.valid_samples or target.shape[-1]
@@ -145,6 +148,7 @@ class ReconstructionTask(L.LightningModule):
             raise TypeError(f"{type(output).__name__}: not a WaveformOutput or SpectrumOutput")
         total = terms.pop("loss") + output.regularization
         terms["reg/loss"] = output.regularization.detach()
+        terms.update({f"reg/{name}": value.detach() for name, value in output.logs.items()})
         prediction = output.descriptors_pred
         if prediction is not None and self.config.descriptor_weight > 0:
             head = masked_mse(prediction, batch["targets"])

@@ -1,0 +1,199 @@
+"""The fader family (WAE-Fader notes) on real GM notes: the MMD and fader terms with known
+answers, a tiny model trained on flute and cello notes plays in tune in either style, styles
+mix and extrapolate, and bad requests are refused naming what exists."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from timbrespace.cli import main
+from timbrespace.errors import TimbrespaceError
+from timbrespace.models.fader_terms import fader_ramp, fader_terms, imq_kernel, mmd_imq
+from timbrespace.note_play import (
+    Note,
+    check_notes,
+    parse_pitches,
+    parse_style_mix,
+    parse_style_sweep,
+    prior_latents,
+    render_notes,
+)
+from timbrespace.space import LatentSpace
+
+from .conftest import require_path
+
+RATE = 16000
+STYLES = ("cello", "flute")
+
+
+@pytest.fixture(scope="module")
+def note_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Flute and cello notes G3–G4 (in each one's range) at velocities 60 and 110, 1 s, 16 kHz."""
+    from timbrespace.data.melodies import SOUNDFONTS
+    from timbrespace.data.notes import write_notes
+
+    require_path(SOUNDFONTS[0], "timgm6mb-soundfont")
+    require_path(Path("/usr/bin/fluidsynth"), "fluidsynth")
+    folder = tmp_path_factory.mktemp("notes") / "notes"
+    write_notes(
+        folder, instruments=("flute", "cello"), pitches=(55, 67), velocities=(60, 110),
+        seconds=1.0, sample_rate=RATE,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def note_run(note_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny fader model trained 200 steps on `note_set`: its run folder."""
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+    from timbrespace.train.run import train
+
+    cache = tmp_path_factory.mktemp("note_cache") / "cache"
+    prepare_dataset(note_set, cache, PrepareConfig(mode="oneshot", sample_rate=RATE, length=1.0))
+    run = tmp_path_factory.mktemp("note_runs") / "tiny"
+    train(cache, run, family="fader", preset="tiny", train_overrides={"max_steps": 200}, logger="none", progress=False)  # fmt: skip
+    return run
+
+
+def test_mmd_is_zero_on_a_shared_distribution_and_known_on_two_points() -> None:
+    assert float(imq_kernel(torch.zeros(1, 2), torch.ones(1, 2), 1.0)) == pytest.approx(2 / 3)
+    # two points at 0 against two at 1, one scale (C = 2): 1 + 1 − 2·(2/3)
+    assert float(mmd_imq(torch.zeros(2, 1), torch.ones(2, 1), (1.0,))) == pytest.approx(2 / 3)
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(256, 4, generator=generator) for _ in range(2))
+    same, shifted = float(mmd_imq(a, b)), float(mmd_imq(a, b + 1.0))
+    assert abs(same) < 0.01 and shifted > 0.2
+
+
+def test_the_fader_trains_the_classifier_and_the_encoder_apart() -> None:
+    classifier = torch.nn.Linear(3, 2)
+    z = torch.randn(8, 3, requires_grad=True)
+    style = torch.tensor([0, 1] * 4)
+    classifier_loss, encoder_loss, accuracy = fader_terms(classifier, z, style)
+    classifier_loss.backward(retain_graph=True)
+    assert z.grad is None and classifier.weight.grad is not None  # the classifier only
+    classifier.zero_grad()
+    encoder_loss.backward()
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
+    assert classifier.weight.grad is None  # the encoder only
+    assert 0.0 <= float(accuracy) <= 1.0
+    with torch.no_grad():
+        classifier.weight.zero_()
+        classifier.bias.zero_()
+    _, uniform, _ = fader_terms(classifier, z, style)  # a classifier that cannot tell: log 2
+    assert float(uniform) == pytest.approx(math.log(2))
+    assert [fader_ramp(s, 2.0, 100) for s in (0, 50, 100, 400)] == [0.0, 1.0, 2.0, 2.0]
+    assert fader_ramp(0, 2.0, 0) == 2.0
+
+
+def test_style_mixes_sweeps_and_pitches_parse_as_a_musician_writes_them() -> None:
+    assert parse_style_mix("flute=0.5,cello=0.5", STYLES) == (0.5, 0.5)
+    assert parse_style_mix("flute", STYLES) == (0.0, 1.0)
+    assert parse_style_mix("flute=1.3,cello=-0.3", STYLES) == (-0.3, 1.3)
+    sweep = parse_style_sweep("style=flute:cello:5", STYLES)
+    assert sweep[0] == (0.0, 1.0) and sweep[2] == (0.5, 0.5) and sweep[-1] == (1.0, 0.0)
+    assert parse_pitches("C4") == [60.0] and parse_pitches("60,64.5") == [60.0, 64.5]
+    assert parse_pitches("C3:C4") == [48.0 + i for i in range(13)]
+    with pytest.raises(TimbrespaceError, match="no style 'oboe'.*cello, flute"):
+        parse_style_mix("oboe=1", STYLES)
+    with pytest.raises(TimbrespaceError, match="beyond"):
+        parse_style_mix("flute=9", STYLES)
+    with pytest.raises(TimbrespaceError, match="not a pitch"):
+        parse_pitches("H4")
+
+
+def test_notes_play_in_tune_in_either_style_and_styles_differ(
+    note_run: Path, note_set: Path
+) -> None:
+    space = LatentSpace.open(note_run / "bundle", analysis=False)
+    model = space.model
+    assert model.config.styles == STYLES and tuple(model.config.pitch_range) == (55, 67)
+    pitches = [60.0, 62.0, 64.0, 65.0, 67.0]  # both instruments play these (flute from 60)
+    notes = [Note(p, 100.0, w) for w in ((1.0, 0.0), (0.0, 1.0)) for p in pitches]
+    z = prior_latents(model, 1, seed=3).expand(len(notes), -1, -1)
+    audio = render_notes(model, z, notes)[:, 0].numpy()
+    assert np.abs(audio).max(axis=1).min() > 0.05, "a note is silent"
+    cents = []
+    for sound, note in zip(audio, notes, strict=True):
+        f0, voiced, _ = librosa.pyin(sound, sr=RATE, fmin=80, fmax=1000, frame_length=1024)
+        heard = librosa.hz_to_midi(np.nanmedian(f0[voiced]))
+        cents.append(abs(100 * (heard - note.pitch)))
+    assert max(cents) < 50, cents
+    # the style is heard: a render in one style is nearer (log-mel statistics) to that
+    # instrument's real notes at its pitch than the same note rendered in the other style
+    rows = list(csv.DictReader((note_set / "notes.csv").open()))
+
+    def nearest_real(sound: np.ndarray, name: str, pitch: float) -> float:
+        files = [r["file"] for r in rows if r["instrument"] == name and int(r["pitch"]) == pitch]
+        real = [sf.read(note_set / f, dtype="float32")[0] for f in files]
+        return min(float(np.linalg.norm(log_mel(sound) - log_mel(r))) for r in real)
+
+    cello, flute = audio[: len(pitches)], audio[len(pitches) :]
+    towards = [
+        nearest_real(own, name, pitch) < nearest_real(other, name, pitch)
+        for pitch, c, f in zip(pitches, cello, flute, strict=True)
+        for own, other, name in ((c, f, "cello"), (f, c, "flute"))
+    ]
+    assert sum(towards) >= 8, towards
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(y=audio, sr=RATE, n_mels=40, n_fft=1024, hop_length=256)
+    return np.log(mel + 1e-6).mean(axis=1)
+
+
+def test_mixes_and_extrapolations_render_finite_and_out_of_range_pitches_warn(
+    note_run: Path,
+) -> None:
+    model = LatentSpace.open(note_run / "bundle", analysis=False).model
+    z = prior_latents(model, 3, seed=0)
+    mixes = [
+        Note(60.0, 90.0, (0.5, 0.5)),
+        Note(60.0, 90.0, (1.3, -0.3)),
+        Note(60.0, 90.0, (-0.3, 1.3)),
+    ]
+    audio = render_notes(model, z, mixes)
+    assert bool(torch.isfinite(audio).all()) and float(audio.abs().max()) > 0.05
+    assert check_notes(model, [Note(70.0, 90.0, (1.0, 0.0))])  # 3 semitones above: a warning
+    with pytest.raises(TimbrespaceError, match="far outside the trained range 55…67"):
+        check_notes(model, [Note(90.0, 90.0, (1.0, 0.0))])
+    with pytest.raises(TimbrespaceError, match="velocity 0 outside"):
+        check_notes(model, [Note(60.0, 0.0, (1.0, 0.0))])
+
+
+def test_generate_note_writes_ranges_and_sweeps_and_refuses_unknown_styles(
+    note_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = str(note_run / "bundle")
+    assert main(["generate", "note", bundle, "--pitch", "G3:B3", "--style", "flute", "-o", str(tmp_path / "r")]) == 0  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "000_G3_v100_flute.wav", "001_Gs3_v100_flute.wav", "002_A3_v100_flute.wav",
+        "003_As3_v100_flute.wav", "004_B3_v100_flute.wav",
+    ]  # fmt: skip
+    assert main(["generate", "note", bundle, "--sweep", "style=flute:cello:3", "-o", str(tmp_path / "s")]) == 0  # fmt: skip
+    assert len(list((tmp_path / "s").glob("*.wav"))) == 3
+    capsys.readouterr()
+    assert main(["generate", "note", bundle, "--style", "oboe", "-o", str(tmp_path / "x.wav")]) == 1
+    assert "no style 'oboe' in this model; its styles: cello, flute" in capsys.readouterr().err
+    assert main(["generate", "note", bundle, "--pitch", "C1", "-o", str(tmp_path / "x.wav")]) == 1
+    assert "far outside the trained range 55…67" in capsys.readouterr().err
+
+
+def test_a_note_model_refuses_a_cache_without_note_labels(note_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    unlabelled = tmp_path / "plain"
+    shutil.copytree(note_set, unlabelled)
+    (unlabelled / "notes.csv").unlink()
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(unlabelled), "-o", str(cache), "--mode", "oneshot", "--sr", "16000", "--length", "1.0"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["train", "--model", "fader", "--data", str(cache), "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])  # fmt: skip
+    assert code == 1 and "timbrespace notes" in capsys.readouterr().err
