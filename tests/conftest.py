@@ -197,3 +197,38 @@ def ddsp_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         progress=False,
     )
     return run, result
+
+
+NOTE_RATE = 16000
+
+
+@pytest.fixture(scope="session")
+def note_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real GM notes (`timbrespace notes`): flute and cello G3–G4 (each in its own range:
+    the flute from C4) at velocities 60 and 110, 1 s, 16 kHz, with `notes.csv`."""
+    from timbrespace.data.melodies import SOUNDFONTS
+    from timbrespace.data.notes import write_notes
+
+    require_path(SOUNDFONTS[0], "timgm6mb-soundfont")
+    require_path(Path("/usr/bin/fluidsynth"), "fluidsynth")
+    folder = tmp_path_factory.mktemp("notes") / "notes"
+    write_notes(
+        folder, instruments=("flute", "cello"), pitches=(55, 67), velocities=(60, 110),
+        seconds=1.0, sample_rate=NOTE_RATE,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="session")
+def note_run(note_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny fader model trained 200 steps on `note_set`: its run folder."""
+    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
+    from timbrespace.train.run import train
+
+    cache = tmp_path_factory.mktemp("note_cache") / "cache"
+    prepare_dataset(
+        note_set, cache, PrepareConfig(mode="oneshot", sample_rate=NOTE_RATE, length=1.0)
+    )
+    run = tmp_path_factory.mktemp("note_runs") / "tiny"
+    train(cache, run, family="fader", preset="tiny", train_overrides={"max_steps": 200}, logger="none", progress=False)  # fmt: skip
+    return run

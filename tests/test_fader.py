@@ -29,39 +29,8 @@ from timbrespace.note_play import (
 )
 from timbrespace.space import LatentSpace
 
-from .conftest import require_path
-
 RATE = 16000
 STYLES = ("cello", "flute")
-
-
-@pytest.fixture(scope="module")
-def note_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Flute and cello notes G3–G4 (in each one's range) at velocities 60 and 110, 1 s, 16 kHz."""
-    from timbrespace.data.melodies import SOUNDFONTS
-    from timbrespace.data.notes import write_notes
-
-    require_path(SOUNDFONTS[0], "timgm6mb-soundfont")
-    require_path(Path("/usr/bin/fluidsynth"), "fluidsynth")
-    folder = tmp_path_factory.mktemp("notes") / "notes"
-    write_notes(
-        folder, instruments=("flute", "cello"), pitches=(55, 67), velocities=(60, 110),
-        seconds=1.0, sample_rate=RATE,
-    )  # fmt: skip
-    return folder
-
-
-@pytest.fixture(scope="module")
-def note_run(note_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny fader model trained 200 steps on `note_set`: its run folder."""
-    from timbrespace.data.prepare import PrepareConfig, prepare_dataset
-    from timbrespace.train.run import train
-
-    cache = tmp_path_factory.mktemp("note_cache") / "cache"
-    prepare_dataset(note_set, cache, PrepareConfig(mode="oneshot", sample_rate=RATE, length=1.0))
-    run = tmp_path_factory.mktemp("note_runs") / "tiny"
-    train(cache, run, family="fader", preset="tiny", train_overrides={"max_steps": 200}, logger="none", progress=False)  # fmt: skip
-    return run
 
 
 def test_mmd_is_zero_on_a_shared_distribution_and_known_on_two_points() -> None:
@@ -197,3 +166,30 @@ def test_a_note_model_refuses_a_cache_without_note_labels(note_set: Path, tmp_pa
     capsys.readouterr()
     code = main(["train", "--model", "fader", "--data", str(cache), "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])  # fmt: skip
     assert code == 1 and "timbrespace notes" in capsys.readouterr().err
+
+
+def test_the_engine_plays_notes_in_the_style_mix_osc_sets(note_run: Path) -> None:
+    from timbrespace.engine import Engine, parse_message
+    from timbrespace.engine.addresses import AddressError
+    from timbrespace.engine.backends import render_file
+
+    space = LatentSpace.open(note_run / "bundle", analysis=False)
+    engine = Engine(space, 512, synchronous=True)
+    assert engine.capabilities["styles"] and engine.capabilities["pitch"]
+    assert ("/info/style", ["cello", 1.0]) in engine.info()
+
+    def send(block: int, address: str, *args: object) -> None:
+        engine.schedule(block, engine.check(parse_message(address, list(args))))
+
+    send(0, "/style", "cello", 0.0)
+    send(0, "/style", "flute", 1.0)
+    send(1, "/note", 64, 100)
+    out, _ = render_file(engine, None, seconds=1.2)
+    note = out[0, 512 : 512 + RATE]
+    assert np.abs(out[:, :512]).max() == 0.0, "the note starts at its block"
+    offline = render_notes(space.model, engine.current_point(), [Note(64.0, 100.0, (0.0, 1.0))])
+    assert np.abs(note - offline[0, 0].numpy()).max() < 1e-4, "the voice is the offline render"
+    with pytest.raises(AddressError, match="no style 'oboe'; styles: cello, flute"):
+        engine.check(parse_message("/style", ["oboe", 1.0]))
+    with pytest.raises(AddressError, match="far outside the trained range"):
+        engine.check(parse_message("/note", [100, 90]))

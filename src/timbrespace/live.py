@@ -133,10 +133,17 @@ class RandomWalk:
         return out * self.spread[:, None]
 
 
+def style_names(space: LatentSpace) -> tuple[str, ...]:
+    """The styles a note model mixes (the fader family); () for other models."""
+    if space.model.input_kind != "notes":
+        return ()
+    return tuple(space.model.config.styles)
+
+
 def has_pitch(space: LatentSpace) -> bool:
-    """Whether a point latent can be set to a pitch: an explicit pitch in the model, or a
-    `pitch` control in the analysis."""
-    if space.model.pitch_readout() is not None:
+    """Whether a point latent can be played at a pitch: an explicit pitch in the model (or in
+    its conditions: a note model), or a `pitch` control in the analysis."""
+    if space.model.pitch_readout() is not None or space.model.input_kind == "notes":
         return True
     try:
         return "pitch" in space.controls

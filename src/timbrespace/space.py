@@ -383,12 +383,14 @@ class LatentSpace:
     # rendering and measuring
 
     def render(
-        self, z: torch.Tensor, *, gla_iters: int | None = None, normalize: bool = False
-    ) -> np.ndarray:
+        self, z: torch.Tensor, *, gla_iters: int | None = None, normalize: bool = False, cond: torch.Tensor | None = None
+    ) -> np.ndarray:  # fmt: skip
         """Decode latents `[batch, dim, frames]` to float32 audio `[batch, channels, samples]`
         (gla_iters: Griffin-Lim iterations of a spectral model, None = its default; normalize:
-        each sound's peak to -1 dBFS)."""
-        audio = inference.render(self.model, torch.as_tensor(z).float(), gla_iters=gla_iters)
+        each sound's peak to -1 dBFS; cond: a note model's conditions, None = its defaults)."""
+        audio = inference.render(
+            self.model, torch.as_tensor(z).float(), gla_iters=gla_iters, cond=cond
+        )
         sounds = audio.numpy()
         return np.stack([peak_normalize(s) for s in sounds]) if normalize else sounds
 

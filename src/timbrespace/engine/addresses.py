@@ -179,10 +179,18 @@ ADDRESSES: dict[str, Spec] = {
             "/note",
             (_a("pitch", "f", 0, 127, "MIDI"), _a("velocity", "f", 0, 127)),
             "One-shot models: trigger the current sound at a MIDI pitch (60 = C4, fractions "
-            "are cents); velocity 0 is ignored (one-shots play out). Instrument models "
+            "are cents); velocity 0 is ignored (one-shots play out). Note models (fader): the "
+            "current latent played at that pitch and velocity in the `/style` mix. Instrument models "
             "(ddsp): note-on, velocity 0 = note-off; monophonic, legato while a key is held; "
             "switches the source to `notes`.",
             "pitch",
+        ),
+        Spec(
+            "/style",
+            (_a("name", "s"), _a("weight", "f", -4, 4)),
+            "Note models (fader): the weight of a trained style in the mix that `/note` plays "
+            "(the others keep theirs; 0.5 and 0.5 blend two, 1.3 goes beyond one).",
+            "styles",
         ),
         Spec(
             "/trigger",

@@ -14,7 +14,8 @@ from timbrespace.audio.filters import max_frequency
 from timbrespace.engine.addresses import ADDRESSES, AddressError, Command
 from timbrespace.engine.voices import midi_to_hz, velocity_gain
 from timbrespace.errors import TimbrespaceError
-from timbrespace.live import Curve, LoopedCurve, LoopPlayhead
+from timbrespace.live import Curve, LoopedCurve, LoopPlayhead, style_names
+from timbrespace.note_play import Note, check_notes, note_conditions
 from timbrespace.space import LatentSpace
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ NEEDS = {
     "voices": "triggered one-shot voices",
     "pitch": "notes: one-shot voices with a pitch control (run `timbrespace analyze`) or an "
     "instrument model (train --model ddsp)",
+    "styles": "style mix (a note model: train --model fader)",
 }
 DEFAULT_VELOCITY = 100.0
 
@@ -60,6 +62,7 @@ class CommandHandler:
     decoder: BlockStream | PathStream | None
     voices: VoiceBank | None
     notes: LiveNotes | None
+    style_mix: list[float]
     _feedback: np.ndarray
 
     @property
@@ -133,6 +136,13 @@ class CommandHandler:
             return (*args, self.space.sound_latent(sound))
         if address == "/latent":
             return self._latent_args(args)
+        if address == "/style":
+            styles = style_names(self.space)
+            if args[0] not in styles:
+                raise AddressError(f"no style {args[0]!r:.40}; styles: {', '.join(styles)}")
+            return (styles.index(args[0]), float(args[1]))
+        if address == "/note" and self.capabilities["styles"] and args[1] > 0:
+            check_notes(self.space.model, [Note(args[0], args[1], tuple(self.style_mix))])
         if address == "/control":
             name, value = args
             controls = self._controls()
@@ -227,12 +237,17 @@ class CommandHandler:
             if address == "/play":
                 velocity = args[1] if len(args) > 2 else DEFAULT_VELOCITY
                 voices.trigger(args[-1], velocity_gain(velocity))
+            elif address == "/note" and args[1] > 0 and self.capabilities["styles"]:
+                note = Note(float(args[0]), float(args[1]), tuple(self.style_mix))
+                voices.trigger(self.current_point(), 1.0, cond=note_conditions([note]))
             elif address == "/note" and args[1] > 0:
                 voices.trigger(self.current_point(), velocity_gain(args[1]), midi_to_hz(args[0]))
             elif address == "/trigger":
                 voices.trigger(
                     self.current_point(), velocity_gain(args[0] if args else DEFAULT_VELOCITY)
                 )
+        elif address == "/style":
+            self.style_mix[args[0]] = args[1]
         elif address == "/feedback":
             self.feedback_on = bool(args[0])
             if not self.feedback_on:
@@ -272,6 +287,8 @@ class CommandHandler:
             if control.range:
                 low, high = sorted((control.to_user(low), control.to_user(high)))
             replies.append(("/info/control", [name, control.unit, float(low), float(high)]))
+        for name, weight in zip(style_names(self.space), self.style_mix, strict=True):
+            replies.append(("/info/style", [name, float(weight)]))
         try:
             replies.append(("/info/sound", [len(self.space.analysis.sounds)]))
         except TimbrespaceError:

@@ -39,6 +39,7 @@ from timbrespace.live import (
     latent_spread,
     mix_frames,
     plane_weights,
+    style_names,
 )
 from timbrespace.live_notes import live_notes, notes_latent
 from timbrespace.space import LatentSpace
@@ -105,7 +106,10 @@ class Engine(CommandHandler):
             "gla": isinstance(self.decoder, PathStream),
             "voices": self.voices is not None,
             "pitch": (self.voices is not None and has_pitch(space)) or self.notes is not None,
+            "styles": self.voices is not None and bool(style_names(space)),
         }
+        self.style_mix = [1.0 if i == 0 else 0.0 for i in range(len(style_names(space)))]
+        """A note model's style weights (`/style`), in `style_names` order."""
         self.params = Params(self.dim)
         self.source = "input" if self.capabilities["input"] else "mix"
         self.mode = "ab"

@@ -64,10 +64,14 @@ class VoiceBank:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def render(self, z: torch.Tensor, pitch_hz: float | None) -> np.ndarray:
+    def render(
+        self, z: torch.Tensor, pitch_hz: float | None, cond: torch.Tensor | None = None
+    ) -> np.ndarray:
         """One sound `[channels, samples]` float32: `z` `[1, dim, 1]` moved to `pitch_hz`
-        (`live.at_pitch`), rendered."""
-        key = (z.numpy().tobytes(), float(pitch_hz or 0.0))
+        (`live.at_pitch`), rendered; or played with conditions `cond` `[1, ...]` (a note
+        model's style mix, pitch and velocity)."""
+        conditions = b"" if cond is None else cond.numpy().tobytes()
+        key = (z.numpy().tobytes() + conditions, float(pitch_hz or 0.0))
         with self._lock:
             cached = self._memo.get(key)
         if cached is not None:
@@ -75,20 +79,26 @@ class VoiceBank:
         with runtime.threads("render"):
             if pitch_hz is not None:
                 z = at_pitch(self.space, z, pitch_hz)
-            audio = self.space.render(z)[0].astype(np.float32)
+            audio = self.space.render(z, cond=cond)[0].astype(np.float32)
         with self._lock:
             self._memo[key] = audio
             while len(self._memo) > RENDER_MEMO:
                 self._memo.popitem(last=False)
         return audio
 
-    def trigger(self, z: torch.Tensor, gain: float, pitch_hz: float | None = None) -> None:
+    def trigger(
+        self,
+        z: torch.Tensor,
+        gain: float,
+        pitch_hz: float | None = None,
+        cond: torch.Tensor | None = None,
+    ) -> None:
         future: Future[np.ndarray]
         if self.synchronous:
             future = Future()
-            future.set_result(self.render(z, pitch_hz))
+            future.set_result(self.render(z, pitch_hz, cond))
         else:
-            future = self._executor.submit(self.render, z.clone(), pitch_hz)
+            future = self._executor.submit(self.render, z.clone(), pitch_hz, cond)
         self._pending.append((future, gain))
 
     def mix(self, block: int) -> np.ndarray:

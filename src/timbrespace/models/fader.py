@@ -43,6 +43,7 @@ from timbrespace.models.oneshot_synth import OneShotSynthDecoder
 REFERENCE_PITCH = 60
 """MIDI pitch coded as 0 in the decoder's input (C4); one octave is 1."""
 REFERENCE_VELOCITY = 64.0
+DEFAULT_VELOCITY = 100.0
 HARMONIC_ROLLOFF = 2.0
 """The synth's harmonics start at amplitudes ∝ 1/k² (see `OneShotSynthDecoder`): with the pitch
 given, equal amplitudes collapse to all-noise notes in the first steps."""
@@ -270,6 +271,14 @@ class FaderNoteModel(ConfiguredModel):
     def styles(self) -> tuple[str, ...]:
         return tuple(self._config.styles)
 
+    def default_conditions(self, batch: int) -> torch.Tensor:
+        """What a latent alone plays `[batch, styles + 2]`: the first style, the middle of the
+        trained pitch range, velocity 100 (the latent tools, map and analysis decode so)."""
+        low, high = self._config.pitch_range
+        weights = [1.0] + [0.0] * (max(1, len(self.styles)) - 1)
+        row = torch.tensor([*weights, float(round((low + high) / 2)), DEFAULT_VELOCITY])
+        return row.expand(batch, -1).clone()
+
     def _decoder_inputs(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """`[z, style embedding, pitch code, velocity code]` `[batch, latent_dim + style_dim + 2]`
         from `z` `[batch, latent_dim]` and conditions `[batch, styles + 2]`."""
@@ -297,13 +306,11 @@ class FaderNoteModel(ConfiguredModel):
     def decode(
         self, z: torch.Tensor, cond: torch.Tensor | None = None, *, gla_iters: int | None = None
     ) -> torch.Tensor:
-        """`z` `[batch, latent_dim, 1]` and conditions `[batch, styles + 2]` → audio `[batch,
-        channels, clip_samples]` (not bounded: clamp when writing)."""
+        """`z` `[batch, latent_dim, 1]` and conditions `[batch, styles + 2]` (None: the
+        `default_conditions`) → audio `[batch, channels, clip_samples]` (not bounded: clamp
+        when writing)."""
         if cond is None:
-            raise ValueError(
-                "a note model needs conditions: a weight per style "
-                f"({', '.join(self.styles)}), a MIDI pitch and a velocity"
-            )
+            cond = self.default_conditions(z.shape[0]).to(z.device)
         if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
             raise ValueError(f"expected latent [batch, {self.latent_dim}, 1], got {tuple(z.shape)}")
         return self.decoder(self._decoder_inputs(z[..., 0], cond))

@@ -125,7 +125,7 @@ def _renamed(text: str, path: Path, label: str) -> str:
     return text
 
 
-def _finished(audio: np.ndarray, label: str, sample_rate: int, notices: list[str]) -> bytes:
+def finished_wav(audio: np.ndarray, label: str, sample_rate: int, notices: list[str]) -> bytes:
     """Float32 `[1, samples]` → WAV bytes; a peak over full scale is scaled to 1 (noticed), a
     non-finite render refused (422)."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -185,7 +185,7 @@ def _transfer(studio: Studio, path: Path, label: str, performance: Performance) 
         raise StudioError(_renamed(str(error), path, label)) from None
     render_ms = 1000 * (time.perf_counter() - started)
     notices += [_renamed(notice, path, label) for notice in played.notices]
-    wav = _finished(audio, label, bundle.sample_rate, notices)
+    wav = finished_wav(audio, label, bundle.sample_rate, notices)
     return Sound(
         wav=wav,
         played={
@@ -229,5 +229,5 @@ def play_note(
         raise StudioError(str(error)) from None
     render_ms = 1000 * (time.perf_counter() - started)
     notices: list[str] = []
-    wav = _finished(audio, f"note {pitch:g}", bundle.sample_rate, notices)
+    wav = finished_wav(audio, f"note {pitch:g}", bundle.sample_rate, notices)
     return Sound(wav=wav, notices=notices, render_ms=render_ms)

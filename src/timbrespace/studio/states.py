@@ -60,6 +60,11 @@ class StateStore:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
+    def latest(self) -> State | None:
+        """The state stored or used last (None before the first render)."""
+        with self._lock:
+            return next(reversed(self._items.values()), None)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
