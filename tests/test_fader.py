@@ -193,3 +193,15 @@ def test_the_engine_plays_notes_in_the_style_mix_osc_sets(note_run: Path) -> Non
         engine.check(parse_message("/style", ["oboe", 1.0]))
     with pytest.raises(AddressError, match="far outside the trained range"):
         engine.check(parse_message("/note", [100, 90]))
+
+
+def test_eval_reconstructs_each_note_at_its_own_labels(note_run: Path) -> None:
+    import json
+
+    from timbrespace.evaluation import evaluate
+
+    cache = json.loads((note_run / "run.json").read_text())["cache"]["path"]
+    report = evaluate(note_run / "bundle", cache, split="all")
+    assert report["clips"] == 42
+    lsd = report["model"]["log_spectral_distance_db"]
+    assert lsd < 0.7 * report["baseline_pca"]["log_spectral_distance_db"], report["model"]

@@ -413,6 +413,16 @@ def _per_pack(joined: dict[str, dict[str, np.ndarray]], packs: np.ndarray) -> di
     return report
 
 
+def note_conditions(cache: SoundCache, model: Any) -> torch.Tensor:
+    """A note model's conditions `[clips, styles + 2]` for every clip of a note cache: each
+    note is reconstructed at its own style, pitch and velocity."""
+    from timbrespace.models.fader import label_conditions
+    from timbrespace.train.run import note_rows
+
+    labels = torch.from_numpy(note_rows(cache, model))
+    return label_conditions(labels, len(model.config.styles))
+
+
 def evaluate(
     bundle_or_run: str | os.PathLike[str],
     cache_path: str | os.PathLike[str],
@@ -452,6 +462,7 @@ def evaluate(
         train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
 
     model = bundle.model
+    conditions = note_conditions(cache, model) if model.input_kind == "notes" else None
     baseline, baseline_kind = fit_baseline(model, cache.audio[train])
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
@@ -459,9 +470,11 @@ def evaluate(
     }
     with torch.inference_mode():
         for start in range(0, chosen.size, batch_size):
-            audio = torch.from_numpy(np.asarray(cache.audio[chosen[start : start + batch_size]]))
+            rows = chosen[start : start + batch_size]
+            audio = torch.from_numpy(np.asarray(cache.audio[rows]))
+            cond = None if conditions is None else conditions[torch.from_numpy(rows)]
             outputs = {
-                "model": reconstruct(model, audio),
+                "model": reconstruct(model, audio, cond=cond),
                 "baseline_pca": fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():
