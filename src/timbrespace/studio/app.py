@@ -47,8 +47,10 @@ from timbrespace.studio.export import NAME_BYTES
 from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
 from timbrespace.studio.instrument_routes import UPLOADS, add_instrument_routes
 from timbrespace.studio.live import DEFAULT_ENGINE
+from timbrespace.studio.note_routes import add_note_routes
 from timbrespace.studio.responses import errors, file_doc, wav_doc, wav_response
 from timbrespace.studio.service import Studio, StudioError
+from timbrespace.studio.states import StateId
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 KEEP_ALIVE_TIMEOUT = 5  # s an idle connection stays open between requests
@@ -63,7 +65,6 @@ ControlValue = Annotated[float, Strict(), Field(ge=-1e9, le=1e9, allow_inf_nan=F
 ControlName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 GainDb = Annotated[float, Strict(), Field(ge=-60.0, le=24.0, allow_inf_nan=False)]
 GlaIters = Annotated[int, Strict(), Field(ge=GLA_ITERS_MIN, le=GLA_ITERS_MAX)]
-StateId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
 
 
 class Body(BaseModel):
@@ -357,6 +358,7 @@ def create_app(
         return LiveStatus(**studio.live.configure(engine, on=request.on))
 
     add_instrument_routes(app, studio)
+    add_note_routes(app, studio)
 
     @app.api_route(
         "/api/{rest:path}",

@@ -9,15 +9,19 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 import soundfile as sf
 import torch
+from pydantic import StringConstraints
 
 from timbrespace.audio.io import peak_normalize
 
 MAX_STATES = 512
 NORMALIZE_PEAK_DB = -1.0
+StateId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,64}$")]
+"""A state id as requests give it (`state_id`'s hex digest)."""
 
 
 @dataclass(frozen=True)

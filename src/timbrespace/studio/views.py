@@ -12,6 +12,7 @@ import torch
 from timbrespace.limits import limits
 from timbrespace.studio.errors import StudioError
 from timbrespace.studio.instrument import instrument_info
+from timbrespace.studio.notes import notes_info
 
 if TYPE_CHECKING:
     from timbrespace.space import Analysis, LatentSpace
@@ -27,9 +28,9 @@ def finite_values(values: Mapping[str, float]) -> dict[str, float | None]:
 
 
 def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
-    """What the page needs to build itself: the model (and, for an instrument, what it plays),
-    the sounds, the controls with their ranges and limits in user units, the request limits
-    (`/api/info`)."""
+    """What the page needs to build itself: the model (and, for an instrument or a note model,
+    what it plays), the sounds, the controls with their ranges and limits in user units, the
+    request limits (`/api/info`)."""
     analysis = space.analysis
     controls = []
     for name, control in space.controls.items():
@@ -61,6 +62,7 @@ def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
         "path_model": space.path_latent,
         "input_kind": space.model.input_kind,
         "instrument": instrument_info(space),
+        "notes": notes_info(space),
         "sounds": len(analysis.sounds),
         "packs": list(analysis.packs),
         "gla_iters": space.default_gla_iters,

@@ -9,16 +9,11 @@
 
 import { Throttle, headerJSON, postForBlob } from "./api.js";
 import { decodeAudio } from "./player.js";
-import { player } from "./sound-panel.js";
 import { $, S, on } from "./state.js";
 import { report, setStatus } from "./status.js";
+import { BLACK, KEYS, MIN_HOLD, noteName, releaseVoice, serverMs, startVoice, wakePlayer } from "./voices.js";
 
-const KEYS = "awsedftgyhujk"; // C … C, one octave
-const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-const BLACK = new Set([1, 3, 6, 8, 10]);
 const NOTE_SECONDS = 2; // s held before the release: key-up fades it out earlier
-const FADE = 0.05; // s: a released note fades out over this
-const MIN_HOLD = 0.08; // s a note tapped shorter than its render still sounds
 const NOTE_CACHE = 96; // rendered notes kept
 
 let limits = null; // info.instrument
@@ -28,8 +23,6 @@ const held = new Map(); // pitch → {released, voice}
 const keysDown = new Map(); // computer key → the pitch it started
 let source = null; // what the transfer plays: {file} or {path}
 let resultUrl = null;
-
-export const noteName = (pitch) => `${NAMES[((pitch % 12) + 12) % 12]}${Math.floor(pitch / 12) - 1}`;
 
 // --- settings ----------------------------------------------------------------------------------
 
@@ -87,45 +80,12 @@ function renderedNote(pitch, velocity, values) {
   return { promise, cached: false };
 }
 
-function serverMs(headers) {
-  const match = /dur=([\d.]+)/.exec(headers.get("Server-Timing") ?? "");
-  return match ? Number(match[1]) : null;
-}
-
-function startVoice(buffer) {
-  const ctx = player.ctx;
-  const node = ctx.createBufferSource();
-  node.buffer = buffer;
-  const gain = ctx.createGain();
-  node.connect(gain);
-  gain.connect(player.master);
-  node.onended = () => gain.disconnect();
-  node.start();
-  return { node, gain, started: ctx.currentTime };
-}
-
-/** Fade a voice out over FADE s, after it has sounded at least `hold` s. */
-function releaseVoice(voice, hold = 0) {
-  const ctx = player.ctx;
-  const at = Math.max(ctx.currentTime, voice.started + hold);
-  const level = voice.gain.gain;
-  level.cancelScheduledValues(at);
-  level.setValueAtTime(at > ctx.currentTime ? 1 : level.value, at);
-  level.linearRampToValueAtTime(0, at + FADE);
-  try {
-    voice.node.stop(at + FADE + 0.01);
-  } catch {
-    // already stopped
-  }
-}
-
 /** Key `pitch` went down: fetch (or reuse) its note and play it while the key is held. */
 async function press(pitch) {
   if (held.has(pitch) || !inRange(pitch)) return;
   let values;
   try {
-    player.ensureContext();
-    if (player.ctx.state === "suspended") player.ctx.resume().catch(() => {});
+    wakePlayer();
     values = checked(settings());
   } catch (error) {
     report(error);

@@ -14,6 +14,7 @@ import { instrumentKeyDown } from "./instrument-panel.js";
 import { curve } from "./interpolate-panel.js";
 import "./live-panel.js";
 import "./nearest-panel.js";
+import { notesKeyDown } from "./notes-panel.js";
 import "./path-panel.js";
 import "./plane-panel.js";
 import { player, toggleAB, toggleLoop } from "./sound-panel.js";
@@ -41,7 +42,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (instrumentKeyDown(e)) return; // an instrument's computer keys play notes
+  if (instrumentKeyDown(e) || notesKeyDown(e)) return; // computer keys play notes
   const tag = e.target instanceof HTMLElement ? e.target.tagName : "";
   if (e.key === " ") {
     // Space on a button or checkbox activates it; everywhere else it plays / stops
@@ -75,6 +76,7 @@ function describeModel(info) {
     `${info.packs.length} packs`,
     `latent ${info.latent_dim}${info.path_model ? " × time" : ""}`,
     info.instrument ? "instrument: played by pitch and loudness" : "",
+    info.notes ? `notes: ${info.notes.styles.join(" / ")}` : "",
   ];
   return parts.filter(Boolean).join(" · ");
 }
