@@ -21,6 +21,8 @@ from timbrespace.numbers import parse_number, parse_pitch
 
 MAX_WEIGHT = 4.0
 """The largest style weight magnitude accepted (beyond, notes are noise, not a style)."""
+VELOCITY_RANGE = (1.0, 127.0)
+"""The velocities a note is played at (MIDI)."""
 PITCH_MARGIN = 12
 """Semitones outside the trained pitch range that are still rendered, with a warning."""
 
@@ -34,9 +36,10 @@ class Note:
     weights: tuple[float, ...]
 
 
-def styles_of(model: ConfiguredModel) -> tuple[str, ...]:
-    """The styles a note model was trained on (refuses other families)."""
-    require_notes(model, "styles")
+def styles_of(model: ConfiguredModel, what: str = "styles") -> tuple[str, ...]:
+    """The styles a note model was trained on; other families are refused naming `what`
+    (the operation asked for, e.g. "the notes panel")."""
+    require_notes(model, what)
     return tuple(model.config.styles)
 
 
@@ -98,8 +101,11 @@ def check_notes(model: ConfiguredModel, notes: list[Note]) -> list[str]:
     for note in notes:
         if len(note.weights) != len(styles):
             raise TimbrespaceError(f"expected {len(styles)} style weights, got {len(note.weights)}")
-        if not (math.isfinite(note.velocity) and 1 <= note.velocity <= 127):
-            raise TimbrespaceError(f"velocity {note.velocity:g} outside 1…127")
+        low_velocity, high_velocity = VELOCITY_RANGE
+        if not (math.isfinite(note.velocity) and low_velocity <= note.velocity <= high_velocity):
+            raise TimbrespaceError(
+                f"velocity {note.velocity:g} outside {low_velocity:g}…{high_velocity:g}"
+            )
         if not low - PITCH_MARGIN <= note.pitch <= high + PITCH_MARGIN:
             raise TimbrespaceError(
                 f"pitch {note.pitch:g} is far outside the trained range {low}…{high} (MIDI); "

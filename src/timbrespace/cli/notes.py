@@ -56,7 +56,7 @@ def run_note(args: argparse.Namespace) -> int:
     pitches = parse_pitches(args.pitch)
     velocity = parse_number(args.velocity, "velocity", "--velocity")
     space = LatentSpace.open(args.bundle, analysis=False)
-    styles = styles_of(space.model)
+    styles = styles_of(space.model, "generate note")
     if args.sweep:
         mixes = parse_style_sweep(args.sweep, styles)
     else:

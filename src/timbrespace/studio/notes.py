@@ -28,6 +28,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.note_play import (
     MAX_WEIGHT,
     PITCH_MARGIN,
+    VELOCITY_RANGE,
     Note,
     check_notes,
     prior_latents,
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 NOTES_KIND = "notes"
 """The `input_kind` of a model played by style, pitch and velocity."""
-VELOCITY_RANGE = (1.0, 127.0)
-"""The velocities a note takes (MIDI), whatever the model was trained on."""
 MIDI_RANGE = (0.0, 127.0)
 MAX_STYLES = 64
 """Most style weights a request names."""
@@ -67,7 +66,7 @@ def notes_info(space: LatentSpace) -> dict[str, Any] | None:
     low, high = (int(v) for v in model.config.pitch_range)
     slow, shigh = (int(v) for v in model.config.velocity_range)
     return {
-        "styles": list(styles_of(model)),
+        "styles": list(styles_of(model, "the notes panel")),
         "pitch_range": [low, high],
         "velocity_range": [slow, shigh],
         "playable_range": [
@@ -124,7 +123,7 @@ def play_note(
     trained range) and a scaled peak."""
     model = studio.space.model
     try:
-        styles = styles_of(model)
+        styles = styles_of(model, "/api/notes/play")
     except TimbrespaceError as error:
         raise StudioError(str(error)) from None
     note = Note(float(pitch), float(velocity), style_weights(styles, weights))
