@@ -44,6 +44,10 @@ REFERENCE_PITCH = 60
 """MIDI pitch coded as 0 in the decoder's input (C4); one octave is 1."""
 REFERENCE_VELOCITY = 64.0
 DEFAULT_VELOCITY = 100.0
+BEND_OCTAVES = 0.25
+"""The synth's pitch may bend ±3 semitones around the label's (a glide, a vibrato): trained
+against the tracker's f0 curves with the one-shot's ±2 octaves, an organ's bend followed the
+tracker's octave errors and its notes measured up to 22 semitones off."""
 HARMONIC_ROLLOFF = 2.0
 """The synth's harmonics start at amplitudes ∝ 1/k² (see `OneShotSynthDecoder`): with the pitch
 given, equal amplitudes collapse to all-noise notes in the first steps."""
@@ -239,6 +243,7 @@ class FaderNoteModel(ConfiguredModel):
             f0_range=cfg.f0_range,
             transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
             harmonic_rolloff=HARMONIC_ROLLOFF,
+            bend_octaves=BEND_OCTAVES,
         )
         self.decoder.film = Film(conditions, cfg.synth_widths[-1])
         self._pin_pitch_to_the_label()
@@ -340,9 +345,7 @@ class FaderNoteModel(ConfiguredModel):
             z=z[..., None],
             regularization=regularization,
             descriptors_pred=self.predict_descriptors(z[..., None]),
-            f0=controls.f0,
-            base_pitch=None,
-            f0_hop=self.decoder.hop,
+            f0=None,  # the label is the pitch: no tracker curve to follow
             logs={
                 "mmd": mmd.detach(),
                 "style_classifier": classifier_loss.detach(),

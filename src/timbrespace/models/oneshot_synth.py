@@ -68,7 +68,8 @@ class OneShotSynthDecoder(nn.Module):
     filtered noise (`timbrespace.audio.synth`): pitch is an explicit output, so it moves
     continuously instead of snapping to the harmonics of the decoder's frame rate.
     Noise is seeded per call in eval mode, so a latent always decodes to the same sound.
-    `harmonic_rolloff`: the harmonics start with amplitudes ∝ 1/k^rolloff (0: all equal).
+    `harmonic_rolloff`: the harmonics start with amplitudes ∝ 1/k^rolloff (0: all equal);
+    `bend_octaves`: the largest bend either side of the base pitch.
     Measured on GM notes with the pitch given (the fader family): from equal amplitudes the
     harmonic level fell to ~1e-6 within 20 steps and never came back (all noise); from 1/k²
     it stayed at ~0.2 and the first loss was 1.35 instead of 2.0.
@@ -101,6 +102,7 @@ class OneShotSynthDecoder(nn.Module):
         n_voices: int = 3,
         voice_harmonics: int = 16,
         harmonic_rolloff: float = 0.0,
+        bend_octaves: float = PITCH_BEND_OCTAVES,
     ) -> None:
         super().__init__()
         self.transient = TransientHead(latent_dim, channels, transient_samples)
@@ -112,6 +114,7 @@ class OneShotSynthDecoder(nn.Module):
             self.pitch.weight.mul_(0.1)
             self.pitch.bias.fill_(math.log2(200.0 / 440.0))
         self.noise_seed = noise_seed
+        self.bend_octaves = bend_octaves
         self.centred_bend = centred_bend
         self.smooth_controls = smooth_controls
         self.frames = control_frames(clip_samples, hop)
@@ -170,7 +173,7 @@ class OneShotSynthDecoder(nn.Module):
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
         level = exp_sigmoid(raw[:, :, 1:2])
-        bend = PITCH_BEND_OCTAVES * torch.tanh(raw[:, :, 0])
+        bend = self.bend_octaves * torch.tanh(raw[:, :, 0])
         if self.centred_bend:
             bend = bend - centre_of(bend, level[:, :, 0].detach())
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
