@@ -231,6 +231,7 @@ def test_every_size_field_of_every_family_has_a_limit() -> None:
     from timbrespace.models.base import available_families, get_family
 
     not_sizes = {"clip_samples"}  # checked in seconds against `clip_seconds`
+    not_sizes.add("fader_ramp_steps")  # a training schedule: allocates nothing
     for family in available_families():
         cls = get_family(family).config_cls
         for name, hint in typing.get_type_hints(cls).items():
@@ -240,7 +241,7 @@ def test_every_size_field_of_every_family_has_a_limit() -> None:
                 assert CONFIG_FIELDS[name] in LIMITS
 
 
-@pytest.mark.parametrize("family", ["oneshot", "spectral", "stream"])
+@pytest.mark.parametrize("family", ["oneshot", "spectral", "stream", "fader"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "full"])
 def test_every_preset_is_within_the_limits(family: str, preset: str) -> None:
     from timbrespace.bundle_checks import meta_model
@@ -401,10 +402,11 @@ def test_the_table_is_torch_free() -> None:
 
 def test_config_fields_name_real_fields() -> None:
     from timbrespace.models.ddsp_config import DdspConfig
+    from timbrespace.models.fader import FaderConfig
     from timbrespace.models.oneshot import OneShotConfig
     from timbrespace.models.spectral import SpectralModelConfig
     from timbrespace.models.stream import StreamModelConfig
 
-    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig, DdspConfig)
+    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig, DdspConfig, FaderConfig)
     fields = {f.name for c in configs for f in dataclasses.fields(c)}
     assert set(CONFIG_FIELDS) <= fields

@@ -3,9 +3,9 @@
 Metric functions take float32 audio `[batch, channels, samples]` in [-1, 1] (estimate first,
 reference second, same shape) and return float64 numpy `[batch]`, one value per item; NaN marks
 an item where the metric is undefined (e.g. a silent reference) and means skip it.
-
 `evaluate` runs a bundle and a PCA baseline of the same latent dimension (fitted on the training
-split; for models that predict spectra, PCA of log-magnitude frames through the same Griffin-Lim) over a cache split and returns the means as JSON-ready data (`timbrespace eval`).
+split; for models that predict spectra, PCA of log-magnitude frames through the same
+Griffin-Lim) over a cache split and returns the means as JSON-ready data (`timbrespace eval`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import check_cache, fit_length, reconstruct
 from timbrespace.models.base import LatentModel
+from timbrespace.train.run import note_conditions
 
 SPLITS: tuple[str, ...] = ("val", "train", "all")
 LOWER_IS_BETTER: tuple[str, ...] = (
@@ -413,16 +414,6 @@ def _per_pack(joined: dict[str, dict[str, np.ndarray]], packs: np.ndarray) -> di
     return report
 
 
-def note_conditions(cache: SoundCache, model: Any) -> torch.Tensor:
-    """A note model's conditions `[clips, styles + 2]` for every clip of a note cache: each
-    note is reconstructed at its own style, pitch and velocity."""
-    from timbrespace.models.fader import label_conditions
-    from timbrespace.train.run import note_rows
-
-    labels = torch.from_numpy(note_rows(cache, model))
-    return label_conditions(labels, len(model.config.styles))
-
-
 def evaluate(
     bundle_or_run: str | os.PathLike[str],
     cache_path: str | os.PathLike[str],
@@ -462,7 +453,6 @@ def evaluate(
         train = np.sort(np.random.default_rng(0).choice(train, max_fit_clips, replace=False))
 
     model = bundle.model
-    conditions = note_conditions(cache, model) if model.input_kind == "notes" else None
     baseline, baseline_kind = fit_baseline(model, cache.audio[train])
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
@@ -472,9 +462,8 @@ def evaluate(
         for start in range(0, chosen.size, batch_size):
             rows = chosen[start : start + batch_size]
             audio = torch.from_numpy(np.asarray(cache.audio[rows]))
-            cond = None if conditions is None else conditions[torch.from_numpy(rows)]
             outputs = {
-                "model": reconstruct(model, audio, cond=cond),
+                "model": reconstruct(model, audio, cond=note_conditions(cache, model, rows)),
                 "baseline_pca": fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():

@@ -133,6 +133,8 @@ CONFIG_FIELDS: dict[str, str] = {
     "reverb_seconds": "reverb_seconds",
     "hidden_width": "width",
     "gru_width": "width",
+    "style_dim": "width",
+    "classifier_width": "width",
     "z_dim": "z_dim",
     "n_partials": "n_partials",
     "n_voices": "n_voices",

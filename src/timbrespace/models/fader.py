@@ -37,8 +37,8 @@ from timbrespace.models.base import (
 )
 from timbrespace.models.fader_terms import fader_ramp, fader_terms, mmd_imq
 from timbrespace.models.layers import ACTIVATIONS
-from timbrespace.models.oneshot import OneShotEncoder
-from timbrespace.models.oneshot_synth import OneShotSynthDecoder
+from timbrespace.models.oneshot import encoder_from
+from timbrespace.models.oneshot_synth import synth_decoder_from
 
 REFERENCE_PITCH = 60
 """MIDI pitch coded as 0 in the decoder's input (C4); one octave is 1."""
@@ -210,38 +210,12 @@ class FaderNoteModel(ConfiguredModel):
         cfg = config if config is not None else FaderConfig()
         self._config = cfg
         n_styles = max(1, len(cfg.styles))
-        self.encoder = OneShotEncoder(
-            channels=cfg.channels,
-            clip_samples=cfg.clip_samples,
-            widths=cfg.encoder_widths,
-            strides=cfg.encoder_strides,
-            res_blocks=cfg.encoder_res_blocks,
-            kernel_size=cfg.kernel_size,
-            dilations=cfg.dilations,
-            out_features=cfg.latent_dim,
-            activation=cfg.activation,
-            use_weight_norm=cfg.weight_norm,
-        )
+        self.encoder = encoder_from(cfg, cfg.latent_dim)
         self.style_embedding = nn.Linear(n_styles, cfg.style_dim, bias=False)
         conditions = cfg.style_dim + 2
-        self.decoder = OneShotSynthDecoder(
-            channels=cfg.channels,
-            sample_rate=cfg.sample_rate,
-            clip_samples=cfg.clip_samples,
-            latent_dim=cfg.latent_dim + conditions,
-            hop=cfg.hop,
-            n_harmonics=cfg.n_harmonics,
-            noise_bands=cfg.noise_bands,
-            widths=cfg.synth_widths,
-            strides=cfg.synth_strides,
-            res_blocks=cfg.synth_res_blocks,
-            kernel_size=cfg.kernel_size,
-            upsample_kernel_size=cfg.upsample_kernel_size,
-            dilations=cfg.dilations,
-            activation=cfg.activation,
-            use_weight_norm=cfg.weight_norm,
-            f0_range=cfg.f0_range,
-            transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
+        self.decoder = synth_decoder_from(
+            cfg,
+            cfg.latent_dim + conditions,
             harmonic_rolloff=HARMONIC_ROLLOFF,
             bend_octaves=BEND_OCTAVES,
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ from timbrespace.models.layers import (
     with_weight_norm,
 )
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, check_partials
-from timbrespace.models.oneshot_synth import OneShotSynthDecoder
+from timbrespace.models.oneshot_synth import OneShotSynthDecoder, synth_decoder_from
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
 
@@ -309,6 +309,23 @@ class OneShotDecoder(nn.Module):
         return torch.tanh(self.net(h)[..., : self.clip_samples])
 
 
+def encoder_from(cfg: Any, out_features: int) -> OneShotEncoder:
+    """The encoder of a config with the one-shot's encoder fields (`OneShotConfig`, the fader's
+    `FaderConfig`), giving `out_features` per clip."""
+    return OneShotEncoder(
+        channels=cfg.channels,
+        clip_samples=cfg.clip_samples,
+        widths=cfg.encoder_widths,
+        strides=cfg.encoder_strides,
+        res_blocks=cfg.encoder_res_blocks,
+        kernel_size=cfg.kernel_size,
+        dilations=cfg.dilations,
+        out_features=out_features,
+        activation=cfg.activation,
+        use_weight_norm=cfg.weight_norm,
+    )
+
+
 class OneShotAutoencoder(ConfiguredModel):
     """Waveform autoencoder for one-shot clips; follows `timbrespace.models.base.LatentModel`.
 
@@ -332,38 +349,12 @@ class OneShotAutoencoder(ConfiguredModel):
         self.bottleneck: Bottleneck = build_bottleneck(
             cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs
         )
-        self.encoder = OneShotEncoder(
-            channels=cfg.channels,
-            clip_samples=cfg.clip_samples,
-            widths=cfg.encoder_widths,
-            strides=cfg.encoder_strides,
-            res_blocks=cfg.encoder_res_blocks,
-            kernel_size=cfg.kernel_size,
-            dilations=cfg.dilations,
-            out_features=self.bottleneck.input_dim,
-            activation=cfg.activation,
-            use_weight_norm=cfg.weight_norm,
-        )
+        self.encoder = encoder_from(cfg, self.bottleneck.input_dim)
         self.decoder: OneShotDecoder | OneShotSynthDecoder
         if cfg.synth == "ddsp":
-            self.decoder = OneShotSynthDecoder(
-                channels=cfg.channels,
-                sample_rate=cfg.sample_rate,
-                clip_samples=cfg.clip_samples,
-                latent_dim=cfg.latent_dim,
-                hop=cfg.hop,
-                n_harmonics=cfg.n_harmonics,
-                noise_bands=cfg.noise_bands,
-                widths=cfg.synth_widths,
-                strides=cfg.synth_strides,
-                res_blocks=cfg.synth_res_blocks,
-                kernel_size=cfg.kernel_size,
-                upsample_kernel_size=cfg.upsample_kernel_size,
-                dilations=cfg.dilations,
-                activation=cfg.activation,
-                use_weight_norm=cfg.weight_norm,
-                f0_range=cfg.f0_range,
-                transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
+            self.decoder = synth_decoder_from(
+                cfg,
+                cfg.latent_dim,
                 centred_bend=cfg.centred_bend,
                 smooth_controls=cfg.smooth_controls,
                 **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -212,6 +213,32 @@ class OneShotSynthDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.transient.add_to(self.render(self.controls(z)), z)
+
+
+def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDecoder:
+    """The DDSP decoder of a config with the one-shot's synth fields, reading `inputs` numbers
+    per sound (the latent, and a conditioned family's conditions); `options`: the decoder's
+    other arguments."""
+    return OneShotSynthDecoder(
+        channels=cfg.channels,
+        sample_rate=cfg.sample_rate,
+        clip_samples=cfg.clip_samples,
+        latent_dim=inputs,
+        hop=cfg.hop,
+        n_harmonics=cfg.n_harmonics,
+        noise_bands=cfg.noise_bands,
+        widths=cfg.synth_widths,
+        strides=cfg.synth_strides,
+        res_blocks=cfg.synth_res_blocks,
+        kernel_size=cfg.kernel_size,
+        upsample_kernel_size=cfg.upsample_kernel_size,
+        dilations=cfg.dilations,
+        activation=cfg.activation,
+        use_weight_norm=cfg.weight_norm,
+        f0_range=cfg.f0_range,
+        transient_samples=round(cfg.transient_ms * cfg.sample_rate / 1000),
+        **options,
+    )
 
 
 def smooth_frames(features: torch.Tensor) -> torch.Tensor:

@@ -127,6 +127,20 @@ def note_rows(cache: SoundCache, model: Any) -> np.ndarray:
     return np.stack([index[labels.style], labels.pitch, labels.velocity], axis=1).astype(np.float32)
 
 
+def note_conditions(
+    cache: SoundCache, model: Any, rows: np.ndarray | None = None
+) -> torch.Tensor | None:
+    """A note model's conditions `[clips, styles + 2]` for the clips `rows` of a note cache
+    (all without): each note's own style, pitch and velocity; None for other models."""
+    if model.input_kind != "notes":
+        return None
+    from timbrespace.models.fader import label_conditions
+
+    labels = note_rows(cache, model)
+    labels = labels if rows is None else labels[rows]
+    return label_conditions(torch.from_numpy(labels), len(model.config.styles))
+
+
 def train(
     cache_path: str | os.PathLike[str],
     run_dir: str | os.PathLike[str],

@@ -8,19 +8,15 @@
 //     velocity, settings), cached, played with Web Audio and faded out at key-up.
 
 import { Throttle, headerJSON, postForBlob } from "./api.js";
-import { decodeAudio } from "./player.js";
 import { $, S, on } from "./state.js";
 import { report, setStatus } from "./status.js";
-import { BLACK, KEYS, MIN_HOLD, noteName, releaseVoice, serverMs, startVoice, wakePlayer } from "./voices.js";
+import { BLACK, KEYS, MIN_HOLD, computerKeys, noteCache, noteName, releaseVoice, serverMs, showKeysHelp, startVoice, wakePlayer } from "./voices.js";
 
 const NOTE_SECONDS = 2; // s held before the release: key-up fades it out earlier
-const NOTE_CACHE = 96; // rendered notes kept
 
 let limits = null; // info.instrument
 let base = 60; // MIDI number of the keyboard's first C
-const notes = new Map(); // cache key → Promise<{buffer, renderMs, warnings}>
 const held = new Map(); // pitch → {released, voice}
-const keysDown = new Map(); // computer key → the pitch it started
 let source = null; // what the transfer plays: {file} or {path}
 let resultUrl = null;
 
@@ -62,23 +58,10 @@ function renderedNote(pitch, velocity, values) {
     loudness_db: values.loudness_db ?? 0,
     reverb: values.reverb,
   };
-  const key = JSON.stringify(body);
-  const known = notes.get(key);
-  if (known) {
-    notes.delete(key); // most recently used last
-    notes.set(key, known);
-    return { promise: known, cached: true };
-  }
-  const promise = postForBlob("/api/instrument/note", body).then(async ({ blob, headers }) => ({
-    buffer: await decodeAudio(await blob.arrayBuffer(), S.info.sample_rate),
-    renderMs: serverMs(headers),
-    warnings: headerJSON(headers, "X-Warnings", []),
-  }));
-  promise.catch(() => notes.delete(key));
-  notes.set(key, promise);
-  while (notes.size > NOTE_CACHE) notes.delete(notes.keys().next().value);
-  return { promise, cached: false };
+  return noteRenders(body);
 }
+
+const noteRenders = noteCache("/api/instrument/note");
 
 /** Key `pitch` went down: fetch (or reuse) its note and play it while the key is held. */
 async function press(pitch) {
@@ -128,7 +111,7 @@ function release(pitch) {
 
 function releaseAll() {
   for (const pitch of [...held.keys()]) release(pitch);
-  keysDown.clear();
+  computer.forget();
 }
 
 function inRange(pitch) {
@@ -185,34 +168,22 @@ function shiftOctave(by) {
   buildKeyboard();
 }
 
+const computer = computerKeys({
+  enabled: () => Boolean(limits) && $("inst-keys").checked,
+  base: () => base,
+  shiftOctave,
+  press,
+  release,
+  blur: releaseAll,
+});
+
 /**
  * The computer keys, called by the page's keydown handler (outside text fields, without
  * modifiers): true when the key was an instrument key (it then plays, not its other use).
  */
 export function instrumentKeyDown(e) {
-  if (!limits || !$("inst-keys").checked) return false;
-  const key = e.key.toLowerCase();
-  if (key === "z" || key === "x") {
-    if (!e.repeat) shiftOctave(key === "z" ? -1 : 1);
-    return true;
-  }
-  const index = key.length === 1 ? KEYS.indexOf(key) : -1;
-  if (index < 0) return false;
-  e.preventDefault();
-  if (!e.repeat && !keysDown.has(key)) {
-    keysDown.set(key, base + index);
-    press(base + index);
-  }
-  return true;
+  return computer.keyDown(e);
 }
-
-document.addEventListener("keyup", (e) => {
-  const key = e.key.toLowerCase();
-  if (!keysDown.has(key)) return;
-  release(keysDown.get(key));
-  keysDown.delete(key);
-});
-window.addEventListener("blur", releaseAll);
 
 // --- transfer ----------------------------------------------------------------------------------
 
@@ -386,11 +357,7 @@ function fillPaths() {
 }
 
 function showHelp() {
-  const keys = Boolean(limits) && $("inst-keys").checked;
-  for (const element of document.querySelectorAll(".instrument-help")) element.hidden = !keys;
-  $("help-ab").textContent = keys
-    ? "A/B: original ↔ rendered (its button; the A key plays C while computer keys are on)"
-    : "A/B: original ↔ rendered";
+  showKeysHelp(Boolean(limits) && $("inst-keys").checked);
 }
 
 // --- boot --------------------------------------------------------------------------------------

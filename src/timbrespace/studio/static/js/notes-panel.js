@@ -10,25 +10,21 @@
 //     drawn from the prior with a seed.
 // Warnings and errors are listed in the panel (and the status bar).
 
-import { Throttle, headerJSON, postForBlob } from "./api.js";
-import { decodeAudio } from "./player.js";
+import { Throttle } from "./api.js";
 import { $, S, on } from "./state.js";
 import { report, setStatus } from "./status.js";
-import { BLACK, KEYS, MIN_HOLD, noteName, releaseVoice, serverMs, startVoice, wakePlayer } from "./voices.js";
+import { BLACK, KEYS, MIN_HOLD, computerKeys, noteCache, noteName, releaseVoice, showKeysHelp, startVoice, wakePlayer } from "./voices.js";
 
 const SLIDER = [-1, 2]; // a style slider's range
 const PAD = 1.3; // the pad's x and y run 0 … PAD
 const PAD_STEP = 0.05; // an arrow key's move on the pad (Shift: 4×)
-const NOTE_CACHE = 96; // rendered notes kept
 
 let info = null; // info.notes
 let base = 60; // MIDI number of the computer keys' C
 let weights = []; // a weight per style, in info.styles order
 let lastPitch = null; // the last note played (replayed when the mix changes)
 let audition = null; // the voice of a replayed note
-const notes = new Map(); // request JSON → Promise<{buffer, renderMs, warnings, played}>
 const held = new Map(); // pitch → {released, voice}
-const keysDown = new Map(); // computer key → the pitch it started
 
 // --- what a note plays -------------------------------------------------------------------------
 
@@ -56,25 +52,19 @@ function noteBody(pitch) {
   return body;
 }
 
-/** The rendered note (cached per request) and whether it was cached. */
-function renderedNote(body) {
-  const key = JSON.stringify(body);
-  const known = notes.get(key);
-  if (known) {
-    notes.delete(key); // most recently used last
-    notes.set(key, known);
-    return { promise: known, cached: true };
+/** Wake the player and make the request for `pitch`; null (the error shown) if it cannot be made. */
+function bodyToPlay(pitch) {
+  try {
+    wakePlayer();
+    return noteBody(pitch);
+  } catch (error) {
+    fail(error);
+    return null;
   }
-  const promise = postForBlob("/api/notes/play", body).then(async ({ blob, headers }) => ({
-    buffer: await decodeAudio(await blob.arrayBuffer(), S.info.sample_rate),
-    renderMs: serverMs(headers),
-    warnings: headerJSON(headers, "X-Warnings", []),
-  }));
-  promise.catch(() => notes.delete(key));
-  notes.set(key, promise);
-  while (notes.size > NOTE_CACHE) notes.delete(notes.keys().next().value);
-  return { promise, cached: false };
 }
+
+/** The rendered note (cached per request) and whether it was cached. */
+const renderedNote = noteCache("/api/notes/play");
 
 /** Messages beside the panel: `lines` of `kind` ("warn" or "error"); none clears them. */
 function showMessages(lines, kind = "warn") {
@@ -123,14 +113,8 @@ async function press(pitch) {
     showMessages([`${noteName(pitch)} (${pitch}): this model renders MIDI ${low}…${high} only`]);
     return;
   }
-  let body;
-  try {
-    wakePlayer();
-    body = noteBody(pitch);
-  } catch (error) {
-    fail(error);
-    return;
-  }
+  const body = bodyToPlay(pitch);
+  if (!body) return;
   const note = { released: false, voice: null };
   held.set(pitch, note);
   showKey(pitch, true);
@@ -162,21 +146,15 @@ function release(pitch) {
 
 function releaseAll() {
   for (const pitch of [...held.keys()]) release(pitch);
-  keysDown.clear();
+  computer.forget();
 }
 
 /** Play the last note again, whole, with the mix as it is now (the mix changed). */
 const replayThrottle = new Throttle(async () => {
   if (lastPitch === null || !$("notes-replay").checked || held.size) return;
   const pitch = lastPitch;
-  let body;
-  try {
-    wakePlayer();
-    body = noteBody(pitch);
-  } catch (error) {
-    fail(error);
-    return;
-  }
+  const body = bodyToPlay(pitch);
+  if (!body) return;
   const started = performance.now();
   const { promise, cached } = renderedNote(body);
   try {
@@ -280,36 +258,24 @@ function shiftOctave(by) {
   buildKeyboard();
 }
 
+const computer = computerKeys({
+  enabled: () => Boolean(info) && $("notes-keys").checked,
+  base: () => base,
+  shiftOctave,
+  press,
+  release,
+  blur: () => {
+    if (info) releaseAll();
+  },
+});
+
 /**
  * The computer keys, called by the page's keydown handler (outside text fields, without
  * modifiers): true when the key was a note key (it then plays, not its other use).
  */
 export function notesKeyDown(e) {
-  if (!info || !$("notes-keys").checked) return false;
-  const key = e.key.toLowerCase();
-  if (key === "z" || key === "x") {
-    if (!e.repeat) shiftOctave(key === "z" ? -1 : 1);
-    return true;
-  }
-  const index = key.length === 1 ? KEYS.indexOf(key) : -1;
-  if (index < 0) return false;
-  e.preventDefault();
-  if (!e.repeat && !keysDown.has(key)) {
-    keysDown.set(key, base + index);
-    press(base + index);
-  }
-  return true;
+  return computer.keyDown(e);
 }
-
-document.addEventListener("keyup", (e) => {
-  const key = e.key.toLowerCase();
-  if (!keysDown.has(key)) return;
-  release(keysDown.get(key));
-  keysDown.delete(key);
-});
-window.addEventListener("blur", () => {
-  if (info) releaseAll();
-});
 
 // --- the style mixer ---------------------------------------------------------------------------
 
@@ -494,11 +460,7 @@ $("notes-up").addEventListener("click", () => shiftOctave(1));
 $("notes-keys").addEventListener("change", showHelp);
 
 function showHelp() {
-  const keys = Boolean(info) && $("notes-keys").checked;
-  for (const element of document.querySelectorAll(".instrument-help")) element.hidden = !keys;
-  $("help-ab").textContent = keys
-    ? "A/B: original ↔ rendered (its button; the A key plays C while computer keys are on)"
-    : "A/B: original ↔ rendered";
+  showKeysHelp(Boolean(info) && $("notes-keys").checked);
 }
 
 // --- boot --------------------------------------------------------------------------------------
