@@ -232,3 +232,24 @@ def note_run(note_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("note_runs") / "tiny"
     train(cache, run, family="fader", preset="tiny", train_overrides={"max_steps": 200}, logger="none", progress=False)  # fmt: skip
     return run
+
+
+@pytest.fixture(scope="session")
+def vq_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny vq model (32 codes) trained 400 steps on `melody_cache` and analysed (codebook
+    measured): the run folder."""
+    from timbrespace.analyze import analyze_bundle
+    from timbrespace.train.run import train
+
+    run = tmp_path_factory.mktemp("vq_runs") / "tiny"
+    train(
+        melody_cache,
+        run,
+        family="vq",
+        preset="tiny",
+        train_overrides={"max_steps": 400},
+        logger="none",
+        progress=False,
+    )
+    analyze_bundle(run)
+    return run

@@ -39,6 +39,7 @@ from timbrespace.atomic import atomic_path, write_json_atomic
 from timbrespace.audio.descriptors import descriptor_scale, to_scale
 from timbrespace.bundle import Bundle, load_bundle, weights_digest
 from timbrespace.calibrate import CalibrationSettings, calibrate_probes
+from timbrespace.codebook_analysis import analyze_codebook
 from timbrespace.data.cache import SoundCache
 from timbrespace.errors import TimbrespaceError
 from timbrespace.inference import check_cache, encode_in_tune
@@ -52,6 +53,7 @@ from timbrespace.latent.analysis import (
 )
 from timbrespace.latent.analysis_file import ANALYSIS_FORMAT_VERSION, CONTROL_ALIASES
 from timbrespace.latent.calibration import Calibration
+from timbrespace.latent.codebook import CodebookAnalysis
 from timbrespace.latent.control import Control
 
 MIN_PROBE_POINTS = 10
@@ -74,6 +76,8 @@ class AnalysisReport:
     """Wall time of the whole analysis, s."""
     calibration_seconds: float = 0.0
     """Of which calibrating on decoded audio, s."""
+    codebook: CodebookAnalysis | None = None
+    """A codebook model's codes, measured on decoded audio (`timbrespace.codebook_analysis`)."""
 
 
 def analysed_paths(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
@@ -269,6 +273,7 @@ def analyze_bundle(
             },
         },
     )
+    codebook = analyze_codebook(bundle, paths) if bundle.model.codebook else None
     ratios = [float(r) for r in pca.explained_variance_ratio]
     return AnalysisReport(
         bundle.path,
@@ -282,6 +287,7 @@ def analyze_bundle(
         decoded=0 if calibrated is None else calibrated.decoded,
         seconds=time.perf_counter() - began,
         calibration_seconds=0.0 if calibrated is None else calibrated.seconds,
+        codebook=codebook,
     )
 
 

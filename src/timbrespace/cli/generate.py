@@ -29,6 +29,7 @@ from timbrespace.cli.instrument import (
 )
 from timbrespace.cli.notes import add_note_parser, run_note
 from timbrespace.cli.options import non_negative_float, positive_int, seed
+from timbrespace.cli.target import add_target_parser, run_target
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import ALIGN_MODES, check_count
 from timbrespace.numbers import parse_numbers
@@ -228,6 +229,7 @@ ACTIONS = {
     "transfer": run_transfer,
     "midi": run_midi,
     "note": run_note,
+    "target": run_target,
 }
 
 
@@ -250,7 +252,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace generate path runs/kit a.wav --op scale=1.5 --op 'curve:3+=0:0,1:2' -o e.wav\n"
         "  timbrespace generate transfer runs/violin voice.wav --octave auto --reverb 0.5 -o v.wav\n"
         "  timbrespace generate midi runs/violin song.mid --vibrato-cents 20 -o song.wav\n"
-        "  timbrespace generate note runs/gm --pitch C3:C5 --style flute=0.5,cello=0.5 -o notes/\n",
+        "  timbrespace generate note runs/gm --pitch C3:C5 --style flute=0.5,cello=0.5 -o notes/\n"
+        "  timbrespace generate target runs/vq --curve centroid=sine:800:4000:2 -o sweep.wav\n",
         job="render",
         threads_option=False,
     )
@@ -284,6 +287,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
 
     add_control_parser(actions)
     add_note_parser(actions)
+    add_target_parser(actions)
 
     mix = actions.add_parser(
         "interpolate",

@@ -33,9 +33,9 @@ from timbrespace.models.export_blocks import ExportBlocks
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "full")
 
 
-LatentKind = Literal["point", "path", "codes"]
-"""What a family's latent is: one point per sound (`frames == 1`), a path over time (one point
-per frame), or discrete codes per frame."""
+LatentKind = Literal["point", "path"]
+"""What a family's latent is: one point per sound (`frames == 1`) or a path over time (one point
+per frame). A codebook family (`codebook = True`) has a path whose frames are code vectors."""
 
 InputKind = Literal["clip", "continuous", "f0_loudness", "notes"]
 """What a family encodes: clips cut as in training, whole recordings of any length, f0 and
@@ -61,8 +61,7 @@ def require_path_latent(model: LatentModel, what: str, instead: str) -> None:
 
 
 def require_streaming(model: LatentModel, what: str) -> None:
-    """Raise `CapabilityError` unless `model` runs block by block with an explicit state;
-    `what` names the refused operation (e.g. "--block")."""
+    """Raise `CapabilityError` unless `model` streams (explicit state); `what`: the operation."""
     if not model.streaming:
         raise CapabilityError(
             f"{what}: a {model.label} model does not stream block by block; streaming needs a "
@@ -71,8 +70,7 @@ def require_streaming(model: LatentModel, what: str) -> None:
 
 
 def require_features(model: LatentModel, what: str) -> None:
-    """Raise `CapabilityError` unless `model` is played from f0 and loudness curves (a ddsp
-    instrument); `what` names the refused operation (e.g. "--octave")."""
+    """Raise `CapabilityError` unless `model` plays f0 + loudness (ddsp); `what`: the operation."""
     if model.input_kind != "f0_loudness":
         raise CapabilityError(
             f"{what}: a {model.label} model is not played from pitch and loudness; this needs "
@@ -81,13 +79,18 @@ def require_features(model: LatentModel, what: str) -> None:
 
 
 def require_notes(model: LatentModel, what: str) -> None:
-    """Raise `CapabilityError` unless `model` plays labelled notes (style, pitch, velocity:
-    the fader family); `what` names the refused operation (e.g. "--style")."""
+    """Raise `CapabilityError` unless `model` plays labelled notes (fader); `what`: the operation."""
     if model.input_kind != "notes":
         raise CapabilityError(
             f"{what}: a {model.label} model is not played by note and style; this needs a note "
             "model (train --model fader on a set from `timbrespace notes`)"
         )
+
+
+def require_codebook(model: LatentModel, what: str) -> None:
+    """Raise `CapabilityError` unless `model`'s frames are codes (vq); `what`: the operation."""
+    if not getattr(model, "codebook", False):
+        raise CapabilityError(f"{what}: a {model.label} model has no codebook; train --model vq")
 
 
 class FeatureModel(Protocol):
@@ -218,6 +221,8 @@ class ConfiguredModel(nn.Module):
     conditions: ClassVar[tuple[str, ...]] = ()
     streaming: ClassVar[bool] = False
     export_refusal: ClassVar[str] = "has no decoder that the exporters can record"
+    codebook: ClassVar[bool] = False
+    """Whether each latent frame is a code (`codes`, `code_path`, `code_vectors`: vq)."""
     closed_loop: ClassVar[bool] = False
     """Whether a control move renders and corrects on the measured sound by default (true
     where a render is cheap enough for a slider: see `timbrespace.space_loop`)."""

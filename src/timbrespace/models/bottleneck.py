@@ -4,7 +4,7 @@ name in a family's config (`"ae"`, `"vae"`, or one added with `register_bottlene
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,6 +22,8 @@ class BottleneckOutput:
 
     z: torch.Tensor
     regularization: torch.Tensor
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Scalars the trainer logs beside the loss (e.g. a codebook's usage)."""
 
 
 class Bottleneck(nn.Module):

@@ -37,7 +37,7 @@ from timbrespace.models.base import (
     SpectrumOutput,
     register_family,
 )
-from timbrespace.models.bottleneck import Bottleneck, build_bottleneck
+from timbrespace.models.bottleneck import Bottleneck, BottleneckOutput, build_bottleneck
 from timbrespace.models.layers import check_common_fields, make_activation
 
 
@@ -216,10 +216,7 @@ class SpectralAutoencoder(ConfiguredModel):
         self.target = cfg.target
         bins = self.target.linear_bins
         features = cfg.channels * self.front_end.n_features
-        bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
-        self.bottleneck: Bottleneck = build_bottleneck(
-            cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs
-        )
+        self.bottleneck: Bottleneck = self._build_bottleneck(cfg)
         self.input_norm = nn.BatchNorm1d(features, affine=False)
         self.encoder = FrameMLP(
             cfg.encoder_widths,
@@ -238,6 +235,11 @@ class SpectralAutoencoder(ConfiguredModel):
         self.descriptor_head: nn.Linear | None = (
             nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
         )
+
+    @staticmethod
+    def _build_bottleneck(cfg: SpectralModelConfig) -> Bottleneck:
+        bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
+        return build_bottleneck(cfg.bottleneck, cfg.latent_dim, **bottleneck_kwargs)
 
     def _target_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """`target_norm`'s running (mean, var) `[channels * bins]` (it tracks running stats)."""
@@ -270,8 +272,8 @@ class SpectralAutoencoder(ConfiguredModel):
         x: torch.Tensor,
         frames: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z `[batch, latent_dim, frames]`, regularization) of audio `[batch, channels,
+    ) -> tuple[torch.Tensor, BottleneckOutput]:
+        """(z `[batch, latent_dim, frames]`, the bottleneck's output) of audio `[batch, channels,
         samples]` (or of its front-end `features` `[batch, channels, n_features, frames]` when
         already computed); `frames` `[batch, k]` keeps only those frame indices of each item."""
         if features is None:
@@ -287,7 +289,7 @@ class SpectralAutoencoder(ConfiguredModel):
         per_frame = h.transpose(1, 2).reshape(batch * count, -1, 1)
         out = self.bottleneck(per_frame)
         z = out.z.reshape(batch, count, self.latent_dim).transpose(1, 2)
-        return z, out.regularization
+        return z, out
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Audio `[batch, channels, samples]` → latent path `[batch, latent_dim, 1 + samples //
@@ -361,13 +363,14 @@ class SpectralAutoencoder(ConfiguredModel):
         if self.training and 0 < keep < count:
             frames = torch.rand(audio.shape[0], count, device=audio.device).argsort(dim=1)[:, :keep]
             target = _take_frames(target, frames)
-        z, regularization = self._encode(audio, frames, features)
+        z, bottleneck = self._encode(audio, frames, features)
         return SpectralOutput(
             log_magnitude=self.decode_log_magnitude(z),
             target_log_magnitude=target,
             z=z,
-            regularization=regularization,
+            regularization=bottleneck.regularization,
             descriptors_pred=self.predict_descriptors(z),
+            logs=bottleneck.logs,
         )
 
 
