@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from timbrespace.bundle import Bundle, weights_digest
-from timbrespace.inference import decode
+from timbrespace.inference import decode, decode_spectra, encode_batches
 from timbrespace.latent.codebook import (
     CODE_DESCRIPTORS,
     CodebookAnalysis,
@@ -15,10 +15,12 @@ from timbrespace.latent.codebook import (
     measure_settings,
     pca_map,
     save_codebook,
+    spectral_distances,
     steady_values,
     transition_counts,
 )
-from timbrespace.models.quantizer import as_codebook_model
+from timbrespace.models.base import ConfiguredModel
+from timbrespace.models.quantizer import as_codebook_model, perplexity
 
 RENDER_SECONDS = 0.5
 """How long each code is held when it is rendered to be measured (s)."""
@@ -40,6 +42,13 @@ def code_values(bundle: Bundle, *, seconds: float = RENDER_SECONDS) -> np.ndarra
     return np.stack(rows)
 
 
+def _code_spectra(bundle: Bundle) -> np.ndarray:
+    """Each code's decoded magnitude spectrum `[codes, channels·bins]` (one frame each)."""
+    model = as_codebook_model(bundle.model, "the codebook analysis")
+    spectra = decode_spectra(bundle.model, model.code_vectors()[:, :, None])
+    return spectra.reshape(spectra.shape[0], -1).double().numpy()
+
+
 def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
     """Measure every code of `bundle`'s codebook and count the codes of the training latent
     paths `paths` `[sounds, latent_dim, frames]`; written into the bundle and returned."""
@@ -54,8 +63,30 @@ def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
         usage=np.bincount(codes.reshape(-1), minlength=size).astype(np.float64),
         transitions=transition_counts(codes, size),
         map=pca_map(model.code_vectors().double().numpy()),
+        spectral_distance=spectral_distances(_code_spectra(bundle)),
         render_seconds=RENDER_SECONDS,
         weights_sha256=weights_digest(bundle.path),
     )
     save_codebook(bundle.path, analysis)
     return analysis
+
+
+def codebook_usage(model: ConfiguredModel, audio: np.ndarray, rows: np.ndarray) -> dict | None:
+    """How the clips `audio[rows]` `[clips, channels, samples]` use a codebook model's codes:
+    `codes_used` (by at least one frame), `usage` (their fraction), `perplexity` (exp of the
+    code entropy: the number of equally used codes it equals) and `frames`; None for a model
+    without a codebook."""
+    if not model.codebook:
+        return None
+    codebook_model = as_codebook_model(model, "codebook usage")
+    z = encode_batches(model, audio, indices=rows)
+    with torch.inference_mode():
+        codes = codebook_model.codes(z).reshape(-1)
+    counts = torch.bincount(codes, minlength=codebook_model.codebook_size)
+    return {
+        "codes": int(counts.numel()),
+        "codes_used": int((counts > 0).sum()),
+        "usage": float((counts > 0).double().mean()),
+        "perplexity": float(perplexity(counts.double())),
+        "frames": int(codes.numel()),
+    }

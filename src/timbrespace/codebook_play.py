@@ -4,8 +4,12 @@ Targets are curves per latent frame in the descriptors' units (Hz, dB, ...), NaN
 has no target. Each is clamped to what the codebook renders (`check_targets`, with a notice in
 the descriptor's unit), compared on its perceptual scale in units of the codebook's tolerance
 (`timbrespace.latent.codebook`), and the codes are chosen by dynamic programming over target
-error plus `transition_weight` × −log P(code | previous code) from the training sequences
-(`method="dp"`), or frame by frame by nearest descriptors (`method="greedy"`, seed 001's way).
+error plus a transition cost, `smoothness` × (`learned` × −log P(code | previous code) from the
+training sequences + `continuity` × the spectral distance of the two codes: the flux of the
+change, measured on their decoded spectra) (`method="dp"`), or frame by frame by nearest
+descriptors (`method="greedy"`, seed 001's way). The default mix was chosen by measurement
+(`benchmarks/vq_targets.py`): the learned term alone held codes too long on f0 targets and
+did not make changes smoother; the spectral term lowers the flux of each change.
 """
 
 from __future__ import annotations
@@ -51,7 +55,11 @@ from timbrespace.models.quantizer import as_codebook_model
 METHODS = ("dp", "greedy")
 EXCLUDED_COST = 1e9
 """Target cost of a code left out of a selection (unused in training, or inaudible)."""
-DEFAULT_TRANSITION_WEIGHT = 1.0
+LEARNED_WEIGHT = 0.1
+"""Weight of −log P(code | previous) in the transition cost at smoothness 1."""
+CONTINUITY_WEIGHT = 5.0
+"""Weight of the spectral distance of consecutive codes at smoothness 1."""
+MAX_SMOOTHNESS = 100.0
 DEFAULT_CANDIDATES = 64
 MAX_TARGET_SECONDS = 60.0
 
@@ -180,7 +188,9 @@ def select_codes(
     *,
     weights: Mapping[str, float] | None = None,
     method: str = "dp",
-    transition_weight: float = DEFAULT_TRANSITION_WEIGHT,
+    smoothness: float = 1.0,
+    learned: float = LEARNED_WEIGHT,
+    continuity: float = CONTINUITY_WEIGHT,
     candidates: int = DEFAULT_CANDIDATES,
 ) -> Selection:
     """One code per frame following `targets` (curves `[frames]` in units, all the same
@@ -213,8 +223,13 @@ def select_codes(
     if method == "greedy":
         codes = select_greedy(costs)
     else:
-        transitions = transition_costs(codebook.transitions)
-        codes = select_dp(costs, transitions, transition_weight, candidates)
+        if not 0 <= smoothness <= MAX_SMOOTHNESS or min(learned, continuity) < 0:
+            raise TimbrespaceError(
+                f"--smoothness: {smoothness:g}; give a value in [0, {MAX_SMOOTHNESS:g}]"
+            )
+        transitions = learned * transition_costs(codebook.transitions)
+        transitions = transitions + continuity * codebook.spectral_distance
+        codes = select_dp(costs, transitions, smoothness, candidates)
     predicted = {n: codebook.column(n)[codes] for n in names}
     return Selection(
         codes=codes,
@@ -279,14 +294,22 @@ def follow_targets(
     *,
     weights: Mapping[str, float] | None = None,
     method: str = "dp",
-    transition_weight: float = DEFAULT_TRANSITION_WEIGHT,
+    smoothness: float = 1.0,
+    learned: float = LEARNED_WEIGHT,
+    continuity: float = CONTINUITY_WEIGHT,
     gla_iters: int | None = None,
     codebook: CodebookAnalysis | None = None,
 ) -> TargetRender:
     """Select codes for `targets` (see `select_codes`), render them and measure the result."""
     codebook = codebook if codebook is not None else bundle_codebook(bundle)
     selection = select_codes(
-        codebook, targets, weights=weights, method=method, transition_weight=transition_weight
+        codebook,
+        targets,
+        weights=weights,
+        method=method,
+        smoothness=smoothness,
+        learned=learned,
+        continuity=continuity,
     )
     audio = render_codes(bundle.model, selection.codes, gla_iters=gla_iters)
     frames = selection.codes.size

@@ -22,6 +22,7 @@ from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptor
 from timbrespace.audio.griffinlim import griffin_lim
 from timbrespace.audio.spectral import SpectralConfig
 from timbrespace.bundle import Bundle, load_bundle
+from timbrespace.codebook_analysis import codebook_usage
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
@@ -430,15 +431,13 @@ def evaluate(
     the training split (at most `max_fit_clips` clips, drawn with seed 0). Returns JSON-ready
     data: per-metric means over items (None when undefined for every item), `improvement`
     (1 − model/baseline for distances, model − baseline dB for SI-SDR: positive is better),
-    per-metric counts of items where the metric is undefined, and `per_pack`: the same means and
-    improvement for the clips of each pack (top-level folder), with their count.
-    """
+    per-metric counts of items where the metric is undefined, `per_pack`: the same means and
+    improvement for the clips of each pack (top-level folder), and a codebook model's `codebook`
+    usage over the split (`codebook_analysis.codebook_usage`)."""
     if split not in SPLITS:
         raise TimbrespaceError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if batch_size < 1:
-        raise TimbrespaceError(f"batch_size must be >= 1, got {batch_size}")
-    if limit is not None and limit < 1:
-        raise TimbrespaceError(f"limit must be >= 1, got {limit}")
+    if batch_size < 1 or (limit is not None and limit < 1):
+        raise TimbrespaceError(f"batch_size and limit must be >= 1, got {batch_size}, {limit}")
     bundle = load_bundle(bundle_or_run)
     cache = SoundCache(cache_path)
     check_cache(bundle, cache)
@@ -488,6 +487,7 @@ def evaluate(
         "baseline_pca": means["baseline_pca"],
         "improvement": _improvement(means["model"], means["baseline_pca"]),
         "per_pack": _per_pack(joined, packs),
+        "codebook": codebook_usage(model, cache.audio, chosen),
         "undefined": {
             system: {name: int(np.count_nonzero(~np.isfinite(v))) for name, v in metrics.items()}
             for system, metrics in joined.items()

@@ -30,7 +30,12 @@ from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.paths import check_finite
 from timbrespace.latent.sampling import sample_gaussian
 from timbrespace.limits import LIMITS, LimitError, check, check_count
-from timbrespace.models.base import ConfiguredModel, StreamingModel, require_streaming
+from timbrespace.models.base import (
+    CapabilityError,
+    ConfiguredModel,
+    StreamingModel,
+    require_streaming,
+)
 
 __all__ = [
     "LATENT_SUFFIX",
@@ -120,6 +125,17 @@ def decode(
                 )
             parts.append(audio.clamp(-1.0, 1.0).cpu())
     return torch.cat(parts)
+
+
+def decode_spectra(model: ConfiguredModel, z: torch.Tensor) -> torch.Tensor:
+    """The magnitude spectra a model that renders through Griffin-Lim predicts for latents
+    `[batch, latent_dim, frames]`: `[batch, channels, bins, frames]` (float32, CPU); refused for
+    a family that renders the waveform itself."""
+    spectra = getattr(model, "decode_magnitude", None)
+    if spectra is None:
+        raise CapabilityError(f"a {model.label} model does not predict magnitude spectra")
+    with torch.inference_mode():
+        return spectra(z.to(_device_of(model))).float().cpu()
 
 
 def render(

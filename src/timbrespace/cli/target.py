@@ -94,7 +94,7 @@ def run_target(args: argparse.Namespace) -> int:
         targets,
         weights=parse_weights(args.weight),
         method=args.method,
-        transition_weight=args.smoothness,
+        smoothness=args.smoothness,
         gla_iters=args.gla_iters,
         codebook=codebook,
     )
@@ -158,7 +158,8 @@ def add_target_parser(actions: argparse._SubParsersAction) -> None:
         "--smoothness",
         type=float,
         default=1.0,
-        help="weight of the transition cost in dp (0: follow the target only; default 1)",
+        help="weight of dp's transition cost: learned code-to-code statistics and the spectral "
+        "jump of each change (0: follow the target only, as greedy; default 1)",
     )
     target.add_argument(
         "--gla-iters", type=gla_iterations, help="Griffin-Lim iterations (default: the model's)"

@@ -8,7 +8,9 @@ bundle as `codebook.safetensors` + `codebook.json`:
   than half of them are voiced), in the descriptors' units (Hz, dB, ...);
 - `usage` `[codes]`: how often each code encodes a frame of the training cache;
 - `transitions` `[codes, codes]`: bigram counts of consecutive frames (row: the code before);
-- `map` `[codes, 2]`: the code vectors on their first two principal axes (the codebook map).
+- `map` `[codes, 2]`: the code vectors on their first two principal axes (the codebook map);
+- `spectral_distance` `[codes, codes]`: the distance between two codes' decoded magnitude
+  spectra (L2 of the unit-norm spectra: the spectral flux of a change from one to the other).
 
 Targets are compared on each descriptor's perceptual scale (`descriptor_scale`: semitones for
 f0, log for frequencies) in units of `tolerance` (50 cents of f0, one semitone of frequency
@@ -81,6 +83,7 @@ class CodebookAnalysis:
     usage: np.ndarray
     transitions: np.ndarray
     map: np.ndarray
+    spectral_distance: np.ndarray
     render_seconds: float
     weights_sha256: str = ""
 
@@ -180,6 +183,13 @@ def pca_map(vectors: np.ndarray) -> np.ndarray:
     return projected
 
 
+def spectral_distances(magnitudes: np.ndarray) -> np.ndarray:
+    """Pairwise L2 distance `[n, n]` of magnitude spectra `[n, bins]` scaled to unit norm."""
+    unit = magnitudes / np.maximum(np.linalg.norm(magnitudes, axis=1, keepdims=True), 1e-12)
+    gram = np.clip(unit @ unit.T, -1.0, 1.0)
+    return np.sqrt(np.maximum(2.0 - 2.0 * gram, 0.0))
+
+
 def save_codebook(folder: str | os.PathLike[str], analysis: CodebookAnalysis) -> None:
     """Write `codebook.safetensors` and `codebook.json` into `folder`, atomically."""
     folder = Path(folder)
@@ -190,6 +200,9 @@ def save_codebook(folder: str | os.PathLike[str], analysis: CodebookAnalysis) ->
             np.ascontiguousarray(analysis.transitions, dtype=np.float64)
         ),
         "map": torch.from_numpy(np.ascontiguousarray(analysis.map, dtype=np.float64)),
+        "spectral_distance": torch.from_numpy(
+            np.ascontiguousarray(analysis.spectral_distance, dtype=np.float32)
+        ),
     }
     with atomic_path(folder / "codebook.safetensors") as tmp:
         save_file(tensors, str(tmp))
@@ -233,6 +246,7 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         "usage": (size,),
         "transitions": (size, size),
         "map": (size, 2),
+        "spectral_distance": (size, size),
     }
     for key, shape in shapes.items():
         if tuple(tensors[key].shape) != shape:
@@ -244,6 +258,7 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         usage=tensors["usage"].numpy(),
         transitions=tensors["transitions"].numpy(),
         map=tensors["map"].numpy(),
+        spectral_distance=tensors["spectral_distance"].numpy().astype(np.float64),
         render_seconds=float(meta["render_seconds"]),
         weights_sha256=weights_sha256,
     )

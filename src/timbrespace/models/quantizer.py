@@ -23,20 +23,28 @@ from timbrespace.models.bottleneck import Bottleneck, BottleneckOutput, register
 
 
 def kmeans(rows: torch.Tensor, k: int, iterations: int = 10, seed: int = 0) -> torch.Tensor:
-    """`k` centroids `[k, dim]` of `rows` `[n, dim]` by Lloyd's algorithm from `k` distinct
-    random rows (drawn with replacement, plus a little noise, when n < k); an empty cluster
-    keeps its previous centroid."""
+    """`k` centroids `[k, dim]` of `rows` `[n, dim]`: k-means++ seeding (Arthur & Vassilvitskii
+    2007), then Lloyd's algorithm; with n < k the rows are drawn again with a little noise. An
+    empty cluster keeps its previous centroid."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
     n = rows.shape[0]
-    if n >= k:
-        start = torch.randperm(n, generator=generator)[:k]
-    else:
-        start = torch.randint(n, (k,), generator=generator)
-    centroids = rows[start.to(rows.device)].clone()
     if n < k:
-        spread = rows.std(dim=0, keepdim=True).clamp(min=1e-3)
-        noise = torch.randn(centroids.shape, generator=generator).to(rows)
-        centroids = centroids + 0.1 * spread * noise
+        spread = rows.std(dim=0, keepdim=True).clamp(min=1e-3) if n > 1 else 1e-3
+        pick = torch.randint(n, (k,), generator=generator).to(rows.device)
+        noise = torch.randn((k, rows.shape[1]), generator=generator).to(rows)
+        return rows[pick] + 0.1 * spread * noise
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    nearest = (rows - rows[chosen[0]]).square().sum(dim=1)
+    for _ in range(1, k):
+        weights = nearest.double().cpu()
+        index = (
+            int(torch.multinomial(weights, 1, generator=generator))
+            if float(weights.sum()) > 0
+            else int(torch.randint(n, (1,), generator=generator))
+        )
+        chosen.append(index)
+        nearest = torch.minimum(nearest, (rows - rows[index]).square().sum(dim=1))
+    centroids = rows[torch.tensor(chosen, device=rows.device)].clone()
     for _ in range(iterations):
         assign = torch.cdist(rows, centroids).argmin(dim=1)
         sums = torch.zeros_like(centroids).index_add_(0, assign, rows)
@@ -133,7 +141,7 @@ class VectorQuantizer(Bottleneck):
         if self.training:
             self._update(rows.detach().float(), codes)
             logs["restarts"] = self.restarts.float()
-        z_rows = rows + (quantized - rows).detach()
+        z_rows = quantized + (rows - rows.detach())  # the code itself, the gradient of the rows
         z = z_rows.reshape(h.shape[0], h.shape[2], self.latent_dim).transpose(1, 2)
         return BottleneckOutput(z=z, regularization=commitment, logs=logs)
 

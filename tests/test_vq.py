@@ -1,0 +1,319 @@
+"""The vq family: the quantizer's known answers, the model's contract, the codebook measured on
+decoded audio, and descriptor targets followed on a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from timbrespace.models.base import ConfigError, build_model, resolve_config
+from timbrespace.models.quantizer import VectorQuantizer, kmeans, perplexity
+
+
+def test_kmeans_finds_three_separated_clusters() -> None:
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    rows = torch.cat([c + 0.1 * torch.randn(50, 2, generator=generator) for c in centres])
+    found = kmeans(rows, 3, iterations=10)
+    nearest = torch.cdist(centres, found).min(dim=1).values
+    assert float(nearest.max()) < 0.1
+
+
+def test_perplexity_known_answers() -> None:
+    assert float(perplexity(torch.ones(16))) == pytest.approx(16.0)
+    assert float(perplexity(torch.tensor([5.0, 0.0, 0.0]))) == pytest.approx(1.0)
+    assert float(perplexity(torch.tensor([1.0, 1.0, 0.0, 0.0]))) == pytest.approx(2.0)
+
+
+def test_quantizer_eval_returns_nearest_codes_and_passes_gradients_straight() -> None:
+    vq = VectorQuantizer(2, codebook_size=3, kmeans_iters=0)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0], [-2.0, 3.0]]))
+    vq.initialised.fill_(True)
+    vq.eval()
+    h = torch.tensor([[[0.1, 0.9, -1.5], [0.2, 1.2, 2.5]]], requires_grad=True)
+    out = vq(h)
+    expected = torch.tensor([[[0.0, 1.0, -2.0], [0.0, 1.0, 3.0]]])
+    assert torch.equal(out.z.detach(), expected)
+    assert vq.indices(h).tolist() == [[0, 1, 2]]
+    (out.z * torch.arange(6.0).reshape(1, 2, 3)).sum().backward()
+    assert h.grad is not None
+    assert torch.equal(h.grad, torch.arange(6.0).reshape(1, 2, 3))
+    commitment = 0.25 * ((h.detach() - expected) ** 2).sum(dim=1).mean()
+    assert float(out.regularization.detach()) == pytest.approx(float(commitment))
+
+
+def test_ema_update_moves_a_code_to_the_running_mean() -> None:
+    vq = VectorQuantizer(2, codebook_size=2, ema_decay=0.9, dead_ratio=0.0, kmeans_iters=0)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[0.0, 0.0], [5.0, 5.0]]))
+        vq.ema_sum.copy_(vq.codebook)
+    vq.initialised.fill_(True)
+    vq.train()
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [6.0, 6.0]])
+    vq(rows.T[None])
+    # code 0: count 0.9·1 + 0.1·3 = 1.2, sum 0.9·0 + 0.1·(2, 2) = (0.2, 0.2)
+    assert vq.codebook[0].tolist() == pytest.approx([0.2 / 1.2, 0.2 / 1.2])
+    # code 1: count 0.9 + 0.1 = 1.0, sum 0.9·(5, 5) + 0.1·(6, 6) = (5.1, 5.1)
+    assert vq.codebook[1].tolist() == pytest.approx([5.1, 5.1])
+
+
+def test_dead_codes_restart_on_rows_of_the_batch() -> None:
+    vq = VectorQuantizer(2, codebook_size=4, ema_decay=0.5, dead_ratio=0.5, kmeans_iters=0)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[0.0, 0.0], [100.0, 100.0], [-100.0, 0.0], [0.0, -100]]))
+        vq.ema_sum.copy_(vq.codebook)
+    vq.initialised.fill_(True)
+    vq.train()
+    rows = torch.randn(64, 2) * 0.1 + torch.tensor([1.0, 1.0])
+    out = vq(rows.T[None])
+    assert float(out.logs["usage"]) == pytest.approx(0.25)  # all rows on code 0 before restarts
+    assert int(vq.restarts) == 3
+    distances = (vq.codebook[1:, None] - rows[None]).square().sum(dim=-1).min(dim=1).values
+    assert float(distances.max()) < 1e-10  # each restarted code sits on a row of the batch
+
+
+def test_first_training_batch_starts_the_codebook_by_kmeans() -> None:
+    vq = VectorQuantizer(2, codebook_size=2, dead_ratio=0.0)
+    vq.train()
+    rows = torch.cat([torch.zeros(20, 2) + 3.0, torch.zeros(20, 2) - 3.0])
+    vq(rows.T[None])
+    assert bool(vq.initialised)
+    assert sorted(vq.codebook[:, 0].tolist()) == pytest.approx([-3.0, 3.0], abs=1e-4)
+
+
+def test_vq_config_refuses_another_bottleneck_and_tiny_codebooks() -> None:
+    with pytest.raises(ConfigError, match="quantizes"):
+        resolve_config("vq", "tiny", {"bottleneck": "vae"})
+    with pytest.raises(ConfigError, match="codebook_size"):
+        resolve_config("vq", "tiny", {"codebook_size": 1})
+
+
+def test_vq_model_encodes_to_code_vectors_and_back() -> None:
+    torch.manual_seed(0)
+    model = build_model("vq", resolve_config("vq", "tiny"))
+    model.train()
+    audio = 0.1 * torch.randn(2, 1, 8000)
+    output = model(audio)
+    assert set(output.logs) == {"perplexity", "usage", "restarts"}
+    model.eval()
+    with torch.inference_mode():
+        z = model.encode(audio)
+        codes = model.codes(z)
+        assert z.shape == (2, 4, 1 + 8000 // 128)
+        assert torch.equal(model.code_path(codes), z)  # every frame is a codebook row
+        sound = model.decode(model.code_path(codes[:, :10]))
+    assert sound.shape == (2, 1, 9 * 128)
+    with pytest.raises(ValueError, match="codes must be in"):
+        model.code_path(torch.tensor([[0, 32]]))
+
+
+def _bundle(run: Path):  # noqa: ANN202
+    from timbrespace.bundle import load_bundle
+
+    return load_bundle(run)
+
+
+def test_codebook_is_measured_on_decoded_audio(vq_run: Path) -> None:
+    import librosa
+
+    from timbrespace.codebook_play import bundle_codebook, render_codes
+
+    bundle = _bundle(vq_run)
+    codebook = bundle_codebook(bundle)
+    assert codebook.size == 32
+    assert codebook.values.shape == (32, len(codebook.names))
+    assert codebook.units["centroid"] == "Hz" and codebook.units["loudness"] == "dB"
+    audible = np.flatnonzero(codebook.audible() & codebook.used())
+    code = int(audible[np.argmax(codebook.column("loudness")[audible])])
+    held = render_codes(bundle.model, np.full(bundle.model.latent_frames(8000), code))
+    audio = held.mean(dim=0).numpy()
+    sr = bundle.model.sample_rate
+    centroid = librosa.feature.spectral_centroid(y=audio, sr=sr, n_fft=1024, hop_length=128)[0]
+    middle = float(np.median(centroid[len(centroid) // 4 : -len(centroid) // 4]))
+    assert codebook.column("centroid")[code] == pytest.approx(middle, rel=0.1)
+
+
+def test_codebook_counts_the_training_sequences(vq_run: Path, melody_cache: Path) -> None:
+    from timbrespace.codebook_play import bundle_codebook
+    from timbrespace.data.cache import SoundCache
+
+    codebook = bundle_codebook(_bundle(vq_run))
+    cache = SoundCache(melody_cache)
+    frames = 1 + cache.audio.shape[-1] // 128
+    assert codebook.usage.sum() == len(cache) * frames
+    assert codebook.transitions.sum() == len(cache) * (frames - 1)
+    assert np.allclose(codebook.transitions.sum(axis=0), 0) is False
+    assert codebook.used().mean() >= 0.5  # dead-code restarts keep the tiny codebook in use
+
+
+def test_a_stale_or_missing_codebook_says_to_run_analyze(vq_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from timbrespace.codebook_play import bundle_codebook
+    from timbrespace.latent.codebook import CodebookMissing
+
+    copy = tmp_path / "run"
+    shutil.copytree(vq_run / "bundle", copy / "bundle")
+    (copy / "bundle" / "codebook.json").unlink()
+    with pytest.raises(CodebookMissing, match="timbrespace analyze"):
+        bundle_codebook(_bundle(copy))
+    meta = json.loads((vq_run / "bundle" / "codebook.json").read_text())
+    meta["model"]["weights_sha256"] = "0" * 64
+    (copy / "bundle" / "codebook.json").write_text(json.dumps(meta))
+    with pytest.raises(CodebookMissing, match="other weights"):
+        bundle_codebook(_bundle(copy))
+
+
+def test_targets_are_followed_and_dp_changes_codes_less_than_greedy(vq_run: Path) -> None:
+    from timbrespace.codebook_play import (
+        bundle_codebook,
+        follow_targets,
+        formula_targets,
+        target_frames,
+    )
+
+    bundle = _bundle(vq_run)
+    codebook = bundle_codebook(bundle)
+    mask = codebook.audible() & codebook.used()
+    low, high = np.percentile(codebook.column("centroid")[mask], [10, 90])
+    frames = target_frames(bundle.model, 2.0)
+    targets = formula_targets([f"centroid=ramp:{low:.0f}:{high:.0f}"], codebook, frames)
+    dp = follow_targets(bundle, targets, codebook=codebook)
+    greedy = follow_targets(bundle, targets, method="greedy", codebook=codebook)
+    assert dp.audio.shape == (1, (frames - 1) * 128)
+    assert dp.tracking["centroid"]["r"] > 0.9
+    changes = [int((r.selection.codes[1:] != r.selection.codes[:-1]).sum()) for r in (dp, greedy)]
+    assert changes[0] <= changes[1]
+    assert not dp.selection.notices
+
+
+def test_out_of_range_targets_are_clamped_with_the_range_in_units(vq_run: Path) -> None:
+    from timbrespace.codebook_play import bundle_codebook, check_targets
+
+    codebook = bundle_codebook(_bundle(vq_run))
+    low, high = codebook.value_range("centroid")
+    clamped, notices = check_targets(codebook, {"centroid": np.array([10.0, 1000.0, 20000.0])})
+    assert clamped["centroid"].tolist() == pytest.approx([low, min(max(1000, low), high), high])
+    assert len(notices) == 1
+    assert f"{low:.0f} Hz to {high:.0f} Hz" in notices[0]
+    assert "2 of 3 frames clamped" in notices[0]
+    with pytest.raises(Exception, match="known: .*centroid"):
+        check_targets(codebook, {"brightnes": np.zeros(3)})
+
+
+def test_generate_target_cli(vq_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import soundfile
+
+    from timbrespace.cli import main
+
+    out = tmp_path / "sweep.wav"
+    code = main(
+        [
+            "generate",
+            "target",
+            str(vq_run),
+            "--curve",
+            "centroid=sine:800:2000:1",
+            "--curve",
+            "loudness=ramp:-40:-20",
+            "--weight",
+            "loudness=0.5",
+            "--seconds",
+            "1.5",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    info = soundfile.info(str(out))
+    assert info.samplerate == 16000
+    assert info.frames == (1 + 24000 // 128 - 1) * 128
+    rows = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("frame,time,code,centroid_target,centroid_code,centroid_measured")
+    assert len(rows) == 1 + 1 + 24000 // 128
+    printed = capsys.readouterr().out
+    assert "centroid: measured vs target r =" in printed and "loudness" in printed
+
+
+@pytest.mark.parametrize(
+    ("curve", "message"),
+    [
+        ("centroid=sine:800:x:2", "position 19"),
+        ("centriod=ramp:1:2", "known: .*centroid"),
+        ("centroid=wobble:1:2", "shape"),
+    ],
+)
+def test_generate_target_bad_curves(
+    vq_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, curve: str, message: str
+) -> None:
+    from timbrespace.cli import main
+
+    code = main(
+        ["generate", "target", str(vq_run), "--curve", curve, "-o", str(tmp_path / "o.wav")]
+    )
+    assert code == 1
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_generate_target_refuses_a_model_without_codebook(
+    spectral_run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from timbrespace.cli import main
+
+    run, _ = spectral_run
+    code = main(
+        [
+            "generate",
+            "target",
+            str(run),
+            "--curve",
+            "centroid=const:900",
+            "-o",
+            str(tmp_path / "o.wav"),
+        ]
+    )
+    assert code == 1
+    assert "no codebook; train --model vq" in capsys.readouterr().err
+
+
+def test_like_follows_another_sound(vq_run: Path, melody_cache: Path, tmp_path: Path) -> None:
+    import soundfile
+
+    from timbrespace.codebook_play import bundle_codebook, follow_targets, like_targets
+    from timbrespace.data.cache import SoundCache
+
+    cache = SoundCache(melody_cache)
+    source = tmp_path / "source.wav"
+    soundfile.write(source, np.asarray(cache.audio[3, 0]), cache.sample_rate)
+    bundle = _bundle(vq_run)
+    targets = like_targets(bundle, source, ["centroid", "loudness"], None)
+    render = follow_targets(bundle, targets, codebook=bundle_codebook(bundle))
+    assert render.audio.shape[-1] == (len(targets["centroid"]) - 1) * 128
+    assert render.tracking["loudness"]["r"] > 0.5
+    assert math.isfinite(render.tracking["centroid"]["median_error"])
+
+
+def test_spectral_distances_known_answers() -> None:
+    from timbrespace.latent.codebook import pca_map, spectral_distances, transition_counts
+
+    spectra = np.array([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 0.0]])
+    distance = spectral_distances(spectra)
+    assert distance[0, 1] == pytest.approx(0.0, abs=1e-7)  # a louder copy is no jump
+    assert distance[0, 2] == pytest.approx(math.sqrt(2))
+    assert distance[0, 3] == pytest.approx(math.sqrt(2 - math.sqrt(2)))
+    assert np.allclose(distance, distance.T)
+    counts = transition_counts([np.array([0, 0, 1]), np.array([1, 2])], 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]
+    line = np.array([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 1.0]])
+    mapped = pca_map(line)
+    assert mapped.shape == (3, 2)
+    assert abs(mapped[2, 0] - mapped[0, 0]) == pytest.approx(2 * math.sqrt(2))
+    assert np.allclose(mapped[:, 1], 0.0)
