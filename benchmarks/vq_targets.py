@@ -163,7 +163,7 @@ def speed(bundle, codebook, repeats: int = 5) -> dict:  # noqa: ANN001
     for _ in range(repeats):
         began = time.perf_counter()
         selection = select_codes(codebook, targets)
-        render_codes(bundle.model, selection.codes)
+        render_codes(bundle.model, selection.codes, selection.levels)
         times.append(time.perf_counter() - began)
     follow_targets(bundle, targets, codebook=codebook)  # the full path works too
     best = min(times)

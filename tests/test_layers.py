@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "space_results",
         "space_loop",
     ),
-    ("space", "control_fidelity", "live", "live_notes", "exportable"),
+    ("space", "control_fidelity", "live", "live_notes", "exportable", "pack"),
     ("cli", "studio", "engine", "export"),
 ]
 """Bottom to top; a module may import its own layer and the layers below it."""

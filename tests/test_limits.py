@@ -241,7 +241,7 @@ def test_every_size_field_of_every_family_has_a_limit() -> None:
                 assert CONFIG_FIELDS[name] in LIMITS
 
 
-@pytest.mark.parametrize("family", ["oneshot", "spectral", "stream", "fader"])
+@pytest.mark.parametrize("family", ["oneshot", "spectral", "stream", "fader", "vq"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "full"])
 def test_every_preset_is_within_the_limits(family: str, preset: str) -> None:
     from timbrespace.bundle_checks import meta_model
@@ -406,7 +406,15 @@ def test_config_fields_name_real_fields() -> None:
     from timbrespace.models.oneshot import OneShotConfig
     from timbrespace.models.spectral import SpectralModelConfig
     from timbrespace.models.stream import StreamModelConfig
+    from timbrespace.models.vq import VQModelConfig
 
-    configs = (OneShotConfig, SpectralModelConfig, StreamModelConfig, DdspConfig, FaderConfig)
+    configs = (
+        OneShotConfig,
+        SpectralModelConfig,
+        StreamModelConfig,
+        DdspConfig,
+        FaderConfig,
+        VQModelConfig,
+    )
     fields = {f.name for c in configs for f in dataclasses.fields(c)}
     assert set(CONFIG_FIELDS) <= fields

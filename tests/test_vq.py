@@ -105,13 +105,39 @@ def test_vq_model_encodes_to_code_vectors_and_back() -> None:
     model.eval()
     with torch.inference_mode():
         z = model.encode(audio)
-        codes = model.codes(z)
-        assert z.shape == (2, 4, 1 + 8000 // 128)
-        assert torch.equal(model.code_path(codes), z)  # every frame is a codebook row
-        sound = model.decode(model.code_path(codes[:, :10]))
+        codes, levels = model.codes(z), model.levels(z)
+        assert z.shape == (2, 4 + 1, 1 + 8000 // 128)  # the code vector and the level
+        assert torch.equal(model.code_path(codes, levels), z)  # every frame is a codebook row
+        sound = model.decode(model.code_path(codes[:, :10], levels[:, :10]))
     assert sound.shape == (2, 1, 9 * 128)
     with pytest.raises(ValueError, match="codes must be in"):
-        model.code_path(torch.tensor([[0, 32]]))
+        model.code_path(torch.tensor([[0, 32]]), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="needs a level"):
+        model.code_path(torch.tensor([[0, 1]]))
+
+
+def test_gain_shape_codes_ignore_the_level_and_the_level_sets_the_loudness() -> None:
+    torch.manual_seed(0)
+    model = build_model("vq", resolve_config("vq", "tiny")).eval()
+    audio = 0.05 * torch.randn(1, 1, 8000)
+    with torch.inference_mode():
+        quiet, loud = model.encode(audio), model.encode(audio * 10)
+        assert torch.equal(model.codes(quiet), model.codes(loud))  # the shape alone is coded
+        shift = (model.levels(loud) - model.levels(quiet)).numpy()
+        assert np.allclose(shift[:, 2:-2], math.log(10), atol=0.01)  # the level, in ln |X|
+        louder = quiet.clone()
+        louder[:, -1] += 1.0
+        gain = model.decode_log_magnitude(louder) - model.decode_log_magnitude(quiet)
+    assert torch.allclose(gain, torch.ones_like(gain), atol=1e-5)  # +1 level = ×e magnitude
+
+
+def test_a_vq_model_without_gain_shape_keeps_loudness_in_the_codes() -> None:
+    model = build_model("vq", resolve_config("vq", "tiny", {"gain_shape": False})).eval()
+    assert model.latent_dim == 4
+    with torch.inference_mode():
+        z = model.encode(0.1 * torch.randn(1, 1, 4000))
+        assert model.levels(z) is None
+        assert torch.equal(model.code_path(model.codes(z)), z)
 
 
 def _bundle(run: Path):  # noqa: ANN202
@@ -132,7 +158,8 @@ def test_codebook_is_measured_on_decoded_audio(vq_run: Path) -> None:
     assert codebook.units["centroid"] == "Hz" and codebook.units["loudness"] == "dB"
     audible = np.flatnonzero(codebook.audible() & codebook.used())
     code = int(audible[np.argmax(codebook.column("loudness")[audible])])
-    held = render_codes(bundle.model, np.full(bundle.model.latent_frames(8000), code))
+    frames = bundle.model.latent_frames(8000)
+    held = render_codes(bundle.model, np.full(frames, code), np.full(frames, codebook.levels[code]))
     audio = held.mean(dim=0).numpy()
     sr = bundle.model.sample_rate
     centroid = librosa.feature.spectral_centroid(y=audio, sr=sr, n_fft=1024, hop_length=128)[0]
@@ -317,3 +344,21 @@ def test_spectral_distances_known_answers() -> None:
     assert mapped.shape == (3, 2)
     assert abs(mapped[2, 0] - mapped[0, 0]) == pytest.approx(2 * math.sqrt(2))
     assert np.allclose(mapped[:, 1], 0.0)
+
+
+def test_weights_match_curve_names_whatever_their_case(vq_run: Path) -> None:
+    from timbrespace.codebook_play import bundle_codebook, select_codes
+
+    codebook = bundle_codebook(_bundle(vq_run))
+    mask = codebook.audible() & codebook.used()
+    low, high = np.percentile(codebook.column("centroid")[mask], [10, 90])
+    rising = np.linspace(low, high, 40)
+    falling_rolloff = np.linspace(*np.percentile(codebook.column("rolloff")[mask], [90, 10]), 40)
+    targets = {"centroid": rising, "rolloff": falling_rolloff}
+    centroid_wins = select_codes(codebook, targets, weights={"CENTROID": 100.0, "Rolloff": 0.0})
+    rolloff_wins = select_codes(codebook, targets, weights={"centroid": 0.0, "rolloff": 100.0})
+    slope = [
+        np.polyfit(np.arange(40), s.predicted["centroid"], 1)[0]
+        for s in (centroid_wins, rolloff_wins)
+    ]
+    assert slope[0] > 0 > slope[1]

@@ -20,33 +20,51 @@ from timbrespace.latent.codebook import (
     transition_counts,
 )
 from timbrespace.models.base import ConfiguredModel
-from timbrespace.models.quantizer import as_codebook_model, perplexity
+from timbrespace.models.quantizer import CodebookModel, as_codebook_model, perplexity
 
 RENDER_SECONDS = 0.5
 """How long each code is held when it is rendered to be measured (s)."""
 
 
-def code_values(bundle: Bundle, *, seconds: float = RENDER_SECONDS) -> np.ndarray:
-    """Descriptors `[codes, len(CODE_DESCRIPTORS)]` of every code held `seconds` and decoded
-    (in the descriptors' units; NaN where a code has none)."""
+def code_levels(model: CodebookModel, paths: torch.Tensor, codes: torch.Tensor) -> np.ndarray:
+    """Each code's typical level `[codes]` (the median level of the training frames it encodes;
+    the median of all frames for an unused code), NaN for a model without levels."""
+    levels = model.levels(paths)
+    size = int(model.codebook_size)
+    if levels is None:
+        return np.full(size, np.nan)
+    flat_levels, flat_codes = levels.reshape(-1).numpy(), codes.reshape(-1).numpy()
+    typical = np.full(size, float(np.median(flat_levels)) if flat_levels.size else 0.0)
+    order = np.argsort(flat_codes, kind="stable")
+    bounds = np.searchsorted(flat_codes[order], np.arange(size + 1))
+    for code in range(size):
+        members = order[bounds[code] : bounds[code + 1]]
+        if members.size:
+            typical[code] = float(np.median(flat_levels[members]))
+    return typical
+
+
+def held_codes(model: CodebookModel, levels: np.ndarray, frames: int) -> torch.Tensor:
+    """Every code held for `frames` frames at its level: latents `[codes, latent_dim, frames]`."""
+    size = int(model.codebook_size)
+    codes = torch.arange(size)[:, None].expand(size, frames)
+    given = None if np.isnan(levels).all() else torch.from_numpy(levels).float()
+    return model.code_path(codes, None if given is None else given[:, None].expand(size, frames))
+
+
+def code_values(
+    bundle: Bundle, levels: np.ndarray, *, seconds: float = RENDER_SECONDS
+) -> np.ndarray:
+    """Descriptors `[codes, len(CODE_DESCRIPTORS)]` of every code held `seconds` at its level
+    and decoded (in the descriptors' units; NaN where a code has none)."""
     model = as_codebook_model(bundle.model, "the codebook analysis")
-    vectors = model.code_vectors()
-    frames = model.latent_frames(int(seconds * model.sample_rate))
+    held = held_codes(model, levels, model.latent_frames(int(seconds * model.sample_rate)))
     settings = measure_settings(int(model.sample_rate), int(model.hop_length))
     rows = []
-    for start in range(0, vectors.shape[0], 64):
-        chunk = vectors[start : start + 64]
-        held = chunk[:, :, None].expand(-1, -1, frames).contiguous()
-        audio = decode(bundle.model, held).mean(dim=1).numpy()
+    for start in range(0, held.shape[0], 64):
+        audio = decode(bundle.model, held[start : start + 64]).mean(dim=1).numpy()
         rows += [steady_values(clip, settings) for clip in audio]
     return np.stack(rows)
-
-
-def _code_spectra(bundle: Bundle) -> np.ndarray:
-    """Each code's decoded magnitude spectrum `[codes, channels·bins]` (one frame each)."""
-    model = as_codebook_model(bundle.model, "the codebook analysis")
-    spectra = decode_spectra(bundle.model, model.code_vectors()[:, :, None])
-    return spectra.reshape(spectra.shape[0], -1).double().numpy()
 
 
 def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
@@ -55,15 +73,18 @@ def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
     model = as_codebook_model(bundle.model, "the codebook analysis")
     size = int(model.codebook_size)
     with torch.inference_mode():
-        codes = model.codes(paths).numpy()
+        codes = model.codes(paths)
+    levels = code_levels(model, paths, codes)
+    spectra = decode_spectra(bundle.model, held_codes(model, levels, 1))
     analysis = CodebookAnalysis(
         names=list(CODE_DESCRIPTORS),
         units={name: descriptor_unit(name) for name in CODE_DESCRIPTORS},
-        values=code_values(bundle),
-        usage=np.bincount(codes.reshape(-1), minlength=size).astype(np.float64),
-        transitions=transition_counts(codes, size),
+        values=code_values(bundle, levels),
+        usage=np.bincount(codes.reshape(-1).numpy(), minlength=size).astype(np.float64),
+        transitions=transition_counts(codes.numpy(), size),
         map=pca_map(model.code_vectors().double().numpy()),
-        spectral_distance=spectral_distances(_code_spectra(bundle)),
+        spectral_distance=spectral_distances(spectra.reshape(size, -1).double().numpy()),
+        levels=levels,
         render_seconds=RENDER_SECONDS,
         weights_sha256=weights_digest(bundle.path),
     )

@@ -40,7 +40,12 @@ from timbrespace.latent.code_selection import (
     target_costs,
     transition_costs,
 )
-from timbrespace.latent.codebook import CodebookAnalysis, load_codebook, measure_settings
+from timbrespace.latent.codebook import (
+    DB_PER_LEVEL,
+    CodebookAnalysis,
+    load_codebook,
+    measure_settings,
+)
 from timbrespace.latent.target_curves import (
     CurveSpec,
     curve_values,
@@ -68,7 +73,8 @@ MAX_TARGET_SECONDS = 60.0
 class Selection:
     """Codes chosen for target curves: `codes` `[frames]`; `targets` the curves used (clamped,
     in units, NaN = no target); `predicted` the chosen codes' measured values on those
-    descriptors; `notices`: what was clamped or left out; `seconds`: time to select."""
+    descriptors; `notices`: what was clamped or left out; `seconds`: time to select; `levels`
+    `[frames]` of a gain-shape model (each code's own, moved to meet a loudness target)."""
 
     codes: np.ndarray
     targets: dict[str, np.ndarray]
@@ -76,6 +82,7 @@ class Selection:
     method: str
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    levels: np.ndarray | None = None
 
 
 def bundle_codebook(bundle: Bundle, what: str = "descriptor targets") -> CodebookAnalysis:
@@ -204,20 +211,31 @@ def select_codes(
     lengths = {values.size for values in clamped.values()}
     if len(lengths) != 1:
         raise TimbrespaceError(f"target curves of different lengths: {sorted(lengths)}")
-    weights = dict(weights or {})
-    for name in weights:
-        if match_descriptor(name, list(clamped)) is None:
-            raise TimbrespaceError(f"--weight {name}: no target curve for it")
     names = list(clamped)
+    given = dict(weights or {})
+    weights = {}
+    for name, value in given.items():
+        known = match_descriptor(name, names)
+        if known is None:
+            raise TimbrespaceError(f"--weight {name}: no target curve for it")
+        weights[known] = value
     weight = np.array([float(weights.get(n, 1.0)) for n in names])
     if (weight < 0).any() or not np.isfinite(weight).all():
         raise TimbrespaceError("--weight: weights must be finite and >= 0")
-    codes_values = np.stack([codebook.scaled(n) for n in names], axis=1)
-    target_values = np.stack([to_scale(clamped[n], descriptor_scale(n)) for n in names], axis=1)
-    spread = np.array([codebook.tolerance(n) for n in names])
-    costs = target_costs(codes_values, target_values, weight, spread)
+    by_level = codebook.gain_shape and "loudness" in names  # met exactly by the level
+    searched = [n for n in names if not (by_level and n == "loudness")]
+    frames = next(iter(lengths))
+    costs = np.zeros((frames, codebook.size))
+    if searched:
+        chosen = [names.index(n) for n in searched]
+        codes_values = np.stack([codebook.scaled(n) for n in searched], axis=1)
+        target_values = np.stack(
+            [to_scale(clamped[n], descriptor_scale(n)) for n in searched], axis=1
+        )
+        spread = np.array([codebook.tolerance(n) for n in searched])
+        costs = target_costs(codes_values, target_values, weight[chosen], spread)
     allowed = codebook.used()
-    if "loudness" not in names:
+    if codebook.gain_shape or "loudness" not in names:
         allowed = allowed & codebook.audible()
     costs[:, ~allowed] += EXCLUDED_COST
     if method == "greedy":
@@ -231,6 +249,14 @@ def select_codes(
         transitions = transitions + continuity * codebook.spectral_distance
         codes = select_dp(costs, transitions, smoothness, candidates)
     predicted = {n: codebook.column(n)[codes] for n in names}
+    levels = None
+    if codebook.gain_shape:
+        levels = codebook.levels[codes].copy()
+        if by_level:
+            loudness = clamped["loudness"]
+            shift = (loudness - codebook.column("loudness")[codes]) / DB_PER_LEVEL
+            levels = np.where(np.isfinite(shift), levels + shift, levels)
+            predicted["loudness"] = np.where(np.isfinite(loudness), loudness, predicted["loudness"])
     return Selection(
         codes=codes,
         targets=clamped,
@@ -238,15 +264,22 @@ def select_codes(
         method=method,
         notices=notices,
         seconds=time.perf_counter() - began,
+        levels=levels,
     )
 
 
 def render_codes(
-    model: ConfiguredModel, codes: np.ndarray, *, gla_iters: int | None = None
+    model: ConfiguredModel,
+    codes: np.ndarray,
+    levels: np.ndarray | None = None,
+    *,
+    gla_iters: int | None = None,
 ) -> torch.Tensor:
-    """A code sequence `[frames]` → audio `[channels, samples]` through the model's decoder."""
+    """A code sequence `[frames]` (with a gain-shape model's levels `[frames]`) → audio
+    `[channels, samples]` through the model's decoder."""
+    given = None if levels is None else torch.from_numpy(np.asarray(levels, np.float32)[None])
     z = as_codebook_model(model, "rendering codes").code_path(
-        torch.as_tensor(np.asarray(codes)[None], dtype=torch.long)
+        torch.as_tensor(np.asarray(codes)[None], dtype=torch.long), given
     )
     return render(model, z, gla_iters=gla_iters)[0]
 
@@ -311,7 +344,7 @@ def follow_targets(
         learned=learned,
         continuity=continuity,
     )
-    audio = render_codes(bundle.model, selection.codes, gla_iters=gla_iters)
+    audio = render_codes(bundle.model, selection.codes, selection.levels, gla_iters=gla_iters)
     frames = selection.codes.size
     measured = curves_of(bundle.model, audio.mean(dim=0).numpy(), list(selection.targets))
     measured = {name: _fit(curve, frames) for name, curve in measured.items()}

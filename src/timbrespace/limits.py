@@ -57,6 +57,10 @@ class Limit:
 
 SOUNDS_MAX = 256
 """Sounds rendered by one request: `generate random -n`, `--amount` values, sweep steps."""
+PACK_RATES: tuple[int, ...] = (44100, 48000)
+"""Sample rates a pack of variations is written at, Hz (`generate pack`)."""
+PACK_BITS: tuple[int, ...] = (16, 24)
+"""Bit depths of a pack's WAV files."""
 
 LIMITS: dict[str, Limit] = {
     # a bundle's (or a training run's) model config
@@ -74,6 +78,8 @@ LIMITS: dict[str, Limit] = {
     "noise_bands": Limit(2, 2048, "", "noise bands of the ddsp synth"),
     "reverb_seconds": Limit(0, 10, "s", "the learned reverb's impulse response"),
     "z_dim": Limit(0, 256, "", "timbre latent dimensions"),
+    "codebook_size": Limit(2, 16384, "", "codes of a codebook (its transition table is size²)"),
+    "kmeans_iters": Limit(0, 1000, "", "k-means iterations of a codebook's start"),
     "n_partials": Limit(1, 512, "", "partials of the partial bank"),
     "n_voices": Limit(1, 32, "", "voices of the partial synth"),
     "voice_harmonics": Limit(1, 512, "", "harmonics per voice"),
@@ -136,6 +142,8 @@ CONFIG_FIELDS: dict[str, str] = {
     "style_dim": "width",
     "classifier_width": "width",
     "z_dim": "z_dim",
+    "codebook_size": "codebook_size",
+    "kmeans_iters": "kmeans_iters",
     "n_partials": "n_partials",
     "n_voices": "n_voices",
     "voice_harmonics": "voice_harmonics",

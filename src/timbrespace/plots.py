@@ -30,6 +30,12 @@ from timbrespace.numbers import format_pitch  # noqa: E402
 from timbrespace.space_results import SweepResult  # noqa: E402
 
 SCALE_LABELS = {"semitones": "semitones re 440 Hz", "log": "log"}
+PACK_PALETTE: tuple[str, ...] = (
+    "#47c1bf", "#e0a14a", "#8f7ae5", "#ef6b73", "#7bc96f", "#5aa9e6", "#e57ac8", "#c9c36f",
+    "#6fc9a8", "#e68a5a", "#a3a8b5", "#b38de0", "#5ae6d2", "#e6d25a", "#7f95ff", "#ff8f8f",
+)  # fmt: skip
+"""One colour per pack, in the analysis' pack order (cycling after 16): the studio's map uses
+the same list (`PALETTE` in studio/static/js/map.js; tests/test_pack.py checks they agree)."""
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
@@ -55,15 +61,16 @@ def _map_axes(analysis: Analysis) -> tuple[np.ndarray, list[str]]:
 
 
 def latent_map_by_pack(analysis: Analysis) -> Figure:
-    """2-D PCA scatter of every analysed sound, one colour per pack, with a legend."""
+    """2-D PCA scatter of every analysed sound, one colour per pack (`PACK_PALETTE`, as in
+    the studio), with a legend."""
     xy, labels = _map_axes(analysis)
     figure, axes = plt.subplots(figsize=(8, 6.5))
-    colours = plt.get_cmap("tab20" if len(analysis.packs) > 10 else "tab10")
     packs = np.array(analysis.sound_packs)
     for i, pack in enumerate(analysis.packs):
         mask = packs == pack
         x, y = xy[mask].T
-        axes.scatter(x, y, s=14, alpha=0.8, color=colours(i % colours.N), label=pack)
+        colour = PACK_PALETTE[i % len(PACK_PALETTE)]
+        axes.scatter(x, y, s=14, alpha=0.8, color=colour, label=pack)
     axes.set(xlabel=labels[0], ylabel=labels[1], title=f"Latent map by pack ({len(packs)} sounds)")
     axes.legend(fontsize=8, markerscale=1.5, loc="best", title="pack")
     axes.grid(alpha=0.3)

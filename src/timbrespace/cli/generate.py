@@ -1,5 +1,5 @@
 """The `generate` verb: every action renders through `LatentSpace` (reconstruct, random,
-control, interpolate, plane, path, encode, transfer, midi, note)."""
+control, interpolate, plane, path, encode, transfer, midi, note, target, pack)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from timbrespace.cli.instrument import (
 )
 from timbrespace.cli.notes import add_note_parser, run_note
 from timbrespace.cli.options import non_negative_float, positive_int, seed
+from timbrespace.cli.pack import add_pack_parser, run_pack
 from timbrespace.cli.target import add_target_parser, run_target
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import ALIGN_MODES, check_count
@@ -230,6 +231,7 @@ ACTIONS = {
     "midi": run_midi,
     "note": run_note,
     "target": run_target,
+    "pack": run_pack,
 }
 
 
@@ -253,6 +255,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
         "  timbrespace generate transfer runs/violin voice.wav --octave auto --reverb 0.5 -o v.wav\n"
         "  timbrespace generate midi runs/violin song.mid --vibrato-cents 20 -o song.wav\n"
         "  timbrespace generate note runs/gm --pitch C3:C5 --style flute=0.5,cello=0.5 -o notes/\n"
+        "  timbrespace generate pack runs/kit --sound kick_0001.wav --vary pitch=-3st:+3st:4 -o p/\n"
         "  timbrespace generate target runs/vq --curve centroid=sine:800:4000:2 -o sweep.wav\n",
         job="render",
         threads_option=False,
@@ -288,6 +291,7 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     add_control_parser(actions)
     add_note_parser(actions)
     add_target_parser(actions)
+    add_pack_parser(actions)
 
     mix = actions.add_parser(
         "interpolate",

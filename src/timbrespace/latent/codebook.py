@@ -10,7 +10,11 @@ bundle as `codebook.safetensors` + `codebook.json`:
 - `transitions` `[codes, codes]`: bigram counts of consecutive frames (row: the code before);
 - `map` `[codes, 2]`: the code vectors on their first two principal axes (the codebook map);
 - `spectral_distance` `[codes, codes]`: the distance between two codes' decoded magnitude
-  spectra (L2 of the unit-norm spectra: the spectral flux of a change from one to the other).
+  spectra (L2 of the unit-norm spectra: the spectral flux of a change from one to the other);
+- `levels` `[codes]`: a gain-shape model's typical level of each code (the median mean natural-
+  log magnitude of the training frames it encodes), at which it is rendered and measured; NaN
+  for a model without levels. Loudness then moves with the level: +1 of level is
+  `DB_PER_LEVEL` dB.
 
 Targets are compared on each descriptor's perceptual scale (`descriptor_scale`: semitones for
 f0, log for frequencies) in units of `tolerance` (50 cents of f0, one semitone of frequency
@@ -40,7 +44,7 @@ from timbrespace.audio.descriptors import (
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import read_json
 
-CODEBOOK_FORMAT_VERSION = 1
+CODEBOOK_FORMAT_VERSION = 3
 CODE_DESCRIPTORS: tuple[str, ...] = (
     "f0",
     "loudness",
@@ -64,6 +68,8 @@ TOLERANCE: dict[str, float] = {
 """One unit of target error on each descriptor's scale: 0.5 semitone of f0, 1.5 dB of loudness
 and RMS, one semitone of frequency ratio for centroid, bandwidth and rolloff; the others use 5 %
 of the codebook's spread."""
+DB_PER_LEVEL = 20.0 / math.log(10.0)
+"""dB of loudness per unit of level (natural log of magnitude)."""
 AUDIBLE_DB = 30.0
 """Codes more than this many dB below the codebook's loudest (95th percentile) are left out of a
 selection that does not ask for loudness: a near-silent frame has a centroid but no sound."""
@@ -84,12 +90,18 @@ class CodebookAnalysis:
     transitions: np.ndarray
     map: np.ndarray
     spectral_distance: np.ndarray
+    levels: np.ndarray
     render_seconds: float
     weights_sha256: str = ""
 
     @property
     def size(self) -> int:
         return int(self.values.shape[0])
+
+    @property
+    def gain_shape(self) -> bool:
+        """Whether each code's loudness is set by a level beside it (see the module doc)."""
+        return bool(np.isfinite(self.levels).any())
 
     def column(self, name: str) -> np.ndarray:
         """Values of descriptor `name` `[codes]` in its unit; KeyError lists the known ones."""
@@ -203,6 +215,7 @@ def save_codebook(folder: str | os.PathLike[str], analysis: CodebookAnalysis) ->
         "spectral_distance": torch.from_numpy(
             np.ascontiguousarray(analysis.spectral_distance, dtype=np.float32)
         ),
+        "levels": torch.from_numpy(np.ascontiguousarray(analysis.levels, dtype=np.float64)),
     }
     with atomic_path(folder / "codebook.safetensors") as tmp:
         save_file(tensors, str(tmp))
@@ -247,10 +260,14 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         "transitions": (size, size),
         "map": (size, 2),
         "spectral_distance": (size, size),
+        "levels": (size,),
     }
     for key, shape in shapes.items():
-        if tuple(tensors[key].shape) != shape:
-            raise CodebookMissing(f"{tensor_path}: {key} has shape {tuple(tensors[key].shape)}")
+        if key not in tensors or tuple(tensors[key].shape) != shape:
+            raise CodebookMissing(
+                f"{tensor_path}: {key} is missing or of another shape; run `timbrespace analyze "
+                f"{folder}` again"
+            )
     return CodebookAnalysis(
         names=names,
         units={str(e["name"]): str(e["unit"]) for e in meta["descriptors"]},
@@ -259,6 +276,7 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         transitions=tensors["transitions"].numpy(),
         map=tensors["map"].numpy(),
         spectral_distance=tensors["spectral_distance"].numpy().astype(np.float64),
+        levels=tensors["levels"].numpy(),
         render_seconds=float(meta["render_seconds"]),
         weights_sha256=weights_sha256,
     )

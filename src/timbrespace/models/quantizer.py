@@ -207,8 +207,13 @@ class CodebookModel(LatentModel, Protocol):
         """Nearest codes `[batch, frames]` of a latent path `[batch, latent_dim, frames]`."""
         ...
 
-    def code_path(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes `[batch, frames]` → latent path `[batch, latent_dim, frames]`."""
+    def levels(self, z: torch.Tensor) -> torch.Tensor | None:
+        """Each frame's level `[batch, frames]` of a gain-shape model, else None."""
+        ...
+
+    def code_path(self, codes: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes `[batch, frames]` (+ levels of a gain-shape model) → latent path `[batch,
+        latent_dim, frames]`."""
         ...
 
 

@@ -233,7 +233,7 @@ class SpectralAutoencoder(ConfiguredModel):
             self.decoder.output.weight.mul_(0.1)
             self._target_stats()[0].fill_(math.log(cfg.log_floor) / 2)
         self.descriptor_head: nn.Linear | None = (
-            nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
+            nn.Linear(self.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
         )
 
     @staticmethod
@@ -288,7 +288,7 @@ class SpectralAutoencoder(ConfiguredModel):
         count = h.shape[-1]
         per_frame = h.transpose(1, 2).reshape(batch * count, -1, 1)
         out = self.bottleneck(per_frame)
-        z = out.z.reshape(batch, count, self.latent_dim).transpose(1, 2)
+        z = out.z.reshape(batch, count, self.bottleneck.latent_dim).transpose(1, 2)
         return z, out
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,7 +299,10 @@ class SpectralAutoencoder(ConfiguredModel):
     def decode_log_magnitude(self, z: torch.Tensor) -> torch.Tensor:
         """Latent path `[batch, latent_dim, frames]` → `log(|STFT| + floor)` `[batch, channels,
         n_fft // 2 + 1, frames]`."""
-        z = self._check_latent(z)
+        return self._log_magnitude(self._check_latent(z))
+
+    def _log_magnitude(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder: `[batch, decoder inputs, frames]` → `[batch, channels, bins, frames]`."""
         standardised = self.decoder(z)
         mean, var = self._target_stats()
         scale = (var + self.target_norm.eps).sqrt()

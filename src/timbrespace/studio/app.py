@@ -5,7 +5,8 @@ lists are bounded. `guards.StudioGuard` (pure ASGI, whatever FastAPI's version) 
 only loopback host names by default (a page on another site can't reach the studio by DNS
 rebinding), no state-changing request from another origin (403) or with a body that is not
 JSON (415), bodies over 64 KiB (413) or not sent within 10 s (408); only the instrument panel's
-upload (`instrument_routes`) takes an audio file, of up to 16 MiB. Audio answers are 16-bit WAV
+upload (`instrument_routes`) takes an audio file, of up to 16 MiB, and the codebook panel's
+`/api/target` (`codebook_routes`) a JSON body of up to 512 KiB. Audio answers are 16-bit WAV
 bytes with the state id, the control values (read from the latent, requested, measured on the
 render) and warnings in `X-State`, `X-Values`, `X-Requested`, `X-Measured` and `X-Warnings`
 headers; `/openapi.json` documents them as `audio/wav` and every error as `{"detail": str}`.
@@ -43,6 +44,7 @@ from pydantic import (
 from timbrespace import runtime
 from timbrespace.errors import TimbrespaceError
 from timbrespace.limits import GLA_ITERS_MAX, GLA_ITERS_MIN
+from timbrespace.studio.codebook_routes import TARGET_UPLOADS, add_codebook_routes
 from timbrespace.studio.export import NAME_BYTES
 from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
 from timbrespace.studio.instrument_routes import UPLOADS, add_instrument_routes
@@ -359,6 +361,7 @@ def create_app(
 
     add_instrument_routes(app, studio)
     add_note_routes(app, studio)
+    add_codebook_routes(app, studio)
 
     @app.api_route(
         "/api/{rest:path}",
@@ -389,7 +392,7 @@ def create_app(
         allowed_hosts=allowed_hosts,
         limit=MAX_BODY,
         body_timeout=body_timeout,
-        uploads=UPLOADS,
+        uploads={**UPLOADS, **TARGET_UPLOADS},
     )
     return app
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from timbrespace.limits import limits
+from timbrespace.studio.codebook import is_codebook_model
 from timbrespace.studio.errors import StudioError
 from timbrespace.studio.instrument import instrument_info
 from timbrespace.studio.notes import notes_info
@@ -63,6 +64,7 @@ def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
         "input_kind": space.model.input_kind,
         "instrument": instrument_info(space),
         "notes": notes_info(space),
+        "codebook": is_codebook_model(space),
         "sounds": len(analysis.sounds),
         "packs": list(analysis.packs),
         "gla_iters": space.default_gla_iters,

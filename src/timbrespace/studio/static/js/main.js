@@ -7,6 +7,7 @@
 
 import { getJSON } from "./api.js";
 import { latentMap, loadViews } from "./browse-panel.js";
+import { codebookView } from "./codebook-panel.js";
 import { renderBody } from "./control-panel.js";
 import "./export-panel.js";
 import { redo, request, undo } from "./history.js";
@@ -77,6 +78,7 @@ function describeModel(info) {
     `latent ${info.latent_dim}${info.path_model ? " × time" : ""}`,
     info.instrument ? "instrument: played by pitch and loudness" : "",
     info.notes ? `notes: ${info.notes.styles.join(" / ")}` : "",
+    info.codebook ? "codebook: follows descriptor curves" : "",
   ];
   return parts.filter(Boolean).join(" · ");
 }
@@ -121,6 +123,7 @@ window.studio = {
   },
   mapHit: (x, y) => latentMap.hit(x, y),
   curveHandle: (i) => curve.handlePosition(i),
+  codebook: codebookView,
   undo,
   redo,
 };
