@@ -160,11 +160,12 @@ def speed(bundle, codebook, repeats: int = 5) -> dict:  # noqa: ANN001
     from timbrespace.codebook_play import render_codes, select_codes
 
     times = []
-    for _ in range(repeats):
+    for repeat in range(repeats + 1):  # the first call warms up (allocations, FFT plans)
         began = time.perf_counter()
         selection = select_codes(codebook, targets)
         render_codes(bundle.model, selection.codes, selection.levels)
-        times.append(time.perf_counter() - began)
+        if repeat:
+            times.append(time.perf_counter() - began)
     follow_targets(bundle, targets, codebook=codebook)  # the full path works too
     best = min(times)
     return {
