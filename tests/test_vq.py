@@ -362,3 +362,15 @@ def test_weights_match_curve_names_whatever_their_case(vq_run: Path) -> None:
         for s in (centroid_wins, rolloff_wins)
     ]
     assert slope[0] > 0 > slope[1]
+
+
+def test_plot_draws_the_codebook_map(vq_run: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from timbrespace.cli import main
+
+    assert main(["plot", str(vq_run), "-o", str(tmp_path / "figures")]) == 0
+    maps = sorted(p.name for p in (tmp_path / "figures").glob("codebook_*.png"))
+    assert {"codebook_centroid.png", "codebook_f0.png", "codebook_loudness.png"} <= set(maps)
+    with Image.open(tmp_path / "figures" / "codebook_centroid.png") as image:
+        assert image.size[0] > 400 and len(set(image.convert("RGB").getdata())) > 50

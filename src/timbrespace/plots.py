@@ -21,11 +21,13 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from timbrespace.atomic import atomic_path  # noqa: E402
 from timbrespace.audio.descriptors import descriptor_scale, to_scale  # noqa: E402
 from timbrespace.latent.analysis_file import Analysis  # noqa: E402
+from timbrespace.latent.codebook import CodebookAnalysis  # noqa: E402
 from timbrespace.numbers import format_pitch  # noqa: E402
 from timbrespace.space_results import SweepResult  # noqa: E402
 
@@ -154,6 +156,45 @@ def plot_analysis(analysis: Analysis, out: str | os.PathLike[str]) -> list[Path]
             figure = latent_map_by_descriptor(analysis, name)
             written.append(save_figure(figure, folder / f"map_{name}.png"))
     return written
+
+
+def codebook_map(codebook: CodebookAnalysis, name: str) -> Figure:
+    """The codes on their first two principal axes, coloured by `name` measured on each code's
+    decoded audio (its perceptual scale), sized by training use; grey: unused or undefined."""
+    values = codebook.column(name)
+    logarithmic = descriptor_scale(name) != "linear"
+    shown = np.isfinite(values) & codebook.used() & (values > 0 if logarithmic else True)
+    size = 6 + 40 * np.sqrt(codebook.usage / max(float(codebook.usage.max()), 1.0))
+    unit = codebook.units.get(name, "")
+    label = f"{name} ({unit}{', log scale' if logarithmic else ''})"
+    norm = LogNorm() if logarithmic else None
+    figure, axes = plt.subplots(figsize=(8, 6.5))
+    x, y = codebook.map.T
+    if (~shown).any():
+        axes.scatter(x[~shown], y[~shown], s=size[~shown], color="0.8", label="unused / undefined")
+        axes.legend(fontsize=8, loc="best")
+    points = axes.scatter(
+        x[shown], y[shown], s=size[shown], c=values[shown], cmap="viridis", norm=norm
+    )
+    figure.colorbar(points, ax=axes, label=label)
+    used = int(codebook.used().sum()) if codebook.usage.any() else 0
+    axes.set(
+        xlabel="code PC 1",
+        ylabel="code PC 2",
+        title=f"Codebook map by {name} ({used} of {codebook.size} codes used in training)",
+    )
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def plot_codebook(codebook: CodebookAnalysis, out: str | os.PathLike[str]) -> list[Path]:
+    """Write the codebook map coloured by each measured descriptor into folder `out`."""
+    folder = Path(out)
+    return [
+        save_figure(codebook_map(codebook, name), folder / f"codebook_{name}.png")
+        for name in codebook.names
+        if np.isfinite(codebook.column(name)[codebook.used()]).sum() >= 2
+    ]
 
 
 def _format(value: float, unit: str, descriptor: str | None = None) -> str:

@@ -175,13 +175,17 @@ def control_row(space: LatentSpace, name: str) -> dict[str, Any]:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from timbrespace.plots import plot_analysis
+    from timbrespace.codebook_play import bundle_codebook
+    from timbrespace.plots import plot_analysis, plot_codebook
     from timbrespace.space import LatentSpace
 
     check_output(args.output, "-o", "folder")
-    analysis = LatentSpace.open(args.bundle).analysis
+    space = LatentSpace.open(args.bundle)
+    codebook = bundle_codebook(space.bundle, "plot") if space.model.codebook else None
     with writing(args.output):
-        written = plot_analysis(analysis, args.output)
+        written = plot_analysis(space.analysis, args.output)
+        if codebook is not None:
+            written += plot_codebook(codebook, args.output)
     print_plots(written, args.output)
     return 0
 
