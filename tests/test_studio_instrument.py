@@ -369,8 +369,10 @@ def test_the_panel_is_absent_for_a_model_that_is_no_instrument(
     context, page, errors, requests = open_page(browser, oneshot_server)
     try:
         assert page.is_hidden("#instrument-panel")
+        # the play panel's keys off (on, A plays the sound at C): A is the A/B switch, as before
+        page.evaluate("() => { document.getElementById('keys-keys').checked = false; }")
         page.locator("#map").focus()
-        page.keyboard.press("a")  # the A/B switch, as before
+        page.keyboard.press("a")
         assert page.get_attribute("#ab", "aria-pressed") == "true"
         assert not [r for r in requests if r.startswith("instrument/")], requests
         assert [e for e in errors if "Failed to load resource" not in e] == [], errors

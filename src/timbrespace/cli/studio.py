@@ -20,6 +20,7 @@ def run_studio(args: argparse.Namespace) -> int:
         port=args.port,
         open_browser=args.browser,
         dataset=args.dataset,
+        exports=args.exports,
     )
     return 0
 
@@ -41,6 +42,11 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     sub.add_argument(
         "--dataset", default=None, help="dataset folder directly (default: the one --data records)"
+    )
+    sub.add_argument(
+        "--exports",
+        default=None,
+        help="folder the studio writes kits and packs into (default: BUNDLE/exports)",
     )
     sub.add_argument("--port", type=options.port, default=STUDIO_PORT, help="port (default 8765)")
     sub.add_argument(

@@ -50,6 +50,7 @@ from timbrespace.studio.guards import BODY_TIMEOUT, MAX_BODY, StudioGuard
 from timbrespace.studio.instrument_routes import UPLOADS, add_instrument_routes
 from timbrespace.studio.live import DEFAULT_ENGINE
 from timbrespace.studio.note_routes import add_note_routes
+from timbrespace.studio.play_routes import add_play_routes
 from timbrespace.studio.responses import errors, file_doc, wav_doc, wav_response
 from timbrespace.studio.service import Studio, StudioError
 from timbrespace.studio.states import StateId
@@ -241,10 +242,12 @@ def create_app(
     *,
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
     body_timeout: float = BODY_TIMEOUT,
+    exports: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """The FastAPI app over `studio`. allowed_hosts: Host header names answered (None: any,
     for a studio deliberately exposed on a network); body_timeout: seconds a request has to
-    send its whole body (408 after)."""
+    send its whole body (408 after); exports: where kits and packs are written (default: the
+    bundle's `exports/` folder)."""
     app = FastAPI(title="timbrespace studio", version="1", docs_url="/docs", redoc_url=None)
     app.state.studio = studio
 
@@ -362,6 +365,7 @@ def create_app(
     add_instrument_routes(app, studio)
     add_note_routes(app, studio)
     add_codebook_routes(app, studio)
+    add_play_routes(app, studio, exports)
 
     @app.api_route(
         "/api/{rest:path}",
@@ -445,6 +449,7 @@ def run(
     *,
     dataset: str | os.PathLike[str] | None = None,
     threads: int | None = None,
+    exports: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve the studio for `bundle` with uvicorn until interrupted.
 
@@ -453,7 +458,8 @@ def run(
     threads: pins torch's intra-op threads per decode (default: `runtime`'s policy, 1 thread per
     render, set in each request thread; requests run on a pool of threads,
     OpenMP gives each calling thread its own team of workers, and those teams spin against each
-    other; on 2 cores a 44.1 kHz one-shot render took 12 ms with 1 thread and 26 ms with 2)."""
+    other; on 2 cores a 44.1 kHz one-shot render took 12 ms with 1 thread and 26 ms with 2);
+    exports: where kits and packs are written (default: the bundle's `exports/` folder)."""
     import uvicorn
 
     host = host.strip("[]")
@@ -463,7 +469,7 @@ def run(
     studio = Studio.open(bundle, data=data, dataset=dataset)
     studio.warm_up()
     loopback = is_loopback(host)
-    app = create_app(studio, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    app = create_app(studio, allowed_hosts=LOOPBACK_HOSTS if loopback else None, exports=exports)
     url = studio_url(host, port)
     print(f"studio: {url}  (bundle {studio.space.bundle.path}; Ctrl-C stops)", flush=True)
     if studio.dataset_root is None:

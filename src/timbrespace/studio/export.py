@@ -27,12 +27,12 @@ def _control_characters(text: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
-def check_name(name: str) -> None:
-    """Refuse (400, naming `name`) what is not a plain `.wav` file name that fits on disk."""
+def check_name(name: str, suffix: str = ".wav") -> None:
+    """Refuse (400, naming `name`) what is not a plain `suffix` file name that fits on disk."""
     if _control_characters(name):
         raise StudioError(f"name: {name!r}: control characters (newline, tab…) are refused")
-    if not name.lower().endswith(".wav") or name.startswith(".") or "/" in name or "\\" in name:
-        raise StudioError(f"name: {name!r} must be a plain file name ending in .wav")
+    if not name.lower().endswith(suffix) or name.startswith(".") or "/" in name or "\\" in name:
+        raise StudioError(f"name: {name!r} must be a plain file name ending in {suffix}")
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > NAME_BYTES:
         raise StudioError(f"name: {size} bytes in UTF-8; at most {NAME_BYTES}")
@@ -48,12 +48,21 @@ def check_folder(folder: str) -> None:
             raise StudioError(f"folder: a part of {size} bytes in UTF-8; at most {COMPONENT_BYTES}")
 
 
-def export_wav(root: Path, folder: str, name: str, data: bytes, *, overwrite: bool) -> str:
+def export_wav(
+    root: Path,
+    folder: str,
+    name: str,
+    data: bytes,
+    *,
+    overwrite: bool,
+    suffix: str = ".wav",
+    root_name: str = "the dataset folder",
+) -> str:
     """Write `data` to `folder/name` inside `root`, atomically; returns the path relative to the
-    root. Refuses: paths leaving the root (403), bad names and folders (400), an existing file
-    unless `overwrite`, a folder that is or lies below a file (409), a read-only folder (403),
-    a full disk (507)."""
-    check_name(name)
+    root. Refuses: paths leaving the root (403), bad names and folders (400; a name must end in
+    `suffix`), an existing file unless `overwrite`, a folder that is or lies below a file (409),
+    a read-only folder (403, naming `root_name`), a full disk (507)."""
+    check_name(name, suffix)
     check_folder(folder)
     folder_path = inside_root(root, folder)
     target = inside_root(root, (PurePosixPath(folder) / name).as_posix())
@@ -76,7 +85,7 @@ def export_wav(root: Path, folder: str, name: str, data: bytes, *, overwrite: bo
         with atomic_path(target) as tmp:
             tmp.write_bytes(data)
     except OSError as error:
-        raise _write_error(error, _rel(target, base)) from None
+        raise write_error(error, _rel(target, base), root_name) from None
     return _rel(target, base)
 
 
@@ -84,14 +93,12 @@ def _rel(path: Path, base: Path) -> str:
     return path.relative_to(base).as_posix()
 
 
-def _write_error(error: OSError, where: str) -> StudioError:
-    """The HTTP error for a failed write of `where` (relative to the dataset folder)."""
+def write_error(error: OSError, where: str, root: str = "the dataset folder") -> StudioError:
+    """The HTTP error for a failed write of `where` (relative to `root`, named in messages)."""
     reason = error.strerror or os.strerror(error.errno or 0) or type(error).__name__
     code = error.errno
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return Forbidden(
-            f"folder: cannot write {where} ({reason}): the dataset folder is read-only"
-        )
+        return Forbidden(f"folder: cannot write {where} ({reason}): {root} is read-only")
     if code in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(f"cannot write {where} ({reason}): free some space")
     if code == errno.ENAMETOOLONG:

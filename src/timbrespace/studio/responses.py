@@ -37,6 +37,7 @@ HEADER_TEXT = {
     "X-Requested": "JSON {control: value asked}",
     "X-Measured": "JSON {control: value measured on the render}",
     "X-Warnings": "JSON list of warning lines",
+    "X-Map": "JSON [x, y]: where the rendered latent lies on the 2-D PCA map",
 }
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
@@ -85,14 +86,15 @@ def header_json(data: object) -> str:
 
 
 def wav_response(state: State, *, download: bool = False) -> Response:
-    """A state's WAV with its id, values, requested and measured values and warnings in
-    headers."""
+    """A state's WAV with its id, values, requested and measured values, warnings and map
+    position in headers."""
     headers = {
         "X-State": state.id,
         "X-Values": header_json(state.values),
         "X-Requested": header_json(state.requested),
         "X-Measured": header_json(state.measured),
         "X-Warnings": header_json(state.warnings),
+        "X-Map": header_json(list(state.map)),
         "Cache-Control": "no-store",
     }
     if download:

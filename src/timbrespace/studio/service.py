@@ -45,7 +45,7 @@ from timbrespace.studio.export import export_wav
 from timbrespace.studio.files import AUDIO_TYPES, dataset_root_of_cache, inside_root, pack_tree
 from timbrespace.studio.live import LiveLink
 from timbrespace.studio.states import MAX_STATES, State, StateStore, apply_gain, state_id, wav_bytes
-from timbrespace.studio.views import finite_values, latent_map, space_info
+from timbrespace.studio.views import finite_values, latent_map, map_position, space_info
 
 if TYPE_CHECKING:
     from timbrespace.space import Analysis
@@ -198,11 +198,13 @@ class Studio:
         return state
 
     def describe(self, state: State) -> dict[str, Any]:
-        """A state as JSON: z `[dim][frames]`, values (read from the latent), requested and
-        measured control values (user units), warnings and the nearest dataset sounds."""
+        """A state as JSON: z `[dim][frames]`, its place on the map, values (read from the
+        latent), requested and measured control values (user units), warnings and the nearest
+        dataset sounds."""
         return {
             "id": state.id,
             "z": state.z[0].double().tolist(),
+            "map": list(state.map),
             "values": finite_values(state.values),
             "requested": finite_values(state.requested),
             "measured": finite_values(state.measured),
@@ -299,6 +301,7 @@ class Studio:
             warnings=warnings,
             requested=requested,
             measured=measured,
+            map=map_position(self.space.analysis, z),
         )
         self.states.put(state)
         self.live.push(z, one_shot=not self.space.path_latent)

@@ -29,8 +29,9 @@ class State:
     """One rendered sound: id, latent `z [1, dim, frames]` float32, audio `[channels, samples]`
     float32 after gain (what `wav` holds, before 16-bit rounding), control values read from the
     latent (user units, NaN where undefined), warnings, the values the user asked for the
-    controls a move set (user units, after limits) and every measurable control measured on the
-    model's render (before gain; NaN where undefined, e.g. the pitch of a hat)."""
+    controls a move set (user units, after limits), every measurable control measured on the
+    model's render (before gain; NaN where undefined, e.g. the pitch of a hat) and where the
+    latent lies on the 2-D PCA map (`/api/map`'s axes; a path averaged over its frames)."""
 
     id: str
     z: torch.Tensor
@@ -40,6 +41,7 @@ class State:
     warnings: list[str] = field(default_factory=list)
     requested: dict[str, float] = field(default_factory=dict)
     measured: dict[str, float] = field(default_factory=dict)
+    map: tuple[float, float] = (0.0, 0.0)
 
 
 class StateStore:

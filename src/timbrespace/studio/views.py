@@ -78,11 +78,24 @@ def space_info(space: LatentSpace, *, originals: bool) -> dict[str, Any]:
     }
 
 
+def map_columns(analysis: Analysis, points: torch.Tensor) -> list[torch.Tensor]:
+    """Points `[n, dim]` → their x and y on the map: the first two PCA scores (0 for an axis
+    the analysis lacks)."""
+    scores = analysis.pca.transform(points)
+    return [scores[:, i] if i < scores.shape[1] else torch.zeros(len(scores)) for i in (0, 1)]
+
+
+def map_position(analysis: Analysis, z: torch.Tensor) -> tuple[float, float]:
+    """Where a latent `[1, dim, frames]` lies on the map of `latent_map` (a path averaged over
+    its frames, as the analysis averages a sound's)."""
+    x, y = map_columns(analysis, torch.as_tensor(z).double()[0].mean(dim=-1)[None])
+    return float(x[0]), float(y[0])
+
+
 def latent_map(analysis: Analysis, color: str = "pack") -> dict[str, Any]:
     """The sounds on the first two PCA axes, coloured by pack or by a descriptor (`/api/map`);
     an unknown `color` is a StudioError naming the known ones."""
-    scores = analysis.pca.transform(analysis.latents)
-    columns = [scores[:, i] if i < scores.shape[1] else torch.zeros(len(scores)) for i in (0, 1)]
+    columns = map_columns(analysis, analysis.latents)
     ratios = [float(r) for r in analysis.pca.explained_variance_ratio[:2]]
     result: dict[str, Any] = {
         "x": [float(v) for v in columns[0]],

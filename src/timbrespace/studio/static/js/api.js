@@ -75,7 +75,7 @@ export async function postJSON(url, body) {
 
 /**
  * POST a render-like request (render, interpolate, plane, path) → the WAV and its headers:
- * {blob, state, values, requested, measured, warnings} (see API.md).
+ * {blob, state, values, requested, measured, warnings, map} (see API.md).
  */
 export async function postAudio(url, body) {
   busy(+1);
@@ -93,6 +93,7 @@ export async function postAudio(url, body) {
       requested: headerJSON(response.headers, "X-Requested", {}),
       measured: headerJSON(response.headers, "X-Measured", {}),
       warnings: headerJSON(response.headers, "X-Warnings", []),
+      map: headerJSON(response.headers, "X-Map", null),
     };
   } finally {
     busy(-1);

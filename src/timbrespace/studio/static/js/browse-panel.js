@@ -4,7 +4,7 @@
 import { Throttle, getJSON } from "./api.js";
 import { renderBody } from "./control-panel.js";
 import { request } from "./history.js";
-import { LatentMap, formatNumber } from "./map.js";
+import { LatentMap, formatNumber, packColor } from "./map.js";
 import { PackBrowser } from "./packs.js";
 import { original, player } from "./sound-panel.js";
 import { $, S, newGesture, on } from "./state.js";
@@ -32,6 +32,7 @@ export function loadSound(index, { preview = false } = {}) {
     ref: start,
     marker: { xy: null, index },
     autoplay: !preview,
+    area: "map",
   });
 }
 
@@ -47,6 +48,7 @@ const mapThrottle = new Throttle((xy, gesture) => {
     ref: start,
     marker: { xy },
     gesture,
+    area: "map",
   });
 });
 
@@ -60,6 +62,10 @@ export const packs = new PackBrowser({
   container: $("packs"),
   filter: $("pack-filter"),
   onPick: (index) => loadSound(index, { preview: true }),
+  folderColor: (path) => {
+    const pack = S.info?.packs?.indexOf(path) ?? -1;
+    return pack >= 0 ? packColor(pack) : null;
+  },
 });
 
 export const latentMap = new LatentMap({
@@ -96,7 +102,10 @@ on("info", (info) => {
   }
 });
 
+// the marker follows every result: where its latent lies (the server's projection); the
+// start sound of a move keeps its ring
 on("show", (entry) => {
   if ("index" in entry.start) packs.setCurrent(entry.start.index);
-  if (entry.marker) latentMap.setMarker(entry.marker.xy, entry.marker.index ?? -1);
+  const xy = entry.map ?? entry.marker?.xy ?? null;
+  if (xy || entry.marker) latentMap.setPosition(xy, entry.marker?.index ?? -1);
 });

@@ -1,5 +1,6 @@
 // The "Controls" panel wiring: slider moves render from the start point (/api/render), with
-// locks, per-slider reset, reset-all and extrapolation. The sliders are `ControlPanel`.
+// locks, per-slider reset, reset-all and extrapolation. The sliders are `ControlPanel`; a
+// refused move shows its reason under the slider moved, until a later move renders.
 
 import { Throttle } from "./api.js";
 import { ControlPanel } from "./controls.js";
@@ -23,7 +24,7 @@ export function renderBody(start, moved) {
 
 const controlThrottle = new Throttle((body, meta) => request("/api/render", body, meta));
 
-function renderMoves(gesture) {
+function renderMoves(gesture, name = null) {
   const body = renderBody(S.start, S.moved);
   const key = JSON.stringify(body);
   if (key === S.lastMoveBody) return; // e.g. the `change` after the last `input`
@@ -44,6 +45,11 @@ function renderMoves(gesture) {
     marker: S.current?.marker ?? null,
     gesture,
     kind: "controls",
+    onError: (text) => {
+      // under its own slider the message needs no "set.pitch:" in front
+      if (name) panel.setError(name, text.startsWith(`set.${name}: `) ? text.slice(name.length + 6) : text);
+    },
+    onSuccess: () => panel.clearErrors(),
   });
 }
 
@@ -56,7 +62,7 @@ function onControlMove(name, value) {
   slider.time = now;
   S.moved.set(name, value);
   panel.setMoved(new Set(S.moved.keys()));
-  renderMoves(slider.gesture);
+  renderMoves(slider.gesture, name);
 }
 
 const panel = new ControlPanel({
@@ -65,7 +71,7 @@ const panel = new ControlPanel({
   onReset: (name) => {
     if (!S.moved.delete(name)) return;
     panel.setMoved(new Set(S.moved.keys()));
-    renderMoves(newGesture());
+    renderMoves(newGesture(), name);
   },
   onLock: (name, locked) => {
     if (locked) S.locks.add(name);
@@ -93,7 +99,7 @@ function fallbackRanges(controls) {
   }));
 }
 
-on("info", (info) => panel.build(fallbackRanges(info.controls)));
+on("info", (info) => panel.build(fallbackRanges(info.controls), info.packs ?? []));
 
 on("show", (entry) => {
   $("start-label").textContent = S.startLabel;

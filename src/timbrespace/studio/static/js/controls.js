@@ -1,9 +1,12 @@
 // The control panel: one slider per control of /api/info, in the control's user unit, with a
 // text box and a lock toggle. After a render the boxes show what the sound measures (the
 // request while dragging), and a note under a set or warned slider reads "asked → measured"
-// and the warnings naming it. Weak controls are greyed with their reason.
+// and the warnings naming it, and an error about it until a later move of it succeeds. Weak
+// controls are greyed with their reason. The main controls (pitch, attack, release,
+// brightness, loudness, and custom ones) show; PCA axes, packs and the other descriptors wait
+// in a collapsed "Advanced" section, whose state the browser remembers.
 
-import { formatNumber } from "./map.js";
+import { formatNumber, packColor } from "./map.js";
 import { formatReading, parseReading, warningsByControl } from "./readouts.js";
 
 const MAIN = ["pitch", "attack", "release", "brightness", "loudness"];
@@ -15,6 +18,24 @@ const STEPS = 1000;
 // the closed loop's line for a control it left outside its tolerance (`space_loop`)
 const UNREACHED = /^asked .+, renders .+/;
 const MISSED = "not reached";
+const ADVANCED_KEY = "timbrespace.studio.advanced"; // localStorage: "1" open, "0" closed
+
+function rememberedOpen() {
+  try {
+    const value = window.localStorage.getItem(ADVANCED_KEY);
+    return value === null ? null : value === "1";
+  } catch {
+    return null; // storage refused (privacy settings): default
+  }
+}
+
+function rememberOpen(open) {
+  try {
+    window.localStorage.setItem(ADVANCED_KEY, open ? "1" : "0");
+  } catch {
+    // not remembered, still works
+  }
+}
 
 /** How a slider maps [0, STEPS] to a control value: linear, or logarithmic for Hz. */
 class Scale {
@@ -63,7 +84,7 @@ export class ControlPanel {
   /**
    * container: element; onMove(name, value, phase) with phase "input" (dragging) or "change"
    * (released / typed); onReset(name): the user double-clicked a name; onLock(name, locked);
-   * onError(message): a typed value was not understood.
+   * onError(message, name): a typed value was not understood (also shown under its slider).
    */
   constructor({ container, onMove, onReset, onLock, onError = () => {} }) {
     Object.assign(this, { container, onMove, onReset, onLock, onError });
@@ -71,40 +92,53 @@ export class ControlPanel {
     this.active = null; // the slider being dragged keeps its position while renders land
   }
 
-  build(controls) {
+  /** Build a row per control; packs: the pack names, in order (their colours). */
+  build(controls, packs = []) {
     this.container.replaceChildren();
     this.rows.clear();
+    this.packs = packs;
     const main = MAIN.map((n) => controls.find((c) => c.name === n)).filter(Boolean);
-    const groups = [
-      ["main", main, true],
-      ["PCA axes", controls.filter((c) => c.kind === "pca"), true],
-      ["packs", controls.filter((c) => c.kind === "pack"), true],
-      ["custom", controls.filter((c) => c.kind === "custom"), true],
-      [
-        "descriptors",
-        controls.filter((c) => c.kind === "descriptor" && !MAIN.includes(c.name)),
-        false,
-      ],
+    const shown = [
+      ["main", main],
+      ["custom", controls.filter((c) => c.kind === "custom")],
     ];
-    for (const [title, list, open] of groups) {
+    const advanced = [
+      ["PCA axes", controls.filter((c) => c.kind === "pca")],
+      ["packs", controls.filter((c) => c.kind === "pack")],
+      ["descriptors", controls.filter((c) => c.kind === "descriptor" && !MAIN.includes(c.name))],
+    ];
+    const group = (title, list) => {
+      const element = document.createElement("div");
+      const h = document.createElement("h3");
+      h.textContent = title;
+      element.append(h);
+      element.className = "control-group";
+      element.dataset.group = title;
+      for (const control of list) element.append(this.#row(control));
+      return element;
+    };
+    let visible = 0;
+    for (const [title, list] of shown) {
       if (!list.length) continue;
-      let group;
-      if (open) {
-        group = document.createElement("div");
-        const h = document.createElement("h3");
-        h.textContent = title;
-        group.append(h);
-      } else {
-        group = document.createElement("details");
-        const summary = document.createElement("summary");
-        summary.textContent = `${title} (${list.length})`;
-        group.append(summary);
-      }
-      group.className = "control-group";
-      group.dataset.group = title;
-      for (const control of list) group.append(this.#row(control));
-      this.container.append(group);
+      visible += list.length;
+      this.container.append(group(title, list));
     }
+    const hidden = advanced.filter(([, list]) => list.length);
+    if (!hidden.length) return;
+    const details = document.createElement("details");
+    details.className = "advanced";
+    details.dataset.testid = "advanced";
+    const summary = document.createElement("summary");
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = hidden.map(([title, list]) => `${list.length} ${title}`).join(" · ");
+    summary.append("Advanced", count);
+    summary.title = "PCA axes, pack weights and every other descriptor";
+    details.append(summary, ...hidden.map(([title, list]) => group(title, list)));
+    // collapsed unless the user opened it last time (or nothing else shows)
+    details.open = rememberedOpen() ?? visible === 0;
+    details.addEventListener("toggle", () => rememberOpen(details.open));
+    this.container.append(details);
   }
 
   #row(control) {
@@ -118,6 +152,13 @@ export class ControlPanel {
     label.className = "name";
     label.htmlFor = id;
     label.textContent = control.kind === "pack" ? control.name.replace(/^pack:/, "") : control.name;
+    const pack = control.kind === "pack" ? this.packs.indexOf(control.name.replace(/^pack:/, "")) : -1;
+    if (pack >= 0) {
+      const swatch = document.createElement("span");
+      swatch.className = "sw";
+      swatch.style.background = packColor(pack);
+      label.prepend(swatch);
+    }
     const unit = control.unit ? ` ${control.unit}` : "";
     label.title = `${control.name} (${control.kind}): ${formatNumber(control.low)} … ${formatNumber(control.high)}${unit} over the data — double-click to release`;
 
@@ -158,6 +199,9 @@ export class ControlPanel {
     lock.innerHTML = UNLOCKED;
 
     const entry = { control, scale, row, slider, number, note, lock, value: null, shown: null };
+    entry.error = null; // {text, typed}: shown under the slider until resolved
+    entry.warnings = [];
+    entry.asked = [];
     entry.editing = false;
     if (control.weak) {
       row.classList.add("weak");
@@ -200,9 +244,11 @@ export class ControlPanel {
         value = parseReading(number.value, control, entry.shown ?? entry.value, entry.text ?? "");
       } catch (error) {
         number.value = entry.text ?? formatReading(entry.value, control);
-        this.onError(error.message);
+        this.setError(control.name, error.message, { typed: true });
+        this.onError(error.message, control.name);
         return;
       }
+      if (entry.error?.typed) this.clearError(control.name);
       entry.value = value;
       slider.value = String(scale.toPos(value));
       number.value = formatReading(value, control);
@@ -219,6 +265,27 @@ export class ControlPanel {
     row.append(label, slider, readout, lock, note);
     if (control.weak) this.#note(entry, [], []);
     return row;
+  }
+
+  /** Show `text` under control `name` (typed: the box's own error, cleared by a value it
+   * understands; else a request's, cleared by `clearErrors`). */
+  setError(name, text, { typed = false } = {}) {
+    const entry = this.rows.get(name);
+    if (!entry) return;
+    entry.error = { text, typed };
+    this.#note(entry, entry.warnings, entry.asked);
+  }
+
+  clearError(name) {
+    const entry = this.rows.get(name);
+    if (!entry || !entry.error) return;
+    entry.error = null;
+    this.#note(entry, entry.warnings, entry.asked);
+  }
+
+  /** A move rendered: every request error is resolved (typed ones wait for their box). */
+  clearErrors() {
+    for (const [name, entry] of this.rows) if (entry.error && !entry.error.typed) this.clearError(name);
   }
 
   setLocked(name, locked) {
@@ -261,7 +328,9 @@ export class ControlPanel {
       const shown = measurable ? measured[name] : values[name];
       const asked = Object.hasOwn(requested, name) ? requested[name] : null;
       const thumb = moved.has(name) && Number.isFinite(asked) ? asked : shown;
-      this.#note(entry, notes.get(name) ?? [], moved.has(name) && measurable ? [asked, shown] : []);
+      entry.warnings = notes.get(name) ?? [];
+      entry.asked = moved.has(name) && measurable ? [asked, shown] : [];
+      this.#note(entry, entry.warnings, entry.asked);
       entry.shown = Number.isFinite(shown) ? shown : null;
       if (Number.isFinite(thumb)) entry.value = thumb;
       if (this.active === name) continue;
@@ -299,10 +368,12 @@ export class ControlPanel {
       line(missed.length ? "asked missed" : "asked", missed.length ? `${text} · ${MISSED}` : text);
     }
     for (const warning of rest) line("warning", warning);
+    if (entry.error) line("error", entry.error.text);
     if (control.weak) line("weak-reason", `weak: ${control.weak}`);
     note.append(...parts);
     note.title = parts.map((p) => p.textContent).join("\n");
     row.classList.toggle("warned", warnings.length > 0);
+    row.classList.toggle("errored", Boolean(entry.error));
     row.classList.toggle("noted", parts.length > 0);
   }
 }

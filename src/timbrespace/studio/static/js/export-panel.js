@@ -2,8 +2,9 @@
 // the dataset (/api/export).
 
 import { postJSON } from "./api.js";
+import { clearPanelMessage, errorText, panelMessage } from "./messages.js";
 import { $, S, on } from "./state.js";
-import { report, setStatus } from "./status.js";
+import { setStatus } from "./status.js";
 
 $("download").addEventListener("click", (e) => {
   if (!S.current?.state) e.preventDefault();
@@ -12,7 +13,7 @@ $("download").addEventListener("click", (e) => {
 $("save-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!S.current?.state) {
-    setStatus("export: nothing rendered yet", "error");
+    panelMessage("export", "export: nothing rendered yet");
     return;
   }
   let name = $("save-name").value.trim();
@@ -24,9 +25,11 @@ $("save-form").addEventListener("submit", async (e) => {
       name,
       overwrite: $("save-overwrite").checked,
     });
+    clearPanelMessage("export");
     setStatus(`saved ${saved.path}`);
   } catch (error) {
-    report(error);
+    const text = errorText(error);
+    if (text !== null) panelMessage("export", text);
   }
 });
 

@@ -4,6 +4,7 @@
 // history for undo/redo.
 
 import { busy, postAudio } from "./api.js";
+import { clearPanelMessage, errorText, panelMessage } from "./messages.js";
 import { decodeAudio } from "./player.js";
 import { controlsNamedIn } from "./readouts.js";
 import { player } from "./sound-panel.js";
@@ -26,7 +27,8 @@ export function audioOptions() {
 /**
  * POST an audio request and show its result, unless a newer request's result is already
  * shown. meta: {label, start, moved, reference (index | "nearest" | null), ref (SoundRef of
- * the result for corners/slots, default {state}), gesture, autoplay}.
+ * the result for corners/slots, default {state}), gesture, autoplay, area (the panel whose
+ * message line shows a failure, cleared by its next success), onError(text), onSuccess()}.
  */
 export async function request(endpoint, body, meta) {
   const seq = ++S.seq;
@@ -45,6 +47,7 @@ export async function request(endpoint, body, meta) {
       requested: result.requested,
       measured: result.measured,
       warnings: result.warnings,
+      map: result.map, // [x, y] on the latent map
       label: meta.label,
       start: meta.start ?? { state: result.state },
       startLabel: meta.startLabel ?? meta.label,
@@ -61,9 +64,14 @@ export async function request(endpoint, body, meta) {
     if ((meta.autoplay ?? true) && $("autoplay").checked && !(player.playing && player.loop)) {
       player.play();
     }
+    if (meta.area) clearPanelMessage(meta.area);
+    meta.onSuccess?.(entry);
     setStatus(`${entry.label}${warningSummary(entry.warnings)}`, entry.warnings.length ? "warn" : "");
   } catch (error) {
-    report(error);
+    const text = errorText(error);
+    if (text !== null && meta.onError) meta.onError(text);
+    if (text !== null && meta.area) panelMessage(meta.area, text);
+    else report(error);
   } finally {
     busy(-1);
   }
@@ -113,6 +121,19 @@ export function redo() {
   if (S.position >= S.history.length - 1) return;
   S.position += 1;
   restore();
+}
+
+/** Show a kept result again (a snapshot) as a new step of the history: the very same audio and
+ * state, never a render; the controls go on from its start and moves. */
+export function recall(kept, label) {
+  S.lastMoveBody = null;
+  S.applied = S.seq; // results still in flight must not replace it
+  const entry = { ...kept, label, gesture: newGesture() };
+  remember(entry);
+  display(entry, { restoring: true });
+  if ($("autoplay").checked && !(player.playing && player.loop)) player.play();
+  setStatus(label);
+  return entry;
 }
 
 function restore() {

@@ -5,9 +5,9 @@
 import { Throttle } from "./api.js";
 import { CurveEditor } from "./curve.js";
 import { audioOptions, request } from "./history.js";
+import { panelMessage } from "./messages.js";
 import { fillSlot, pickCurrent } from "./slots.js";
 import { $, S, newGesture, on } from "./state.js";
-import { setStatus } from "./status.js";
 
 const curveThrottle = new Throttle((body, meta) => request("/api/interpolate", body, meta));
 let curveGesture = 0; // the gesture of a curve drag in progress
@@ -25,7 +25,7 @@ function requestInterpolate(gesture) {
   const value = curve.value();
   $("curve-readout").textContent = describeCurve(value);
   if (!S.slots.a || !S.slots.b) {
-    setStatus("A→B: set both A and B from the current sound first", "error");
+    panelMessage("curve", "A→B: set both A and B from the current sound first", "warn");
     return;
   }
   const body = { a: S.slots.a.ref, b: S.slots.b.ref, align: $("align").value, ...audioOptions() };
@@ -39,6 +39,7 @@ function requestInterpolate(gesture) {
     moved: [],
     reference: "nearest",
     gesture,
+    area: "curve",
   });
 }
 
@@ -89,5 +90,6 @@ on("info", (info) => {
     $("path-only").hidden = false;
     if (info.gla_iters) iters.value = String(info.gla_iters);
     curve.setMode("points");
+    document.querySelector(".layout").classList.add("path-model"); // its morph row grows
   }
 });

@@ -16,8 +16,10 @@ import { curve } from "./interpolate-panel.js";
 import "./live-panel.js";
 import "./nearest-panel.js";
 import { notesKeyDown } from "./notes-panel.js";
+import { playKeyDown } from "./play-panel.js";
 import "./path-panel.js";
 import "./plane-panel.js";
+import { recallSlot, snapshot, store } from "./snapshots.js";
 import { player, toggleAB, toggleLoop } from "./sound-panel.js";
 import { $, S, setInfo } from "./state.js";
 import { report, setStatus } from "./status.js";
@@ -43,7 +45,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (instrumentKeyDown(e) || notesKeyDown(e)) return; // computer keys play notes
+  if (instrumentKeyDown(e) || notesKeyDown(e) || playKeyDown(e)) return; // notes and pads
   const tag = e.target instanceof HTMLElement ? e.target.tagName : "";
   if (e.key === " ") {
     // Space on a button or checkbox activates it; everywhere else it plays / stops
@@ -126,6 +128,14 @@ window.studio = {
   codebook: codebookView,
   undo,
   redo,
+  // where you are: the marker (CSS px in the map canvas and map units), the trail, snapshots
+  mapMarker: () => {
+    const xy = latentMap.marker;
+    if (!xy) return null;
+    const [x, y] = latentMap.toPixel(xy[0], xy[1]);
+    return { x, y, map: [...xy], trail: latentMap.trail.map((p) => [...p]) };
+  },
+  snapshots: { store, recall: recallSlot, get: snapshot },
 };
 
 init();

@@ -1,13 +1,23 @@
 // The latent map: a 2-D PCA scatter on a canvas. Hover names a sound, a click on a point loads
-// it, a click or drag on empty space generates at that map position.
+// it, a click or drag on empty space generates at that map position. A cross marks where the
+// current sound lies (the server's projection of its latent), a fading trail the last places
+// it was, and numbered rings the snapshots.
 
 import { fitCanvas, viridis, viridisGradient } from "./dsp.js";
 
-const PALETTE = [
+// the pack colours, in pack order: timbrespace.plots.PACK_PALETTE is the same list (`plot`)
+export const PALETTE = [
   "#47c1bf", "#e0a14a", "#8f7ae5", "#ef6b73", "#7bc96f", "#5aa9e6", "#e57ac8", "#c9c36f",
   "#6fc9a8", "#e68a5a", "#a3a8b5", "#b38de0", "#5ae6d2", "#e6d25a", "#7f95ff", "#ff8f8f",
 ];
 const HIT_RADIUS = 7; // CSS px
+const TRAIL = 8; // places kept behind the marker
+const MARKER = "#e0a14a";
+
+/** The colour of pack number `i` (its index in /api/info's `packs`), as on the map. */
+export function packColor(i) {
+  return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length];
+}
 
 export class LatentMap {
   /**
@@ -18,6 +28,8 @@ export class LatentMap {
     Object.assign(this, { canvas, tooltip, legend, axes, onPick, onGenerate });
     this.data = null;
     this.marker = null; // [x, y] in map units
+    this.trail = []; // earlier marker places, oldest first
+    this.snapshots = []; // [{n, xy}]
     this.hover = -1;
     this.selected = -1;
     this.dragging = false;
@@ -92,11 +104,30 @@ export class LatentMap {
     this.draw();
   }
 
+  /** Where the current sound lies now: the marker moves there, leaving its last place on
+   * the trail. */
+  setPosition(xy, selected = -1) {
+    const last = this.trail.at(-1);
+    const before = this.placed;
+    if (before && xy && !(before[0] === xy[0] && before[1] === xy[1])) {
+      if (!last || last[0] !== before[0] || last[1] !== before[1]) this.trail.push(before);
+      if (this.trail.length > TRAIL) this.trail.splice(0, this.trail.length - TRAIL);
+    }
+    if (xy) this.placed = xy;
+    this.setMarker(xy, selected);
+  }
+
+  /** Numbered rings where the snapshots lie: [{n, xy}]. */
+  setSnapshots(snapshots) {
+    this.snapshots = snapshots;
+    this.draw();
+  }
+
   colorOf(i) {
     const data = this.data;
     if (data.color_kind === "category") {
       const c = data.color[i];
-      return c === null || c === undefined ? "#555b66" : PALETTE[c % PALETTE.length];
+      return c === null || c === undefined || c < 0 ? "#555b66" : packColor(c);
     }
     const v = data.color[i];
     if (v === null || !Number.isFinite(v)) return "#555b66";
@@ -113,7 +144,7 @@ export class LatentMap {
         const item = document.createElement("span");
         const sw = document.createElement("span");
         sw.className = "sw";
-        sw.style.background = PALETTE[i % PALETTE.length];
+        sw.style.background = packColor(i);
         item.append(sw, name);
         this.legend.append(item);
       });
@@ -166,17 +197,83 @@ export class LatentMap {
       ctx.stroke();
     };
     if (this.hover >= 0) ring(this.hover, "#ffffff", 6);
-    if (this.selected >= 0) ring(this.selected, "#e0a14a", 7);
+    if (this.selected >= 0) ring(this.selected, MARKER, 7);
+    this.#drawSnapshots(ctx);
+    this.#drawTrail(ctx);
     if (this.marker) {
-      const [mx, my] = this.toPixel(this.marker[0], this.marker[1]);
-      ctx.strokeStyle = "#e0a14a";
-      ctx.lineWidth = 1.5;
+      const [px, py] = this.toPixel(this.marker[0], this.marker[1]);
+      const [mx, my] = this.#inside(px, py);
+      ctx.strokeStyle = "#0b0d11";
+      ctx.lineWidth = 4;
+      this.#cross(ctx, mx, my, 10);
+      ctx.strokeStyle = MARKER;
+      ctx.lineWidth = 2;
+      this.#cross(ctx, mx, my, 10);
+      if (mx !== px || my !== py) {
+        // beyond the map's edge: a dashed ring on the edge, toward where it lies
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath();
+        ctx.arc(mx, my, 7, 0, 2 * Math.PI);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+    }
+  }
+
+  /** A pixel position pulled inside the canvas (what lies beyond the map shows on its edge). */
+  #inside(px, py) {
+    const m = 6;
+    return [clamp(px, m, this.canvas.clientWidth - m), clamp(py, m, this.canvas.clientHeight - m)];
+  }
+
+  #cross(ctx, x, y, r) {
+    ctx.beginPath();
+    ctx.moveTo(x - r, y);
+    ctx.lineTo(x + r, y);
+    ctx.moveTo(x, y - r);
+    ctx.lineTo(x, y + r);
+    ctx.stroke();
+  }
+
+  #drawTrail(ctx) {
+    const points = [...this.trail, ...(this.marker ? [this.marker] : [])].map(([x, y]) =>
+      this.#inside(...this.toPixel(x, y)),
+    );
+    ctx.strokeStyle = MARKER;
+    ctx.fillStyle = MARKER;
+    ctx.lineWidth = 1.2;
+    for (let i = 1; i < points.length; i++) {
+      ctx.globalAlpha = 0.15 + (0.5 * i) / points.length;
       ctx.beginPath();
-      ctx.moveTo(mx - 9, my);
-      ctx.lineTo(mx + 9, my);
-      ctx.moveTo(mx, my - 9);
-      ctx.lineTo(mx, my + 9);
+      ctx.moveTo(...points[i - 1]);
+      ctx.lineTo(...points[i]);
       ctx.stroke();
+    }
+    this.trail.forEach(([x, y], i) => {
+      const [px, py] = this.#inside(...this.toPixel(x, y));
+      ctx.globalAlpha = 0.25 + (0.6 * (i + 1)) / (this.trail.length + 1);
+      ctx.beginPath();
+      ctx.arc(px, py, 2.6, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+    ctx.globalAlpha = 1;
+  }
+
+  #drawSnapshots(ctx) {
+    ctx.font = "600 10px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (const { n, xy } of this.snapshots) {
+      const [px, py] = this.#inside(...this.toPixel(xy[0], xy[1]));
+      ctx.fillStyle = "#0b0d11cc";
+      ctx.strokeStyle = "#dde2ea";
+      ctx.lineWidth = 1.2;
+      ctx.beginPath();
+      ctx.arc(px, py, 8, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.stroke();
+      ctx.fillStyle = "#dde2ea";
+      ctx.fillText(String(n), px, py + 0.5);
     }
   }
 

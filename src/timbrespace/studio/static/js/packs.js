@@ -1,9 +1,11 @@
 // The pack browser: the folder tree of /api/packs as <details> (collapsible, keyboard-native),
-// one button per sound, and a filter.
+// one button per sound, and a filter. A folder that is a pack wears the pack's colour, as on
+// the map.
 
 export class PackBrowser {
-  constructor({ container, filter, onPick }) {
-    Object.assign(this, { container, filter, onPick });
+  /** folderColor(path): the colour of the pack a folder is, or null. */
+  constructor({ container, filter, onPick, folderColor = () => null }) {
+    Object.assign(this, { container, filter, onPick, folderColor });
     this.buttons = new Map(); // index → button
     this.current = -1;
     filter.addEventListener("input", () => this.#filter(filter.value.trim().toLowerCase()));
@@ -37,6 +39,13 @@ export class PackBrowser {
       const count = document.createElement("span");
       count.className = "count";
       count.textContent = String(countSounds(child));
+      const color = this.folderColor(child.path ?? child.name);
+      if (color) {
+        const swatch = document.createElement("span");
+        swatch.className = "sw";
+        swatch.style.background = color;
+        summary.append(swatch);
+      }
       summary.append(child.name || "(root)", count);
       details.append(summary, ...this.#node(child, depth + 1));
       out.push(details);

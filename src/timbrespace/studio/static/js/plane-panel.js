@@ -1,11 +1,11 @@
-// The "Interpolation plane" panel: four corner sounds, and a puck (drag or arrow keys) that
+// The "Plane" panel (interpolation plane): four corner sounds, and a puck (drag or arrow keys) that
 // renders the bilinear mix at its position (/api/plane).
 
 import { Throttle } from "./api.js";
 import { audioOptions, request } from "./history.js";
+import { panelMessage } from "./messages.js";
 import { fillSlot, pickCurrent } from "./slots.js";
 import { $, S, newGesture } from "./state.js";
-import { setStatus } from "./status.js";
 
 const plane = { xy: [0.5, 0.5], gesture: 0, dragging: false };
 
@@ -15,13 +15,13 @@ const planeThrottle = new Throttle((body, meta) => request("/api/plane", body, m
 function requestPlane(gesture) {
   if (!S.corners.every(Boolean)) {
     const missing = S.corners.filter((c) => !c).length;
-    setStatus(`plane: assign the current sound to all four corners (${missing} empty)`, "error");
+    panelMessage("plane", `plane: put a sound on all four corners (${missing} empty)`, "warn");
     return;
   }
   const [x, y] = plane.xy;
   planeThrottle.push(
     { corners: S.corners.map((c) => c.ref), xy: [x, y], ...audioOptions() },
-    { label: `plane (${x.toFixed(2)}, ${y.toFixed(2)})`, moved: [], reference: "nearest", gesture },
+    { label: `plane (${x.toFixed(2)}, ${y.toFixed(2)})`, moved: [], reference: "nearest", gesture, area: "plane" },
   );
 }
 
@@ -49,7 +49,10 @@ for (const button of document.querySelectorAll("[data-set-corner]")) {
     const i = Number(button.dataset.setCorner);
     S.corners[i] = picked;
     fillSlot(button.parentElement, picked.label);
-    if (S.corners.every(Boolean)) requestPlane(newGesture());
+    // all four: render; else a message already shown counts the corners still empty
+    if (S.corners.every(Boolean) || !document.querySelector("[data-message='plane']").hidden) {
+      requestPlane(newGesture());
+    }
   });
 }
 

@@ -13,10 +13,21 @@ export function pickCurrent() {
   return { ref: S.current.ref, label: S.current.label };
 }
 
-/** Show `label` (its file name; the full label as title) in a slot element's `.slot-label`. */
+/** A label as a slot shows it: a dataset sound by its file name without the audio suffix
+ * (`kicks/808/kick_0003.wav · pitch 220 Hz` → `kick_0003 · pitch 220 Hz`), anything else (a
+ * map point, a mix) whole. */
+export function shortName(label) {
+  const [first, ...rest] = String(label).split(" · ");
+  const file = /^[^()]*\/([^/]+)$/.exec(first);
+  const name = (file ? file[1] : first).replace(/\.(wav|flac|aiff?|ogg|mp3|opus|m4a)$/i, "");
+  return [name, ...rest].join(" · ");
+}
+
+/** Show `label` in a slot element's `.slot-label` (`shortName`; cut with an ellipsis when it
+ * does not fit, the full label as tooltip). */
 export function fillSlot(element, label) {
   const span = element.querySelector(".slot-label");
-  span.textContent = label.split("/").pop();
+  span.textContent = shortName(label);
   span.title = label;
   span.classList.add("filled");
 }

@@ -1,11 +1,13 @@
 // The "Current sound" panel: the player and its transport, the waveform and spectrogram, the
-// <audio> element, and the reference — the dataset original heard as A (dry).
+// <audio> element, and the source — the dataset original, heard instead of the model's render
+// by the "source ↔ model" switch (or under it, by the mix).
 
 import { busy, getBytes } from "./api.js";
 import { drawSpectrogram, drawWaveform, mono } from "./dsp.js";
 import { Player, decodeAudio } from "./player.js";
+import { clearPanelMessage, panelMessage } from "./messages.js";
 import { $, S, on } from "./state.js";
-import { report, setStatus } from "./status.js";
+import { report } from "./status.js";
 
 const ORIGINALS_CACHE = 32;
 
@@ -51,14 +53,14 @@ for (const type of ["pointerdown", "keydown"]) {
   );
 }
 
-/** Switch what the player plays: A (the original) or B (the rendered sound). */
+/** Switch what the player plays: the source (the dataset original, the player's "A") or the
+ * model's render ("B"). The button reads "source ↔ model", the side heard in bold. */
 export function toggleAB() {
   const ab = player.ab === "A" ? "B" : "A";
   player.setAB(ab);
-  const button = $("ab");
-  button.setAttribute("aria-pressed", String(ab === "A"));
-  button.textContent = ab === "A" ? "A · original" : "B · rendered";
-  if (ab === "A" && !player.dry) setStatus("no original to compare with for this sound", "warn");
+  $("ab").setAttribute("aria-pressed", String(ab === "A"));
+  if (ab === "A" && !player.dry) panelMessage("sound", "source: this sound has no original to hear", "warn");
+  else clearPanelMessage("sound");
 }
 
 /** Turn looping on or off (the L key). */
@@ -72,10 +74,11 @@ $("loop").addEventListener("change", () => player.setLoop($("loop").checked));
 $("bpm").addEventListener("change", () => {
   const bpm = Number($("bpm").value);
   if (!(bpm >= 20 && bpm <= 300)) {
-    setStatus("bpm: give a tempo between 20 and 300", "error");
+    panelMessage("sound", "BPM: give a tempo between 20 and 300");
     $("bpm").value = String(player.bpm);
     return;
   }
+  clearPanelMessage("sound");
   player.setBpm(bpm);
 });
 $("drywet").addEventListener("input", () => player.setMix(Number($("drywet").value)));
@@ -117,6 +120,7 @@ export async function setReference(index) {
     if (S.current && S.current.reference === index) {
       player.setDry(buffer);
       dryIndex = buffer ? index : null;
+      if (buffer && player.ab === "A") clearPanelMessage("sound"); // the source is there now
     }
   } catch (error) {
     report(error);

@@ -92,10 +92,10 @@ export function computerKeys({ enabled, base, shiftOctave, press, release, blur 
 
 /**
  * Notes rendered by POSTing their request to `url`, the last NOTE_CACHE kept: returns
- * `rendered(body)` → `{promise, cached}`, the promise of `{buffer, renderMs, warnings}`.
+ * `rendered(body)` → `{promise, cached}`, the promise of `{buffer, renderMs, warnings, headers}`.
  */
 export function noteCache(url) {
-  const notes = new Map(); // request JSON → Promise<{buffer, renderMs, warnings}>
+  const notes = new Map(); // request JSON → Promise<{buffer, renderMs, warnings, headers}>
   return (body) => {
     const key = JSON.stringify(body);
     const known = notes.get(key);
@@ -108,6 +108,7 @@ export function noteCache(url) {
       buffer: await decodeAudio(await blob.arrayBuffer(), S.info.sample_rate),
       renderMs: serverMs(headers),
       warnings: headerJSON(headers, "X-Warnings", []),
+      headers,
     }));
     promise.catch(() => notes.delete(key));
     notes.set(key, promise);
@@ -120,8 +121,8 @@ export function noteCache(url) {
 export function showKeysHelp(keys) {
   for (const element of document.querySelectorAll(".instrument-help")) element.hidden = !keys;
   $("help-ab").textContent = keys
-    ? "A/B: original ↔ rendered (its button; the A key plays C while computer keys are on)"
-    : "A/B: original ↔ rendered";
+    ? "source ↔ model (its button; the A key plays C while computer keys are on)"
+    : "source ↔ model: hear the dataset sound or the model's render";
 }
 
 /** The server's render time from `Server-Timing: render;dur=<ms>` (null if absent). */
