@@ -117,7 +117,8 @@ def test_the_codebook_gives_every_code_its_place_and_values_in_units(
     found = {d["name"]: (d["unit"], d["scale"]) for d in book["descriptors"]}
     assert found == DESCRIPTORS
     for d in book["descriptors"]:
-        values = [v for v, used in zip(d["values"], book["used"], strict=True) if used]
+        assert all(u or not c for u, c in zip(book["used"], book["choosable"], strict=True))
+        values = [v for v, ok in zip(d["values"], book["choosable"], strict=True) if ok]
         finite = [v for v in values if v is not None]
         assert len(d["values"]) == CODES and finite, d["name"]
         low, high = d["range"]  # rounded inwards to 5 digits: its ends render unclamped

@@ -225,7 +225,9 @@ def test_out_of_range_targets_are_clamped_with_the_range_in_units(vq_run: Path) 
     from timbrespace.codebook_play import bundle_codebook, check_targets
 
     codebook = bundle_codebook(_bundle(vq_run))
-    low, high = codebook.value_range("centroid")
+    low, high = codebook.value_range("centroid", codebook.selectable())
+    everything = codebook.value_range("centroid")
+    assert everything[0] <= low and high <= everything[1]  # quiet codes are not choosable
     clamped, notices = check_targets(codebook, {"centroid": np.array([10.0, 1000.0, 20000.0])})
     assert clamped["centroid"].tolist() == pytest.approx([low, min(max(1000, low), high), high])
     assert len(notices) == 1

@@ -164,14 +164,19 @@ def _format(value: float, unit: str) -> str:
 def check_targets(
     codebook: CodebookAnalysis, targets: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Targets clamped to the range the codebook renders, and a notice for each clamped one
-    giving that range in the descriptor's unit. Unknown names are refused, listing the known."""
+    """Targets clamped to the range the codes a selection may choose render
+    (`CodebookAnalysis.selectable`), and a notice for each clamped one giving that range in the
+    descriptor's unit. Unknown names are refused, listing the known."""
     clamped, notices = {}, []
-    for name, values in targets.items():
+    known_names = []
+    for name in targets:
         known = match_descriptor(name, codebook.names)
         if known is None:
             raise TimbrespaceError(unknown_descriptor(name, codebook.names))
-        low, high = codebook.value_range(known)
+        known_names.append(known)
+    choosable = codebook.selectable("loudness" in known_names)
+    for known, values in zip(known_names, targets.values(), strict=True):
+        low, high = codebook.value_range(known, choosable)
         unit = codebook.units[known]
         if math.isnan(low):
             raise TimbrespaceError(f"{known}: no code of this model has a measured {known}")
@@ -234,10 +239,7 @@ def select_codes(
         )
         spread = np.array([codebook.tolerance(n) for n in searched])
         costs = target_costs(codes_values, target_values, weight[chosen], spread)
-    allowed = codebook.used()
-    if codebook.gain_shape or "loudness" not in names:
-        allowed = allowed & codebook.audible()
-    costs[:, ~allowed] += EXCLUDED_COST
+    costs[:, ~codebook.selectable("loudness" in names)] += EXCLUDED_COST
     if method == "greedy":
         codes = select_greedy(costs)
     else:

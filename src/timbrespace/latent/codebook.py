@@ -114,10 +114,17 @@ class CodebookAnalysis:
         used = self.usage > 0
         return used if used.any() else np.ones_like(used)
 
-    def value_range(self, name: str) -> tuple[float, float]:
-        """(lowest, highest) value of `name` over the used codes, in its unit (NaN, NaN if no
-        code has one)."""
-        values = self.column(name)[self.used()]
+    def selectable(self, loudness_target: bool = False) -> np.ndarray:
+        """Codes a selection may choose `[codes]` (bool): used in training and, unless a
+        loudness target of a model without levels asks for quiet ones, `audible`."""
+        if loudness_target and not self.gain_shape:
+            return self.used()
+        return self.used() & self.audible()
+
+    def value_range(self, name: str, codes: np.ndarray | None = None) -> tuple[float, float]:
+        """(lowest, highest) value of `name` over `codes` (a mask `[codes]`; default: the used
+        ones), in its unit (NaN, NaN if none has one)."""
+        values = self.column(name)[self.used() if codes is None else codes]
         values = values[np.isfinite(values)]
         if not values.size:
             return math.nan, math.nan

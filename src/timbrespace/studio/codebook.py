@@ -157,7 +157,7 @@ class CodebookPanel:
         codebook = self.codebook()
         descriptors = []
         for name in codebook.names:
-            low, high = codebook.value_range(name)
+            low, high = codebook.value_range(name, codebook.selectable(name == "loudness"))
             descriptors.append(
                 {
                     "name": name,
@@ -172,6 +172,7 @@ class CodebookPanel:
             "codes": int(codebook.size),
             "map": [numbers(row) for row in codebook.map],
             "used": [bool(v) for v in codebook.used()],
+            "choosable": [bool(v) for v in codebook.selectable()],
             "usage": [int(v) for v in codebook.usage],
             "descriptors": descriptors,
             "hop_seconds": self.hop_seconds,
