@@ -38,7 +38,6 @@ from timbrespace.latent.code_selection import (
     select_dp,
     select_greedy,
     target_costs,
-    transition_costs,
 )
 from timbrespace.latent.codebook import (
     DB_PER_LEVEL,
@@ -247,7 +246,7 @@ def select_codes(
             raise TimbrespaceError(
                 f"--smoothness: {smoothness:g}; give a value in [0, {MAX_SMOOTHNESS:g}]"
             )
-        transitions = learned * transition_costs(codebook.transitions)
+        transitions = learned * codebook.learned_costs
         transitions = transitions + continuity * codebook.spectral_distance
         codes = select_dp(costs, transitions, smoothness, candidates)
     predicted = {n: codebook.column(n)[codes] for n in names}

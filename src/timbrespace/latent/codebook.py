@@ -23,6 +23,7 @@ ratio, 1.5 dB), so one unit of target error weighs as much whatever the descript
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from timbrespace.audio.descriptors import (
     to_scale,
 )
 from timbrespace.errors import TimbrespaceError
+from timbrespace.latent.code_selection import transition_costs
 from timbrespace.limits import read_json
 
 CODEBOOK_FORMAT_VERSION = 3
@@ -97,6 +99,11 @@ class CodebookAnalysis:
     @property
     def size(self) -> int:
         return int(self.values.shape[0])
+
+    @functools.cached_property
+    def learned_costs(self) -> np.ndarray:
+        """−log P(code | previous code) `[codes, codes]` from `transitions` (computed once)."""
+        return transition_costs(self.transitions)
 
     @property
     def gain_shape(self) -> bool:
