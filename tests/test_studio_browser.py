@@ -279,6 +279,14 @@ def test_map_point_and_pitch_slider_make_new_audio_and_undo_restores(
     page.locator("#map").focus()
     page.keyboard.press("Control+z")
     studio_page.wait_new_audio(moved_src)
+    # the nearest sounds arrive after the render and do not move the views
+    page.wait_for_selector("#nearest button")
+    views_height = (
+        "() => document.querySelector('.sound-panel .views').getBoundingClientRect().height"
+    )
+    with_nearest = page.evaluate(views_height)
+    page.evaluate("() => document.getElementById('nearest').replaceChildren()")
+    assert page.evaluate(views_height) == with_nearest
     assert studio_page.canvas("#waveform") == wave_before
     assert "moved" not in (page.get_attribute(".control[data-name='pitch']", "class") or "")
     page.keyboard.press("Control+Shift+z")
