@@ -360,3 +360,29 @@ def test_smooth_frames_removes_the_half_control_rate_checkerboard() -> None:
     legacy = config_to_dict(resolve_config("oneshot", "tiny"))
     del legacy["smooth_controls"]
     assert not build_model("oneshot", legacy).decoder.smooth_controls
+
+
+def test_harmonics_start_rolled_off_above_32_khz_and_equal_below() -> None:
+    """A ddsp decoder at 44.1 kHz starts with harmonic k at 1/k of the first (all equal, a
+    44.1 kHz model fell to all-noise renders in its first minute); at 22.05 kHz and 16 kHz all
+    equal (1/k cost quality there); an explicit rolloff wins; a bad one is refused."""
+    from timbrespace.models.oneshot_synth import rolloff_for
+
+    assert [rolloff_for(rate) for rate in (16000, 22050, 44100, 48000)] == [0.0, 0.0, 1.0, 1.0]
+    assert rolloff_for(22050, 2.0) == 2.0
+
+    def starting_harmonics(overrides: dict) -> torch.Tensor:
+        cfg = resolve_config("oneshot", "tiny", {"latent_dim": 16, **overrides})
+        model = build_model("oneshot", cfg)
+        with torch.no_grad():
+            model.decoder.head.weight.zero_()  # the bias alone: the decoder's starting shape
+            harmonics = model.decoder.controls(torch.zeros(1, 16)).harmonics[0, 0, :, 0]
+        return harmonics / harmonics[0]
+
+    k = torch.arange(1, 33, dtype=torch.float32)
+    fast = {"sample_rate": 44100, "clip_samples": 44100}
+    torch.testing.assert_close(starting_harmonics(fast), 1.0 / k)
+    torch.testing.assert_close(starting_harmonics({}), torch.ones(32))
+    torch.testing.assert_close(starting_harmonics({"harmonic_rolloff": 2.0}), k**-2)
+    with pytest.raises(ConfigError, match="harmonic_rolloff"):
+        resolve_config("oneshot", "tiny", {"harmonic_rolloff": -1.0})

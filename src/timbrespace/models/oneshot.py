@@ -43,7 +43,7 @@ from timbrespace.models.layers import (
     with_weight_norm,
 )
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, check_partials
-from timbrespace.models.oneshot_synth import OneShotSynthDecoder, synth_decoder_from
+from timbrespace.models.oneshot_synth import OneShotSynthDecoder, rolloff_for, synth_decoder_from
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
 
@@ -59,7 +59,9 @@ class OneShotConfig:
     blocks run at stage i before its resampling conv; block j has dilation
     `dilations[j % len(dilations)]` and odd `kernel_size`. `upsample_kernel_size` and
     `output_kernel_size` (odd) are the sub-pixel conv kernels, the latter for the last stage.
-    ddsp: `partials`, `n_*`, `voice_harmonics`: chords, bells (`models.oneshot_partials`).
+    ddsp: `partials`, `n_*`, `voice_harmonics`: chords, bells (`models.oneshot_partials`);
+    `harmonic_rolloff`: the harmonics start at amplitudes ∝ 1/k^rolloff (training only: a
+    loaded model's weights replace the start); None: `rolloff_for(sample_rate)`.
     """
 
     sample_rate: int = 44100
@@ -96,6 +98,7 @@ class OneShotConfig:
     n_partials: int = 32
     n_voices: int = 3
     voice_harmonics: int = 16
+    harmonic_rolloff: float | None = None
 
     @property
     def hop(self) -> int:
@@ -159,6 +162,10 @@ class OneShotConfig:
             raise ConfigError(
                 "OneShotConfig.transient_ms must be between 0 and the clip length in ms, got "
                 f"{self.transient_ms}"
+            )
+        if self.harmonic_rolloff is not None and not 0.0 <= self.harmonic_rolloff <= 8.0:
+            raise ConfigError(
+                f"OneShotConfig.harmonic_rolloff must be between 0 and 8, got {self.harmonic_rolloff}"
             )
         low, high = self.f0_range
         if not 0 < low < high:
@@ -357,6 +364,7 @@ class OneShotAutoencoder(ConfiguredModel):
                 cfg.latent_dim,
                 centred_bend=cfg.centred_bend,
                 smooth_controls=cfg.smooth_controls,
+                harmonic_rolloff=rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
                 **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
             )
         else:
