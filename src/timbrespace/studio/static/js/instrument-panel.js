@@ -10,7 +10,7 @@
 import { Throttle, headerJSON, postForBlob } from "./api.js";
 import { $, S, on } from "./state.js";
 import { report, setStatus } from "./status.js";
-import { BLACK, KEYS, MIN_HOLD, computerKeys, noteCache, noteName, releaseVoice, serverMs, showKeysHelp, startVoice, wakePlayer } from "./voices.js";
+import { MIN_HOLD, buildKeys, computerKeys, noteCache, noteName, releaseVoice, serverMs, showKeysHelp, startVoice, wakePlayer } from "./voices.js";
 
 const NOTE_SECONDS = 2; // s held before the release: key-up fades it out earlier
 
@@ -128,30 +128,13 @@ function showKey(pitch, down) {
 
 /** Build the 13 on-screen keys of the octave starting at `base`. */
 function buildKeyboard() {
-  const board = $("inst-keyboard");
-  board.replaceChildren();
-  const whites = [...KEYS].filter((_, i) => !BLACK.has(i % 12)).length;
-  let white = 0;
-  [...KEYS].forEach((letter, i) => {
-    const pitch = base + i;
-    const key = document.createElement("button");
-    key.type = "button";
-    key.tabIndex = -1;
-    key.dataset.pitch = String(pitch);
-    key.className = `key ${BLACK.has(i % 12) ? "black" : "white"}`;
-    if (BLACK.has(i % 12)) key.style.left = `${(100 * white) / whites}%`;
-    else white += 1;
-    key.disabled = !inRange(pitch);
-    key.title = `${noteName(pitch)} (MIDI ${pitch}) — key ${letter.toUpperCase()}`;
-    key.innerHTML = `<span class="letter">${letter}</span><span class="pitch">${noteName(pitch)}</span>`;
-    key.addEventListener("pointerdown", (e) => {
-      e.preventDefault();
-      press(pitch);
-    });
-    for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
-      key.addEventListener(type, () => release(pitch));
-    }
-    board.append(key);
+  buildKeys($("inst-keyboard"), base, {
+    describe: (key, pitch, letter) => {
+      key.disabled = !inRange(pitch);
+      key.title = `${noteName(pitch)} (MIDI ${pitch}) — key ${letter.toUpperCase()}`;
+    },
+    press: (pitch) => press(pitch),
+    release,
   });
   $("inst-range").textContent = `${noteName(base)}–${noteName(base + 12)}`;
   const [low, high] = limits.pitch_range;

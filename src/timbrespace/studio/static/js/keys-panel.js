@@ -11,8 +11,8 @@ import { headerJSON } from "./api.js";
 import { clearPanelMessage, errorText, panelMessage } from "./messages.js";
 import { $, S, on } from "./state.js";
 import {
-  BLACK,
   KEYS,
+  buildKeys,
   computerKeys,
   noteCache,
   noteName,
@@ -155,34 +155,19 @@ function dataRange() {
 }
 
 function buildKeyboard() {
-  const board = $("keys-keyboard");
-  board.replaceChildren();
   const [low, high] = dataRange();
-  const whites = [...KEYS].filter((_, i) => !BLACK.has(i % 12)).length;
-  let white = 0;
-  [...KEYS].forEach((letter, i) => {
-    const pitch = base + i;
-    const key = document.createElement("button");
-    key.type = "button";
-    key.tabIndex = -1;
-    key.dataset.pitch = String(pitch);
-    key.className = `key ${BLACK.has(i % 12) ? "black" : "white"}`;
-    if (BLACK.has(i % 12)) key.style.left = `${(100 * white) / whites}%`;
-    else white += 1;
-    const outside = pitch < low - 0.5 || pitch > high + 0.5;
-    key.classList.toggle("outside", outside);
-    key.title = `${noteName(pitch)} (MIDI ${pitch}) — key ${letter.toUpperCase()}` +
-      (outside ? ": beyond the pitches of the data (clamped to them)" : "");
-    key.innerHTML = `<span class="letter">${letter}</span><span class="pitch">${noteName(pitch)}</span>`;
-    key.addEventListener("pointerdown", (e) => {
-      e.preventDefault();
+  buildKeys($("keys-keyboard"), base, {
+    describe: (key, pitch, letter) => {
+      const outside = pitch < low - 0.5 || pitch > high + 0.5;
+      key.classList.toggle("outside", outside);
+      key.title = `${noteName(pitch)} (MIDI ${pitch}) — key ${letter.toUpperCase()}` +
+        (outside ? ": beyond the pitches of the data (clamped to them)" : "");
+    },
+    press: (pitch, e) => {
       keyEventTime = e.timeStamp;
       pressKey(pitch);
-    });
-    for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
-      key.addEventListener(type, () => releaseKey(pitch));
-    }
-    board.append(key);
+    },
+    release: releaseKey,
   });
   $("keys-range").textContent = `${noteName(base)}–${noteName(base + 12)}`;
   $("keys-down").disabled = base - 12 < 0;

@@ -51,6 +51,35 @@ export function releaseVoice(voice, hold = 0) {
   }
 }
 
+/** Fill `board` with the 13 on-screen keys of the octave from MIDI `base`: `describe(key,
+ * pitch, letter)` sets a key's title and state, `press(pitch, event)` runs on pointerdown and
+ * `release(pitch)` when the pointer lifts or leaves. */
+export function buildKeys(board, base, { describe, press, release }) {
+  board.replaceChildren();
+  const whites = [...KEYS].filter((_, i) => !BLACK.has(i % 12)).length;
+  let white = 0;
+  [...KEYS].forEach((letter, i) => {
+    const pitch = base + i;
+    const key = document.createElement("button");
+    key.type = "button";
+    key.tabIndex = -1;
+    key.dataset.pitch = String(pitch);
+    key.className = `key ${BLACK.has(i % 12) ? "black" : "white"}`;
+    if (BLACK.has(i % 12)) key.style.left = `${(100 * white) / whites}%`;
+    else white += 1;
+    describe(key, pitch, letter);
+    key.innerHTML = `<span class="letter">${letter}</span><span class="pitch">${noteName(pitch)}</span>`;
+    key.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      press(pitch, e);
+    });
+    for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
+      key.addEventListener(type, () => release(pitch));
+    }
+    board.append(key);
+  });
+}
+
 /**
  * A panel's computer keys: KEYS play `base()` … `base() + 12` while `enabled()`, Z / X shift
  * the octave (`shiftOctave(-1 | 1)`). Installs, once, a keyup handler that releases the pitch a
