@@ -253,3 +253,28 @@ def vq_run(melody_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     )
     analyze_bundle(run)
     return run
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201 - a Playwright browser
+    """Debian's chromium, headless, driven by Playwright (one per test module)."""
+    from .browsers import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
+
+    require_path(CHROMIUM, "chromium")
+    with sync_playwright_or_skip()() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the studio screenshots go: $TIMBRESPACE_ARTIFACTS/studio, or a temporary folder
+    (printed)."""
+    folder = os.environ.get("TIMBRESPACE_ARTIFACTS")
+    path = Path(folder) / "studio" if folder else tmp_path_factory.mktemp("studio_screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"studio screenshots: {path}")
+    return path

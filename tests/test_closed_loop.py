@@ -72,7 +72,8 @@ def test_settle_keeps_the_best_iterate_when_the_budget_ends() -> None:
 
 def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
     """The first render measures 1.0 off; every later one fails to measure (NaN, like an
-    unvoiced pitch): the first iterate is kept, reported unreached."""
+    unvoiced pitch): the first iterate is kept, reported unreached, and the loop stops after
+    the failed render (nothing to correct by, so a third render would repeat the second)."""
     calls = []
 
     def place(targets: torch.Tensor) -> torch.Tensor:
@@ -91,7 +92,32 @@ def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
         max_renders=3,
     )
     assert float(result.latent_targets[0, 0]) == 2.0 and float(result.measured[0, 0]) == 3.0
-    assert not bool(result.reached[0, 0]) and len(calls) == 3
+    assert not bool(result.reached[0, 0]) and len(calls) == 2
+
+
+def test_the_loop_stops_when_its_corrections_are_spent() -> None:
+    """The measurement reads 12 above the latent target (a tracker's octave slip); the target may
+    move 2 from its start in all: the second render is at the limit, and no third is made."""
+    calls = []
+
+    def place(targets: torch.Tensor) -> torch.Tensor:
+        return targets[..., None].clone()
+
+    def measure(z: torch.Tensor) -> torch.Tensor:
+        calls.append(float(z[0, 0, 0]))
+        return z[..., 0] + 12.0
+
+    result = settle(
+        place,
+        measure,
+        torch.tensor([[0.0]]),
+        torch.tensor([[0.0]]),
+        torch.tensor([0.15]),
+        max_renders=4,
+        max_offset=torch.tensor([2.0]),
+    )
+    assert calls == [0.0, -2.0] and result.renders == 2
+    assert float(result.measured[0, 0]) == 10.0 and not bool(result.reached.any())
 
 
 def test_the_best_render_is_chosen_by_the_set_control_before_the_locked_one() -> None:

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,32 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import require_path
+from .browsers import TIMEOUT_MS, serve
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
-
-
-def _playwright():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        message = "python playwright is not installed (pip install playwright; no browser download)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_playwright
-
 
 # --- the server -------------------------------------------------------------------------------
 
@@ -69,36 +42,12 @@ def dataset_copy(analysed_run: Path, tmp_path_factory: pytest.TempPathFactory) -
     return root
 
 
-def _serve(studio) -> Iterator[str]:
-    """Serve `studio` with uvicorn on 127.0.0.1 and a free port, in a thread: its URL."""
-    import uvicorn
-
-    from timbrespace.studio.app import create_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(studio), log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
 @pytest.fixture(scope="module")
 def server(analysed_run: Path, dataset_copy: Path) -> Iterator[str]:
     """The studio of the tiny one-shot drum model: its URL."""
     from timbrespace.studio.service import Studio
 
-    yield from _serve(Studio.open(analysed_run / "bundle", dataset=dataset_copy))
+    yield from serve(Studio.open(analysed_run / "bundle", dataset=dataset_copy))
 
 
 @pytest.fixture(scope="module")
@@ -110,31 +59,10 @@ def spectral_server(spectral_run, tmp_path_factory: pytest.TempPathFactory) -> I
     run = tmp_path_factory.mktemp("spectral_studio") / "run"
     shutil.copytree(spectral_run[0], run)
     analyze_bundle(run / "bundle")
-    yield from _serve(Studio.open(run / "bundle"))
+    yield from serve(Studio.open(run / "bundle"))
 
 
 # --- the browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_path(CHROMIUM, "chromium")
-    sync_playwright = _playwright()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("TIMBRESPACE_ARTIFACTS")
-    path = Path(folder) / "studio" if folder else tmp_path_factory.mktemp("studio_screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    print(f"studio screenshots: {path}")
-    return path
 
 
 class Page:

@@ -26,8 +26,8 @@ from timbrespace.studio.app import create_app
 from timbrespace.studio.codebook_routes import Method
 from timbrespace.studio.service import Studio
 
-from .test_studio_browser import _serve, artifacts  # noqa: F401 - the artifacts fixture
-from .test_studio_instrument import browser, open_page  # noqa: F401 - the browser fixture
+from .browsers import serve
+from .test_studio_instrument import open_page
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette: "use httpx2" (not installed here)
@@ -353,7 +353,7 @@ def test_a_codebook_model_without_its_analysis_says_to_run_analyze(
 
 @pytest.fixture(scope="module")
 def codebook_server(studio: Studio) -> Iterator[str]:
-    yield from _serve(studio)
+    yield from serve(studio)
 
 
 MEASURED_PIXELS = """() => {
@@ -368,8 +368,8 @@ MEASURED_PIXELS = """() => {
 
 
 def test_the_panel_draws_a_preset_renders_it_and_shows_the_measured_curve(
-    browser,  # noqa: F811 - the fixture
-    artifacts: Path,  # noqa: F811 - the fixture
+    browser,
+    artifacts: Path,
     codebook_server: str,
 ) -> None:
     context, page, errors, requests = open_page(browser, codebook_server)

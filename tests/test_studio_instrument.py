@@ -23,8 +23,7 @@ from timbrespace.studio.guards import MAX_BODY
 from timbrespace.studio.instrument import UPLOAD_BYTES
 from timbrespace.studio.service import Studio
 
-from .conftest import require_path
-from .test_studio_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _playwright, _serve
+from .browsers import TIMEOUT_MS, serve
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette: "use httpx2" (not installed here)
@@ -252,25 +251,13 @@ def test_the_openapi_document_describes_the_instrument_routes(client: TestClient
 
 
 @pytest.fixture(scope="module")
-def browser():
-    require_path(CHROMIUM, "chromium")
-    sync_playwright = _playwright()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def instrument_server(studio: Studio) -> Iterator[str]:
-    yield from _serve(studio)
+    yield from serve(studio)
 
 
 @pytest.fixture(scope="module")
 def oneshot_server(analysed_run: Path) -> Iterator[str]:
-    yield from _serve(Studio.open(analysed_run / "bundle"))
+    yield from serve(Studio.open(analysed_run / "bundle"))
 
 
 def open_page(browser, url: str):

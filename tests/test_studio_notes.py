@@ -21,9 +21,9 @@ import soundfile as sf
 from timbrespace.studio.app import create_app
 from timbrespace.studio.service import Studio
 
+from .browsers import serve
 from .conftest import NOTE_RATE
-from .test_studio_browser import _serve
-from .test_studio_instrument import browser, open_page  # noqa: F401 - the browser fixture
+from .test_studio_instrument import open_page
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette: "use httpx2" (not installed here)
@@ -230,16 +230,16 @@ def test_the_openapi_document_describes_the_note_route(client: TestClient) -> No
 
 @pytest.fixture(scope="module")
 def notes_server(studio: Studio) -> Iterator[str]:
-    yield from _serve(studio)
+    yield from serve(studio)
 
 
 @pytest.fixture(scope="module")
 def oneshot_server(oneshot_studio: Studio) -> Iterator[str]:
-    yield from _serve(oneshot_studio)
+    yield from serve(oneshot_studio)
 
 
 def test_the_panel_plays_computer_keys_and_mixes_styles(
-    browser,  # noqa: F811 - the fixture
+    browser,
     notes_server: str,
 ) -> None:
     context, page, errors, requests = open_page(browser, notes_server)
@@ -287,7 +287,7 @@ def test_the_panel_plays_computer_keys_and_mixes_styles(
 
 
 def test_the_panel_is_absent_for_a_model_that_plays_no_notes(
-    browser,  # noqa: F811 - the fixture
+    browser,
     oneshot_server: str,
 ) -> None:
     context, page, errors, requests = open_page(browser, oneshot_server)

@@ -24,7 +24,7 @@ import soundfile as sf
 from timbrespace.studio.pads import step_times
 from timbrespace.studio.service import Studio
 
-from .test_studio_browser import TIMEOUT_MS, _serve, artifacts, browser  # noqa: F401 - fixtures
+from .browsers import TIMEOUT_MS, serve
 from .test_studio_pads import clean_decay, energy_onsets, f0_midi, wav
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def run(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(run: Path) -> Iterator[str]:
-    yield from _serve(Studio.open(run / "bundle"))
+    yield from serve(Studio.open(run / "bundle"))
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +171,9 @@ def assert_no_errors(page: PlayPage) -> None:
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (1440, 900)])
 def test_the_play_panel_fits_and_nothing_overlaps(
-    browser,  # noqa: F811 - the fixture
+    browser,
     server: str,
-    artifacts: Path,  # noqa: F811 - the fixture
+    artifacts: Path,
     width: int,
     height: int,
 ) -> None:
@@ -218,7 +218,7 @@ def test_the_play_panel_fits_and_nothing_overlaps(
 
 
 def test_a_key_plays_the_sound_at_its_note_and_a_cached_one_at_once(
-    browser,  # noqa: F811 - the fixture
+    browser,
     server: str,
 ) -> None:
     page = PlayPage(browser, server, 1440, 900)
@@ -269,10 +269,10 @@ def test_a_key_plays_the_sound_at_its_note_and_a_cached_one_at_once(
 
 
 def test_pads_play_a_pattern_on_the_grid_export_it_and_write_a_kit(
-    browser,  # noqa: F811 - the fixture
+    browser,
     server: str,
     exports: Path,
-    artifacts: Path,  # noqa: F811 - the fixture
+    artifacts: Path,
 ) -> None:
     page = PlayPage(browser, server, 1440, 900)
     try:
@@ -363,10 +363,10 @@ def test_pads_play_a_pattern_on_the_grid_export_it_and_write_a_kit(
 
 
 def test_the_pack_form_writes_16_distinct_files_and_they_drag_out(
-    browser,  # noqa: F811 - the fixture
+    browser,
     server: str,
     exports: Path,
-    artifacts: Path,  # noqa: F811 - the fixture
+    artifacts: Path,
 ) -> None:
     page = PlayPage(browser, server, 1280, 720)
     try:

@@ -11,7 +11,6 @@ Playwright drives Debian's chromium as in test_studio_browser.py; screenshots go
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import require_path
-from .test_studio_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _playwright, _serve
+from .browsers import TIMEOUT_MS, serve
 
 pytestmark = pytest.mark.slow
 
@@ -29,33 +27,11 @@ MAIN = ("pitch", "attack", "release", "brightness", "loudness")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    require_path(CHROMIUM, "chromium")
-    sync_playwright = _playwright()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the screenshots go: $TIMBRESPACE_ARTIFACTS/studio, as test_studio_browser's."""
-    folder = os.environ.get("TIMBRESPACE_ARTIFACTS")
-    path = Path(folder) / "studio" if folder else tmp_path_factory.mktemp("studio_screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    print(f"studio screenshots: {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def demo_server(demo_run: Path) -> Iterator[str]:
     """The studio of the tiny one-shot demo model, originals from its demo pack: its URL."""
     from timbrespace.studio.service import Studio
 
-    yield from _serve(Studio.open(demo_run / "bundle"))
+    yield from serve(Studio.open(demo_run / "bundle"))
 
 
 class Screen:

@@ -10,7 +10,9 @@ secant estimate of how much the measurement moves per unit of latent value:
     s_k = (m_k − m_{k−1}) / (b_k − b_{k−1}), clipped to [SLOPE_MIN, SLOPE_MAX] (1 at k = 0)
     b_{k+1} = b_k + e_k / s_k, each step at most `max_step`
 
-until every measured error is within its tolerance or the render budget ends; the best iterate
+until every measured error is within its tolerance, the render budget ends or no target moves
+(the corrections are spent at their limits, or the errors unmeasurable: the decoder is
+deterministic, so the render would repeat); the best iterate
 (the smallest worst weighted error in tolerances; a failed measurement counts as the worst) is
 kept.
 Controls without a request (NaN: PCA axes, packs, custom) keep their open-loop latent target,
@@ -131,7 +133,10 @@ def settle(
             slope = secant_slopes(targets, previous[0], measured, previous[1])
         previous = (targets.clone(), measured)
         correction = torch.where(judged & ~reached, error / slope, torch.zeros_like(error))
-        targets = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)
-        targets = start + torch.maximum(torch.minimum(targets - start, offset_limit), -offset_limit)
+        stepped = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)
+        stepped = start + torch.maximum(torch.minimum(stepped - start, offset_limit), -offset_limit)
+        if bool(((stepped - targets).abs() <= 1e-9).all()):
+            break  # every correction is spent (limits) or unmeasurable: a render would repeat
+        targets = stepped
     assert best is not None
     return best
