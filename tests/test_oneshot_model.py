@@ -362,6 +362,43 @@ def test_smooth_frames_removes_the_half_control_rate_checkerboard() -> None:
     assert not build_model("oneshot", legacy).decoder.smooth_controls
 
 
+def test_the_bend_loses_patterns_repeating_every_upsampling_stride() -> None:
+    """`null_period(·, 4)` is [1, 2, 2, 2, 1]/8: zero gain for every pattern of period 4 or 2
+    (the last sub-pixel stage's frequency modulation), lines and constants pass; a decoder's
+    bend keeps no period-4 component whatever its weights; legacy bundles keep the raw bend."""
+    from timbrespace.models.oneshot_synth import null_period
+
+    t = torch.arange(16.0)
+    for pattern in (torch.cos(torch.pi / 2 * t), torch.sin(torch.pi / 2 * t), (-1.0) ** t):
+        torch.testing.assert_close(
+            null_period(pattern, 4)[2:-2], torch.zeros(12), atol=1e-6, rtol=0
+        )
+    torch.testing.assert_close(null_period(3.0 * t - 1.0, 4)[2:-2], (3.0 * t - 1.0)[2:-2])
+    torch.testing.assert_close(null_period(t.view(2, 8), 1), t.view(2, 8))
+    torch.testing.assert_close(null_period(torch.tensor([0.0, 0.0, 8.0, 0.0, 0.0]), 4),
+                               torch.tensor([1.0, 2.0, 2.0, 2.0, 1.0]))  # fmt: skip
+
+    model = build_model("oneshot", resolve_config("oneshot", "tiny", {"smooth_bend": True})).eval()
+    decoder = model.decoder
+    heads: list[torch.Tensor] = []
+    decoder.head.register_forward_hook(lambda module, args, out: heads.append(out))
+    with torch.no_grad():
+        decoder.head.weight.normal_(std=0.05)  # a decoder far from smooth
+        octaves = torch.log2(decoder.controls(torch.randn(3, model.latent_dim)).f0)
+    raw_bend = heads[0][:, 0]  # one channel: the head's first row is the bend
+    expected = decoder.bend_octaves * torch.tanh(null_period(raw_bend, 4))
+    # the centring and the base pitch are constants per sound: compare the bend's steps
+    torch.testing.assert_close(torch.diff(octaves[:, 0]), torch.diff(expected), atol=1e-5, rtol=0)
+    assert decoder.bend_period == 4
+    from timbrespace.models.oneshot_synth import smooth_bend_for
+
+    assert [smooth_bend_for(rate) for rate in (16000, 22050, 44100)] == [False, False, True]
+    assert smooth_bend_for(22050, True) and not smooth_bend_for(44100, False)
+    legacy = config_to_dict(resolve_config("oneshot", "tiny"))
+    del legacy["smooth_bend"]
+    assert build_model("oneshot", legacy).decoder.bend_period == 1
+
+
 def test_harmonics_start_rolled_off_above_32_khz_and_equal_below() -> None:
     """A ddsp decoder at 44.1 kHz starts with harmonic k at 1/k of the first (all equal, a
     44.1 kHz model fell to all-noise renders in its first minute); at 22.05 kHz and 16 kHz all

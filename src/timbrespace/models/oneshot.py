@@ -42,8 +42,12 @@ from timbrespace.models.layers import (
     residual_stack,
     with_weight_norm,
 )
-from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, check_partials
-from timbrespace.models.oneshot_synth import OneShotSynthDecoder, rolloff_for, synth_decoder_from
+from timbrespace.models.oneshot_partials import check_partials
+from timbrespace.models.oneshot_synth import (
+    OneShotSynthDecoder,
+    oneshot_options,
+    synth_decoder_from,
+)
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
 
@@ -62,6 +66,8 @@ class OneShotConfig:
     ddsp: `partials`, `n_*`, `voice_harmonics`: chords, bells (`models.oneshot_partials`);
     `harmonic_rolloff`: the harmonics start at amplitudes ∝ 1/k^rolloff (training only: a
     loaded model's weights replace the start); None: `rolloff_for(sample_rate)`.
+    `smooth_bend`: the pitch bend loses every pattern repeating each `synth_strides[-1]`
+    frames (`oneshot_synth.null_period`); None: `smooth_bend_for(sample_rate)`.
     """
 
     sample_rate: int = 44100
@@ -94,6 +100,7 @@ class OneShotConfig:
     transient_ms: float = 20.0
     centred_bend: bool = True
     smooth_controls: bool = True
+    smooth_bend: bool | None = None
     partials: str = "none"
     n_partials: int = 32
     n_voices: int = 3
@@ -359,14 +366,7 @@ class OneShotAutoencoder(ConfiguredModel):
         self.encoder = encoder_from(cfg, self.bottleneck.input_dim)
         self.decoder: OneShotDecoder | OneShotSynthDecoder
         if cfg.synth == "ddsp":
-            self.decoder = synth_decoder_from(
-                cfg,
-                cfg.latent_dim,
-                centred_bend=cfg.centred_bend,
-                smooth_controls=cfg.smooth_controls,
-                harmonic_rolloff=rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
-                **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
-            )
+            self.decoder = synth_decoder_from(cfg, cfg.latent_dim, **oneshot_options(cfg))
         else:
             self.decoder = OneShotDecoder(
                 channels=cfg.channels,
@@ -490,6 +490,6 @@ register_family(
     presets=ONESHOT_PRESETS,
     legacy={  # bundles from before these decoders, the centred bend, partials, smoothing
         **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
-        **{"partials": "none", "smooth_controls": False},
+        **{"partials": "none", "smooth_controls": False, "smooth_bend": False},
     },
 )

@@ -34,7 +34,7 @@ from timbrespace.models.layers import (
     make_activation,
     residual_stack,
 )
-from timbrespace.models.oneshot_partials import OneShotPartials, PartialControls
+from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
 
 PITCH_BEND_OCTAVES = 2.0
 """Largest pitch bend over time, in octaves either side of the latent's base pitch."""
@@ -98,6 +98,7 @@ class OneShotSynthDecoder(nn.Module):
         noise_seed: int = 0,
         centred_bend: bool = True,
         smooth_controls: bool = True,
+        smooth_bend: bool = False,
         partials: str = "none",
         n_partials: int = 32,
         n_voices: int = 3,
@@ -118,6 +119,7 @@ class OneShotSynthDecoder(nn.Module):
         self.bend_octaves = bend_octaves
         self.centred_bend = centred_bend
         self.smooth_controls = smooth_controls
+        self.bend_period = strides[-1] if smooth_bend and strides else 1
         self.frames = control_frames(clip_samples, hop)
         self.frames0 = math.ceil(self.frames / math.prod(strides))
         self.width0 = widths[0]
@@ -174,7 +176,7 @@ class OneShotSynthDecoder(nn.Module):
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
         base = self.pitch(z)
         level = exp_sigmoid(raw[:, :, 1:2])
-        bend = self.bend_octaves * torch.tanh(raw[:, :, 0])
+        bend = self.bend_octaves * torch.tanh(null_period(raw[:, :, 0], self.bend_period))
         if self.centred_bend:
             bend = bend - centre_of(bend, level[:, :, 0].detach())
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
@@ -241,6 +243,18 @@ def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDec
     )
 
 
+def oneshot_options(cfg: Any) -> dict[str, Any]:
+    """The decoder options of a `OneShotConfig` beyond `synth_decoder_from`'s shared fields:
+    the bend's centring and smoothing, the control smoothing, the harmonics' start, partials."""
+    return {
+        "centred_bend": cfg.centred_bend,
+        "smooth_controls": cfg.smooth_controls,
+        "smooth_bend": smooth_bend_for(cfg.sample_rate, cfg.smooth_bend),
+        "harmonic_rolloff": rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
+        **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
+    }
+
+
 def rolloff_for(sample_rate: int, rolloff: float | None = None) -> float:
     """The harmonics' starting rolloff (`rolloff` when given): 0 (all equal) up to 32 kHz,
     1 above. Measured on the demo pack (`small`, seed 0): at 44.1 kHz with all equal, the
@@ -252,6 +266,19 @@ def rolloff_for(sample_rate: int, rolloff: float | None = None) -> float:
     return 1.0 if sample_rate > 32000 else 0.0
 
 
+def smooth_bend_for(sample_rate: int, smooth_bend: bool | None = None) -> bool:
+    """Whether the bend is smoothed by `null_period` (`smooth_bend` when given): above 32 kHz.
+    Measured on `timbrespace demo` (`small`, 4 min): at 44.1 kHz it took the period-4 vibrato
+    of far pitch moves from 100–250 cents to under 10, the plucks' tuning within ±50 cents
+    (pyin) from 60 % to 100 % and the slider p95 from 60 to 32 ms; at 22.05 kHz, where no such
+    vibrato shows on plucks, two runs with it drifted more over the note (median 10 and 18 cents
+    between the first third and the whole, against 2–3 in three runs without; pluck tuning 21
+    and 26 cents against 0.6), so it stays off there."""
+    if smooth_bend is not None:
+        return bool(smooth_bend)
+    return sample_rate > 32000
+
+
 def smooth_frames(features: torch.Tensor) -> torch.Tensor:
     """Features `[batch, channels, frames]` filtered over time by [¼, ½, ¼] (edges repeated):
     the sub-pixel upsampling leaves every other control frame louder than its neighbours, an
@@ -259,6 +286,24 @@ def smooth_frames(features: torch.Tensor) -> torch.Tensor:
     hears as the note; this filter's gain there is exactly zero."""
     padded = torch.nn.functional.pad(features, (1, 1), mode="replicate")
     return 0.25 * padded[..., :-2] + 0.5 * padded[..., 1:-1] + 0.25 * padded[..., 2:]
+
+
+def null_period(curve: torch.Tensor, period: int) -> torch.Tensor:
+    """`curve` `[..., frames]` smoothed by a symmetric moving average whose gain is exactly zero
+    at every frequency with a period dividing `period` frames (`period` frames, then [½, ½] when
+    even; edges repeated); 1 returns it as it is. The bend's pattern repeating every `period`
+    frames (the last sub-pixel upsampling's stride) is a frequency modulation at the control
+    rate / `period` (86 Hz at 44.1 kHz): measured on the 44.1 kHz demo model, ±1–4 semitones far
+    from the data, which a pitch tracker hears as a note two octaves down."""
+    if period <= 1:
+        return curve
+    taps = torch.ones(period, dtype=curve.dtype, device=curve.device) / period
+    if period % 2 == 0:
+        taps = torch.nn.functional.pad(taps, (0, 1)) / 2 + torch.nn.functional.pad(taps, (1, 0)) / 2
+    half = (taps.numel() - 1) // 2
+    flat = curve.reshape(-1, 1, curve.shape[-1])
+    padded = torch.nn.functional.pad(flat, (half, half), mode="replicate")
+    return torch.nn.functional.conv1d(padded, taps.view(1, 1, -1)).reshape(curve.shape)
 
 
 def centre_of(curve: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
