@@ -241,13 +241,15 @@ def test_advanced_section_is_remembered(browser, demo_server: str) -> None:
     try:
         screen.page.click("#controls details.advanced > summary")
         assert screen.page.is_visible("[data-control='pca1']")
-        assert screen.page.evaluate("localStorage.getItem('timbrespace.studio.advanced')") == "1"
+        remembered = "v => localStorage.getItem('timbrespace.studio.advanced') === v"
+        # <details> fires "toggle" in a later task than the click: wait for it, not a race
+        screen.page.wait_for_function(remembered, arg="1", timeout=5000)
         screen.page.reload()
         screen.page.wait_for_selector("body[data-ready='1']")
         assert screen.page.evaluate("document.querySelector('details.advanced').open")
         assert screen.page.is_visible("[data-control='pca1']")
         screen.page.click("#controls details.advanced > summary")
-        assert screen.page.evaluate("localStorage.getItem('timbrespace.studio.advanced')") == "0"
+        screen.page.wait_for_function(remembered, arg="0", timeout=5000)
         assert_no_errors(screen)
     finally:
         screen.close()
