@@ -163,7 +163,7 @@ def speed(bundle, codebook, repeats: int = 5) -> dict:  # noqa: ANN001
     for repeat in range(repeats + 1):  # the first call warms up (allocations, FFT plans)
         began = time.perf_counter()
         selection = select_codes(codebook, targets)
-        render_codes(bundle.model, selection.codes, selection.levels)
+        render_codes(bundle.model, selection.codes, selection.levels, selection.pitches)
         if repeat:
             times.append(time.perf_counter() - began)
     follow_targets(bundle, targets, codebook=codebook)  # the full path works too

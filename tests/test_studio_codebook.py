@@ -129,7 +129,7 @@ def test_the_codebook_gives_every_code_its_place_and_values_in_units(
     assert 100 < low < high < RATE / 2 and high / low > 2  # codes of distinct brightness
     assert -130 < by_name["loudness"]["range"][0] < by_name["loudness"]["range"][1] < 0  # dB
     low, high = by_name["f0"]["range"]
-    assert 40 < low < high < 1000  # the melodies' pitches in Hz (unvoiced codes: null)
+    assert 40 < low < high < 2100  # the melodies' pitches in Hz, flute to C7 (unvoiced: null)
     assert by_name["f0"]["error_unit"] == "cents" and by_name["centroid"]["error_unit"] == "%"
 
 

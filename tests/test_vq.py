@@ -105,15 +105,17 @@ def test_vq_model_encodes_to_code_vectors_and_back() -> None:
     model.eval()
     with torch.inference_mode():
         z = model.encode(audio)
-        codes, levels = model.codes(z), model.levels(z)
-        assert z.shape == (2, 4 + 1, 1 + 8000 // 128)  # the code vector and the level
-        assert torch.equal(model.code_path(codes, levels), z)  # every frame is a codebook row
-        sound = model.decode(model.code_path(codes[:, :10], levels[:, :10]))
+        codes, levels, pitches = model.codes(z), model.levels(z), model.pitches(z)
+        assert z.shape == (2, 4 + 2, 1 + 8000 // 128)  # the code vector, the level, the pitch
+        assert torch.equal(model.code_path(codes, levels, pitches), z)  # a code is a row
+        sound = model.decode(model.code_path(codes[:, :10], levels[:, :10], pitches[:, :10]))
     assert sound.shape == (2, 1, 9 * 128)
     with pytest.raises(ValueError, match="codes must be in"):
-        model.code_path(torch.tensor([[0, 32]]), torch.zeros(1, 2))
+        model.code_path(torch.tensor([[0, 32]]), torch.zeros(1, 2), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="needs a level"):
         model.code_path(torch.tensor([[0, 1]]))
+    with pytest.raises(ValueError, match="needs a pitch"):
+        model.code_path(torch.tensor([[0, 1]]), torch.zeros(1, 2))
 
 
 def test_gain_shape_codes_ignore_the_level_and_the_level_sets_the_loudness() -> None:
@@ -126,13 +128,81 @@ def test_gain_shape_codes_ignore_the_level_and_the_level_sets_the_loudness() -> 
         shift = (model.levels(loud) - model.levels(quiet)).numpy()
         assert np.allclose(shift[:, 2:-2], math.log(10), atol=0.01)  # the level, in ln |X|
         louder = quiet.clone()
-        louder[:, -1] += 1.0
+        louder[:, model.code_dim] += 1.0
         gain = model.decode_log_magnitude(louder) - model.decode_log_magnitude(quiet)
     assert torch.allclose(gain, torch.ones_like(gain), atol=1e-5)  # +1 level = ×e magnitude
 
 
-def test_a_vq_model_without_gain_shape_keeps_loudness_in_the_codes() -> None:
+def harmonic_tone(f0: float, sample_rate: int, seconds: float = 0.5) -> torch.Tensor:
+    """Audio `[1, 1, samples]`: 8 partials at k·f0 falling 1/k, peak about 0.3."""
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    tone = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 9))
+    return (0.3 * tone / 2.7)[None, None]
+
+
+def test_pitch_shape_tracks_each_frame_and_reads_a_note_shape_at_any_pitch() -> None:
+    model = build_model("vq", resolve_config("vq", "tiny")).eval()
+    assert model.pitch_shape and model.latent_dim == 4 + 2
+    with torch.inference_mode():
+        sr = model.sample_rate
+        low, high = (model.encode(harmonic_tone(hz, sr)) for hz in (220.0, 330.0))
+        for z, hz in ((low, 220.0), (high, 330.0)):
+            middle = model.pitches(z)[0, 5:-5]
+            assert torch.allclose(440 * torch.exp2(middle), torch.full_like(middle, hz), rtol=2e-3)
+        # the encoder reads both on the pitch axis, where they are the same shape
+        spectra = [model.target.features(harmonic_tone(hz, sr)) for hz in (220.0, 330.0)]
+        read = [
+            model.pitch_features(spectrum, torch.full((1, spectrum.shape[-1]), hz))
+            for spectrum, hz in zip(spectra, (220.0, 330.0), strict=True)
+        ]
+    hz = torch.arange(spectra[0].shape[2]) * sr / model._config.n_fft
+    partials = (hz > 100) & (hz < 3000)
+    axis = (model.pitch_axis > -0.5) & (model.pitch_axis < 3.1)  # up to the 8th partial
+
+    def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+        a, b = a[0, 0, :, 10] - a[0, 0, :, 10].mean(), b[0, 0, :, 10] - b[0, 0, :, 10].mean()
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    assert correlation(spectra[0][:, :, partials], spectra[1][:, :, partials]) < 0.5
+    assert correlation(read[0][:, :, axis], read[1][:, :, axis]) > 0.9
+
+
+def test_pitch_channel_moves_the_pitch_relative_part_by_its_octaves() -> None:
+    torch.manual_seed(0)
     model = build_model("vq", resolve_config("vq", "tiny", {"gain_shape": False})).eval()
+    with torch.no_grad():
+        model.decoder.output.weight.zero_()  # the fixed part: the per-bin mean alone
+        model.decoder.linear.weight.zero_()
+        model.decoder.output.bias.zero_()
+        bins = model.target.linear_bins
+        axis = model.pitch_axis
+        bump = torch.exp(-0.5 * ((axis - math.log2(3)) / 0.02) ** 2)  # the 3rd partial
+        model.decoder.output.bias[bins:] = bump
+        z = torch.zeros(1, model.latent_dim, 1)
+        fixed = model.decode_log_magnitude(z)  # pitch channel 0: A4
+        z[:, -1] = 1.0  # one octave up
+        moved = model.decode_log_magnitude(z)
+    hz = torch.arange(bins) * model.sample_rate / model._config.n_fft
+    mean = model._target_stats()[0]
+    peak_a4 = float(hz[int(torch.argmax(fixed[0, 0, :, 0] - mean))])
+    peak_a5 = float(hz[int(torch.argmax(moved[0, 0, :, 0] - mean))])
+    step = model.sample_rate / model._config.n_fft
+    assert peak_a4 == pytest.approx(3 * 440, abs=step) and peak_a5 == pytest.approx(
+        3 * 880, abs=step
+    )
+
+
+def test_models_from_before_pitch_shape_keep_their_latent() -> None:
+    config = resolve_config("vq", "tiny", {"pitch_shape": False})
+    model = build_model("vq", config).eval()
+    assert model.latent_dim == 4 + 1 and model.pitches(torch.zeros(1, 5, 3)) is None
+    with pytest.raises(ConfigError, match="front_end"):
+        resolve_config("vq", "tiny", {"front_end": "mel"})
+
+
+def test_a_vq_model_without_gain_shape_keeps_loudness_in_the_codes() -> None:
+    settings = {"gain_shape": False, "pitch_shape": False}
+    model = build_model("vq", resolve_config("vq", "tiny", settings)).eval()
     assert model.latent_dim == 4
     with torch.inference_mode():
         z = model.encode(0.1 * torch.randn(1, 1, 4000))
@@ -159,12 +229,44 @@ def test_codebook_is_measured_on_decoded_audio(vq_run: Path) -> None:
     audible = np.flatnonzero(codebook.audible() & codebook.used())
     code = int(audible[np.argmax(codebook.column("loudness")[audible])])
     frames = bundle.model.latent_frames(8000)
-    held = render_codes(bundle.model, np.full(frames, code), np.full(frames, codebook.levels[code]))
+    held = render_codes(
+        bundle.model,
+        np.full(frames, code),
+        np.full(frames, codebook.levels[code]),
+        np.full(frames, codebook.pitches[code]),
+    )
     audio = held.mean(dim=0).numpy()
     sr = bundle.model.sample_rate
     centroid = librosa.feature.spectral_centroid(y=audio, sr=sr, n_fft=1024, hop_length=128)[0]
     middle = float(np.median(centroid[len(centroid) // 4 : -len(centroid) // 4]))
     assert codebook.column("centroid")[code] == pytest.approx(middle, rel=0.1)
+
+
+def test_a_code_plays_at_the_pitch_of_its_pitch_channel(vq_run: Path) -> None:
+    import librosa
+
+    from timbrespace.codebook_play import bundle_codebook, render_codes
+
+    bundle = _bundle(vq_run)
+    codebook = bundle_codebook(bundle)
+    assert codebook.pitch_shape and np.isfinite(codebook.pitches).all()
+    voiced = np.flatnonzero(np.isfinite(codebook.column("f0")) & codebook.audible())
+    # every voiced code measures (the project's tracker) at the pitch it was rendered at
+    cents = 1200 * np.log2(codebook.column("f0")[voiced] / (440 * 2 ** codebook.pitches[voiced]))
+    assert voiced.size >= 8 and np.mean(np.abs(cents) < 50) >= 0.9
+    code = int(voiced[np.argmax(codebook.usage[voiced])])
+    frames, sr = bundle.model.latent_frames(16000), bundle.model.sample_rate
+    for shift in (0, 7, -5):  # semitones
+        pitch = codebook.pitches[code] + shift / 12
+        audio = render_codes(
+            bundle.model,
+            np.full(frames, code),
+            np.full(frames, codebook.levels[code]),
+            np.full(frames, pitch),
+        ).mean(dim=0)
+        f0, voiced_flag, _ = librosa.pyin(audio.numpy(), fmin=60, fmax=2000, sr=sr)
+        heard = float(np.nanmedian(np.where(voiced_flag, f0, np.nan)[8:-8]))
+        assert 1200 * abs(math.log2(heard / (440 * 2**pitch))) < 50
 
 
 def test_codebook_counts_the_training_sequences(vq_run: Path, melody_cache: Path) -> None:

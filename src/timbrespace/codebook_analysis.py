@@ -26,39 +26,47 @@ RENDER_SECONDS = 0.5
 """How long each code is held when it is rendered to be measured (s)."""
 
 
-def code_levels(model: CodebookModel, paths: torch.Tensor, codes: torch.Tensor) -> np.ndarray:
-    """Each code's typical level `[codes]` (the median level of the training frames it encodes;
-    the median of all frames for an unused code), NaN for a model without levels."""
-    levels = model.levels(paths)
-    size = int(model.codebook_size)
-    if levels is None:
+def code_typical(values: torch.Tensor | None, codes: torch.Tensor, size: int) -> np.ndarray:
+    """Each code's typical value `[size]` of a per-frame channel `values` `[batch, frames]`
+    (a level, a pitch): the median over the training frames the code encodes (`codes`, same
+    shape), the median of all frames for an unused code; all NaN when `values` is None."""
+    if values is None:
         return np.full(size, np.nan)
-    flat_levels, flat_codes = levels.reshape(-1).numpy(), codes.reshape(-1).numpy()
-    typical = np.full(size, float(np.median(flat_levels)) if flat_levels.size else 0.0)
+    flat_values, flat_codes = values.reshape(-1).numpy(), codes.reshape(-1).numpy()
+    typical = np.full(size, float(np.median(flat_values)) if flat_values.size else 0.0)
     order = np.argsort(flat_codes, kind="stable")
     bounds = np.searchsorted(flat_codes[order], np.arange(size + 1))
     for code in range(size):
         members = order[bounds[code] : bounds[code + 1]]
         if members.size:
-            typical[code] = float(np.median(flat_levels[members]))
+            typical[code] = float(np.median(flat_values[members]))
     return typical
 
 
-def held_codes(model: CodebookModel, levels: np.ndarray, frames: int) -> torch.Tensor:
-    """Every code held for `frames` frames at its level: latents `[codes, latent_dim, frames]`."""
+def held_codes(
+    model: CodebookModel, levels: np.ndarray, pitches: np.ndarray, frames: int
+) -> torch.Tensor:
+    """Every code held for `frames` frames at its level and pitch (each `[codes]`, all NaN for
+    a model without that channel): latents `[codes, latent_dim, frames]`."""
     size = int(model.codebook_size)
     codes = torch.arange(size)[:, None].expand(size, frames)
-    given = None if np.isnan(levels).all() else torch.from_numpy(levels).float()
-    return model.code_path(codes, None if given is None else given[:, None].expand(size, frames))
+
+    def held(values: np.ndarray) -> torch.Tensor | None:
+        if np.isnan(values).all():
+            return None
+        return torch.from_numpy(values).float()[:, None].expand(size, frames)
+
+    return model.code_path(codes, held(levels), held(pitches))
 
 
 def code_values(
-    bundle: Bundle, levels: np.ndarray, *, seconds: float = RENDER_SECONDS
+    bundle: Bundle, levels: np.ndarray, pitches: np.ndarray, *, seconds: float = RENDER_SECONDS
 ) -> np.ndarray:
     """Descriptors `[codes, len(CODE_DESCRIPTORS)]` of every code held `seconds` at its level
-    and decoded (in the descriptors' units; NaN where a code has none)."""
+    and pitch and decoded (in the descriptors' units; NaN where a code has none)."""
     model = as_codebook_model(bundle.model, "the codebook analysis")
-    held = held_codes(model, levels, model.latent_frames(int(seconds * model.sample_rate)))
+    frames = model.latent_frames(int(seconds * model.sample_rate))
+    held = held_codes(model, levels, pitches, frames)
     settings = measure_settings(int(model.sample_rate), int(model.hop_length))
     rows = []
     for start in range(0, held.shape[0], 64):
@@ -74,12 +82,13 @@ def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
     size = int(model.codebook_size)
     with torch.inference_mode():
         codes = model.codes(paths)
-    levels = code_levels(model, paths, codes)
-    spectra = decode_spectra(bundle.model, held_codes(model, levels, 1))
+    levels = code_typical(model.levels(paths), codes, size)
+    pitches = code_typical(model.pitches(paths), codes, size)
+    spectra = decode_spectra(bundle.model, held_codes(model, levels, pitches, 1))
     analysis = CodebookAnalysis(
         names=list(CODE_DESCRIPTORS),
         units={name: descriptor_unit(name) for name in CODE_DESCRIPTORS},
-        values=code_values(bundle, levels),
+        values=code_values(bundle, levels, pitches),
         usage=np.bincount(codes.reshape(-1).numpy(), minlength=size).astype(np.float64),
         transitions=transition_counts(codes.numpy(), size),
         map=pca_map(model.code_vectors().double().numpy()),
@@ -87,6 +96,7 @@ def analyze_codebook(bundle: Bundle, paths: torch.Tensor) -> CodebookAnalysis:
         levels=levels,
         render_seconds=RENDER_SECONDS,
         weights_sha256=weights_digest(bundle.path),
+        pitches=pitches,
     )
     save_codebook(bundle.path, analysis)
     return analysis

@@ -73,7 +73,9 @@ class Selection:
     """Codes chosen for target curves: `codes` `[frames]`; `targets` the curves used (clamped,
     in units, NaN = no target); `predicted` the chosen codes' measured values on those
     descriptors; `notices`: what was clamped or left out; `seconds`: time to select; `levels`
-    `[frames]` of a gain-shape model (each code's own, moved to meet a loudness target)."""
+    `[frames]` of a gain-shape model (each code's own, moved to meet a loudness target);
+    `pitches` `[frames]` of a pitch-shape model (octaves re A4: each code's own, or the f0
+    target where there is one)."""
 
     codes: np.ndarray
     targets: dict[str, np.ndarray]
@@ -82,6 +84,7 @@ class Selection:
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
     levels: np.ndarray | None = None
+    pitches: np.ndarray | None = None
 
 
 def bundle_codebook(bundle: Bundle, what: str = "descriptor targets") -> CodebookAnalysis:
@@ -258,6 +261,13 @@ def select_codes(
             shift = (loudness - codebook.column("loudness")[codes]) / DB_PER_LEVEL
             levels = np.where(np.isfinite(shift), levels + shift, levels)
             predicted["loudness"] = np.where(np.isfinite(loudness), loudness, predicted["loudness"])
+    pitches = None
+    if codebook.pitch_shape and codebook.pitches is not None:
+        pitches = codebook.pitches[codes].copy()
+        if "f0" in names:  # the codes are searched by f0 for their register, set to it exactly
+            f0 = clamped["f0"]
+            pitches = np.where(np.isfinite(f0), np.log2(np.where(f0 > 0, f0, 1.0) / 440.0), pitches)
+            predicted["f0"] = np.where(np.isfinite(f0), f0, predicted["f0"])
     return Selection(
         codes=codes,
         targets=clamped,
@@ -266,6 +276,7 @@ def select_codes(
         notices=notices,
         seconds=time.perf_counter() - began,
         levels=levels,
+        pitches=pitches,
     )
 
 
@@ -273,14 +284,19 @@ def render_codes(
     model: ConfiguredModel,
     codes: np.ndarray,
     levels: np.ndarray | None = None,
+    pitches: np.ndarray | None = None,
     *,
     gla_iters: int | None = None,
 ) -> torch.Tensor:
-    """A code sequence `[frames]` (with a gain-shape model's levels `[frames]`) → audio
-    `[channels, samples]` through the model's decoder."""
-    given = None if levels is None else torch.from_numpy(np.asarray(levels, np.float32)[None])
+    """A code sequence `[frames]` (with a gain-shape model's levels `[frames]`, a pitch-shape
+    model's pitches `[frames]` in octaves re A4) → audio `[channels, samples]` through the
+    model's decoder."""
+
+    def row(values: np.ndarray | None) -> torch.Tensor | None:
+        return None if values is None else torch.from_numpy(np.asarray(values, np.float32)[None])
+
     z = as_codebook_model(model, "rendering codes").code_path(
-        torch.as_tensor(np.asarray(codes)[None], dtype=torch.long), given
+        torch.as_tensor(np.asarray(codes)[None], dtype=torch.long), row(levels), row(pitches)
     )
     return render(model, z, gla_iters=gla_iters)[0]
 
@@ -345,7 +361,9 @@ def follow_targets(
         learned=learned,
         continuity=continuity,
     )
-    audio = render_codes(bundle.model, selection.codes, selection.levels, gla_iters=gla_iters)
+    audio = render_codes(
+        bundle.model, selection.codes, selection.levels, selection.pitches, gla_iters=gla_iters
+    )
     frames = selection.codes.size
     measured = curves_of(bundle.model, audio.mean(dim=0).numpy(), list(selection.targets))
     measured = {name: _fit(curve, frames) for name, curve in measured.items()}

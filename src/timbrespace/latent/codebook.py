@@ -14,7 +14,10 @@ bundle as `codebook.safetensors` + `codebook.json`:
 - `levels` `[codes]`: a gain-shape model's typical level of each code (the median mean natural-
   log magnitude of the training frames it encodes), at which it is rendered and measured; NaN
   for a model without levels. Loudness then moves with the level: +1 of level is
-  `DB_PER_LEVEL` dB.
+  `DB_PER_LEVEL` dB;
+- `pitches` `[codes]`: a pitch-shape model's typical pitch of each code (the median pitch
+  channel, octaves re A4, of the training frames it encodes), at which it is rendered and
+  measured; NaN for a model without a pitch channel. Its f0 then follows the pitch channel.
 
 Targets are compared on each descriptor's perceptual scale (`descriptor_scale`: semitones for
 f0, log for frequencies) in units of `tolerance` (50 cents of f0, one semitone of frequency
@@ -46,7 +49,9 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.code_selection import transition_costs
 from timbrespace.limits import read_json
 
-CODEBOOK_FORMAT_VERSION = 3
+CODEBOOK_FORMAT_VERSION = 4
+READABLE_FORMATS = (3, 4)
+"""Format 3 has no `pitches` (read as NaN: a model without a pitch channel)."""
 CODE_DESCRIPTORS: tuple[str, ...] = (
     "f0",
     "loudness",
@@ -95,6 +100,8 @@ class CodebookAnalysis:
     levels: np.ndarray
     render_seconds: float
     weights_sha256: str = ""
+    pitches: np.ndarray | None = None
+    """`[codes]` octaves re A4, or None (= all NaN: no pitch channel)."""
 
     @property
     def size(self) -> int:
@@ -109,6 +116,11 @@ class CodebookAnalysis:
     def gain_shape(self) -> bool:
         """Whether each code's loudness is set by a level beside it (see the module doc)."""
         return bool(np.isfinite(self.levels).any())
+
+    @property
+    def pitch_shape(self) -> bool:
+        """Whether each code's f0 is set by a pitch channel beside it (see the module doc)."""
+        return self.pitches is not None and bool(np.isfinite(self.pitches).any())
 
     def column(self, name: str) -> np.ndarray:
         """Values of descriptor `name` `[codes]` in its unit; KeyError lists the known ones."""
@@ -230,6 +242,12 @@ def save_codebook(folder: str | os.PathLike[str], analysis: CodebookAnalysis) ->
             np.ascontiguousarray(analysis.spectral_distance, dtype=np.float32)
         ),
         "levels": torch.from_numpy(np.ascontiguousarray(analysis.levels, dtype=np.float64)),
+        "pitches": torch.from_numpy(
+            np.ascontiguousarray(
+                np.full(analysis.size, np.nan) if analysis.pitches is None else analysis.pitches,
+                dtype=np.float64,
+            )
+        ),
     }
     with atomic_path(folder / "codebook.safetensors") as tmp:
         save_file(tensors, str(tmp))
@@ -255,7 +273,7 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
             f"{folder}: no codebook analysis; run `timbrespace analyze {folder}` first"
         )
     meta = read_json(meta_path)
-    if meta.get("format_version") != CODEBOOK_FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_FORMATS:
         raise CodebookMissing(
             f"{meta_path}: codebook format {meta.get('format_version')!r}, this version reads "
             f"{CODEBOOK_FORMAT_VERSION}; run `timbrespace analyze {folder}` again"
@@ -276,6 +294,8 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         "spectral_distance": (size, size),
         "levels": (size,),
     }
+    if meta["format_version"] >= 4:
+        shapes["pitches"] = (size,)
     for key, shape in shapes.items():
         if key not in tensors or tuple(tensors[key].shape) != shape:
             raise CodebookMissing(
@@ -293,6 +313,7 @@ def load_codebook(folder: str | os.PathLike[str], weights_sha256: str) -> Codebo
         levels=tensors["levels"].numpy(),
         render_seconds=float(meta["render_seconds"]),
         weights_sha256=weights_sha256,
+        pitches=tensors["pitches"].numpy() if "pitches" in tensors else None,
     )
 
 

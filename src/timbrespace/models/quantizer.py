@@ -211,9 +211,19 @@ class CodebookModel(LatentModel, Protocol):
         """Each frame's level `[batch, frames]` of a gain-shape model, else None."""
         ...
 
-    def code_path(self, codes: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes `[batch, frames]` (+ levels of a gain-shape model) → latent path `[batch,
-        latent_dim, frames]`."""
+    def pitches(self, z: torch.Tensor) -> torch.Tensor | None:
+        """Each frame's pitch `[batch, frames]` (octaves re A4) of a pitch-shape model, else
+        None."""
+        ...
+
+    def code_path(
+        self,
+        codes: torch.Tensor,
+        levels: torch.Tensor | None = None,
+        pitches: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Codes `[batch, frames]` (+ levels of a gain-shape model, + pitches of a pitch-shape
+        model) → latent path `[batch, latent_dim, frames]`."""
         ...
 
 

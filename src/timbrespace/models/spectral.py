@@ -281,10 +281,10 @@ class SpectralAutoencoder(ConfiguredModel):
         batch, _, _, count = features.shape
         features = self.input_norm(features.reshape(batch, -1, count))
         if frames is not None and self._config.encoder_context == 0:
-            features = _take_frames(features, frames)
+            features = take_frames(features, frames)
         h = self.encoder(features)
         if frames is not None and self._config.encoder_context > 0:
-            h = _take_frames(h, frames)
+            h = take_frames(h, frames)
         count = h.shape[-1]
         per_frame = h.transpose(1, 2).reshape(batch * count, -1, 1)
         out = self.bottleneck(per_frame)
@@ -365,7 +365,7 @@ class SpectralAutoencoder(ConfiguredModel):
         count, keep = target.shape[-1], self._config.train_frames
         if self.training and 0 < keep < count:
             frames = torch.rand(audio.shape[0], count, device=audio.device).argsort(dim=1)[:, :keep]
-            target = _take_frames(target, frames)
+            target = take_frames(target, frames)
         z, bottleneck = self._encode(audio, frames, features)
         return SpectralOutput(
             log_magnitude=self.decode_log_magnitude(z),
@@ -377,7 +377,7 @@ class SpectralAutoencoder(ConfiguredModel):
         )
 
 
-def _take_frames(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+def take_frames(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """`x[b, ..., frames[b]]`: x `[batch, ..., count]`, frames `[batch, k]` → `[batch, ..., k]`."""
     index = frames.reshape(frames.shape[0], *([1] * (x.dim() - 2)), frames.shape[1])
     return torch.gather(x, -1, index.expand(*x.shape[:-1], frames.shape[1]))
