@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--seconds", type=float, default=120.0, help="audio per instrument")
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--smoothness", type=float, help="dp transition weight (default 1)")
     parser.add_argument("--learned", type=float, help="weight of the learned transitions")
     parser.add_argument("--continuity", type=float, help="weight of the spectral distance")
@@ -218,7 +219,7 @@ def main() -> None:
             family="vq",
             preset=args.preset,
             model_overrides=parse_overrides(args.set),
-            train_overrides={"max_minutes": args.minutes},
+            train_overrides={"max_minutes": args.minutes, "seed": args.seed},
             logger="tensorboard",
             progress=False,
         )
@@ -243,6 +244,7 @@ def main() -> None:
     output = {
         "benchmark": "vq_targets",
         "preset": args.preset,
+        "seed": args.seed,
         "model_settings": parse_overrides(args.set),
         "instruments": list(INSTRUMENTS),
         "prepare_seconds": round(prepared - began, 1),
