@@ -9,6 +9,11 @@ import torch
 from timbrespace.latent.closed_loop import SLOPE_MAX, secant_slopes, settle
 
 
+def place(targets: torch.Tensor) -> torch.Tensor:
+    """The identity placement: a latent `[batch, controls, 1]` whose channels are the targets."""
+    return targets[..., None].clone()
+
+
 def test_secant_slopes_known_answers() -> None:
     b_now = torch.tensor([[2.0, 1.0, 3.0, 1.0, 5.0]])
     b_before = torch.tensor([[1.0, 1.0, 1.0, 0.0, 4.0]])
@@ -24,9 +29,6 @@ def test_settle_reaches_requests_through_a_biased_nonlinear_renderer() -> None:
     """The renderer measures 0.6·b + 1 + 0.05·b² for control 0 (a probe that is off in slope,
     offset and curvature) and nothing for control 1 (a PCA axis): the loop brings control 0
     within tolerance, leaves control 1 at its start target, and counts its renders."""
-
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        return targets[..., None].clone()
 
     def measure(z: torch.Tensor) -> torch.Tensor:
         b = z[..., 0]
@@ -49,9 +51,6 @@ def test_settle_keeps_the_best_iterate_when_the_budget_ends() -> None:
     """A renderer that saturates at 1.0: the request 3.0 is unreachable; the loop keeps the
     closest measurement, reports it unreached, and never renders more than its budget."""
     calls = []
-
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        return targets[..., None].clone()
 
     def measure(z: torch.Tensor) -> torch.Tensor:
         calls.append(1)
@@ -76,9 +75,6 @@ def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
     the failed render (nothing to correct by, so a third render would repeat the second)."""
     calls = []
 
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        return targets[..., None].clone()
-
     def measure(z: torch.Tensor) -> torch.Tensor:
         calls.append(1)
         return z[..., 0] + 1.0 if len(calls) == 1 else torch.full_like(z[..., 0], math.nan)
@@ -99,9 +95,6 @@ def test_the_loop_stops_when_its_corrections_are_spent() -> None:
     """The measurement reads 12 above the latent target (a tracker's octave slip); the target may
     move 2 from its start in all: the second render is at the limit, and no third is made."""
     calls = []
-
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        return targets[..., None].clone()
 
     def measure(z: torch.Tensor) -> torch.Tensor:
         calls.append(float(z[0, 0, 0]))
@@ -124,9 +117,6 @@ def test_the_best_render_is_chosen_by_the_set_control_before_the_locked_one() ->
     """Render 1 hits the set control and misses the lock by 3 tolerances; render 2 holds the
     lock and misses the set control by 2: with the lock weighted 0.2, render 1 is kept."""
     script = iter([torch.tensor([[0.0, 3.0]]), torch.tensor([[2.0, 0.0]])])
-
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        return targets[..., None].clone()
 
     def measure(z: torch.Tensor) -> torch.Tensor:
         return next(script).double()
