@@ -328,3 +328,26 @@ def test_a_spectral_decoder_exports_to_onnx_and_a_one_shot_says_why_not(
     with pytest.raises(ExportError, match="onnx export \\(oneshot family\\).*seeded generator"):
         export_bundle(demo_run / "bundle", "onnx", tmp_path / "kit.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spectral.onnx", "spectral.onnx.json"]
+
+
+@pytest.mark.slow
+def test_a_pitch_shape_vq_decoder_exports_to_onnx(
+    vq_run: Path, melody_cache: Path, tmp_path: Path
+) -> None:
+    """The vq decoder moves its pitch-relative part by the latent's pitch channel (a gather at
+    positions computed from it): ONNX Runtime computes the same spectra, at other pitches too."""
+    import onnxruntime
+
+    space = LatentSpace.open(vq_run / "bundle")
+    assert space.model.pitch_shape
+    out = tmp_path / "vq.onnx"
+    export_bundle(space, "onnx", out)
+    dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
+    melody = inference.load_recording(space.bundle, sorted(Path(dataset).rglob("*.wav"))[0])
+    z = inference.encode_batches(space.model, melody[..., : space.sample_rate])
+    z[:, -1, ::2] += 0.37  # every other frame moved by 4.4 semitones
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    magnitude = session.run(None, {"latent": z.numpy()})[0]
+    expected = space.model.decode_magnitude(z).detach().numpy()
+    assert magnitude.shape == expected.shape and expected.max() > 0.01
+    assert np.abs(magnitude - expected).max() <= 1e-4 * max(1.0, float(expected.max()))

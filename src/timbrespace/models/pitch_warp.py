@@ -70,8 +70,9 @@ def from_pitch_axis(
     hz = torch.arange(bins, dtype=torch.float64, device=grid.device) * sample_rate / n_fft
     hz[0] = hz[1] * 0.5  # DC: below every pitch, held at the axis' lowest point
     u = torch.log2(hz[None, :, None] / f0.double()[:, None, :])
-    low, step = float(axis[0]), float(axis[1] - axis[0]) if axis.numel() > 1 else 1.0
-    return _interpolate(grid, ((u - low) / step).to(grid.dtype))
+    axis = axis.to(device=grid.device, dtype=torch.float64)
+    step = axis[1] - axis[0] if axis.numel() > 1 else torch.ones_like(axis[0])
+    return _interpolate(grid, ((u - axis[0]) / step).to(grid.dtype))
 
 
 def axis_for(sample_rate: int, fmin: float, per_octave: int, below: float = 1.0) -> torch.Tensor:
