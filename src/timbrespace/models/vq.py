@@ -113,7 +113,7 @@ class VQModelConfig(SpectralModelConfig):
 
 VQ_PRESETS: dict[str, dict] = {
     "tiny": {**SPECTRAL_PRESETS["tiny"], "latent_dim": 4, "codebook_size": 32, "pitch_shape": True},
-    "small": {"pitch_shape": True},
+    "small": {"pitch_shape": True, "codebook_size": 256},
     "full": {
         **SPECTRAL_PRESETS["full"],
         "latent_dim": 16,
@@ -178,7 +178,7 @@ class VQAutoencoder(SpectralAutoencoder):
 
     @property
     def pitch_shape(self) -> bool:
-        return bool(getattr(self._config, "pitch_shape", False))
+        return bool(self._config.pitch_shape)
 
     @property
     def latent_dim(self) -> int:
