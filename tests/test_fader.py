@@ -17,6 +17,13 @@ import torch
 
 from timbrespace.cli import main
 from timbrespace.errors import TimbrespaceError
+from timbrespace.models.fader import (
+    FADER_PRESETS,
+    FaderConfig,
+    FaderNoteModel,
+    label_conditions,
+    sub_octave_logits,
+)
 from timbrespace.models.fader_terms import fader_ramp, fader_terms, imq_kernel, mmd_imq
 from timbrespace.note_play import (
     Note,
@@ -62,6 +69,29 @@ def test_the_fader_trains_the_classifier_and_the_encoder_apart() -> None:
     assert float(uniform) == pytest.approx(math.log(2))
     assert [fader_ramp(s, 2.0, 100) for s in (0, 50, 100, 400)] == [0.0, 1.0, 2.0, 2.0]
     assert fader_ramp(0, 2.0, 0) == 2.0
+
+
+def test_sub_octave_harmonics_sit_under_the_label_and_start_quiet() -> None:
+    logits = sub_octave_logits(6, rolloff=2.0, quiet=6.0)
+    # k = 1…6 at f0/2 · k: k even is the label's harmonic k/2, k odd the one under it − 6
+    ln2, ln3 = math.log(2), math.log(3)
+    expected = [-6.0, 0.0, -6.0, -2 * ln2, -6.0 - 2 * ln2, -2 * ln3]
+    assert logits.tolist() == pytest.approx(expected)
+    config = FaderConfig(**{**FADER_PRESETS["tiny"], "styles": STYLES})  # type: ignore[arg-type]
+    model = FaderNoteModel(config).eval()
+    notes = torch.tensor([[0.0, 60.0, 100.0], [1.0, 72.0, 40.0]])
+    inputs = model._decoder_inputs(torch.zeros(2, config.latent_dim), label_conditions(notes, 2))
+    with torch.no_grad():
+        controls = model.decoder.controls(inputs)
+    label_hz = torch.tensor([261.63, 523.25])
+    base = controls.f0[:, 0].median(dim=1).values
+    assert torch.allclose(base, label_hz / 2, rtol=0.03), base  # the synth's f0 is an octave under
+    share = controls.harmonics[:, 0].mean(dim=2)
+    assert bool((share[:, 1] > 100 * share[:, 0]).all()), share[:, :2]  # the label's f0 leads
+    legacy = FaderNoteModel(FaderConfig(**{**config.__dict__, "sub_octave": False})).eval()
+    with torch.no_grad():
+        legacy_base = legacy.decoder.controls(inputs).f0[:, 0].median(dim=1).values
+    assert torch.allclose(legacy_base, label_hz, rtol=0.03), legacy_base
 
 
 def test_style_mixes_sweeps_and_pitches_parse_as_a_musician_writes_them() -> None:

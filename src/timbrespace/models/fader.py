@@ -51,6 +51,9 @@ tracker's octave errors and its notes measured up to 22 semitones off."""
 HARMONIC_ROLLOFF = 2.0
 """The synth's harmonics start at amplitudes ∝ 1/k² (see `OneShotSynthDecoder`): with the pitch
 given, equal amplitudes collapse to all-noise notes in the first steps."""
+SUB_OCTAVE_QUIET = 6.0
+"""With `sub_octave`, the harmonics between the label's (odd multiples of f0/2) start this much
+lower in the softmax's logits (e^−6, −52 dB), so a note starts at its label's pitch."""
 
 
 @dataclass
@@ -61,7 +64,10 @@ class FaderConfig:
     labels, set from the cache when training starts. Encoder and synth fields as in
     `OneShotConfig`. `mmd_weight`: weight of the MMD to the prior; `fader_weight`: final weight
     of the fader's encoder term (0 = a plain style-conditioned WAE), reached linearly over
-    `fader_ramp_steps`; `style_dim`: size of the style embedding."""
+    `fader_ramp_steps`; `style_dim`: size of the style embedding. `sub_octave`: the synth's
+    harmonics are multiples of half the label's f0, so a sound with a partial an octave under its
+    note (a church organ's 16-foot stop: −5 dB re the 8-foot fundamental on TimGM6mb's organ) can
+    be rendered; `n_harmonics` then counts these (96 reach the label's 48th harmonic)."""
 
     sample_rate: int = 22050
     channels: int = 1
@@ -92,6 +98,7 @@ class FaderConfig:
     classifier_width: int = 64
     n_descriptors: int = 0
     f0_range: tuple[float, float] = (20.0, 4000.0)
+    sub_octave: bool = False  # on in every preset (FADER_PRESETS)
 
     @property
     def hop(self) -> int:
@@ -144,12 +151,13 @@ FADER_PRESETS: dict[str, dict[str, object]] = {
         "synth_widths": (64, 48, 32),
         "synth_strides": (4, 4),
         "synth_res_blocks": (1, 1, 1),
-        "n_harmonics": 32,
+        "n_harmonics": 64,
         "noise_bands": 32,
         "classifier_width": 32,
         "fader_ramp_steps": 50,
+        "sub_octave": True,
     },
-    "small": {},
+    "small": {"sub_octave": True, "n_harmonics": 96},
     "full": {
         "latent_dim": 16,
         "style_dim": 32,
@@ -157,12 +165,22 @@ FADER_PRESETS: dict[str, dict[str, object]] = {
         "encoder_res_blocks": (2, 2, 3, 3, 3),
         "synth_widths": (512, 384, 256, 192),
         "synth_res_blocks": (2, 3, 3, 2),
-        "n_harmonics": 96,
+        "n_harmonics": 192,
         "noise_bands": 128,
+        "sub_octave": True,
         "classifier_width": 256,
         "fader_ramp_steps": 5000,
     },
 }
+
+
+def sub_octave_logits(n_harmonics: int, rolloff: float, quiet: float) -> torch.Tensor:
+    """Starting logits `[n_harmonics]` of harmonics k = 1… at k · f0 / 2: the label's harmonic
+    k / 2 (k even) at −rolloff · ln(k / 2), as without `sub_octave`; the odd ones `quiet` below
+    the label harmonic under them (k = 1: as the fundamental)."""
+    k = torch.arange(1, n_harmonics + 1, dtype=torch.float32)
+    logits = -rolloff * torch.log(torch.clamp(torch.floor(k / 2), min=1.0))
+    return torch.where(k % 2 == 1, logits - quiet, logits)
 
 
 def label_conditions(notes: torch.Tensor, styles: int) -> torch.Tensor:
@@ -221,6 +239,14 @@ class FaderNoteModel(ConfiguredModel):
         )
         self.decoder.film = Film(conditions, cfg.synth_widths[-1])
         self._pin_pitch_to_the_label()
+        if cfg.sub_octave:
+            head = self.decoder.head.bias
+            assert head is not None
+            with torch.no_grad():
+                per_channel = head.view(cfg.channels, -1)
+                per_channel[:, 2 : 2 + cfg.n_harmonics] = sub_octave_logits(
+                    cfg.n_harmonics, HARMONIC_ROLLOFF, SUB_OCTAVE_QUIET
+                )
         self.classifier = nn.Sequential(
             nn.Linear(cfg.latent_dim, cfg.classifier_width),
             nn.LeakyReLU(0.2),
@@ -233,13 +259,15 @@ class FaderNoteModel(ConfiguredModel):
         )
 
     def _pin_pitch_to_the_label(self) -> None:
-        """The synth's base pitch (octaves re 440 Hz) = the pitch input exactly, not learned: a
-        note is as in tune as its label; the synth's bend keeps only the movement over time."""
+        """The synth's base pitch (octaves re 440 Hz) = the pitch input exactly (an octave lower
+        with `sub_octave`), not learned: a note is as in tune as its label; the synth's bend
+        keeps only the movement over time."""
         layer = self.decoder.pitch
+        octave_under = 1.0 if self._config.sub_octave else 0.0
         with torch.no_grad():
             layer.weight.zero_()
             layer.weight[:, -2] = 1.0  # the pitch code, (midi − 60) / 12
-            layer.bias.fill_((REFERENCE_PITCH - 69) / 12)
+            layer.bias.fill_((REFERENCE_PITCH - 69) / 12 - octave_under)
         layer.requires_grad_(False)
 
     @property
