@@ -209,12 +209,3 @@ def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Pa
     meta = read_bundle_meta(run / "bundle")
     assert meta["training"]["steps"] == 30
     assert load_bundle(run / "bundle").model.latent_dim == meta["latent_dim"]
-
-
-def test_the_learning_rate_decays_over_whichever_budget_ends_first() -> None:
-    from timbrespace.train.task import budget_progress
-
-    assert budget_progress(500, 1000, 1.0, None) == 0.5  # steps only
-    assert budget_progress(500, 100_000, 7.5, 15.0) == 0.5  # the clock ends first
-    assert budget_progress(900, 1000, 1.5, 15.0) == 0.9  # the steps end first
-    assert budget_progress(2000, 1000, 30.0, 15.0) == 1.0

@@ -23,10 +23,6 @@ class TrainConfig:
     """The learning rate decays (cosine) to this fraction of itself over `max_steps`."""
     max_steps: int = 20000
     max_minutes: float | None = None
-    decay_over_minutes: bool = False
-    """With `max_minutes`, the decay runs over whichever budget ends first, steps or minutes
-    (`timbrespace.train.task.budget_progress`): a CPU run stopped by the clock long before
-    `max_steps` otherwise ends at its starting learning rate."""
     val_fraction: float = 0.1
     seed: int = 0
     head_descriptors: tuple[str, ...] = (

@@ -18,7 +18,6 @@ bfloat16 while training (`timbrespace.train.precision`); everything else stays f
 from __future__ import annotations
 
 import math
-import time
 
 import lightning as L
 import torch
@@ -77,17 +76,6 @@ def f0_loss(
         )
         loss = loss + (base_pitch.mean(dim=1) - note)[has_note].square().mean()
     return loss
-
-
-def budget_progress(
-    step: int, max_steps: int, elapsed_minutes: float, max_minutes: float | None
-) -> float:
-    """How far through its budget a run is, 0…1: the larger of the steps' and (when
-    `max_minutes` is given) the clock's share."""
-    progress = step / max(1, max_steps)
-    if max_minutes is not None and max_minutes > 0:
-        progress = max(progress, elapsed_minutes / max_minutes)
-    return min(1.0, progress)
 
 
 class ReconstructionTask(L.LightningModule):
@@ -238,12 +226,9 @@ class ReconstructionTask(L.LightningModule):
         )
         floor = self.config.lr_min_factor
         total = max(1, self.config.max_steps)
-        minutes = self.config.max_minutes if self.config.decay_over_minutes else None
-        started = time.monotonic()
 
         def cosine(step: int) -> float:
-            elapsed = (time.monotonic() - started) / 60
-            progress = budget_progress(step, total, elapsed, minutes)
+            progress = min(1.0, step / total)
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
