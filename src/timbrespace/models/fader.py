@@ -51,9 +51,6 @@ tracker's octave errors and its notes measured up to 22 semitones off."""
 HARMONIC_ROLLOFF = 2.0
 """The synth's harmonics start at amplitudes ∝ 1/k² (see `OneShotSynthDecoder`): with the pitch
 given, equal amplitudes collapse to all-noise notes in the first steps."""
-SUB_OCTAVE_QUIET = 6.0
-"""With `sub_octave`, the harmonics between the label's (odd multiples of f0/2) start this much
-lower in the softmax's logits (e^−6, −52 dB), so a note starts at its label's pitch."""
 
 
 @dataclass
@@ -67,7 +64,13 @@ class FaderConfig:
     `fader_ramp_steps`; `style_dim`: size of the style embedding. `sub_octave`: the synth's
     harmonics are multiples of half the label's f0, so a sound with a partial an octave under its
     note (a church organ's 16-foot stop: −5 dB re the 8-foot fundamental on TimGM6mb's organ) can
-    be rendered; `n_harmonics` then counts these (96 reach the label's 48th harmonic)."""
+    be rendered; `n_harmonics` then counts these (96 reach the label's 48th harmonic).
+    `sub_octave_quiet`: how much lower (softmax logits) the harmonics between the label's start,
+    so a note starts at its label's pitch. From 6 (−52 dB) they hardly grew — a softmax entry's
+    gradient scales with it: after 20 minutes the organ's quint and tierce stayed 5–74 dB under
+    the real notes' and 8 % of its notes were heard as organ, against 64 % from 3 (−26 dB; style
+    68.5 → 84.7 %, `benchmarks/fader_quality.py`). `tiny` keeps 6: its 200-step test models
+    learn the styles before the sub-octave."""
 
     sample_rate: int = 22050
     channels: int = 1
@@ -99,6 +102,7 @@ class FaderConfig:
     n_descriptors: int = 0
     f0_range: tuple[float, float] = (20.0, 4000.0)
     sub_octave: bool = False  # on in every preset (FADER_PRESETS)
+    sub_octave_quiet: float = 3.0
 
     @property
     def hop(self) -> int:
@@ -125,9 +129,13 @@ class FaderConfig:
             raise ConfigError(
                 f"FaderConfig.velocity_range must be 1 <= low <= high <= 127, got {self.velocity_range}"
             )
-        if self.mmd_weight < 0 or self.fader_weight < 0 or self.fader_ramp_steps < 0:
+        if (
+            min(self.mmd_weight, self.fader_weight, self.fader_ramp_steps, self.sub_octave_quiet)
+            < 0
+        ):
             raise ConfigError(
-                "FaderConfig: mmd_weight, fader_weight and fader_ramp_steps must be >= 0"
+                "FaderConfig: mmd_weight, fader_weight, fader_ramp_steps and sub_octave_quiet "
+                "must be >= 0"
             )
         if len(self.encoder_widths) != len(self.encoder_strides) + 1:
             raise ConfigError("FaderConfig: need len(encoder_widths) == len(encoder_strides) + 1")
@@ -156,6 +164,7 @@ FADER_PRESETS: dict[str, dict[str, object]] = {
         "classifier_width": 32,
         "fader_ramp_steps": 50,
         "sub_octave": True,
+        "sub_octave_quiet": 6.0,
     },
     "small": {
         "sub_octave": True,
@@ -253,7 +262,7 @@ class FaderNoteModel(ConfiguredModel):
             with torch.no_grad():
                 per_channel = head.view(cfg.channels, -1)
                 per_channel[:, 2 : 2 + cfg.n_harmonics] = sub_octave_logits(
-                    cfg.n_harmonics, HARMONIC_ROLLOFF, SUB_OCTAVE_QUIET
+                    cfg.n_harmonics, HARMONIC_ROLLOFF, cfg.sub_octave_quiet
                 )
         self.classifier = nn.Sequential(
             nn.Linear(cfg.latent_dim, cfg.classifier_width),
