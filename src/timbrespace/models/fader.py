@@ -55,7 +55,9 @@ given, equal amplitudes collapse to all-noise notes in the first steps."""
 
 @dataclass
 class FaderConfig:
-    """WAE-Fader hyper-parameters; the defaults are the `small` (CPU) preset.
+    """WAE-Fader hyper-parameters. The presets (`FADER_PRESETS`) overlay these defaults; `small`
+    adds the sub-octave synth and a lighter encoder. `sub_octave` is off by default because the
+    bundles from before it were trained so.
 
     `styles`, `pitch_range` (MIDI, inclusive) and `velocity_range` are the training notes'
     labels, set from the cache when training starts. Encoder and synth fields as in
