@@ -91,7 +91,12 @@ function mixLabel() {
   return parts.join(" + ") || "no style";
 }
 
-function describe(pitch, body, rendered, started, cached) {
+/** Number of the newest note asked for: only its answer fills the readout and the messages, so a
+ * slower answer to an earlier key cannot clear the warning of a later one. */
+let newestAsked = 0;
+
+function describe(pitch, body, rendered, started, cached, asked) {
+  if (asked !== newestAsked) return;
   const latent = body.z === "random" ? `random latent (seed ${body.seed})` : "current latent";
   const ms = performance.now() - started;
   const render = rendered.renderMs === null ? "" : `, server ${rendered.renderMs.toFixed(0)} ms`;
@@ -120,6 +125,7 @@ async function press(pitch) {
   showKey(pitch, true);
   lastPitch = pitch;
   const started = performance.now();
+  const asked = ++newestAsked;
   const { promise, cached } = renderedNote(body);
   let rendered;
   try {
@@ -131,7 +137,7 @@ async function press(pitch) {
   }
   note.voice = startVoice(rendered.buffer);
   if (note.released) releaseVoice(note.voice, MIN_HOLD);
-  describe(pitch, body, rendered, started, cached);
+  describe(pitch, body, rendered, started, cached, asked);
 }
 
 /** Key `pitch` went up: fade its note out. */
@@ -156,12 +162,13 @@ const replayThrottle = new Throttle(async () => {
   const body = bodyToPlay(pitch);
   if (!body) return;
   const started = performance.now();
+  const asked = ++newestAsked;
   const { promise, cached } = renderedNote(body);
   try {
     const rendered = await promise;
     if (audition) releaseVoice(audition);
     audition = startVoice(rendered.buffer);
-    describe(pitch, body, rendered, started, cached);
+    describe(pitch, body, rendered, started, cached, asked);
   } catch (error) {
     fail(error);
   }
