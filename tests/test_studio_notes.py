@@ -286,6 +286,41 @@ def test_the_panel_plays_computer_keys_and_mixes_styles(
         context.close()
 
 
+SLOW_MIDDLE_C = """() => {
+  const original = window.fetch;
+  window.fetch = async (url, options) => {
+    const answer = await original(url, options);
+    if (String(url).endsWith("/api/notes/play") && JSON.parse(options.body).pitch === 60) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    return answer;
+  };
+}"""
+"""Hands the page the answer to a C4 two seconds late, after any later key's."""
+
+
+def test_a_late_answer_to_an_earlier_key_leaves_the_later_key_shown(
+    browser,
+    notes_server: str,
+) -> None:
+    context, page, errors, _ = open_page(browser, notes_server)
+    try:
+        page.evaluate(SLOW_MIDDLE_C)
+        page.locator("#map").focus()
+        page.keyboard.press("a")  # C4, answered late
+        page.keyboard.press("x")
+        page.keyboard.press("e")  # D#5 = 75, outside the trained range: a warning
+        page.wait_for_function(
+            "() => document.getElementById('notes-messages').textContent.includes('pitch 75')"
+        )
+        page.wait_for_timeout(3000)  # the C4's answer has come by now
+        assert "pitch 75" in page.inner_text("#notes-messages")
+        assert page.inner_text("#notes-played").startswith("D#5 (75)")
+        assert errors == [], errors
+    finally:
+        context.close()
+
+
 def test_the_panel_is_absent_for_a_model_that_plays_no_notes(
     browser,
     oneshot_server: str,
