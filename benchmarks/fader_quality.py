@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-INSTRUMENTS = ("piano", "organ", "violin", "cello", "trumpet", "flute")
+INSTRUMENTS = ("piano", "reed_organ", "violin", "cello", "trumpet", "flute")
 PITCHES = (48, 83)
 VELOCITIES = (40, 80, 120)
 HELD_OUT = ("violin", 72, 83)
@@ -155,6 +155,16 @@ def real_pitches(folder: Path, velocity: int = 80) -> dict[tuple[str, int], floa
     }
 
 
+def confusion(predicted: list[str], requested: list[str]) -> dict[str, dict[str, int]]:
+    """How often each requested style was heard as each other style (misses only)."""
+    table: dict[str, dict[str, int]] = {}
+    for heard, asked in zip(predicted, requested, strict=True):
+        if heard != asked:
+            table.setdefault(asked, {}).setdefault(heard, 0)
+            table[asked][heard] += 1
+    return table
+
+
 def cents_off(f0: float, reference_hz: float) -> float:
     """|1200 · log2(f0 / reference)|, inf when either is not a pitch."""
     if not (np.isfinite(f0) and np.isfinite(reference_hz)) or f0 <= 0 or reference_hz <= 0:
@@ -248,6 +258,7 @@ def evaluate(bundle_path: Path, classifier, train_cache: Path, real_f0: dict) ->
             "per_style": {
                 s: round(float(correct[[g[1] == s for g in grid]].mean()), 3) for s in INSTRUMENTS
             },
+            "confusion": confusion(predicted, [s for _, s in grid]),
         },
         "fader": {
             "latent_style_accuracy": round(float(fader_cv), 4),

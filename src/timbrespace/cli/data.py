@@ -233,8 +233,8 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--instruments",
         default="flute,violin,cello,trumpet,alto_sax,organ",
-        help="comma-separated: piano, vibraphone, organ, nylon_guitar, bass, violin, cello, "
-        "trumpet, alto_sax, flute, square_lead",
+        help="comma-separated: piano, vibraphone, organ, reed_organ, nylon_guitar, bass, violin, "
+        "cello, trumpet, alto_sax, flute, square_lead",
     )
     sub.add_argument(
         "--seconds", type=positive_float, default=120.0, help="audio per instrument, s"
@@ -258,9 +258,9 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     sub.add_argument("out", help="output folder")
     sub.add_argument(
         "--instruments",
-        default="piano,organ,violin,cello,trumpet,flute",
-        help="comma-separated: piano, vibraphone, organ, nylon_guitar, bass, violin, cello, "
-        "trumpet, alto_sax, flute, square_lead",
+        default="piano,reed_organ,violin,cello,trumpet,flute",
+        help="comma-separated: piano, vibraphone, organ, reed_organ, nylon_guitar, bass, violin, "
+        "cello, trumpet, alto_sax, flute, square_lead",
     )
     sub.add_argument(
         "--pitches",

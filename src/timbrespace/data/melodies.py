@@ -45,6 +45,7 @@ INSTRUMENTS: dict[str, Instrument] = {
     "piano": Instrument(0, 48, 84),
     "vibraphone": Instrument(11, 53, 89),
     "organ": Instrument(19, 48, 84),
+    "reed_organ": Instrument(20, 41, 89),
     "nylon_guitar": Instrument(24, 40, 76),
     "bass": Instrument(33, 28, 55),
     "violin": Instrument(40, 55, 91),
@@ -54,6 +55,9 @@ INSTRUMENTS: dict[str, Instrument] = {
     "flute": Instrument(73, 60, 96),
     "square_lead": Instrument(80, 48, 84),
 }
+"""TimGM6mb's church, drawbar, percussive and rock organs (programs 16–19) sound a 16-foot stop:
+pyin measures 24 to 36 of their 36 keys C3–B5 an octave under the key. The reed organ (20)
+measures all 36 within 50 cents, so labelled note sets use it."""
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 BEAT_SECONDS = 0.5  # 120 bpm
 TICKS_PER_BEAT = 480

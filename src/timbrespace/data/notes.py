@@ -44,7 +44,7 @@ from timbrespace.numbers import midi_number
 
 NOTES_CSV = "notes.csv"
 CSV_HEADER = ("file", "instrument", "program", "pitch", "velocity")
-DEFAULT_INSTRUMENTS = ("piano", "organ", "violin", "cello", "trumpet", "flute")
+DEFAULT_INSTRUMENTS = ("piano", "reed_organ", "violin", "cello", "trumpet", "flute")
 HOLD_FRACTION = 0.8
 """The note-off comes at this fraction of the file; the rest holds the start of the release."""
 GAP_SECONDS = 1.0
