@@ -9,6 +9,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.models.base import BlockSizeError, CapabilityError, build_model, resolve_config
 from timbrespace.models.causal import causal_frames, overlap_add
 from timbrespace.models.stream import StreamingVAE
+from timbrespace.models.stream_phase import accumulate_phase, locked_phase, nearest_peaks
 
 BLOCKS = (64, 128, 512, 2048, 4096)
 
@@ -157,3 +158,111 @@ def test_the_loudness_channel_measures_the_input_in_db(model) -> None:
             channel = model.encode(sine)[0, 0, 8:]
         rms_db = 20 * torch.log10(torch.tensor(amplitude / 2**0.5))
         assert torch.allclose(channel * 25 - 50, rms_db, atol=0.1)
+
+
+def test_a_zero_deviation_advances_each_bin_by_its_own_frequency_over_a_hop() -> None:
+    hop, n_fft, bins = 64, 256, 129
+    deviation = torch.zeros(1, 1, 10, bins)
+    phase, last = accumulate_phase(deviation, torch.zeros(1, 1, bins), hop, n_fft)
+    bin_5 = torch.remainder(torch.arange(1, 11) * 2 * torch.pi * 5 * hop / n_fft, 2 * torch.pi)
+    wrapped = torch.remainder(phase[0, 0, :, 5], 2 * torch.pi)
+    distance = torch.remainder(wrapped - bin_5 + torch.pi, 2 * torch.pi) - torch.pi
+    assert float(distance.abs().max()) < 1e-5
+    assert torch.equal(last, phase[:, :, -1])
+    assert float(phase.abs().max()) <= torch.pi + 1e-6
+    first, middle = accumulate_phase(deviation[:, :, :4] + 0.3, torch.zeros(1, 1, bins), hop, n_fft)
+    second, _ = accumulate_phase(deviation[:, :, 4:] + 0.3, middle, hop, n_fft)
+    whole, _ = accumulate_phase(deviation + 0.3, torch.zeros(1, 1, bins), hop, n_fft)
+    joined = torch.cat([first, second], dim=2)
+    assert (
+        float((torch.remainder(joined - whole + torch.pi, 2 * torch.pi) - torch.pi).abs().max())
+        < 1e-5
+    )
+
+
+@pytest.mark.parametrize("phase", ["advance", "locked", "free"])
+def test_a_steady_latent_sustains_a_steady_partial_only_with_the_phase_advance(phase) -> None:
+    """One bin lit with a constant output: the phase vocoder renders a pure sine at the bin's
+    frequency; a free phase repeats the same frame every hop, which no sine between the
+    multiples of sample_rate / hop survives."""
+    torch.manual_seed(0)
+    config = resolve_config("stream", "tiny", {"phase": phase})
+    model = build_model("stream", config).eval()
+    assert isinstance(model, StreamingVAE)
+    bins, k = model.bins, 9  # bin 9 of 256 points: 9/4 cycles per hop of 64
+    with torch.no_grad():
+        model.decoder.output.weight.zero_()
+        model.decoder.output.bias.zero_()
+        model.decoder.output.bias[:bins] = -8.0
+        model.decoder.output.bias[k] = 4.0
+        audio = model.decode(torch.zeros(1, model.latent_dim, 64))[0, 0, 512:3584]
+    t = torch.arange(audio.shape[-1]) + 512
+    frequency = 2 * torch.pi * k / config.n_fft
+    basis = torch.stack([torch.cos(frequency * t), torch.sin(frequency * t)], dim=1)
+    fitted = basis @ torch.linalg.lstsq(basis, audio[:, None]).solution
+    share = float(fitted.square().sum() / audio.square().sum())
+    assert (share > 0.999) if phase != "free" else (share < 0.5)
+
+
+def test_each_bin_belongs_to_its_nearest_peak_read_at_the_parabolas_vertex() -> None:
+    row = torch.tensor([0.0, 1.0, 0.0, 0.0, 3.0, 2.0, 0.0, 5.0, 0.0])
+    peak, frequency = nearest_peaks(row[None])
+    assert peak[0].tolist() == [1, 1, 1, 4, 4, 4, 7, 7, 7]  # bin 2: a tie, the lower peak
+    assert float(frequency[0, 4]) == pytest.approx(4.25)  # 0.5·(0 − 2) / (0 − 6 + 2)
+    bins = torch.arange(12.0)
+    _, vertex = nearest_peaks(-((bins - 4.3) ** 2)[None])
+    assert float(vertex[0, 4]) == pytest.approx(4.3, abs=1e-5)
+    flat_peak, flat_frequency = nearest_peaks(torch.zeros(1, 6))
+    assert flat_peak[0].tolist() == list(range(6)) and flat_frequency[0].tolist() == list(range(6))
+
+
+def test_locked_phases_around_a_peak_step_by_pi_and_advance_at_its_frequency() -> None:
+    hop, n_fft, bins = 64, 256, 129
+    log_magnitude = -((torch.arange(bins) - 20.4) ** 2).expand(1, 1, 6, bins) / 4
+    phase, running = locked_phase(log_magnitude, torch.zeros(1, 1, bins), hop, n_fft)
+    step = torch.remainder(phase[0, 0, 1:, 20] - phase[0, 0, :-1, 20], 2 * torch.pi)
+    expected = 2 * torch.pi * 20.4 * hop / n_fft % (2 * torch.pi)
+    assert torch.allclose(step, torch.full_like(step, expected), atol=1e-4)
+    across = torch.remainder(phase[0, 0, :, 21] - phase[0, 0, :, 20], 2 * torch.pi)
+    assert torch.allclose(across, torch.full_like(across, torch.pi), atol=1e-4)
+    halves = [locked_phase(log_magnitude[:, :, :3], torch.zeros(1, 1, bins), hop, n_fft)]
+    halves.append(locked_phase(log_magnitude[:, :, 3:], halves[0][1], hop, n_fft))
+    joined = torch.cat([halves[0][0], halves[1][0]], dim=2)
+    assert (
+        float((torch.remainder(joined - phase + torch.pi, 2 * torch.pi) - torch.pi).abs().max())
+        < 1e-5
+    )
+    assert running.shape == (1, 1, bins)
+
+
+@pytest.mark.parametrize("phase", ["advance", "locked"])
+@pytest.mark.parametrize("block", (64, 512, 4096))
+def test_a_running_phase_streams_as_it_renders_offline(phase, block) -> None:
+    torch.manual_seed(0)
+    built = build_model("stream", resolve_config("stream", "tiny", {"phase": phase}))
+    assert isinstance(built, StreamingVAE)
+    model = built.eval()
+    audio, delay = melody(8192), model.delay_samples
+    with torch.inference_mode():
+        offline = model.decode(model.encode(audio))
+    live = streamed(model, audio, block)
+    difference = (live[..., delay:] - offline[..., : audio.shape[-1] - delay]).abs().max()
+    assert float(difference) < 1e-4
+    assert float(offline.abs().max()) > 1e-5
+    assert len(model.init_decoder_state(1)) == len(model.decoder.units) + 2
+
+
+def test_the_frame_loss_scores_the_synthesised_frames_against_the_inputs() -> None:
+    """The decoder's frames are given in the input's analysis units: a Hann window overlap-
+    added every quarter window renders a magnitude M as 0.75·M."""
+    torch.manual_seed(0)
+    config = resolve_config("stream", "tiny", {"phase": "locked", "frame_loss": True})
+    model = build_model("stream", config).train()
+    out = model(melody(4096))
+    bins, frames = config.n_fft // 2 + 1, 4096 // config.hop
+    assert out.frames_log_magnitude.shape == out.target_frames_log_magnitude.shape
+    assert out.frames_log_magnitude.shape == (1, 1, bins, frames)
+    gain = float((model.window * model.synthesis_window).sum()) / config.hop
+    assert gain == pytest.approx(0.75)
+    plain = build_model("stream", resolve_config("stream", "tiny")).train()(melody(4096))
+    assert plain.frames_log_magnitude is None

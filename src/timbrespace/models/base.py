@@ -349,6 +349,11 @@ class WaveformOutput(ModelOutput):
     target: torch.Tensor | None = None
     """The audio `audio` reconstructs when it is not the whole input (e.g. a random crop of
     it, `[batch, channels, samples]`); None = the input."""
+    frames_log_magnitude: torch.Tensor | None = None
+    """With `target_frames_log_magnitude`: the frames `audio` was synthesised from and the
+    input's frames, `log(|STFT| + floor)` `[batch, channels, bins, frames]`; the trainer then
+    adds the frame-spectrum loss of the spectral family to the waveform's."""
+    target_frames_log_magnitude: torch.Tensor | None = None
 
 
 @dataclass(kw_only=True)

@@ -42,10 +42,12 @@ from timbrespace.models.base import (
 from timbrespace.models.bottleneck import Bottleneck, build_bottleneck
 from timbrespace.models.causal import BlockFunctions, CausalStack, causal_frames, overlap_add
 from timbrespace.models.layers import check_common_fields
+from timbrespace.models.stream_phase import accumulate_phase, locked_phase
 
 State = list[torch.Tensor]
 LOUDNESS_FLOOR = 1e-10
 """Power floor of the loudness channel (−100 dB)."""
+PHASE_MODES = ("free", "advance", "locked")
 INITIAL_SCALE = -5.0
 """A VAE encoder starts with std ≈ softplus(−5) ≈ 0.007: the decoder learns from clean latents
 first, and the KL widens them as training goes."""
@@ -87,9 +89,21 @@ class StreamModelConfig:
     """Latent channel 0 is the input frame's loudness (dB re full scale, (dB + 50) / 25), measured,
     not learned: the other `latent_dim − 1` channels carry the timbre, and a transfer keeps the
     input's loudness envelope by construction."""
+    phase: str = "free"
+    """How each frame's phase is made (`models/stream_phase.py`): "free", the decoder outputs it;
+    "advance", the decoder outputs a deviation from each bin's own advance over a hop, summed
+    from frame to frame (a phase vocoder); "locked", from the decoded magnitudes alone (a phase
+    vocoder locked to the spectral peaks), so the decoder outputs magnitudes only."""
+    frame_loss: bool = False
+    """Training also scores the frames the decoder synthesises against the input's frames
+    (log-magnitude L1 + spectral convergence, the spectral family's loss), next to the
+    waveform's multi-resolution STFT loss: magnitudes learn at the frame rate, as in the
+    spectral family, and a locked phase keeps the rendered frames close to them."""
     n_descriptors: int = 0
 
     def __post_init__(self) -> None:
+        if self.phase not in PHASE_MODES:
+            raise ConfigError(f"phase must be one of {', '.join(PHASE_MODES)}, got {self.phase!r}")
         if self.hop < 1 or self.n_fft % self.hop or self.n_fft < 2 * self.hop:
             raise ConfigError(
                 f"n_fft must be a multiple of hop and at least 2 hops, got n_fft={self.n_fft}, "
@@ -168,21 +182,35 @@ def stream_synthesis(
     channels: int,
     hop: int,
     max_log_magnitude: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decoder rows `[batch, k, channels·2·bins]` (a bounded log-magnitude and a phase per bin)
-    → audio `[batch, channels, k·hop]` overlap-added onto `tail` `[batch, channels, n_fft −
-    hop]`, and the new tail."""
+    previous_phase: torch.Tensor | None = None,
+    phase_mode: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Decoder rows `[batch, k, channels·parts·bins]` → audio `[batch, channels, k·hop]`
+    overlap-added onto `tail` `[batch, channels, n_fft − hop]`, the new tail and the new running
+    phase `[batch, channels, bins]` (None for a free phase). Per bin the rows hold a bounded
+    log-magnitude and (`phase_mode` 0, free) the phase or (1, advance) a phase deviation; with
+    `phase_mode` 2 (locked) only the log-magnitude, the phase being made from the magnitudes
+    (`stream_phase`). `previous_phase` is the running phase of the modes 1 and 2."""
     n_fft = int(synthesis_window.shape[0])
     bins = n_fft // 2 + 1
+    parts = 1 if phase_mode == 2 else 2
     batch, count = out.shape[0], out.shape[1]
-    out = out.reshape(batch, count, channels, 2, bins).permute(0, 2, 3, 1, 4)
+    out = out.reshape(batch, count, channels, parts, bins).permute(0, 2, 3, 1, 4)
     log_magnitude = max_log_magnitude * torch.tanh(out[:, :, 0] / max_log_magnitude)
-    magnitude, phase = torch.exp(log_magnitude), out[:, :, 1]
+    magnitude = torch.exp(log_magnitude)
+    last_phase: torch.Tensor | None = None
+    if phase_mode == 2 and previous_phase is not None:
+        phase, last_phase = locked_phase(log_magnitude, previous_phase, hop, n_fft)
+    elif phase_mode == 1 and previous_phase is not None:
+        phase, last_phase = accumulate_phase(out[:, :, 1], previous_phase, hop, n_fft)
+    else:
+        phase = out[:, :, parts - 1]
     inner = torch.ones(bins, dtype=out.dtype, device=out.device)
     inner[0], inner[-1] = 0.0, 0.0  # the DC and Nyquist bins of a real signal are real
     spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase) * inner)
     frames = torch.fft.irfft(spectrum, n=n_fft, dim=-1) * synthesis_window
-    return overlap_add(frames, tail, hop)
+    audio, new_tail = overlap_add(frames, tail, hop)
+    return audio, new_tail, last_phase
 
 
 class StreamingVAE(BlockFunctions, ConfiguredModel):
@@ -203,6 +231,8 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         self.bins = cfg.n_fft // 2 + 1
         bottleneck_kwargs = {"beta": cfg.beta} if cfg.bottleneck == "vae" else {}
         self.measured = 1 if cfg.loudness_latent else 0
+        self.phase_mode = PHASE_MODES.index(cfg.phase)
+        self.running_phase = 1 if self.phase_mode > 0 else 0
         self.bottleneck: Bottleneck = build_bottleneck(
             cfg.bottleneck, cfg.latent_dim - self.measured, **bottleneck_kwargs
         )
@@ -217,7 +247,7 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         self.decoder = CausalStack(
             cfg.latent_dim,
             cfg.decoder_width,
-            cfg.channels * 2 * self.bins,
+            cfg.channels * (1 if cfg.phase == "locked" else 2) * self.bins,
             cfg.decoder_dilations,
             cfg.kernel_size,
             cfg.activation,
@@ -271,12 +301,14 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         return [past, *self.encoder.init_state(batch, device)]
 
     def init_decoder_state(self, batch: int = 1) -> State:
-        """Zero state of the decoder: one tensor per causal unit, then the overlap-add tail
-        `[batch, channels, n_fft − hop]`."""
+        """Zero state of the decoder: one tensor per causal unit, the running phase `[batch,
+        channels, bins]` unless the phase is free, then the overlap-add tail `[batch, channels,
+        n_fft − hop]`."""
         device = self.window.device
         overlap = self._config.n_fft - self.hop_length
         tail = torch.zeros(batch, self.channels, overlap, device=device)
-        return [*self.decoder.init_state(batch, device), tail]
+        phase = [torch.zeros(batch, self.channels, self.bins, device=device)] * self.running_phase
+        return [*self.decoder.init_state(batch, device), *phase, tail]
 
     def init_state(self, batch: int = 1) -> State:
         """Encoder state then decoder state, for `forward_block`."""
@@ -320,11 +352,13 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         """Latent block `[batch, latent_dim, k]` → audio `[batch, channels, k·hop]` (delayed by
         `delay_samples`), new state."""
         cfg = self._config
-        out, units = self.decoder(z.transpose(1, 2), state[:-1])
-        audio, tail = stream_synthesis(
-            out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude
-        )
-        return audio, [*units, tail]
+        units_in = len(self.decoder.units)
+        out, units = self.decoder(z.transpose(1, 2), state[:units_in])
+        audio, tail, phase = stream_synthesis(
+            out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude,
+            state[units_in] if self.running_phase else None, self.phase_mode,
+        )  # fmt: skip
+        return audio, [*units, *([phase] if phase is not None else []), tail]
 
     def export_blocks(self, block: int = 0) -> ExportBlocks:
         """Any block length that is a multiple of the hop: `block` is not used."""
@@ -351,9 +385,24 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
             raise ValueError(
                 f"expected latent [batch, {self.latent_dim}, frames], got shape {tuple(z.shape)}"
             )
-        audio, state = self.decode_block(z.float(), self.init_decoder_state(z.shape[0]))
-        whole = torch.cat([audio, state[-1]], dim=-1)
-        return whole[..., self.delay_samples :]
+        return self._decode_whole(z.float())[0]
+
+    def _decode_whole(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`decode` from the zero state, and the synthesised frames' log-magnitudes `[batch,
+        channels, frames, bins]` (natural log of what the inverse FFT is given)."""
+        cfg = self._config
+        state = self.init_decoder_state(z.shape[0])
+        units_in = len(self.decoder.units)
+        out, _ = self.decoder(z.transpose(1, 2), state[:units_in])
+        audio, tail, _ = stream_synthesis(
+            out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude,
+            state[units_in] if self.running_phase else None, self.phase_mode,
+        )  # fmt: skip
+        whole = torch.cat([audio, tail], dim=-1)[..., self.delay_samples :]
+        parts = 1 if self.phase_mode == 2 else 2
+        rows = out.reshape(out.shape[0], out.shape[1], cfg.channels, parts, self.bins)
+        log_magnitude = cfg.max_log_magnitude * torch.tanh(rows[:, :, :, 0] / cfg.max_log_magnitude)
+        return whole, log_magnitude.transpose(1, 2)
 
     def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
         """Linear head on the frame-averaged latent → `[batch, n_descriptors]`, or None."""
@@ -375,14 +424,24 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
             source = crop = torch.gather(source, -1, index.expand(-1, source.shape[1], -1))
         audio = self._pad(source)
         z, regularization, _ = self._encode_block(audio, self.init_encoder_state(x.shape[0]))
-        decoded = self.decode(z)[..., : source.shape[-1]]
+        decoded, frames = self._decode_whole(z)
+        predicted = target_frames = None
+        if self._config.frame_loss:
+            rows, _, _ = self._features(audio, self.init_encoder_state(x.shape[0])[0])
+            batch, count = rows.shape[0], rows.shape[1]
+            target_frames = rows.reshape(batch, count, self.channels, self.bins).permute(0, 2, 3, 1)
+            gain = float((self.window * self.synthesis_window).sum()) / self.hop_length
+            floor = self._config.log_floor
+            predicted = torch.log(frames.exp() * gain + floor).transpose(2, 3)
         return WaveformOutput(
-            audio=decoded,
+            audio=decoded[..., : source.shape[-1]],
             z=z,
             regularization=regularization,
             descriptors_pred=self.predict_descriptors(z),
             valid_samples=max(self.hop_length, int(source.shape[-1]) - self.delay_samples),
             target=crop,
+            frames_log_magnitude=predicted,
+            target_frames_log_magnitude=target_frames,
         )
 
 

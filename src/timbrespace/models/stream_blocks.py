@@ -46,6 +46,10 @@ class StreamBlocks(nn.Module):
         self.loudness_offset: float = float(model.loudness_offset)
         self.max_log_magnitude: float = float(cfg.max_log_magnitude)
         self.encoder_state_size: int = 1 + len(model.encoder.units)
+        self.decoder_units: int = len(model.decoder.units)
+        self.bins: int = int(model.bins)
+        self.phase_mode: int = int(model.phase_mode)
+        self.running_phase: bool = model.running_phase > 0
 
     def init_encoder_state(self, batch: int) -> list[torch.Tensor]:
         """The past `n_fft − hop` samples `[batch, channels, ·]`, then one tensor per unit."""
@@ -53,9 +57,14 @@ class StreamBlocks(nn.Module):
         return [past] + self.encoder.init_state(batch, self.window.device)
 
     def init_decoder_state(self, batch: int) -> list[torch.Tensor]:
-        """One tensor per unit, then the overlap-add tail `[batch, channels, n_fft − hop]`."""
-        tail = torch.zeros(batch, self.channels, self.n_fft - self.hop, device=self.window.device)
-        return self.decoder.init_state(batch, self.window.device) + [tail]
+        """One tensor per unit, the last frame's phase `[batch, channels, bins]` if the model
+        accumulates it, then the overlap-add tail `[batch, channels, n_fft − hop]`."""
+        device = self.window.device
+        tail = torch.zeros(batch, self.channels, self.n_fft - self.hop, device=device)
+        states = self.decoder.init_state(batch, device)
+        if self.running_phase:
+            states.append(torch.zeros(batch, self.channels, self.bins, device=device))
+        return states + [tail]
 
     def init_state(self, batch: int) -> list[torch.Tensor]:
         return self.init_encoder_state(batch) + self.init_decoder_state(batch)
@@ -79,11 +88,16 @@ class StreamBlocks(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Latent `[batch, latent_dim, k]` → audio `[batch, channels, k·hop]` (`delay_samples`
         late), new state."""
-        out, units = self.decoder(z.transpose(1, 2), state[:-1])
-        audio, tail = stream_synthesis(
+        out, units = self.decoder(z.transpose(1, 2), state[: self.decoder_units])
+        previous_phase: torch.Tensor | None = None
+        if self.running_phase:
+            previous_phase = state[self.decoder_units]
+        audio, tail, phase = stream_synthesis(
             out, state[-1], self.synthesis_window, self.channels, self.hop,
-            self.max_log_magnitude,
+            self.max_log_magnitude, previous_phase, self.phase_mode,
         )  # fmt: skip
+        if phase is not None:
+            units.append(phase)
         return audio, units + [tail]
 
     def forward(

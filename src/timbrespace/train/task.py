@@ -142,6 +142,11 @@ class ReconstructionTask(L.LightningModule):
             target = target if output.target is None else output.target
             valid = output.valid_samples or target.shape[-1]
             terms = dict(self.reconstruction(output.audio[..., :valid], target[..., :valid]))
+            predicted, wanted = output.frames_log_magnitude, output.target_frames_log_magnitude
+            if predicted is not None and wanted is not None:
+                frames = self.frame_spectrum(predicted, wanted)
+                terms["loss"] = terms["loss"] + frames.pop("loss")
+                terms.update(frames)
         elif isinstance(output, SpectrumOutput):
             terms = self.frame_spectrum(output.log_magnitude, output.target_log_magnitude)
         else:
