@@ -340,19 +340,15 @@ class ModelOutput:
 
 @dataclass(kw_only=True)
 class WaveformOutput(ModelOutput):
-    """A family that renders the waveform in training: `audio` `[batch, channels, samples]`;
-    `valid_samples`: score only the first this many samples (a causal model's last samples miss
-    the frames after the clip), None = all."""
+    """Training output of a waveform family: `audio`, `target` (what it rebuilds when not the
+    whole input, e.g. a crop; None = the input) `[batch, channels, samples]`; `valid_samples`:
+    score only the first this many (None = all); synthesised / input frames `log(|STFT| + floor)`
+    `[batch, channels, bins, frames]` for the spectral family's frame loss, or None."""
 
     audio: torch.Tensor
     valid_samples: int | None = None
     target: torch.Tensor | None = None
-    """The audio `audio` reconstructs when it is not the whole input (e.g. a random crop of
-    it, `[batch, channels, samples]`); None = the input."""
     frames_log_magnitude: torch.Tensor | None = None
-    """With `target_frames_log_magnitude`: the frames `audio` was synthesised from and the
-    input's frames, `log(|STFT| + floor)` `[batch, channels, bins, frames]`; the trainer then
-    adds the frame-spectrum loss of the spectral family to the waveform's."""
     target_frames_log_magnitude: torch.Tensor | None = None
 
 
@@ -374,8 +370,7 @@ class Family:
     """A registered model family: its config dataclass, model class and preset overlays.
 
     legacy: values for keys missing from a *saved* config (a bundle or run written before the
-    key existed), so old models keep loading as they were trained.
-    """
+    key existed), so old models keep loading as they were trained."""
 
     name: str
     config_cls: type
