@@ -131,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=None, help="a trained stream bundle (default: preset)")
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--blocks", default="2048,512,128")
     parser.add_argument("--seconds", type=float, default=10.0, help="audio per block size")
     parser.add_argument("--threads", type=int, default=None, help="pin torch's threads")
@@ -149,9 +150,11 @@ def main() -> None:
         bundle = bundle_dir(args.bundle)
     else:
         from timbrespace.bundle import save_bundle
+        from timbrespace.cli import parse_overrides
         from timbrespace.models.base import build_model, resolve_config
 
-        model = build_model("stream", resolve_config("stream", args.preset)).eval()
+        overrides = parse_overrides(args.set)
+        model = build_model("stream", resolve_config("stream", args.preset, overrides)).eval()
         bundle = save_bundle(Path(folder.name) / "stream", model, "stream")
     compiled = CompiledStream(model, bundle)
 
@@ -165,6 +168,7 @@ def main() -> None:
 
     ours = {
         "model": args.bundle or f"stream/{args.preset}",
+        "model_settings": args.set,
         "sample_rate": model.sample_rate,
         "hop": model.hop_length,
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -75,9 +75,10 @@ def check_nn_tilde_contract(path: Path, batch: int, buffer: int = 4096) -> dict[
     return params
 
 
-def test_stream_blocks_compile_and_equal_the_models_own_blocks() -> None:
+@pytest.mark.parametrize("options", [{}, {"phase": "free", "loudness_gain": False}])
+def test_stream_blocks_compile_and_equal_the_models_own_blocks(options) -> None:
     torch.manual_seed(0)
-    model = build_model("stream", resolve_config("stream", "tiny")).eval()
+    model = build_model("stream", resolve_config("stream", "tiny", options)).eval()
     blocks = StreamBlocks(model).eval()
     scripted = torch.jit.script(blocks)
     x = torch.randn(2, 1, 2048) * 0.3

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from timbrespace.audio.loudness import frame_loudness_db
 from timbrespace.errors import TimbrespaceError
-from timbrespace.models.base import BlockSizeError, CapabilityError, build_model, resolve_config
+from timbrespace.models.base import (
+    BlockSizeError,
+    CapabilityError,
+    build_model,
+    config_to_dict,
+    resolve_config,
+)
 from timbrespace.models.causal import causal_frames, overlap_add
-from timbrespace.models.stream import StreamingVAE
+from timbrespace.models.stream import StreamingVAE, scale_to_loudness
 from timbrespace.models.stream_phase import accumulate_phase, locked_phase, nearest_peaks
 
 BLOCKS = (64, 128, 512, 2048, 4096)
@@ -235,11 +243,12 @@ def test_locked_phases_around_a_peak_step_by_pi_and_advance_at_its_frequency() -
     assert running.shape == (1, 1, bins)
 
 
-@pytest.mark.parametrize("phase", ["advance", "locked"])
+@pytest.mark.parametrize("phase", ["advance", "locked", "locked+gain"])
 @pytest.mark.parametrize("block", (64, 512, 4096))
 def test_a_running_phase_streams_as_it_renders_offline(phase, block) -> None:
     torch.manual_seed(0)
-    built = build_model("stream", resolve_config("stream", "tiny", {"phase": phase}))
+    options = {"phase": phase.split("+")[0], "loudness_gain": phase.endswith("+gain")}
+    built = build_model("stream", resolve_config("stream", "tiny", options))
     assert isinstance(built, StreamingVAE)
     model = built.eval()
     audio, delay = melody(8192), model.delay_samples
@@ -256,13 +265,57 @@ def test_the_frame_loss_scores_the_synthesised_frames_against_the_inputs() -> No
     """The decoder's frames are given in the input's analysis units: a Hann window overlap-
     added every quarter window renders a magnitude M as 0.75·M."""
     torch.manual_seed(0)
-    config = resolve_config("stream", "tiny", {"phase": "locked", "frame_loss": True})
+    config = resolve_config("stream", "tiny")
     model = build_model("stream", config).train()
     out = model(melody(4096))
     bins, frames = config.n_fft // 2 + 1, 4096 // config.hop
     assert out.frames_log_magnitude.shape == out.target_frames_log_magnitude.shape
     assert out.frames_log_magnitude.shape == (1, 1, bins, frames)
     gain = float((model.window * model.synthesis_window).sum()) / config.hop
-    assert gain == pytest.approx(0.75)
-    plain = build_model("stream", resolve_config("stream", "tiny")).train()(melody(4096))
+    assert gain == pytest.approx(0.75) == model.frame_gain
+    plain = build_model("stream", resolve_config("stream", "tiny", {"frame_loss": False}))
+    plain = plain.train()(melody(4096))
     assert plain.frames_log_magnitude is None
+
+
+def test_scale_to_loudness_gives_each_frame_the_power_its_loudness_names() -> None:
+    generator = torch.Generator().manual_seed(0)
+    shape = torch.randn(2, 2, 5, 33, generator=generator) * 3
+    loudness = torch.tensor([[0.4, 1.2, 2.0, 2.24, 3.0], [0.0, 0.8, 1.0, 1.6, 2.2]])
+    scaled = scale_to_loudness(shape, loudness, log_power_offset=-1.5)
+    power = torch.exp(2 * scaled).mean(dim=(1, 3))  # [batch, frames]
+    wanted = torch.exp(loudness.clamp(max=2.24) * torch.log(torch.tensor(10.0)) / 0.4 - 1.5)
+    assert torch.allclose(power, wanted, rtol=1e-4)
+    difference = scaled - shape  # one shift per frame: the shape is kept
+    assert torch.allclose(difference, difference[:, :1, :, :1].expand_as(difference), atol=1e-5)
+
+
+def test_with_the_loudness_gain_latent_channel_0_is_the_rendered_loudness_in_db() -> None:
+    """Any timbre channels, a loudness of −40, −20 or −6 dB on channel 0: librosa measures
+    the rendering within 2 dB of it (an untrained locked-phase model; a frame loses ~1 dB
+    where overlapping frames do not add in phase)."""
+    torch.manual_seed(0)
+    model = build_model("stream", resolve_config("stream", "tiny")).eval()
+    for seed, db in enumerate((-40.0, -20.0, -6.0)):
+        z = torch.randn(1, model.latent_dim, 1, generator=torch.Generator().manual_seed(seed))
+        z = z.repeat(1, 1, 300)
+        z[:, 0] = (db + 50) / 25
+        with torch.inference_mode():
+            audio = model.decode(z)[0, 0].numpy()
+        measured = float(np.median(frame_loudness_db(audio)[20:-20]))
+        assert measured == pytest.approx(db, abs=2.0)
+    with pytest.raises(TimbrespaceError, match="loudness_gain needs loudness_latent"):
+        resolve_config("stream", "tiny", {"loudness_gain": True, "loudness_latent": False})
+
+
+def test_a_bundle_saved_before_the_locked_phase_loads_as_it_was_trained() -> None:
+    """A saved config without `phase`, `frame_loss` and `loudness_gain` is a decoded-phase
+    model: its decoder has a phase output per bin, which the weights must find again."""
+    saved = config_to_dict(resolve_config("stream", "tiny"))
+    for key in ("phase", "frame_loss", "loudness_gain"):
+        del saved[key]
+    old = build_model("stream", saved)
+    assert isinstance(old, StreamingVAE)
+    assert (old.config.phase, old.config.frame_loss, old.loudness_gain) == ("free", False, False)
+    new = build_model("stream", resolve_config("stream", "tiny"))
+    assert old.decoder.output.weight.shape[0] == 2 * new.decoder.output.weight.shape[0]

@@ -4,15 +4,18 @@
       → causal frames of `n_fft` samples every `hop` → log |rFFT|   (frame k ends at (k+1)·hop)
       → causal dilated conv stack → VAE bottleneck → z [batch, latent_dim, samples // hop]
         (channel 0 of z is not learned: the frame's loudness, (dB re full scale + 50) / 25)
-      → causal dilated conv stack → per frame a log-magnitude and a phase for every bin
+      → causal dilated conv stack → per frame a spectral shape (log-magnitude per bin),
+        scaled to the loudness of channel 0, with phases locked to its peaks (`stream_phase`)
       → inverse rFFT × Hann window → overlap-add → audio [batch, channels, frames · hop]
 
 Nothing looks ahead, so the stream needs no lookahead buffer: frame k is encoded and decoded as
 soon as its hop has arrived, and a sample is finished once every window over it has been added,
 `delay_samples = n_fft − hop` later (8.7 ms at 44.1 kHz for the `small` preset). The decoder is an
 iSTFT head (Vocos, Siuzdenko et al. 2023): the network runs at the frame rate, which makes it
-cheap enough for 128-sample blocks on one CPU thread, while the output is a free waveform (phase
-included), not a magnitude for Griffin-Lim.
+cheap enough for 128-sample blocks on one CPU thread; the phase is made causally from the
+decoded magnitudes (a phase vocoder), not by Griffin-Lim iterations. Training scores the
+waveform (multi-resolution STFT) and the decoded frames (`frame_loss`). Older bundles, with a
+decoded phase and no loudness scaling, load with those settings (`legacy` below).
 
 Streaming state is a flat list of tensors (`init_state(batch)`), taken and returned by
 `encode_block`, `decode_block` and `forward_block`; `encode` and `decode` are the same block
@@ -47,6 +50,9 @@ from timbrespace.models.stream_phase import accumulate_phase, locked_phase
 State = list[torch.Tensor]
 LOUDNESS_FLOOR = 1e-10
 """Power floor of the loudness channel (−100 dB)."""
+LOUDNESS_CEILING = 2.24
+"""Largest loudness a frame is scaled to, in the channel's units ((6 dB + 50) / 25): a latent
+far outside the data cannot blow up."""
 PHASE_MODES = ("free", "advance", "locked")
 INITIAL_SCALE = -5.0
 """A VAE encoder starts with std ≈ softplus(−5) ≈ 0.007: the decoder learns from clean latents
@@ -72,9 +78,9 @@ class StreamModelConfig:
     hop: int = 128
     n_fft: int = 512
     encoder_width: int = 128
-    encoder_dilations: tuple[int, ...] = (1, 2)
+    encoder_dilations: tuple[int, ...] = (1,)
     decoder_width: int = 192
-    decoder_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    decoder_dilations: tuple[int, ...] = (1, 4)
     kernel_size: int = 3
     activation: str = "leaky_relu"
     bottleneck: str = "vae"
@@ -89,12 +95,18 @@ class StreamModelConfig:
     """Latent channel 0 is the input frame's loudness (dB re full scale, (dB + 50) / 25), measured,
     not learned: the other `latent_dim − 1` channels carry the timbre, and a transfer keeps the
     input's loudness envelope by construction."""
-    phase: str = "free"
+    loudness_gain: bool = True
+    """The decoder outputs each frame's spectral shape only, and the frame is scaled to the
+    power that latent channel 0 names (needs `loudness_latent`): the rendering's frame loudness
+    follows channel 0 whatever the other channels hold, so a transfer of sounds unlike the
+    training data (drums through a melody model) keeps its envelope, and a loudness of −20 dB
+    on the latent renders a −20 dB frame."""
+    phase: str = "locked"
     """How each frame's phase is made (`models/stream_phase.py`): "free", the decoder outputs it;
     "advance", the decoder outputs a deviation from each bin's own advance over a hop, summed
     from frame to frame (a phase vocoder); "locked", from the decoded magnitudes alone (a phase
     vocoder locked to the spectral peaks), so the decoder outputs magnitudes only."""
-    frame_loss: bool = False
+    frame_loss: bool = True
     """Training also scores the frames the decoder synthesises against the input's frames
     (log-magnitude L1 + spectral convergence, the spectral family's loss), next to the
     waveform's multi-resolution STFT loss: magnitudes learn at the frame rate, as in the
@@ -117,6 +129,10 @@ class StreamModelConfig:
             or min((*self.encoder_dilations, *self.decoder_dilations), default=1) < 1
         ):
             raise ConfigError("kernel_size and every dilation must be >= 1")
+        if self.loudness_gain and self.max_log_magnitude > 40:
+            raise ConfigError("loudness_gain needs max_log_magnitude <= 40 (float32 power)")
+        if self.loudness_gain and not self.loudness_latent:
+            raise ConfigError("loudness_gain needs loudness_latent (latent channel 0)")
         if self.clip_samples < self.hop:
             raise ConfigError(f"clip_samples must be >= hop ({self.hop}), got {self.clip_samples}")
 
@@ -175,6 +191,20 @@ def stream_analysis(
     return rows, (torch.log10(power + power_floor) * 0.4 + loudness_offset).to(x.dtype), past
 
 
+def scale_to_loudness(
+    log_magnitude: torch.Tensor,
+    loudness: torch.Tensor,
+    log_power_offset: float,
+    ceiling: float = LOUDNESS_CEILING,  # an argument: TorchScript reads no global
+) -> torch.Tensor:
+    """Log-magnitudes `[batch, channels, frames, bins]` (natural log) shifted per frame so that
+    `log(mean over channels and bins of |·|²) = loudness · ln(10) / 0.4 + log_power_offset`,
+    the loudness `[batch, frames]` in the loudness channel's units (clamped to `ceiling`)."""
+    wanted = loudness.clamp(max=ceiling) * (math.log(10.0) / 0.4) + log_power_offset
+    power = torch.log(torch.exp(2.0 * log_magnitude).mean(dim=(1, 3)))  # bounded: no overflow
+    return log_magnitude + (0.5 * (wanted - power))[:, None, :, None]
+
+
 def stream_synthesis(
     out: torch.Tensor,
     tail: torch.Tensor,
@@ -184,19 +214,26 @@ def stream_synthesis(
     max_log_magnitude: float,
     previous_phase: torch.Tensor | None = None,
     phase_mode: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    loudness: torch.Tensor | None = None,
+    log_power_offset: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Decoder rows `[batch, k, channels·parts·bins]` → audio `[batch, channels, k·hop]`
-    overlap-added onto `tail` `[batch, channels, n_fft − hop]`, the new tail and the new running
-    phase `[batch, channels, bins]` (None for a free phase). Per bin the rows hold a bounded
-    log-magnitude and (`phase_mode` 0, free) the phase or (1, advance) a phase deviation; with
-    `phase_mode` 2 (locked) only the log-magnitude, the phase being made from the magnitudes
-    (`stream_phase`). `previous_phase` is the running phase of the modes 1 and 2."""
+    overlap-added onto `tail` `[batch, channels, n_fft − hop]`, the new tail, the new running
+    phase `[batch, channels, bins]` (None for a free phase) and the frames' log-magnitudes
+    `[batch, channels, k, bins]` (natural log of what the inverse FFT is given). Per bin the
+    rows hold a bounded log-magnitude and (`phase_mode` 0, free) the phase or (1, advance) a
+    phase deviation; with `phase_mode` 2 (locked) only the log-magnitude, the phase being made
+    from the magnitudes (`stream_phase`). `previous_phase` is the running phase of the modes 1
+    and 2. With a `loudness` `[batch, k]` the log-magnitudes are a shape, scaled per frame to
+    it (`scale_to_loudness`)."""
     n_fft = int(synthesis_window.shape[0])
     bins = n_fft // 2 + 1
     parts = 1 if phase_mode == 2 else 2
     batch, count = out.shape[0], out.shape[1]
     out = out.reshape(batch, count, channels, parts, bins).permute(0, 2, 3, 1, 4)
     log_magnitude = max_log_magnitude * torch.tanh(out[:, :, 0] / max_log_magnitude)
+    if loudness is not None:
+        log_magnitude = scale_to_loudness(log_magnitude, loudness, log_power_offset)
     magnitude = torch.exp(log_magnitude)
     last_phase: torch.Tensor | None = None
     if phase_mode == 2 and previous_phase is not None:
@@ -205,12 +242,10 @@ def stream_synthesis(
         phase, last_phase = accumulate_phase(out[:, :, 1], previous_phase, hop, n_fft)
     else:
         phase = out[:, :, parts - 1]
-    inner = torch.ones(bins, dtype=out.dtype, device=out.device)
-    inner[0], inner[-1] = 0.0, 0.0  # the DC and Nyquist bins of a real signal are real
-    spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase) * inner)
-    frames = torch.fft.irfft(spectrum, n=n_fft, dim=-1) * synthesis_window
+    # the inverse real FFT reads only the real part of the DC and Nyquist bins
+    frames = torch.fft.irfft(torch.polar(magnitude, phase), n=n_fft, dim=-1) * synthesis_window
     audio, new_tail = overlap_add(frames, tail, hop)
-    return audio, new_tail, last_phase
+    return audio, new_tail, last_phase, log_magnitude
 
 
 class StreamingVAE(BlockFunctions, ConfiguredModel):
@@ -264,9 +299,15 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         self.power_floor = LOUDNESS_FLOOR * window_power
         self.loudness_offset = 2.0 - 0.4 * math.log10(window_power)
         """(10·log10(power / Σw² + floor) + 50) / 25 = 0.4·log10(power + Σw²·floor) + this."""
-        self.register_buffer(
-            "synthesis_window", window / (cfg.n_fft / (2 * cfg.hop)), persistent=False
+        synthesis_window = window / (cfg.n_fft / (2 * cfg.hop))
+        self.register_buffer("synthesis_window", synthesis_window, persistent=False)
+        self.frame_gain = window_power / (cfg.n_fft / (2 * cfg.hop)) / cfg.hop  # Σ w·w_s / hop
+        """A synthesised frame's magnitudes × this = the same frame analysed in the output."""
+        self.log_power_offset = -math.log(10.0) / 0.4 * self.loudness_offset - 2 * math.log(
+            self.frame_gain
         )
+        """`scale_to_loudness` offset: a frame scaled to loudness l analyses at loudness l."""
+        self.loudness_gain = cfg.loudness_gain
         self.descriptor_head: nn.Linear | None = (
             nn.Linear(cfg.latent_dim, cfg.n_descriptors) if cfg.n_descriptors > 0 else None
         )
@@ -351,14 +392,22 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
     def decode_block(self, z: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Latent block `[batch, latent_dim, k]` → audio `[batch, channels, k·hop]` (delayed by
         `delay_samples`), new state."""
+        audio, state, _ = self._synthesise(z, state)
+        return audio, state
+
+    def _synthesise(
+        self, z: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, State, torch.Tensor]:
+        """`decode_block`, and the frames' log-magnitudes `[batch, channels, k, bins]`."""
         cfg = self._config
         units_in = len(self.decoder.units)
         out, units = self.decoder(z.transpose(1, 2), state[:units_in])
-        audio, tail, phase = stream_synthesis(
+        audio, tail, phase, log_magnitude = stream_synthesis(
             out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude,
             state[units_in] if self.running_phase else None, self.phase_mode,
+            z[:, 0] if self.loudness_gain else None, self.log_power_offset,
         )  # fmt: skip
-        return audio, [*units, *([phase] if phase is not None else []), tail]
+        return audio, [*units, *([phase] if phase is not None else []), tail], log_magnitude
 
     def export_blocks(self, block: int = 0) -> ExportBlocks:
         """Any block length that is a multiple of the hop: `block` is not used."""
@@ -390,19 +439,9 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
     def _decode_whole(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`decode` from the zero state, and the synthesised frames' log-magnitudes `[batch,
         channels, frames, bins]` (natural log of what the inverse FFT is given)."""
-        cfg = self._config
-        state = self.init_decoder_state(z.shape[0])
-        units_in = len(self.decoder.units)
-        out, _ = self.decoder(z.transpose(1, 2), state[:units_in])
-        audio, tail, _ = stream_synthesis(
-            out, state[-1], self.synthesis_window, cfg.channels, cfg.hop, cfg.max_log_magnitude,
-            state[units_in] if self.running_phase else None, self.phase_mode,
-        )  # fmt: skip
-        whole = torch.cat([audio, tail], dim=-1)[..., self.delay_samples :]
-        parts = 1 if self.phase_mode == 2 else 2
-        rows = out.reshape(out.shape[0], out.shape[1], cfg.channels, parts, self.bins)
-        log_magnitude = cfg.max_log_magnitude * torch.tanh(rows[:, :, :, 0] / cfg.max_log_magnitude)
-        return whole, log_magnitude.transpose(1, 2)
+        audio, state, log_magnitude = self._synthesise(z, self.init_decoder_state(z.shape[0]))
+        whole = torch.cat([audio, state[-1]], dim=-1)[..., self.delay_samples :]
+        return whole, log_magnitude
 
     def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
         """Linear head on the frame-averaged latent → `[batch, n_descriptors]`, or None."""
@@ -430,9 +469,8 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
             rows, _, _ = self._features(audio, self.init_encoder_state(x.shape[0])[0])
             batch, count = rows.shape[0], rows.shape[1]
             target_frames = rows.reshape(batch, count, self.channels, self.bins).permute(0, 2, 3, 1)
-            gain = float((self.window * self.synthesis_window).sum()) / self.hop_length
             floor = self._config.log_floor
-            predicted = torch.log(frames.exp() * gain + floor).transpose(2, 3)
+            predicted = torch.log(frames.exp() * self.frame_gain + floor).transpose(2, 3)
         return WaveformOutput(
             audio=decoded[..., : source.shape[-1]],
             z=z,
@@ -450,5 +488,11 @@ register_family(
     StreamModelConfig,
     StreamingVAE,
     presets=STREAM_PRESETS,
-    legacy={"loudness_latent": False, "train_samples": 0},
+    legacy={
+        "loudness_latent": False,
+        "train_samples": 0,
+        "loudness_gain": False,
+        "phase": "free",
+        "frame_loss": False,
+    },
 )

@@ -50,6 +50,8 @@ class StreamBlocks(nn.Module):
         self.bins: int = int(model.bins)
         self.phase_mode: int = int(model.phase_mode)
         self.running_phase: bool = model.running_phase > 0
+        self.loudness_gain: bool = bool(model.loudness_gain)
+        self.log_power_offset: float = float(model.log_power_offset)
 
     def init_encoder_state(self, batch: int) -> list[torch.Tensor]:
         """The past `n_fft − hop` samples `[batch, channels, ·]`, then one tensor per unit."""
@@ -92,9 +94,13 @@ class StreamBlocks(nn.Module):
         previous_phase: torch.Tensor | None = None
         if self.running_phase:
             previous_phase = state[self.decoder_units]
-        audio, tail, phase = stream_synthesis(
+        loudness: torch.Tensor | None = None
+        if self.loudness_gain:
+            loudness = z[:, 0]
+        audio, tail, phase, _ = stream_synthesis(
             out, state[-1], self.synthesis_window, self.channels, self.hop,
-            self.max_log_magnitude, previous_phase, self.phase_mode,
+            self.max_log_magnitude, previous_phase, self.phase_mode, loudness,
+            self.log_power_offset,
         )  # fmt: skip
         if phase is not None:
             units.append(phase)

@@ -15,7 +15,7 @@ sample_rate / hop survive that), so the phase is accumulated from frame to frame
 
 Shapes: `[batch, channels, frames, bins]`, rad. The running sums are float64, so a whole path
 and the same path in blocks agree to float32 rounding; only ops that TorchScript and the ONNX
-exporter record (cumsum, scatter, gather) are used.
+exporter record (cumsum, sort, gather, pad) are used.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 PEAK_SPAN = 1e6
 """Stands for "no peak on this side" in bin distances (more than any bin count)."""
@@ -47,30 +48,22 @@ def nearest_peaks(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For every bin the nearest local maximum of its frame (`[..., bins]` int64; the lower one
     on a tie; the bin itself in a frame with no peak) and that peak's frequency in bins (the
-    vertex of the parabola through the peak and its two neighbours, within ±1 bin). `span`
-    stands for "no peak on this side"."""
-    bins = log_magnitude.shape[-1]
-    index = torch.arange(bins, device=log_magnitude.device).expand_as(log_magnitude)
-    below = torch.cat([log_magnitude[..., :1], log_magnitude[..., :-1]], dim=-1)
-    above = torch.cat([log_magnitude[..., 1:], log_magnitude[..., -1:]], dim=-1)
-    inner = (index > 0) & (index < bins - 1)
-    peak = inner & (log_magnitude > below) & (log_magnitude >= above)
-    rank = torch.cumsum(peak.long(), dim=-1)  # peaks at or below each bin
-    far = torch.full_like(log_magnitude, span)
-    positions = torch.cat([-far[..., :1], far, far[..., :1]], dim=-1)  # by rank, 0 = none below
-    slot = torch.where(peak, rank, torch.full_like(rank, bins + 1))
-    positions = positions.scatter(-1, slot, index.to(positions.dtype))
-    positions = torch.cat([positions[..., : bins + 1], far[..., :1]], dim=-1)  # none above
-    last = torch.gather(positions, -1, rank)
-    following = torch.gather(positions, -1, rank + (~peak).long())
-    here = index.to(positions.dtype)
-    nearest = torch.where(here - last <= following - here, last, following)
-    nearest = torch.where(nearest.abs() < span, nearest, here).long()
-    curvature = below - 2 * log_magnitude + above
-    safe = torch.where(curvature.abs() > 1e-9, curvature, torch.ones_like(curvature))
-    offset = torch.where(curvature.abs() > 1e-9, 0.5 * (below - above) / safe, 0 * curvature)
-    offset = torch.gather(offset.clamp(-1.0, 1.0), -1, nearest)
-    return nearest, nearest.to(offset.dtype) + offset
+    vertex of the parabola through the peak and its two neighbours, within ±½ bin). `span`
+    stands for "no peak on this side". Few ops: at 128-sample blocks their count is the cost."""
+    rise = log_magnitude[..., 1:] - log_magnitude[..., :-1]  # [..., bins − 1]
+    before, after = rise[..., :-1], rise[..., 1:]
+    inner = (before > 0) & (after <= 0)  # peaks among bins 1 … bins − 2
+    vertex = torch.where(inner, 0.5 * (before + after) / (before - after), 0.0 * before)
+    peak = F.pad(inner.long(), (1, 1))
+    index = torch.arange(log_magnitude.shape[-1], device=rise.device, dtype=rise.dtype)
+    by_rank = torch.sort(torch.where(peak > 0, index, span), dim=-1).values
+    by_rank = F.pad(by_rank, (1, 0), value=-span)  # rank 0: no peak below
+    rank = torch.cumsum(peak, dim=-1)  # peaks at or below each bin
+    last = torch.gather(by_rank, -1, rank)
+    following = torch.gather(by_rank, -1, rank + 1 - peak)
+    nearest = torch.where(index - last <= following - index, last, following)
+    nearest = torch.where(nearest.abs() < span, nearest, index).long()
+    return nearest, torch.gather(index + F.pad(vertex, (1, 1)), -1, nearest)
 
 
 def locked_phase(
@@ -78,12 +71,13 @@ def locked_phase(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Phase of every bin from the log-magnitudes `[batch, channels, frames, bins]` (natural
     log) and `previous` `[batch, channels, bins]`, each bin's running phase at the last frame;
-    returns the phase and the new running phase. Not differentiable (made from detached
+    returns the phase and the new running phase (in [0, 2π)). Not differentiable (made from detached
     magnitudes): the loss reaches the magnitudes through the rendering."""
     peak, frequency = nearest_peaks(log_magnitude.detach())
     step = frequency.double() * (2 * math.pi * hop / n_fft)
-    running = previous.double()[:, :, None] + torch.cumsum(step, dim=2)
-    running = torch.remainder(running + math.pi, 2 * math.pi) - math.pi
-    index = torch.arange(log_magnitude.shape[-1], device=log_magnitude.device)
-    phase = torch.gather(running, -1, peak) - math.pi * (index - peak).double()
+    running = torch.remainder(
+        previous.double()[:, :, None] + torch.cumsum(step, dim=2), 2 * math.pi
+    )
+    index = torch.arange(log_magnitude.shape[-1], device=running.device, dtype=running.dtype)
+    phase = torch.gather(running, -1, peak) - math.pi * (index - peak)
     return phase.to(log_magnitude.dtype), running[:, :, -1].to(previous.dtype)
