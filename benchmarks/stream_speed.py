@@ -2,7 +2,8 @@
 
 For each block size (2048, 512, 128 samples by default) consecutive blocks of a 44.1 kHz test
 signal go through the compiled block functions the engine plays (`export.compiled`; the eager
-`forward_block` too, as `eager_blocks`), encode + decode with the explicit state, after warm-up:
+`forward_block` too, as `eager_blocks`, and the ONNX export in ONNX Runtime, as
+`onnxruntime_blocks`), encode + decode with the explicit state, after warm-up:
 real-time factor (audio seconds / wall seconds), per-block p50 / p95 / max against the block's
 deadline, and the share of blocks over it; plus the intrinsic delay and the parameter count.
 Threads follow `timbrespace.runtime`'s `realtime` policy (1) unless `--threads` pins them; the
@@ -95,6 +96,29 @@ class CompiledStream:
         return y, encoder + decoder
 
 
+class OnnxStream:
+    """The bundle's ONNX export (`timbrespace export --format onnx`) in ONNX Runtime, with the
+    state carried by `export.verify.onnx_runner`, behind the timing loop's `forward_block`."""
+
+    def __init__(self, model, bundle: Path, folder: Path, threads: int) -> None:  # noqa: ANN001
+        from timbrespace.export import export_bundle
+        from timbrespace.export.verify import onnx_runner
+        from timbrespace.exportable import exportable
+        from timbrespace.space import LatentSpace
+
+        space = LatentSpace.open(bundle)
+        path = folder / "stream.onnx"
+        export_bundle(space, "onnx", path)
+        self.sample_rate = model.sample_rate
+        self.run = onnx_runner(path, exportable(space), threads)
+
+    def init_state(self, batch: int) -> list[torch.Tensor]:
+        return []  # the runner carries its own
+
+    def forward_block(self, x: torch.Tensor, state: list[torch.Tensor]):  # noqa: ANN201
+        return self.run(x), state
+
+
 def rave_figures(python: str | None, blocks: list[int], threads: int, seconds: float) -> dict:
     """RAVE v2's figures from `benchmarks/rave_anchor.py` in its own venv, or why not."""
     candidates = [
@@ -160,10 +184,12 @@ def main() -> None:
 
     def measure() -> dict:
         threads = runtime.use_threads("realtime", args.threads)
+        onnx = OnnxStream(model, bundle, Path(folder.name), threads)
         return {
             "threads": threads,
             "blocks": [time_blocks(compiled, b, args.seconds) for b in blocks],
             "eager_blocks": [time_blocks(model, b, args.seconds) for b in blocks],
+            "onnxruntime_blocks": [time_blocks(onnx, b, args.seconds) for b in blocks],
         }
 
     ours = {
@@ -185,6 +211,15 @@ def main() -> None:
     checks["no_block_over_deadline"] = all(
         row["percent_over_deadline"] == 0 for row in ours["blocks"]
     )
+    onnx_by_block = {row["block"]: row for row in ours["onnxruntime_blocks"]}
+    checks_onnx = {
+        f"rtf_{block}": onnx_by_block[block]["rtf"] >= target
+        for block, target in TARGET_RTF.items()
+        if block in onnx_by_block
+    }
+    checks_onnx["no_block_over_deadline"] = all(
+        row["percent_over_deadline"] == 0 for row in ours["onnxruntime_blocks"]
+    )
     checks["delay_at_44_1_khz"] = model.delay_samples / 44100 * 1000 <= TARGET_DELAY_MS
     result = {
         "benchmark": "stream_speed",
@@ -196,6 +231,7 @@ def main() -> None:
         else {"skipped": "--no-rave"},
         "targets": {"rtf": TARGET_RTF, "delay_ms_at_44_1_khz": TARGET_DELAY_MS, **checks},
         "meets_targets": all(checks.values()),
+        "onnxruntime_targets": checks_onnx,
     }
     print(json.dumps(result, indent=2))
 
