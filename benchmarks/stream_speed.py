@@ -151,6 +151,18 @@ def rave_figures(python: str | None, blocks: list[int], threads: int, seconds: f
     return figures
 
 
+def speed_checks(rows: list[dict]) -> dict[str, bool]:
+    """The issue's real-time targets per block size, and no block over its deadline."""
+    by_block = {row["block"]: row for row in rows}
+    checks = {
+        f"rtf_{block}": by_block[block]["rtf"] >= target
+        for block, target in TARGET_RTF.items()
+        if block in by_block
+    }
+    checks["no_block_over_deadline"] = all(row["percent_over_deadline"] == 0 for row in rows)
+    return checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=None, help="a trained stream bundle (default: preset)")
@@ -202,24 +214,8 @@ def main() -> None:
         "delay_ms": round(model.delay_samples / model.sample_rate * 1000, 2),
         **quiet_and_loaded(measure, args.load, args.load_kind),
     }
-    by_block = {row["block"]: row for row in ours["blocks"]}
-    checks = {
-        f"rtf_{block}": by_block[block]["rtf"] >= target
-        for block, target in TARGET_RTF.items()
-        if block in by_block
-    }
-    checks["no_block_over_deadline"] = all(
-        row["percent_over_deadline"] == 0 for row in ours["blocks"]
-    )
-    onnx_by_block = {row["block"]: row for row in ours["onnxruntime_blocks"]}
-    checks_onnx = {
-        f"rtf_{block}": onnx_by_block[block]["rtf"] >= target
-        for block, target in TARGET_RTF.items()
-        if block in onnx_by_block
-    }
-    checks_onnx["no_block_over_deadline"] = all(
-        row["percent_over_deadline"] == 0 for row in ours["onnxruntime_blocks"]
-    )
+    checks = speed_checks(ours["blocks"])
+    checks_onnx = speed_checks(ours["onnxruntime_blocks"])
     checks["delay_at_44_1_khz"] = model.delay_samples / 44100 * 1000 <= TARGET_DELAY_MS
     result = {
         "benchmark": "stream_speed",
