@@ -42,11 +42,12 @@ from timbrespace.engine.addresses import parse_message
 from timbrespace.engine.backends import NullBackend
 from timbrespace.engine.osc import OscServer, build_message
 from timbrespace.engine.runner import Runner
+from timbrespace.runtime import ENGINE_RUNTIMES
 from timbrespace.space import LatentSpace
 
 BLOCKS = tuple(int(b) for b in os.environ.get("ENGINE_BLOCKS", "2048,512,128").split(","))
-COMPILED = True
-"""Streaming models play their compiled graphs, as `serve` does (`--eager`: the Python ones)."""
+RUNTIME = "auto"
+"""Streaming models play their faster compiled graphs, as `serve` does (`--runtime`)."""
 
 
 def untrained_bundle(family: str, folder: Path) -> Path:
@@ -67,8 +68,8 @@ def test_signal(seconds: float, sample_rate: int, channels: int) -> np.ndarray:
     return np.repeat((tone + noise)[None].astype(np.float32), channels, axis=0)
 
 
-def real_time_factor(space: LatentSpace, block: int, seconds: float) -> float:
-    engine = Engine(space, block, compiled=COMPILED)
+def real_time_factor(space: LatentSpace, block: int, seconds: float, runtime: str) -> float:
+    engine = Engine(space, block, runtime=runtime)
     audio = test_signal(seconds, engine.sample_rate, engine.channels)
     blocks = audio.shape[-1] // block
     for i in range(min(20, blocks)):  # warm-up
@@ -101,9 +102,16 @@ class BusyThread:
 
 
 def clocked_run(
-    space: LatentSpace, block: int, seconds: float, *, busy: bool, osc: bool, notes: bool = False
+    space: LatentSpace,
+    block: int,
+    seconds: float,
+    *,
+    busy: bool,
+    osc: bool,
+    notes: bool = False,
+    runtime: str = "python",
 ) -> dict:
-    engine = Engine(space, block, compiled=COMPILED)
+    engine = Engine(space, block, runtime=runtime)
     if notes:  # an instrument held on one note: the notes source instead of the input
         engine.schedule(0, engine.check(parse_message("/note", [69.0, 100.0])))
     runner = Runner(engine)
@@ -179,20 +187,26 @@ def model_report(space: LatentSpace, seconds: float) -> dict:
     }
     for block in BLOCKS:
         try:
-            engine = Engine(space, block, compiled=COMPILED)
+            engine = Engine(space, block, runtime=RUNTIME)
         except Exception as error:
             report[str(block)] = {"unsupported": str(error)}
             continue
+        runtime = engine.runtime  # what `auto` chose, kept for the runs below
+        rtf = real_time_factor(space, block, min(seconds, 10.0), runtime)
         entry = {
+            "runtime": runtime,
+            "runtime_ms": engine.runtime_ms,
             "delay_ms": round(1000 * engine.delay_samples / engine.sample_rate, 2),
             "deadline_ms": round(1000 * block / engine.sample_rate, 2),
-            "real_time_factor": round(real_time_factor(space, block, min(seconds, 10.0)), 2),
-            "quiet": clocked_run(space, block, seconds, busy=False, osc=True),
-            "busy_thread": clocked_run(space, block, seconds, busy=True, osc=False),
+            "real_time_factor": round(rtf, 2),
+            "quiet": clocked_run(space, block, seconds, busy=False, osc=True, runtime=runtime),
+            "busy_thread": clocked_run(
+                space, block, seconds, busy=True, osc=False, runtime=runtime
+            ),
         }
         if engine.notes is not None:
             entry["notes_quiet"] = clocked_run(
-                space, block, seconds, busy=False, osc=False, notes=True
+                space, block, seconds, busy=False, osc=False, notes=True, runtime=runtime
             )
         report[str(block)] = entry
         print(json.dumps({block: entry}), flush=True)
@@ -276,10 +290,12 @@ def main() -> None:
         help="run one part only",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="clocked run length (s)")
-    parser.add_argument("--eager", action="store_true", help="Python block functions, as before")
+    parser.add_argument(
+        "--runtime", choices=ENGINE_RUNTIMES, default="auto", help="as `serve --runtime`"
+    )
     args = parser.parse_args()
-    global COMPILED
-    COMPILED = not args.eager
+    global RUNTIME
+    RUNTIME = args.runtime
     with tempfile.TemporaryDirectory() as folder:
         out: dict = {"benchmark": "engine", "cores": 2}
         for family in ("stream", "spectral"):

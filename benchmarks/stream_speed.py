@@ -1,12 +1,14 @@
 """Streaming speed: our stream model next to RAVE v2 on the same cores, block by block. JSON.
 
 For each block size (2048, 512, 128 samples by default) consecutive blocks of a 44.1 kHz test
-signal go through the compiled block functions the engine plays (`export.compiled`; the eager
-`forward_block` too, as `eager_blocks`, and the ONNX export in ONNX Runtime, as
-`onnxruntime_blocks`), encode + decode with the explicit state, after warm-up:
-real-time factor (audio seconds / wall seconds), per-block p50 / p95 / max against the block's
-deadline, and the share of blocks over it; plus the intrinsic delay and the parameter count.
-Threads follow `timbrespace.runtime`'s `realtime` policy (1) unless `--threads` pins them; the
+signal go through the block functions the engine plays (`export.compiled`), encode + decode
+with the explicit state, after warm-up: `blocks` with the runtime `serve --runtime auto` picks
+at that block (`fastest_steps`, which times both), `torchscript_blocks` and
+`onnxruntime_blocks` with each runtime, and `eager_blocks` with the model's Python
+`forward_block`. Per row: real-time factor (audio seconds / wall seconds), per-block p50 / p95 /
+max against the block's deadline, and the share of blocks over it; plus the intrinsic delay and
+the parameter count. Threads (torch's and ONNX Runtime's intra-op) follow
+`timbrespace.runtime`'s `realtime` policy (1, as the engine) unless `--threads` pins them; the
 `small` preset by default, or a trained bundle (`--bundle`, same cost).
 
 RAVE v2 (random weights, its own `--streaming` TorchScript export) runs in its own venv made by
@@ -75,16 +77,20 @@ def time_blocks(model, block: int, seconds: float, warmup: int = 20) -> dict:  #
     }
 
 
-class CompiledStream:
-    """The model's compiled block functions (`export.compiled`: what the engine plays and the
-    nn~ export holds) behind the `forward_block` / `init_state` the timing loop calls."""
+class EngineSteps:
+    """A bundle's compiled block functions at one block size (`export.compiled`: what the engine
+    plays) behind the `forward_block` / `init_state` the timing loop calls; `runtime` "auto"
+    picks as the engine does."""
 
-    def __init__(self, model, bundle: Path) -> None:  # noqa: ANN001
-        from timbrespace.export.compiled import compiled_steps
-        from timbrespace.space import LatentSpace
+    def __init__(self, space, block: int, runtime: str, threads: int) -> None:  # noqa: ANN001
+        from timbrespace.export.compiled import compiled_steps, fastest_steps
 
-        self.sample_rate = model.sample_rate
-        self.steps = compiled_steps(LatentSpace.open(bundle), 128)
+        self.sample_rate = space.sample_rate
+        self.steps = (
+            fastest_steps(space, block, threads)
+            if runtime == "auto"
+            else compiled_steps(space, block, runtime, threads)
+        )
 
     def init_state(self, batch: int) -> list[torch.Tensor]:
         return [t.clone() for t in (*self.steps.encoder_state, *self.steps.decoder_state)]
@@ -94,29 +100,6 @@ class CompiledStream:
         z, encoder = self.steps.encoder(x, state[:split])
         y, decoder = self.steps.decoder(z, state[split:])
         return y, encoder + decoder
-
-
-class OnnxStream:
-    """The bundle's ONNX export (`timbrespace export --format onnx`) in ONNX Runtime, with the
-    state carried by `export.verify.onnx_runner`, behind the timing loop's `forward_block`."""
-
-    def __init__(self, model, bundle: Path, folder: Path, threads: int) -> None:  # noqa: ANN001
-        from timbrespace.export import export_bundle
-        from timbrespace.export.verify import onnx_runner
-        from timbrespace.exportable import exportable
-        from timbrespace.space import LatentSpace
-
-        space = LatentSpace.open(bundle)
-        path = folder / "stream.onnx"
-        export_bundle(space, "onnx", path)
-        self.sample_rate = model.sample_rate
-        self.run = onnx_runner(path, exportable(space), threads)
-
-    def init_state(self, batch: int) -> list[torch.Tensor]:
-        return []  # the runner carries its own
-
-    def forward_block(self, x: torch.Tensor, state: list[torch.Tensor]):  # noqa: ANN201
-        return self.run(x), state
 
 
 def rave_figures(python: str | None, blocks: list[int], threads: int, seconds: float) -> dict:
@@ -192,16 +175,28 @@ def main() -> None:
         overrides = parse_overrides(args.set)
         model = build_model("stream", resolve_config("stream", args.preset, overrides)).eval()
         bundle = save_bundle(Path(folder.name) / "stream", model, "stream")
-    compiled = CompiledStream(model, bundle)
+    from timbrespace.space import LatentSpace
+
+    space = LatentSpace.open(bundle)
+
+    def runtime_rows(name: str, threads: int) -> list[dict]:
+        rows = []
+        for block in blocks:
+            engine = EngineSteps(space, block, name, threads)
+            rows.append(time_blocks(engine, block, args.seconds))
+            rows[-1]["runtime"] = engine.steps.runtime
+            if engine.steps.block_ms:  # `auto`: what the choice measured, ms per block
+                rows[-1]["chosen_on_ms"] = engine.steps.block_ms
+        return rows
 
     def measure() -> dict:
         threads = runtime.use_threads("realtime", args.threads)
-        onnx = OnnxStream(model, bundle, Path(folder.name), threads)
         return {
             "threads": threads,
-            "blocks": [time_blocks(compiled, b, args.seconds) for b in blocks],
+            "blocks": runtime_rows("auto", threads),
+            "torchscript_blocks": runtime_rows("torchscript", threads),
+            "onnxruntime_blocks": runtime_rows("onnxruntime", threads),
             "eager_blocks": [time_blocks(model, b, args.seconds) for b in blocks],
-            "onnxruntime_blocks": [time_blocks(onnx, b, args.seconds) for b in blocks],
         }
 
     ours = {
@@ -215,7 +210,6 @@ def main() -> None:
         **quiet_and_loaded(measure, args.load, args.load_kind),
     }
     checks = speed_checks(ours["blocks"])
-    checks_onnx = speed_checks(ours["onnxruntime_blocks"])
     checks["delay_at_44_1_khz"] = model.delay_samples / 44100 * 1000 <= TARGET_DELAY_MS
     result = {
         "benchmark": "stream_speed",
@@ -227,7 +221,8 @@ def main() -> None:
         else {"skipped": "--no-rave"},
         "targets": {"rtf": TARGET_RTF, "delay_ms_at_44_1_khz": TARGET_DELAY_MS, **checks},
         "meets_targets": all(checks.values()),
-        "onnxruntime_targets": checks_onnx,
+        "torchscript_targets": speed_checks(ours["torchscript_blocks"]),
+        "onnxruntime_targets": speed_checks(ours["onnxruntime_blocks"]),
     }
     print(json.dumps(result, indent=2))
 

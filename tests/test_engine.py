@@ -6,6 +6,7 @@ stops the audio."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -177,7 +178,7 @@ def test_feedback_stays_bounded_for_every_frequency_and_q(stream_space) -> None:
 
 @pytest.mark.slow
 def test_malformed_osc_floods_never_stop_the_audio(stream_space) -> None:
-    engine = Engine(stream_space, BLOCK, compiled=True)  # as `timbrespace serve` runs it
+    engine = Engine(stream_space, BLOCK, runtime="auto")  # as `timbrespace serve` runs it
     runner = Runner(engine)
     server = OscServer(engine, port=0, reply_rate=100.0, yield_to=runner.idle)
     server.start()
@@ -248,9 +249,13 @@ def test_the_file_backend_through_the_cli_with_timed_commands(
     args = ["serve", str(stream_run[0] / "bundle"), "--backend", "file", "-i", str(melody),
             "-o", str(out), "--seconds", "1.5", "--commands", str(cues), "--no-osc"]  # fmt: skip
     assert main(args) == 0
-    assert "real time" in capsys.readouterr().out and out.stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "real time" in printed and out.stat().st_size > 1000
+    chosen = re.search(r"playing the (\w+) graphs: ([0-9.]+) ms per 512-sample block \((\w+)", printed)
+    assert chosen and {chosen[1], chosen[3]} == {"onnxruntime", "torchscript"}, printed
+    assert float(chosen[2]) < 11.6  # the block's deadline
     cues.write_text("0.5 /bias 99 2.0\n")
-    assert main(args) == 1
+    assert main([*args, "--runtime", "python"]) == 1
     assert "cues.txt:1: /bias: dim 99 is outside" in capsys.readouterr().err
 
 

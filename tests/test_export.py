@@ -287,7 +287,7 @@ def test_an_nn_tilde_export_loads_in_an_older_torch(nn_tilde_file: Path, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run_fixture", ["stream_run", "ddsp_run"])
-def test_the_engine_plays_the_compiled_graphs_with_the_same_output(
+def test_the_engine_plays_either_runtimes_graphs_with_the_same_output(
     run_fixture: str, melody_cache: Path, request: pytest.FixtureRequest
 ) -> None:
     from timbrespace.engine import Engine
@@ -296,14 +296,18 @@ def test_the_engine_plays_the_compiled_graphs_with_the_same_output(
     space = LatentSpace.open(request.getfixturevalue(run_fixture)[0] / "bundle")
     dataset = json.loads((melody_cache / "manifest.json").read_text())["dataset"]
     take = sorted(Path(dataset).rglob("*.wav"))[2]
-    outputs = []
-    for compiled in (False, True):
-        engine = Engine(space, 128, compiled=compiled)
-        assert engine.decoder.compiled is compiled
+    outputs = {}
+    for runtime in ("python", "torchscript", "onnxruntime", "auto"):
+        engine = Engine(space, 128, runtime=runtime)
+        assert engine.decoder.compiled is (runtime != "python")
         out, _ = render_file(engine, None, input_path=take, seconds=2.0)
-        outputs.append(out)
-    assert np.abs(outputs[0]).max() > 0.05
-    assert np.abs(outputs[1] - outputs[0]).max() <= 1e-5
+        outputs[runtime] = out
+    assert engine.runtime in ("torchscript", "onnxruntime")
+    assert set(engine.runtime_ms) == {"torchscript", "onnxruntime"}
+    assert engine.runtime_ms[engine.runtime] == min(engine.runtime_ms.values())
+    assert np.abs(outputs["python"]).max() > 0.05
+    assert np.abs(outputs["torchscript"] - outputs["python"]).max() <= 1e-5
+    assert np.abs(outputs["onnxruntime"] - outputs["python"]).max() <= 1e-4
 
 
 @pytest.mark.slow

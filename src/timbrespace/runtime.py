@@ -37,6 +37,8 @@ from typing import Literal
 Job = Literal["render", "realtime", "batch", "train"]
 JOBS: tuple[Job, ...] = ("render", "realtime", "batch", "train")
 ENV_THREADS = "TIMBRESPACE_THREADS"
+ENGINE_RUNTIMES = ("auto", "onnxruntime", "torchscript", "python")
+"""What runs a streaming model in the engine (`engine.Engine`, `serve --runtime`)."""
 SAMPLE_SECONDS = 0.25
 """How often the load monitor reads `/proc/stat`."""
 WINDOW_SECONDS = 1.0

@@ -6,6 +6,7 @@ import argparse
 
 from timbrespace.cli import options
 from timbrespace.cli.common import add_verb, check_output
+from timbrespace.runtime import ENGINE_RUNTIMES
 
 EXAMPLES = (
     "examples/osc/timbrespace.pd (Pure Data), examples/osc/timbrespace.maxpat (Max), "
@@ -55,7 +56,7 @@ def run_serve(args: argparse.Namespace) -> int:
         device=args.device,
         pace=args.pace,
         midi=args.midi,
-        compiled=not args.eager,
+        runtime="python" if args.eager else args.runtime,
     )
     return 0
 
@@ -113,11 +114,14 @@ def add_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     sub.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     sub.add_argument(
-        "--eager",
-        action="store_true",
-        help="run a streaming model's Python block functions instead of its compiled graphs "
-        "(the same sound, about half the speed per small block)",
+        "--runtime",
+        choices=ENGINE_RUNTIMES,
+        default="auto",
+        help="what runs a streaming model: its exported graphs in onnxruntime or torchscript "
+        "(auto: times both at this block and plays the faster), or python, the model's own "
+        "code (the same sound, two to three times slower per small block); default auto",
     )
+    sub.add_argument("--eager", action="store_true", help="the same as --runtime python")
     sub.add_argument(
         "--midi",
         default=None,

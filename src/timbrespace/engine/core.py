@@ -42,6 +42,7 @@ from timbrespace.live import (
     style_names,
 )
 from timbrespace.live_notes import live_notes, notes_latent
+from timbrespace.runtime import ENGINE_RUNTIMES, threads_for
 from timbrespace.space import LatentSpace
 
 __all__ = ["Applied", "Engine"]
@@ -62,9 +63,11 @@ class Applied:
 class Engine(CommandHandler):
     """One model played live. `block` (samples) must suit the model (`blocks.check_block`);
     `corners`: four latents (default: the first dataset sounds, or random draws);
-    `synchronous`: render one-shot triggers at once (deterministic file renders); `compiled`:
-    a streaming model runs its exported TorchScript graphs (`export.compiled`; the same
-    output, about twice as fast per small block on a CPU) instead of the Python ones."""
+    `synchronous`: render one-shot triggers at once (deterministic file renders); `runtime`:
+    what runs a streaming model's block functions, `python` (the model's own code),
+    `torchscript` or `onnxruntime` (its exported graphs, `export.compiled`: the same output,
+    two to three times as fast per small block on a CPU) or `auto` (the graphs that `export.
+    compiled.fastest_steps` measures faster at this block)."""
 
     def __init__(
         self,
@@ -75,7 +78,7 @@ class Engine(CommandHandler):
         corners: list[torch.Tensor] | None = None,
         synchronous: bool = False,
         seed: int = 0,
-        compiled: bool = False,
+        runtime: str = "python",
     ) -> None:
         self.space = space
         self.block = check_block(space.model, block)
@@ -85,13 +88,27 @@ class Engine(CommandHandler):
         self.decoder: BlockStream | PathStream | None = open_decoder(
             space.model, self.block, gla_iters=gla_iters
         )
-        if compiled and isinstance(self.decoder, BlockStream):
-            from timbrespace.export.compiled import compiled_steps
+        if runtime not in ENGINE_RUNTIMES:
+            raise ValueError(
+                f"runtime must be one of {', '.join(ENGINE_RUNTIMES)}, got {runtime!r}"
+            )
+        self.runtime = "python"
+        """What runs the block functions of a streaming model (`python` for other models)."""
+        self.runtime_ms: dict[str, float] = {}
+        """With `auto`: each runtime's measured ms per encoder + decoder block."""
+        if runtime != "python" and isinstance(self.decoder, BlockStream):
+            from timbrespace.export.compiled import compiled_steps, fastest_steps
 
-            steps = compiled_steps(space, self.block)
+            threads = threads_for("realtime")
+            steps = (
+                fastest_steps(space, self.block, threads)
+                if runtime == "auto"
+                else compiled_steps(space, self.block, runtime, threads)
+            )
             self.decoder.use_steps(
                 steps.encoder, steps.decoder, steps.encoder_state, steps.decoder_state
             )
+            self.runtime, self.runtime_ms = steps.runtime, steps.block_ms
         self.frames = self.decoder.frames if self.decoder is not None else 1
         self.frame_rate = self.sample_rate * self.frames / self.block
         self.delay_samples = self.decoder.delay_samples if self.decoder is not None else 0

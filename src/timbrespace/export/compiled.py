@@ -1,42 +1,138 @@
 """The exported graphs run in-process: what the realtime engine plays when it is compiled.
 
-`compiled_steps` gives a streaming bundle's encoder and decoder block functions as TorchScript
-(compiled from the code for the stream family, recorded on one block for ddsp), the same graphs
-the nn~ export holds, with the zero states they start from. Without Python between the
-operators a 128-sample block costs about half as much on one CPU thread
-(`benchmarks/export_speed.py`).
+`compiled_steps` gives a streaming bundle's encoder and decoder block functions as one of two
+runtimes, each the same graphs an export file holds:
+- `torchscript`: compiled from the code for the stream family, recorded on one block for ddsp
+  (the nn~ export's graphs);
+- `onnxruntime`: the ONNX export's graphs (`export.onnx.write_onnx_steps`, encoder and decoder
+  apart at the engine's block) in ONNX Runtime sessions.
+
+Without Python between the operators a 128-sample block costs about half as much on one CPU
+thread, and ONNX Runtime about half again (`benchmarks/stream_speed.py`). `fastest_steps`
+times both on the block the engine plays and keeps the faster: a measurement, since which one
+wins depends on the family and the block (`benchmarks/export_speed.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from timbrespace.exportable import exportable
 from timbrespace.space import LatentSpace
 
+RUNTIMES = ("torchscript", "onnxruntime")
+TRIAL_BLOCKS = 48
+"""Blocks each runtime renders when `fastest_steps` times them (after as many to warm up)."""
+
 
 @dataclass
 class CompiledSteps:
     """`encoder(x, state) → (z, state)` and `decoder(z, state) → (audio, state)` at batch 1,
-    and the zero states `[tensors]` each starts from."""
+    the zero states `[tensors]` each starts from, the runtime's name, and (after
+    `fastest_steps`) each runtime's measured time per block, ms."""
 
-    encoder: nn.Module
-    decoder: nn.Module
+    encoder: Any
+    decoder: Any
     encoder_state: list[torch.Tensor]
     decoder_state: list[torch.Tensor]
+    runtime: str = "torchscript"
+    block_ms: dict[str, float] = field(default_factory=dict)
 
 
-def compiled_steps(space: LatentSpace, block: int) -> CompiledSteps:
-    """The bundle's block functions compiled for blocks of `block` samples (CPU)."""
+class OnnxStep:
+    """One ONNX Runtime session behind the `(block, state) → (block, state)` call of a step,
+    tensors in and out (CPU, float32)."""
+
+    def __init__(self, path: str, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            path, options, providers=["CPUExecutionProvider"]
+        )
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        arrays = [np.ascontiguousarray(t.detach().cpu().numpy()) for t in (x, *state)]
+        first, *rest = self.session.run(None, dict(zip(self.names, arrays, strict=True)))
+        return torch.from_numpy(first), [torch.from_numpy(a) for a in rest]
+
+
+def compiled_steps(
+    space: LatentSpace, block: int, runtime: str = "torchscript", threads: int = 1
+) -> CompiledSteps:
+    """The bundle's block functions compiled for blocks of `block` samples (CPU) in `runtime`
+    (`RUNTIMES`); `threads`: ONNX Runtime's intra-op threads (TorchScript uses torch's)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    model = exportable(space, controls=[], block=block)
+    encoder_state = model.blocks.init_encoder_state(1)
+    decoder_state = model.blocks.init_decoder_state(1)
+    if runtime == "onnxruntime":
+        from timbrespace.export.onnx import write_onnx_steps
+
+        with tempfile.TemporaryDirectory(prefix="timbrespace-onnx-") as folder:
+            encoder_file, decoder_file = write_onnx_steps(model, block, folder)
+            encoder: Any = OnnxStep(str(encoder_file), threads)
+            decoder: Any = OnnxStep(str(decoder_file), threads)
+        return CompiledSteps(encoder, decoder, encoder_state, decoder_state, runtime)
     from timbrespace.export.nn_tilde import steps
 
-    model = exportable(space, controls=[], block=block)
-    encoder, decoder, _ = steps(model)
+    scripted: tuple[nn.Module, nn.Module, nn.Module] = steps(model)
+    encoder, decoder = scripted[0], scripted[1]
     if not model.fixed_block:
         encoder, decoder = torch.jit.script(encoder), torch.jit.script(decoder)
-    return CompiledSteps(
-        encoder, decoder, model.blocks.init_encoder_state(1), model.blocks.init_decoder_state(1)
-    )
+    return CompiledSteps(encoder, decoder, encoder_state, decoder_state, runtime)
+
+
+def time_per_block(steps: CompiledSteps, block: int, channels: int, blocks: int) -> float:
+    """Median ms per encoder + decoder block over `blocks` blocks of noise (after as many to
+    warm up), from the zero states."""
+    noise = torch.randn(2 * blocks, 1, channels, block, generator=torch.Generator().manual_seed(0))
+    encoder = [t.clone() for t in steps.encoder_state]
+    decoder = [t.clone() for t in steps.decoder_state]
+    times = []
+    with torch.inference_mode():
+        for x in 0.1 * noise:
+            began = time.perf_counter()
+            z, encoder = steps.encoder(x, encoder)
+            _, decoder = steps.decoder(z, decoder)
+            times.append(time.perf_counter() - began)
+    return float(np.median(times[blocks:]) * 1000.0)
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fastest_steps(space: LatentSpace, block: int, threads: int = 1) -> CompiledSteps:
+    """Both runtimes (TorchScript alone without `onnxruntime`) timed on `TRIAL_BLOCKS` blocks
+    of `block` samples; the faster one, with every runtime's ms per block in `block_ms`."""
+    candidates = [r for r in RUNTIMES if r != "onnxruntime" or onnxruntime_available()]
+    channels = int(space.model.channels)
+    best: CompiledSteps | None = None
+    timings: dict[str, float] = {}
+    for runtime in candidates:
+        steps = compiled_steps(space, block, runtime, threads)
+        timings[runtime] = round(time_per_block(steps, block, channels, TRIAL_BLOCKS), 4)
+        if best is None or timings[runtime] < timings[best.runtime]:
+            best = steps
+    assert best is not None
+    best.block_ms = timings
+    return best

@@ -106,6 +106,39 @@ def write_onnx(model: Exportable, out: str | os.PathLike[str], *, verify: Any = 
     return _save(flat, (x, *example), dynamic, (inputs, outputs), out, verify)
 
 
+def write_onnx_steps(
+    model: Exportable, block: int, folder: str | os.PathLike[str]
+) -> tuple[Path, Path]:
+    """The encoder and decoder block functions apart, at batch 1 on blocks of `block` samples
+    (the engine's), as `encoder.onnx` (`audio, state_i… → latent, new_state_i…`) and
+    `decoder.onnx` (`latent, state_i… → output, new_state_i…`) in `folder`: the engine edits
+    the latent between them. Fixed shapes, which ONNX Runtime plans best."""
+    from timbrespace.export.nn_tilde import DecodeStep, EncodeStep
+
+    if model.fixed_block and block != model.fixed_block:
+        raise ValueError(f"this export was recorded for blocks of {model.fixed_block} samples")
+    blocks = cast(nn.Module, model.blocks)
+    x = torch.zeros(1, model.channels, block)
+    encoder_state = model.blocks.init_encoder_state(1)
+    decoder_state = model.blocks.init_decoder_state(1)
+    with torch.no_grad():
+        z, _ = model.blocks.encode(x, encoder_state)
+    paths = []
+    for name, step, first, state in (
+        ("encoder", EncodeStep(blocks), x, encoder_state),
+        ("decoder", DecodeStep(blocks), z, decoder_state),
+    ):
+        inputs, outputs = state_names(len(state))
+        if name == "encoder":
+            outputs[0] = "latent"
+        else:
+            inputs[0] = "latent"
+        path = Path(folder) / f"{name}.onnx"
+        names = (inputs, outputs)
+        paths.append(_save(FlatState(step).eval(), (first, *state), None, names, path, None))
+    return paths[0], paths[1]
+
+
 def write_onnx_decoder(
     decoder: ExportableDecoder, out: str | os.PathLike[str], *, verify: Any = None
 ) -> Path:
@@ -127,7 +160,10 @@ def _save(
     verify: Any,
 ) -> Path:
     """Record `module` on `example` (opset `OPSET`), write it beside `out`, `verify(path)` it,
-    then rename it into place."""
+    then rename it into place. Without the exporter's optimizer: its no-op rules take a
+    constant within 1e-8 of zero for zero, and so removed the −100 dB floor of the stream's
+    loudness (`power + 9.6e-9`), and a silent block analysed to −inf. ONNX Runtime optimizes
+    the graph itself, removing exact no-ops only."""
     with atomic_path(out) as tmp:
         with torch.no_grad(), quiet_exporter():
             program = torch.onnx.export(
@@ -139,6 +175,7 @@ def _save(
                 output_names=names[1],
                 opset_version=OPSET,
                 verbose=False,
+                optimize=False,  # see `_save`
             )
         assert program is not None
         program.save(str(tmp), external_data=False)

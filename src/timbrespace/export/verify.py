@@ -22,6 +22,7 @@ BLOCKS = (128, 512, 2048)
 TOLERANCE = 1e-4
 """Largest sample difference accepted between an export and the bundle's stream."""
 TEST_SECONDS = 1.5
+LEAD_SILENCE = 0.1
 BATCH = 4
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -44,8 +45,10 @@ def within_tolerance(errors: dict[str, float], what: str) -> dict[str, float]:
 
 
 def test_sound(sample_rate: int, channels: int, seconds: float = TEST_SECONDS) -> torch.Tensor:
-    """A deterministic test sound `[1, channels, samples]`: a 110 Hz → sr/8 exponential chirp
-    with harmonics under a slow tremolo, then a decaying noise burst, peak 0.5."""
+    """A deterministic test sound `[1, channels, samples]`: `LEAD_SILENCE` s of digital silence
+    (a host's first buffers; an export whose analysis of silence is not finite fails here), a
+    110 Hz → sr/8 exponential chirp with harmonics under a slow tremolo, then a decaying noise
+    burst, peak 0.5; `seconds` long in all."""
     n = int(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     top = sample_rate / 8
@@ -56,6 +59,7 @@ def test_sound(sample_rate: int, channels: int, seconds: float = TEST_SECONDS) -
     burst[t < 0.6 * seconds] = 0
     signal = tone + burst
     signal = 0.5 * signal / np.abs(signal).max()
+    signal[: int(LEAD_SILENCE * sample_rate)] = 0.0
     return torch.from_numpy(np.stack([signal] * channels)[None].astype(np.float32))
 
 
