@@ -251,7 +251,9 @@ def test_the_file_backend_through_the_cli_with_timed_commands(
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "real time" in printed and out.stat().st_size > 1000
-    chosen = re.search(r"playing the (\w+) graphs: ([0-9.]+) ms per 512-sample block \((\w+)", printed)
+    chosen = re.search(
+        r"playing the (\w+) graphs: ([0-9.]+) ms per 512-sample block \((\w+)", printed
+    )
     assert chosen and {chosen[1], chosen[3]} == {"onnxruntime", "torchscript"}, printed
     assert float(chosen[2]) < 11.6  # the block's deadline
     cues.write_text("0.5 /bias 99 2.0\n")
