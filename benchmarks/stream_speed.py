@@ -23,6 +23,7 @@ RAVE v2 (random weights, its own `--streaming` TorchScript export) runs in its o
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -92,10 +93,10 @@ class EngineSteps:
             else compiled_steps(space, block, runtime, threads)
         )
 
-    def init_state(self, batch: int) -> list[torch.Tensor]:
-        return [t.clone() for t in (*self.steps.encoder_state, *self.steps.decoder_state)]
+    def init_state(self, batch: int) -> list:
+        return copy.deepcopy([*self.steps.encoder_state, *self.steps.decoder_state])
 
-    def forward_block(self, x: torch.Tensor, state: list[torch.Tensor]):  # noqa: ANN201
+    def forward_block(self, x: torch.Tensor, state: list):  # noqa: ANN201
         split = len(self.steps.encoder_state)
         z, encoder = self.steps.encoder(x, state[:split])
         y, decoder = self.steps.decoder(z, state[split:])

@@ -90,6 +90,34 @@ def test_stream_blocks_compile_and_equal_the_models_own_blocks(options) -> None:
             assert torch.equal(got, expected)
 
 
+def test_both_runtimes_render_silence_then_sound_as_the_model_does(tmp_path: Path) -> None:
+    from timbrespace.bundle import save_bundle
+    from timbrespace.export.compiled import compiled_steps, fastest_steps
+
+    torch.manual_seed(0)
+    model = build_model("stream", resolve_config("stream", "tiny")).eval()
+    space = LatentSpace.open(save_bundle(tmp_path / "stream", model, "stream"))
+    x = torch.randn(1, 1, 2048) * 0.3
+    x[..., :1024] = 0.0  # a host's first buffers: the loudness floor must survive the export
+    expected = inference.stream(model, x, 256)
+    for runtime in ("torchscript", "onnxruntime"):
+        steps = compiled_steps(space, 256, runtime)
+        encoder, decoder, parts = steps.encoder_state, steps.decoder_state, []
+        with torch.inference_mode():
+            for start in range(0, 2048 + model.delay_samples + 256, 256):
+                block = torch.nn.functional.pad(x, (0, 1024))[..., start : start + 256]
+                z, encoder = steps.encoder(block, encoder)
+                assert torch.isfinite(z).all(), (runtime, start)
+                y, decoder = steps.decoder(z, decoder)
+                parts.append(y)
+        got = torch.cat(parts, -1)[..., model.delay_samples : model.delay_samples + 2048]
+        assert expected.abs().max() > 1e-3
+        assert (got.clamp(-1, 1) - expected).abs().max() <= 1e-4, runtime
+    chosen = fastest_steps(space, 256)
+    assert set(chosen.block_ms) == {"torchscript", "onnxruntime"}
+    assert chosen.block_ms[chosen.runtime] == min(chosen.block_ms.values())
+
+
 def test_control_hold_is_the_open_loop_control_move() -> None:
     generator = torch.Generator().manual_seed(1)
     directions = torch.randn(3, 6, generator=generator, dtype=torch.float64)

@@ -12,6 +12,7 @@ first `delay_samples` of the output are the model's intrinsic delay (silence at 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -26,8 +27,9 @@ from timbrespace.models.base import CapabilityError, ConfiguredModel
 __all__ = ["BlockStream", "PathStream", "check_block", "open_decoder"]
 
 
-Step = Callable[[torch.Tensor, list[torch.Tensor]], tuple[torch.Tensor, list[torch.Tensor]]]
-"""A block function: a block and the state → the output block and the new state."""
+Step = Callable[[torch.Tensor, list[Any]], tuple[torch.Tensor, list[Any]]]
+"""A block function: a block and the state (tensors, or what the runtime keeps) → the output
+block and the new state."""
 
 
 class _MagnitudeModel(Protocol):
@@ -63,13 +65,12 @@ class BlockStream:
         input's pitch adds the tracker's lag)."""
         self.channels = int(model.channels)
         self._device = next(model.parameters()).device
-        self._steps: tuple[Step, Step, list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._steps: tuple[Step, Step, list[Any], list[Any]] | None = None
         self.reset()
 
     def use_steps(
-        self, encoder: Step, decoder: Step, encoder_state: list[torch.Tensor],
-        decoder_state: list[torch.Tensor],
-    ) -> None:  # fmt: skip
+        self, encoder: Step, decoder: Step, encoder_state: list[Any], decoder_state: list[Any]
+    ) -> None:
         """Run these block functions from now on (the model's own, compiled: the same
         results), starting from these zero states."""
         self._steps = (encoder, decoder, encoder_state, decoder_state)
@@ -81,9 +82,9 @@ class BlockStream:
 
     def reset(self) -> None:
         """Forget the past: the next block starts from silence."""
-        if self._steps is not None:
-            self._encoder = [t.clone() for t in self._steps[2]]
-            self._decoder = [t.clone() for t in self._steps[3]]
+        if self._steps is not None:  # tensors, or numpy arrays for ONNX Runtime
+            self._encoder = copy.deepcopy(self._steps[2])
+            self._decoder = copy.deepcopy(self._steps[3])
             return
         state = self.model.init_state(1)
         split = self.model.encoder_state_size

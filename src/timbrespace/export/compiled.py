@@ -15,6 +15,7 @@ wins depends on the family and the block (`benchmarks/export_speed.py`).
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,27 +29,30 @@ from timbrespace.exportable import exportable
 from timbrespace.space import LatentSpace
 
 RUNTIMES = ("torchscript", "onnxruntime")
-TRIAL_BLOCKS = 48
+TRIAL_BLOCKS = 64
 """Blocks each runtime renders when `fastest_steps` times them (after as many to warm up)."""
 
 
 @dataclass
 class CompiledSteps:
-    """`encoder(x, state) → (z, state)` and `decoder(z, state) → (audio, state)` at batch 1,
-    the zero states `[tensors]` each starts from, the runtime's name, and (after
+    """`encoder(x, state) → (z, state)` and `decoder(z, state) → (audio, state)` at batch 1
+    (blocks are tensors), the zero states each starts from (tensors; numpy arrays for ONNX
+    Runtime: copy them with `copy.deepcopy`), the runtime's name, and (after
     `fastest_steps`) each runtime's measured time per block, ms."""
 
     encoder: Any
     decoder: Any
-    encoder_state: list[torch.Tensor]
-    decoder_state: list[torch.Tensor]
+    encoder_state: list[Any]
+    decoder_state: list[Any]
     runtime: str = "torchscript"
     block_ms: dict[str, float] = field(default_factory=dict)
 
 
 class OnnxStep:
-    """One ONNX Runtime session behind the `(block, state) → (block, state)` call of a step,
-    tensors in and out (CPU, float32)."""
+    """One ONNX Runtime session behind the `(block, state) → (block, state)` call of a step:
+    the block a tensor in and out (CPU, float32), the state numpy arrays, so that nothing is
+    converted but the block (at 128 samples the conversions of a dozen states cost 15 % of
+    the block)."""
 
     def __init__(self, path: str, threads: int) -> None:
         import onnxruntime
@@ -62,12 +66,10 @@ class OnnxStep:
         )
         self.names = [i.name for i in self.session.get_inputs()]
 
-    def __call__(
-        self, x: torch.Tensor, state: list[torch.Tensor]
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        arrays = [np.ascontiguousarray(t.detach().cpu().numpy()) for t in (x, *state)]
-        first, *rest = self.session.run(None, dict(zip(self.names, arrays, strict=True)))
-        return torch.from_numpy(first), [torch.from_numpy(a) for a in rest]
+    def __call__(self, x: torch.Tensor, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
+        feed = dict(zip(self.names, [x.numpy(), *state], strict=True))
+        first, *rest = self.session.run(None, feed)
+        return torch.from_numpy(first), rest
 
 
 def compiled_steps(
@@ -87,7 +89,9 @@ def compiled_steps(
             encoder_file, decoder_file = write_onnx_steps(model, block, folder)
             encoder: Any = OnnxStep(str(encoder_file), threads)
             decoder: Any = OnnxStep(str(decoder_file), threads)
-        return CompiledSteps(encoder, decoder, encoder_state, decoder_state, runtime)
+        encoder_arrays = [t.numpy() for t in encoder_state]
+        decoder_arrays = [t.numpy() for t in decoder_state]
+        return CompiledSteps(encoder, decoder, encoder_arrays, decoder_arrays, runtime)
     from timbrespace.export.nn_tilde import steps
 
     scripted: tuple[nn.Module, nn.Module, nn.Module] = steps(model)
@@ -97,20 +101,23 @@ def compiled_steps(
     return CompiledSteps(encoder, decoder, encoder_state, decoder_state, runtime)
 
 
-def time_per_block(steps: CompiledSteps, block: int, channels: int, blocks: int) -> float:
-    """Median ms per encoder + decoder block over `blocks` blocks of noise (after as many to
-    warm up), from the zero states."""
+def times_per_block(
+    runs: list[CompiledSteps], block: int, channels: int, blocks: int
+) -> list[float]:
+    """Median ms per encoder + decoder block of each of `runs` over `blocks` blocks of noise
+    (after as many to warm up), from the zero states; the runs take turns block by block, so a
+    change in the machine's speed meets them alike."""
     noise = torch.randn(2 * blocks, 1, channels, block, generator=torch.Generator().manual_seed(0))
-    encoder = [t.clone() for t in steps.encoder_state]
-    decoder = [t.clone() for t in steps.decoder_state]
-    times = []
+    states = [[copy.deepcopy(r.encoder_state), copy.deepcopy(r.decoder_state)] for r in runs]
+    times: list[list[float]] = [[] for _ in runs]
     with torch.inference_mode():
         for x in 0.1 * noise:
-            began = time.perf_counter()
-            z, encoder = steps.encoder(x, encoder)
-            _, decoder = steps.decoder(z, decoder)
-            times.append(time.perf_counter() - began)
-    return float(np.median(times[blocks:]) * 1000.0)
+            for run, state, spent in zip(runs, states, times, strict=True):
+                began = time.perf_counter()
+                z, state[0] = run.encoder(x, state[0])
+                _, state[1] = run.decoder(z, state[1])
+                spent.append(time.perf_counter() - began)
+    return [float(np.median(spent[blocks:]) * 1000.0) for spent in times]
 
 
 def onnxruntime_available() -> bool:
@@ -124,15 +131,10 @@ def onnxruntime_available() -> bool:
 def fastest_steps(space: LatentSpace, block: int, threads: int = 1) -> CompiledSteps:
     """Both runtimes (TorchScript alone without `onnxruntime`) timed on `TRIAL_BLOCKS` blocks
     of `block` samples; the faster one, with every runtime's ms per block in `block_ms`."""
-    candidates = [r for r in RUNTIMES if r != "onnxruntime" or onnxruntime_available()]
-    channels = int(space.model.channels)
-    best: CompiledSteps | None = None
-    timings: dict[str, float] = {}
-    for runtime in candidates:
-        steps = compiled_steps(space, block, runtime, threads)
-        timings[runtime] = round(time_per_block(steps, block, channels, TRIAL_BLOCKS), 4)
-        if best is None or timings[runtime] < timings[best.runtime]:
-            best = steps
-    assert best is not None
+    names = [r for r in RUNTIMES if r != "onnxruntime" or onnxruntime_available()]
+    runs = [compiled_steps(space, block, name, threads) for name in names]
+    times = times_per_block(runs, block, int(space.model.channels), TRIAL_BLOCKS)
+    best = runs[int(np.argmin(times))]
+    timings = {name: round(ms, 4) for name, ms in zip(names, times, strict=True)}
     best.block_ms = timings
     return best

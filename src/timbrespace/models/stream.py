@@ -374,11 +374,12 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
 
     def _encode_block(
         self, x: torch.Tensor, state: State
-    ) -> tuple[torch.Tensor, torch.Tensor, State]:
+    ) -> tuple[torch.Tensor, torch.Tensor, State, torch.Tensor]:
+        """Latent (sampled in training), regularization, new state, analysed rows."""
         rows, loudness, past = self._features(x, state[0])
         h, units = self.encoder(rows, state[1:])
         out = self.bottleneck(h.transpose(1, 2))
-        return torch.cat([loudness, out.z], dim=1), out.regularization, [past, *units]
+        return torch.cat([loudness, out.z], dim=1), out.regularization, [past, *units], rows
 
     def encode_block(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Audio block `[batch, channels, k·hop]` → latent `[batch, latent_dim, k]` (the mean of
@@ -419,7 +420,7 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
         """Audio `[batch, channels, samples]` → latent path `[batch, latent_dim, ⌈samples /
         hop⌉]` (VAE: the mean in eval mode); frame k summarises samples up to (k + 1)·hop."""
         x = self._pad(self.check_audio(x).float())
-        z, _, _ = self._encode_block(x, self.init_encoder_state(x.shape[0]))
+        z, _, _, _ = self._encode_block(x, self.init_encoder_state(x.shape[0]))
         return z
 
     def decode(
@@ -462,11 +463,10 @@ class StreamingVAE(BlockFunctions, ConfiguredModel):
             index = starts.to(source.device) + torch.arange(keep, device=source.device)
             source = crop = torch.gather(source, -1, index.expand(-1, source.shape[1], -1))
         audio = self._pad(source)
-        z, regularization, _ = self._encode_block(audio, self.init_encoder_state(x.shape[0]))
+        z, regularization, _, rows = self._encode_block(audio, self.init_encoder_state(len(x)))
         decoded, frames = self._decode_whole(z)
         predicted = target_frames = None
         if self._config.frame_loss:
-            rows, _, _ = self._features(audio, self.init_encoder_state(x.shape[0])[0])
             batch, count = rows.shape[0], rows.shape[1]
             target_frames = rows.reshape(batch, count, self.channels, self.bins).permute(0, 2, 3, 1)
             floor = self._config.log_floor
