@@ -118,6 +118,22 @@ def test_both_runtimes_render_silence_then_sound_as_the_model_does(tmp_path: Pat
     assert chosen.block_ms[chosen.runtime] == min(chosen.block_ms.values())
 
 
+def test_auto_plays_torchscript_when_the_onnx_export_fails(tmp_path: Path, monkeypatch) -> None:
+    from timbrespace.bundle import save_bundle
+    from timbrespace.export import onnx
+    from timbrespace.export.compiled import fastest_steps
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("exporter failed on aten::something\nand a traceback")
+
+    monkeypatch.setattr(onnx, "write_onnx_steps", broken)
+    model = build_model("stream", resolve_config("stream", "tiny")).eval()
+    space = LatentSpace.open(save_bundle(tmp_path / "stream", model, "stream"))
+    chosen = fastest_steps(space, 256)
+    assert chosen.runtime == "torchscript" and list(chosen.block_ms) == ["torchscript"]
+    assert chosen.skipped == {"onnxruntime": "RuntimeError: exporter failed on aten::something"}
+
+
 def test_control_hold_is_the_open_loop_control_move() -> None:
     generator = torch.Generator().manual_seed(1)
     directions = torch.randn(3, 6, generator=generator, dtype=torch.float64)

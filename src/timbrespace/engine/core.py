@@ -96,6 +96,8 @@ class Engine(CommandHandler):
         """What runs the block functions of a streaming model (`python` for other models)."""
         self.runtime_ms: dict[str, float] = {}
         """With `auto`: each runtime's measured ms per encoder + decoder block."""
+        self.runtime_skipped: dict[str, str] = {}
+        """With `auto`: the runtimes that could not run here, and why."""
         if runtime != "python" and isinstance(self.decoder, BlockStream):
             from timbrespace.export.compiled import compiled_steps, fastest_steps
 
@@ -109,6 +111,7 @@ class Engine(CommandHandler):
                 steps.encoder, steps.decoder, steps.encoder_state, steps.decoder_state
             )
             self.runtime, self.runtime_ms = steps.runtime, steps.block_ms
+            self.runtime_skipped = steps.skipped
         self.frames = self.decoder.frames if self.decoder is not None else 1
         self.frame_rate = self.sample_rate * self.frames / self.block
         self.delay_samples = self.decoder.delay_samples if self.decoder is not None else 0

@@ -65,9 +65,10 @@ def runtime_line(engine: Engine) -> str:
         f"{name} {ms:.2f} ms" for name, ms in engine.runtime_ms.items() if name != engine.runtime
     ]
     deadline = 1000.0 * engine.block / engine.sample_rate
+    skipped = [f"{name} not used: {why}" for name, why in engine.runtime_skipped.items()]
     return (
         f"playing the {engine.runtime} graphs: {chosen:.2f} ms per {engine.block}-sample block "
-        f"({'; '.join([*others, f'the deadline is {deadline:.2f} ms'])})"
+        f"({'; '.join([*others, f'the deadline is {deadline:.2f} ms', *skipped])})"
     )
 
 

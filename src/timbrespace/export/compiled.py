@@ -46,6 +46,8 @@ class CompiledSteps:
     decoder_state: list[Any]
     runtime: str = "torchscript"
     block_ms: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Runtimes `fastest_steps` could not time here, and why."""
 
 
 class OnnxStep:
@@ -121,20 +123,32 @@ def times_per_block(
 
 
 def onnxruntime_available() -> bool:
+    """Whether the ONNX graphs can be made (onnxscript) and run (onnxruntime) here."""
     try:
         import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def fastest_steps(space: LatentSpace, block: int, threads: int = 1) -> CompiledSteps:
-    """Both runtimes (TorchScript alone without `onnxruntime`) timed on `TRIAL_BLOCKS` blocks
-    of `block` samples; the faster one, with every runtime's ms per block in `block_ms`."""
-    names = [r for r in RUNTIMES if r != "onnxruntime" or onnxruntime_available()]
-    runs = [compiled_steps(space, block, name, threads) for name in names]
+    """Both runtimes timed on `TRIAL_BLOCKS` blocks of `block` samples; the faster one, with
+    every runtime's ms per block in `block_ms` and in `skipped` the ones that could not run
+    here (ONNX Runtime not installed, or its export failed) and why."""
+    runs, skipped = [], {}
+    for name in RUNTIMES:
+        if name == "onnxruntime" and not onnxruntime_available():
+            skipped[name] = "onnxruntime or onnxscript is not installed"
+            continue
+        try:
+            runs.append(compiled_steps(space, block, name, threads))
+        except Exception as error:  # an exporter's failure: the other runtime still plays
+            if name == RUNTIMES[0]:
+                raise
+            skipped[name] = f"{type(error).__name__}: {error}".splitlines()[0]
     times = times_per_block(runs, block, int(space.model.channels), TRIAL_BLOCKS)
     best = runs[int(np.argmin(times))]
-    timings = {name: round(ms, 4) for name, ms in zip(names, times, strict=True)}
-    best.block_ms = timings
+    best.block_ms = {run.runtime: round(ms, 4) for run, ms in zip(runs, times, strict=True)}
+    best.skipped = skipped
     return best
