@@ -203,3 +203,20 @@ def test_plane_errors() -> None:
         plane(corners[:3], 0, 0)
     with pytest.raises(TimbrespaceError, match="y: expected"):
         plane(corners, 0, torch.zeros(2))
+
+
+def test_check_finite_passes_the_largest_floats_and_refuses_inf_nan_and_float32_overflow() -> None:
+    from timbrespace.errors import NonFiniteError
+    from timbrespace.latent.paths import check_finite
+
+    largest = torch.full((1, 16, 4096), torch.finfo(torch.float32).max)  # sums past float32
+    assert check_finite(largest, "x") is largest
+    assert check_finite(-largest, "x") is not None
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        z = torch.zeros(1, 8, 3)
+        z[0, 5, 1] = bad
+        with pytest.raises(NonFiniteError, match="cause: the latent becomes infinite"):
+            check_finite(z, "cause")
+    with pytest.raises(NonFiniteError):  # finite in float64, not in the float32 a model decodes
+        check_finite(torch.full((2, 2), 1e300, dtype=torch.float64), "cause")
+    assert check_finite(torch.full((2, 2), 1e30, dtype=torch.float64), "x") is not None

@@ -164,7 +164,12 @@ def check_finite(z: T, cause: str) -> T:
     """`z` if every value is finite in float32 (what the model decodes), else a
     `NonFiniteError` naming `cause`, the option or operator that sent the latent that far
     (e.g. `scale=1e308`, `--set pca1=1e300` with extrapolation)."""
-    if not bool(torch.isfinite(torch.as_tensor(z).float()).all()):
+    z_tensor = torch.as_tensor(z)
+    if z_tensor.dtype == torch.float32:  # one reduction: a float64 sum of float32 values is
+        finite = math.isfinite(float(z_tensor.sum(dtype=torch.float64)))  # finite iff they are
+    else:
+        finite = bool(torch.isfinite(z_tensor.float()).all())
+    if not finite:
         raise NonFiniteError(
             f"{cause}: the latent becomes infinite or NaN (beyond float range); ask a smaller value"
         )
