@@ -69,7 +69,7 @@ class OnnxStep:
         self.names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, x: torch.Tensor, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
-        feed = dict(zip(self.names, [x.numpy(), *state], strict=True))
+        feed = dict(zip(self.names, [x.cpu().float().numpy(), *state], strict=True))
         first, *rest = self.session.run(None, feed)
         return torch.from_numpy(first), rest
 
