@@ -84,14 +84,10 @@ class EngineSteps:
     picks as the engine does."""
 
     def __init__(self, space, block: int, runtime: str, threads: int) -> None:  # noqa: ANN001
-        from timbrespace.export.compiled import compiled_steps, fastest_steps
+        from timbrespace.export.compiled import engine_steps
 
         self.sample_rate = space.sample_rate
-        self.steps = (
-            fastest_steps(space, block, threads)
-            if runtime == "auto"
-            else compiled_steps(space, block, runtime, threads)
-        )
+        self.steps = engine_steps(space, block, runtime, threads)
 
     def init_state(self, batch: int) -> list:
         return copy.deepcopy([*self.steps.encoder_state, *self.steps.decoder_state])

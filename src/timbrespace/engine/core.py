@@ -99,14 +99,9 @@ class Engine(CommandHandler):
         self.runtime_skipped: dict[str, str] = {}
         """With `auto`: the runtimes that could not run here, and why."""
         if runtime != "python" and isinstance(self.decoder, BlockStream):
-            from timbrespace.export.compiled import compiled_steps, fastest_steps
+            from timbrespace.export.compiled import engine_steps
 
-            threads = threads_for("realtime")
-            steps = (
-                fastest_steps(space, self.block, threads)
-                if runtime == "auto"
-                else compiled_steps(space, self.block, runtime, threads)
-            )
+            steps = engine_steps(space, self.block, runtime, threads_for("realtime"))
             self.decoder.use_steps(
                 steps.encoder, steps.decoder, steps.encoder_state, steps.decoder_state
             )

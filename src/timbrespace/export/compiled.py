@@ -152,3 +152,10 @@ def fastest_steps(space: LatentSpace, block: int, threads: int = 1) -> CompiledS
     best.block_ms = {run.runtime: round(ms, 4) for run, ms in zip(runs, times, strict=True)}
     best.skipped = skipped
     return best
+
+
+def engine_steps(space: LatentSpace, block: int, runtime: str, threads: int = 1) -> CompiledSteps:
+    """The steps `runtime` names: `auto` (`fastest_steps`) or one of `RUNTIMES`."""
+    if runtime == "auto":
+        return fastest_steps(space, block, threads)
+    return compiled_steps(space, block, runtime, threads)

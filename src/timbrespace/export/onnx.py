@@ -123,20 +123,17 @@ def write_onnx_steps(
     decoder_state = model.blocks.init_decoder_state(1)
     with torch.no_grad():
         z, _ = model.blocks.encode(x, encoder_state)
-    paths = []
-    for name, step, first, state in (
-        ("encoder", EncodeStep(blocks), x, encoder_state),
-        ("decoder", DecodeStep(blocks), z, decoder_state),
-    ):
-        inputs, outputs = state_names(len(state))
-        if name == "encoder":
-            outputs[0] = "latent"
-        else:
-            inputs[0] = "latent"
-        path = Path(folder) / f"{name}.onnx"
-        names = (inputs, outputs)
-        paths.append(_save(FlatState(step).eval(), (first, *state), None, names, path, None))
-    return paths[0], paths[1]
+    inputs, outputs = state_names(len(encoder_state))
+    encoder = _save(
+        FlatState(EncodeStep(blocks)).eval(), (x, *encoder_state), None,
+        (inputs, ["latent", *outputs[1:]]), Path(folder) / "encoder.onnx", None,
+    )  # fmt: skip
+    inputs, outputs = state_names(len(decoder_state))
+    decoder = _save(
+        FlatState(DecodeStep(blocks)).eval(), (z, *decoder_state), None,
+        (["latent", *inputs[1:]], outputs), Path(folder) / "decoder.onnx", None,
+    )  # fmt: skip
+    return encoder, decoder
 
 
 def write_onnx_decoder(
@@ -175,7 +172,7 @@ def _save(
                 output_names=names[1],
                 opset_version=OPSET,
                 verbose=False,
-                optimize=False,  # see `_save`
+                optimize=False,  # see the docstring
             )
         assert program is not None
         program.save(str(tmp), external_data=False)
