@@ -221,14 +221,22 @@ def analyze_bundle(
         scaled[name] = values
         original_probes[name] = fit_probe(points, values, name=name, unit=unit, scale=scale)
     model_pitch = _model_pitch(bundle.model, points, cache)
+    readouts = _model_readouts(bundle.model, original_probes)
     calibrated = (
         calibrate_probes(
-            bundle, paths, scaled, original_probes, model_pitch=model_pitch, settings=calibration
+            bundle,
+            paths,
+            scaled,
+            original_probes,
+            model_pitch=model_pitch,
+            readouts=readouts,
+            settings=calibration,
         )
         if calibrate
         else None
     )
-    probes = list(original_probes.values()) if calibrated is None else calibrated.probes
+    uncalibrated = {**original_probes, **readouts}
+    probes = list(uncalibrated.values()) if calibrated is None else calibrated.probes
     calibrations = {} if calibrated is None else calibrated.calibration
     clip_packs = [cache.sources[i].pack for i in cache.clip_source]
     directions = class_directions(points, clip_packs)
@@ -315,6 +323,22 @@ def _model_pitch(
         if int(finite.sum()) >= MIN_PROBE_POINTS:
             r2 = r2_score(measured[finite], points.double()[finite] @ weights + bias)
     return LinearProbe(weights, bias, r2, r2, len(cache), "model_pitch", "Hz", "semitones")
+
+
+def _model_readouts(
+    model: torch.nn.Module, probes: dict[str, LinearProbe]
+) -> dict[str, LinearProbe]:
+    """The descriptors the model sets by construction (`descriptor_readouts`), as probes in the
+    unit and scale of the fitted probes of the same descriptors."""
+    readouts: dict[str, tuple[torch.Tensor, float]] = getattr(
+        model, "descriptor_readouts", dict
+    )()
+    return {
+        name: LinearProbe(weights, bias, math.nan, math.nan, 0, name, probes[name].unit,
+                          probes[name].scale)
+        for name, (weights, bias) in readouts.items()
+        if name in probes
+    }  # fmt: skip
 
 
 def _previous_custom_specs(bundle_path: Path) -> list[CustomControlSpec]:

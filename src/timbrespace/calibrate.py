@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -132,12 +132,15 @@ def calibrate_probes(
     original_probes: Mapping[str, LinearProbe],
     *,
     model_pitch: LinearProbe | None = None,
+    readouts: Mapping[str, LinearProbe] | None = None,
     settings: CalibrationSettings | None = None,
 ) -> Calibrated:
     """Calibrate every probe of `original_probes` on decoded audio (see the module docstring).
 
     paths: the analysed sounds' latents `[n, dim, frames]`; original: each descriptor over them
-    `[n]`, on its scale (NaN where undefined: such sounds are not used for that descriptor).
+    `[n]`, on its scale (NaN where undefined: such sounds are not used for that descriptor);
+    readouts: descriptors the model sets by construction (`descriptor_readouts`), each a
+    candidate next to the fitted probes, kept when its moves render the request best.
     Returns the calibrated probes in the order of `original_probes` (a probe that can't be
     calibrated is kept as it is, without a calibration entry).
     """
@@ -159,7 +162,9 @@ def calibrate_probes(
         for i, probe in enumerate(result.probes):
             if probe.name not in names:
                 continue
-            calibrated = _calibrate_probe(probe, decoded[:, names.index(probe.name)], mover)
+            column = decoded[:, names.index(probe.name)]
+            readout = (readouts or {}).get(probe.name)
+            calibrated = _calibrate_probe(probe, column, mover, readout)
             if calibrated is not None:
                 result.probes[i], result.calibration[probe.name] = calibrated
         if model_pitch is not None and "f0" in names:
@@ -230,10 +235,11 @@ def _calibratable(column: np.ndarray) -> bool:
 
 
 def _calibrate_probe(
-    original: LinearProbe, column: np.ndarray, mover: _Mover
+    original: LinearProbe, column: np.ndarray, mover: _Mover, readout: LinearProbe | None = None
 ) -> tuple[LinearProbe, Calibration] | None:
-    """Fit candidate probes of the decoded `column` `[sounds]`, keep the one whose moves render
-    the request best, and read its calibration from them."""
+    """Fit candidate probes of the decoded `column` `[sounds]` (and take the model's own
+    `readout` of it as one more), keep the one whose moves render the request best, and read
+    its calibration from them (ridge None: the readout)."""
     if not _calibratable(column):
         return None
     candidates = [
@@ -247,13 +253,20 @@ def _calibrate_probe(
         )
         for ridge in mover.settings.ridges
     ]
+    ridges: list[float | None] = list(mover.settings.ridges)
+    if readout is not None:
+        defined = np.flatnonzero(np.isfinite(column))
+        predicted = mover.points[torch.from_numpy(defined)] @ readout.weights + readout.bias
+        r2 = r2_score(torch.from_numpy(column[defined]), predicted)
+        candidates.append(replace(readout, r2_train=r2, r2_heldout=r2))
+        ridges.append(None)
     before = mover.measure.decoded
     chosen, stats, rendered = mover.sweep(candidates, column)
     probe = candidates[chosen]
     calibration = Calibration(
         r2_original=original.r2_heldout,
         r2_decoded=probe.r2_heldout,
-        ridge=mover.settings.ridges[chosen],
+        ridge=ridges[chosen],
         gain=stats.gain,
         spearman=stats.spearman,
         fidelity=stats.fidelity,

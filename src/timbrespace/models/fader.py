@@ -352,8 +352,7 @@ class FaderNoteModel(ConfiguredModel):
         z = self.encoder(self._check_audio(x))[..., 0]
         cond = label_conditions(notes, max(1, len(self.styles)))
         inputs = self._decoder_inputs(z, cond)
-        controls = self.decoder.controls(inputs)
-        audio = self.decoder.transient.add_to(self.decoder.render(controls), inputs)
+        audio, controls = self.decoder.synthesise(inputs)
         prior = torch.randn_like(z)
         mmd = mmd_imq(z, prior) if z.shape[0] > 1 else z.sum() * 0.0
         classifier_loss, encoder_loss, accuracy = fader_terms(

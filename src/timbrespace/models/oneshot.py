@@ -36,7 +36,6 @@ from timbrespace.models.bottleneck import Bottleneck, bottleneck_names, build_bo
 from timbrespace.models.layers import (
     ACTIVATIONS,
     Downsample,
-    SubPixelUpsample,
     init_layer,
     make_activation,
     residual_stack,
@@ -44,10 +43,12 @@ from timbrespace.models.layers import (
 )
 from timbrespace.models.oneshot_partials import check_partials
 from timbrespace.models.oneshot_synth import (
+    ENVELOPES,
     OneShotSynthDecoder,
     oneshot_options,
     synth_decoder_from,
 )
+from timbrespace.models.oneshot_waveform import OneShotDecoder
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
 
@@ -68,6 +69,12 @@ class OneShotConfig:
     loaded model's weights replace the start); None: `rolloff_for(sample_rate)`.
     `smooth_bend`: the pitch bend loses every pattern repeating each `synth_strides[-1]`
     frames (`oneshot_synth.null_period`); None: `smooth_bend_for(sample_rate)`.
+    `envelope` ("none", "release", "attack", "both"): the release as a stretch of the control
+    frames after the peak, the attack as a fade-in, each linear in the latent and trained
+    towards the input's with weight `envelope_target_weight`; `release_reference` (s): the release of
+    the unstretched frames (`models.oneshot_envelope`). `teacher_pitch`: in
+    training, the synth plays each voiced clip at its measured pitch (the cache's f0) instead of
+    the latent's, which the pitch loss trains on its own.
     """
 
     sample_rate: int = 44100
@@ -106,6 +113,10 @@ class OneShotConfig:
     n_voices: int = 3
     voice_harmonics: int = 16
     harmonic_rolloff: float | None = None
+    envelope: str = "both"
+    release_reference: float = 0.25
+    envelope_target_weight: float = 1.0
+    teacher_pitch: bool = True
 
     @property
     def hop(self) -> int:
@@ -173,6 +184,14 @@ class OneShotConfig:
         if self.harmonic_rolloff is not None and not 0.0 <= self.harmonic_rolloff <= 8.0:
             raise ConfigError(
                 f"OneShotConfig.harmonic_rolloff must be between 0 and 8, got {self.harmonic_rolloff}"
+            )
+        if self.envelope not in ENVELOPES:
+            raise ConfigError(
+                f"OneShotConfig.envelope '{self.envelope}' unknown; valid: {', '.join(ENVELOPES)}"
+            )
+        if self.release_reference <= 0 or self.envelope_target_weight < 0:
+            raise ConfigError(
+                "OneShotConfig: need release_reference > 0 and envelope_target_weight >= 0"
             )
         low, high = self.f0_range
         if not 0 < low < high:
@@ -274,53 +293,6 @@ class OneShotEncoder(nn.Module):
         x = nn.functional.pad(x, (0, self.padded_samples - x.shape[-1]))
         h = self.net(x)
         return self.dense(h.flatten(1)).unsqueeze(-1)
-
-
-class OneShotDecoder(nn.Module):
-    """Latent `[batch, latent_dim]` -> audio `[batch, channels, clip_samples]` in (-1, 1)."""
-
-    def __init__(
-        self,
-        channels: int = 1,
-        clip_samples: int = 44100,
-        latent_dim: int = 24,
-        widths: tuple[int, ...] = (192, 128, 64, 32, 16),
-        strides: tuple[int, ...] = (4, 4, 4, 4, 4),
-        res_blocks: tuple[int, ...] = (1, 2, 1, 0, 0),
-        kernel_size: int = 7,
-        upsample_kernel_size: int = 3,
-        output_kernel_size: int = 7,
-        dilations: tuple[int, ...] = (1, 3, 9),
-        activation: str = "leaky_relu",
-        use_weight_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        self.clip_samples = clip_samples
-        self.width0 = widths[0]
-        self.frames = math.ceil(clip_samples / math.prod(strides))
-        self.dense = init_layer(nn.Linear(latent_dim, widths[0] * self.frames))
-        layers: list[nn.Module] = []
-        n_stages = len(strides)
-        for i, stride in enumerate(strides):
-            last = i == n_stages - 1
-            layers += residual_stack(
-                widths[i], res_blocks[i], kernel_size, dilations, activation, use_weight_norm
-            )
-            layers += [
-                make_activation(activation),
-                SubPixelUpsample(
-                    widths[i],
-                    channels if last else widths[i + 1],
-                    stride,
-                    output_kernel_size if last else upsample_kernel_size,
-                    use_weight_norm=use_weight_norm,
-                ),
-            ]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.dense(z).view(z.shape[0], self.width0, self.frames)
-        return torch.tanh(self.net(h)[..., : self.clip_samples])
 
 
 def encoder_from(cfg: Any, out_features: int) -> OneShotEncoder:
@@ -426,7 +398,17 @@ class OneShotAutoencoder(ConfiguredModel):
             return None
         layer = self.decoder.pitch
         weights = 12.0 * layer.weight.detach().double().mean(dim=0)
+        if self.decoder.envelope is not None:  # the pitch reads the latent without them
+            weights = self.decoder.envelope.without(weights[None].to(layer.weight)).double()[0]
         return weights.cpu(), 12.0 * float(layer.bias.detach().double().mean())
+
+    def descriptor_readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
+        """Descriptors the decoder sets exactly, as linear functions of the latent on the
+        descriptor's scale: `{"release_time" | "attack_time": (weights [latent_dim], bias)}`
+        (natural-log seconds) with an `envelope`, else empty."""
+        if isinstance(self.decoder, OneShotSynthDecoder) and self.decoder.envelope is not None:
+            return self.decoder.envelope.readouts()
+        return {}
 
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
@@ -460,22 +442,36 @@ class OneShotAutoencoder(ConfiguredModel):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         return self
 
-    def forward(self, x: torch.Tensor) -> OneShotOutput:
-        """Reconstruct `x: [batch, channels, samples]`; see `OneShotOutput`."""
+    @property
+    def takes_pitch(self) -> bool:
+        """Whether training passes each clip's measured pitch to `forward` (`teacher_pitch`)."""
+        return self._config.teacher_pitch and isinstance(self.decoder, OneShotSynthDecoder)
+
+    def forward(self, x: torch.Tensor, pitch_hz: torch.Tensor | None = None) -> OneShotOutput:
+        """Reconstruct `x: [batch, channels, samples]`, with the ddsp synth at `pitch_hz`
+        `[batch]` (Hz, NaN: the latent's own pitch) when given; see `OneShotOutput`."""
         bottleneck = self.bottleneck(self._features(x))
         f0, base_pitch, hop = None, None, 0
+        regularization, logs = bottleneck.regularization, {}
         if isinstance(self.decoder, OneShotSynthDecoder):
-            controls = self.decoder.controls(bottleneck.z[..., 0])
-            audio = self.decoder.transient.add_to(
-                self.decoder.render(controls), bottleneck.z[..., 0]
-            )
-            f0, base_pitch, hop = controls.f0, controls.base_pitch, self.decoder.hop
+            audio, controls = self.decoder.synthesise(bottleneck.z[..., 0], pitch_hz)
+            f0, hop = controls.f0, self.decoder.hop
+            base_pitch = controls.base_pitch
+            if controls.readout_pitch is not None:
+                base_pitch = controls.readout_pitch
+            if self.decoder.envelope is not None:
+                logs = self.decoder.envelope.target_loss(
+                    controls.envelope, self._check_audio(x), hop, self._config.sample_rate
+                )
+                weight = self._config.envelope_target_weight
+                regularization = regularization + weight * sum(logs.values())
         else:
             audio = self.decoder(bottleneck.z[..., 0])
         return OneShotOutput(
             audio=audio,
             z=bottleneck.z,
-            regularization=bottleneck.regularization,
+            regularization=regularization,
+            logs=logs,
             descriptors_pred=self.predict_descriptors(bottleneck.z),
             f0=f0,
             base_pitch=base_pitch,
@@ -491,5 +487,6 @@ register_family(
     legacy={  # bundles from before these decoders, the centred bend, partials, smoothing
         **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
         **{"partials": "none", "smooth_controls": False, "smooth_bend": False},
+        **{"teacher_pitch": False, "envelope": "none"},
     },
 )

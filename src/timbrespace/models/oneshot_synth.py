@@ -2,8 +2,8 @@
 frame-rate synth controls → harmonic oscillators plus filtered noise (Engel et al. 2020), with a
 `TransientHead` for the sample-exact onset.
 
-    controls = decoder.controls(z)      # z [batch, latent_dim] → SynthControls at 1 frame / hop
-    audio = decoder.transient.add_to(decoder.render(controls), z)   # == decoder(z)
+    audio, controls = decoder.synthesise(z)  # z [batch, latent_dim] → audio, SynthControls
+    audio == decoder(z)
 
 The pitch is `w·z + b` octaves plus a bend of at most ±`PITCH_BEND_OCTAVES` whose mean,
 weighted by the harmonic level, is zero (`centred_bend`): explicit, continuous and linear in the
@@ -15,7 +15,7 @@ exactly. The DSP itself is `timbrespace.audio.synth`, testable without training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +33,15 @@ from timbrespace.models.layers import (
     init_layer,
     make_activation,
     residual_stack,
+)
+from timbrespace.models.oneshot_envelope import (
+    EnvelopeReadouts,
+    fade_in,
+    hold_before,
+    level_peak,
+    release_gate,
+    stretch_after_peak,
+    stretched_positions,
 )
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
 
@@ -53,6 +62,11 @@ class SynthControls:
     """`[batch, channels]` in octaves re 440 Hz: the part of the pitch linear in the latent."""
     partials: PartialControls | None = None
     """Chord voices or free partials at ratios of the base pitch (`OneShotPartials`), or None."""
+    envelope: dict[str, torch.Tensor] = field(default_factory=dict)
+    """`EnvelopeReadouts.values` `[batch]` each (release stretch, attack), or empty."""
+    readout_pitch: torch.Tensor | None = None
+    """`[batch, channels]`: the latent's own base pitch (octaves re 440 Hz) where a given
+    pitch replaced it in `base_pitch` (training on the input's measured pitch), else None."""
 
 
 class OneShotSynthDecoder(nn.Module):
@@ -105,6 +119,8 @@ class OneShotSynthDecoder(nn.Module):
         voice_harmonics: int = 16,
         harmonic_rolloff: float = 0.0,
         bend_octaves: float = PITCH_BEND_OCTAVES,
+        envelope: tuple[str, ...] = (),
+        release_reference: float = 0.25,
     ) -> None:
         super().__init__()
         self.transient = TransientHead(latent_dim, channels, transient_samples)
@@ -156,6 +172,10 @@ class OneShotSynthDecoder(nn.Module):
             bias[:, 2 + n_harmonics :] = -5.0  # noise starts quieter still (DDSP's init)
             harmonic = torch.arange(1, n_harmonics + 1, dtype=bias.dtype)
             bias[:, 2 : 2 + n_harmonics] = -harmonic_rolloff * torch.log(harmonic)
+        self.envelope = (
+            EnvelopeReadouts(latent_dim, envelope, release_reference) if envelope else None
+        )
+        """Release stretch and attack ramp linear in the latent (`models.oneshot_envelope`)."""
         self.film: nn.Module | None = None
         """A module `(features [batch, width, frames], z [batch, latent_dim]) → features` applied
         before the head (a conditioned family's FiLM), or None."""
@@ -165,8 +185,14 @@ class OneShotSynthDecoder(nn.Module):
             n_voices=n_voices, voice_harmonics=voice_harmonics, octave_range=self.octave_range,
         )  # fmt: skip
 
-    def controls(self, z: torch.Tensor) -> SynthControls:
-        """Frame-rate controls for latents `[batch, latent_dim]`."""
+    def controls(self, z: torch.Tensor, pitch_hz: torch.Tensor | None = None) -> SynthControls:
+        """Frame-rate controls for latents `[batch, latent_dim]`; `pitch_hz` `[batch]` (Hz, NaN:
+        the latent's own): a base pitch that replaces the latent's (training on the input's
+        measured pitch, so the harmonics are learned around the true f0 from the first step)."""
+        envelope: dict[str, torch.Tensor] = {}
+        if self.envelope is not None:
+            envelope = self.envelope.values(z)
+            z = self.envelope.without(z)
         h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
         features = self.net(h)[..., : self.frames]
         if self.smooth_controls:
@@ -174,16 +200,41 @@ class OneShotSynthDecoder(nn.Module):
         if self.film is not None:
             features = self.film(features, z)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
-        base = self.pitch(z)
+        gate = peak = None
+        if envelope:
+            noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :]).mean(dim=2)
+            peak = level_peak(exp_sigmoid(raw[:, :, 1]) + noise)
+        if "release" in envelope and self.envelope is not None and peak is not None:
+            features = stretch_after_peak(features, peak, envelope["release"])
+            raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
+            position = stretched_positions(self.frames, peak, envelope["release"])
+            reference = self.envelope.release_reference * self.sample_rate / self.hop
+            gate = release_gate(position, peak, reference)[:, None, None, :]
+        readout = base = self.pitch(z)
+        if pitch_hz is not None:
+            given = torch.log2(pitch_hz.to(base.dtype) / 440.0)[:, None].expand_as(base)
+            base = torch.where(torch.isfinite(given), given, base)
         level = exp_sigmoid(raw[:, :, 1:2])
+        noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
+        if "attack" in envelope and peak is not None:  # the fade-in is the whole attack
+            level, noise = hold_before(level, peak), hold_before(noise, peak)
+        if gate is not None:
+            level, noise = level * gate, noise * gate
         bend = self.bend_octaves * torch.tanh(null_period(raw[:, :, 0], self.bend_period))
-        if self.centred_bend:
+        if self.centred_bend:  # centred on what is heard
             bend = bend - centre_of(bend, level[:, :, 0].detach())
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
         distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
-        noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
-        partials = self.partials.controls(z, features, self.pitch.weight)
-        return SynthControls(f0, level * distribution, noise, base, partials)
+        pitch_weight = self.pitch.weight  # the pitch direction the latent is read along
+        if self.envelope is not None:
+            pitch_weight = self.envelope.without(pitch_weight)
+        partials = self.partials.controls(z, features, pitch_weight)
+        if gate is not None and partials is not None:
+            partials = PartialControls(partials.ratios, partials.amplitudes * gate)
+        return SynthControls(
+            f0, level * distribution, noise, base, partials, envelope,
+            None if pitch_hz is None else readout,
+        )  # fmt: skip
 
     def render(self, controls: SynthControls) -> torch.Tensor:
         """Audio `[batch, channels, clip_samples]` from `controls`."""
@@ -203,7 +254,7 @@ class OneShotSynthDecoder(nn.Module):
         # spectral shape only and apply the level per sample, at the control rate's resolution
         level = gains.mean(dim=1)
         shaped = filtered_noise(
-            gains / level[:, None],
+            gains / level.clamp_min(1e-12)[:, None],
             samples=self.clip_samples,
             hop=self.hop,
             generator=generator,
@@ -213,8 +264,21 @@ class OneShotSynthDecoder(nn.Module):
         partials = self.partials.render(controls.partials, controls.base_pitch)
         return (harmonic + noise + partials).view(batch, channels, self.clip_samples)
 
+    def synthesise(
+        self, z: torch.Tensor, pitch_hz: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, SynthControls]:
+        """Audio `[batch, channels, clip_samples]` of latents `[batch, latent_dim]` (and
+        `pitch_hz`, see `controls`), and the controls it was rendered from."""
+        controls = self.controls(z, pitch_hz)
+        rest = z if self.envelope is None else self.envelope.without(z)
+        audio = self.transient.add_to(self.render(controls), rest)
+        if "attack" in controls.envelope:
+            ramp = fade_in(self.clip_samples, controls.envelope["attack"].exp(), self.sample_rate)
+            audio = audio * ramp[:, None, :]
+        return audio, controls
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.transient.add_to(self.render(self.controls(z)), z)
+        return self.synthesise(z)[0]
 
 
 def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDecoder:
@@ -251,8 +315,20 @@ def oneshot_options(cfg: Any) -> dict[str, Any]:
         "smooth_controls": cfg.smooth_controls,
         "smooth_bend": smooth_bend_for(cfg.sample_rate, cfg.smooth_bend),
         "harmonic_rolloff": rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
+        "envelope": envelope_names(cfg.envelope),
+        "release_reference": cfg.release_reference,
         **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
     }
+
+
+ENVELOPES = ("none", "release", "attack", "both")
+
+
+def envelope_names(envelope: str) -> tuple[str, ...]:
+    """The readouts of an `OneShotConfig.envelope` setting (one of `ENVELOPES`)."""
+    return {"none": (), "release": ("release",), "attack": ("attack",)}.get(
+        envelope, ("release", "attack")
+    )
 
 
 def rolloff_for(sample_rate: int, rolloff: float | None = None) -> float:

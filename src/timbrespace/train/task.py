@@ -37,6 +37,13 @@ from timbrespace.train.precision import autocast_conv_stacks
 from timbrespace.train.targets import masked_mse
 
 
+def clip_pitch(f0_curve: torch.Tensor) -> torch.Tensor:
+    """Each clip's median voiced f0 `[batch]` (Hz; NaN where no frame is voiced) of f0 curves
+    `[batch, frames]` (Hz, NaN or ≤ 0 where unvoiced)."""
+    voiced = torch.where(f0_curve > 0, f0_curve, torch.nan)
+    return torch.nanmedian(voiced, dim=1).values
+
+
 class NonFiniteLossError(TimbrespaceError):
     """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
@@ -136,6 +143,8 @@ class ReconstructionTask(L.LightningModule):
         target = batch["audio"]
         if self.model.input_kind == "notes":  # a note model reads its labels too
             output = self.model(target, batch["note"], self.global_step)
+        elif getattr(self.model, "takes_pitch", False) and "f0_curve" in batch:
+            output = self.model(target, clip_pitch(batch["f0_curve"]))
         else:
             output = self.model(target)
         if isinstance(output, WaveformOutput):

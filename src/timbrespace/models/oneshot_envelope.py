@@ -1,0 +1,225 @@
+"""Attack and release by construction for the one-shot synth (`OneShotConfig.envelope`).
+
+Each is a linear readout of the latent, as the pitch is (`EnvelopeReadouts`):
+- **release**: the decoder's control frames after the level's peak are read at a stretched
+  time, frame t reading the canonical frame `peak + (t − peak) / s` (linear interpolation),
+  `s = 2^(w·z + b)`, and gated to silence `release_reference` canonical seconds after the
+  peak (`release_gate`);
+- **attack**: the control frames before the level's peak hold the peak's values, and the
+  render is multiplied by a linear fade-in whose 10–90 % rise is `e^(w·z + b)` seconds (the
+  ramp lasts that / 0.8), so the fade-in alone makes the onset.
+The rest of the decoder sees the latent with its components along these readouts removed, so a
+move along one changes the render's decay (or onset), and only that, by exactly its factor.
+Training pulls each readout towards the input's measured value (`envelope_release`,
+`envelope_attack`): `log2 s` towards `log2(release / reference)`, so `reference · s` is the
+release in seconds and the canonical frames of every sound decay in about `reference`; the
+attack towards the input's rise time, so the decoder learns sounds that start at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+RELEASE_FLOOR_DB = -40.0
+"""The level (dB re the peak) below which a sound has ended: the release descriptor's."""
+ATTACK_LOW, ATTACK_HIGH = 0.1, 0.9
+"""The attack is the rise from 10 % to 90 % of the peak, as the attack descriptor's."""
+RAMP_RISE = ATTACK_HIGH - ATTACK_LOW
+"""The 10–90 % rise of a linear ramp, as a fraction of its length."""
+RELEASE_FADE = 0.1
+"""The release gate fades over this fraction of the canonical release (`release_gate`)."""
+PEAK_DB = 0.5
+"""A frame within this many dB of the loudest counts as the peak (`level_peak`)."""
+MIN_ATTACK_S = 2e-4
+RELEASE_INIT_S = 0.25
+ATTACK_INIT_S = 0.002
+
+
+def frame_power(audio: torch.Tensor, hop: int) -> torch.Tensor:
+    """Mean power of audio `[batch, channels, samples]` in frames of `hop` samples (channels
+    averaged): `[batch, samples // hop]`."""
+    batch, frames = audio.shape[0], audio.shape[-1] // hop
+    return audio[..., : frames * hop].reshape(batch, -1, frames, hop).square().mean(dim=(1, 3))
+
+
+def envelope_release(audio: torch.Tensor, hop: int, sample_rate: int) -> torch.Tensor:
+    """Release time (s) of audio `[batch, channels, samples]` `[batch]`: from the peak of the
+    frame-RMS envelope (frames of `hop` samples) to the end of the last frame above −40 dB re
+    the peak; at least one frame (silence: one). Not differentiable (a training target)."""
+    with torch.no_grad():
+        power = frame_power(audio, hop)
+        peak_power, peak = power.max(dim=1)
+        floor = peak_power[:, None] * 10.0 ** (RELEASE_FLOOR_DB / 10.0)
+        index = torch.arange(power.shape[1], device=audio.device)
+        after = index[None, :] >= peak[:, None]
+        above = ((power > floor) & after) | (index[None, :] == peak[:, None])
+        last = torch.where(above, index[None, :], torch.zeros_like(index)[None, :]).amax(dim=1)
+        return ((last - peak + 1) * hop / sample_rate).to(audio.dtype)
+
+
+def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.Tensor:
+    """10–90 % rise time (s) `[batch]` of audio `[batch, channels, samples]`, as the attack
+    descriptor reads it: the analytic-signal magnitude averaged over blocks of `block` samples
+    (channels averaged), its levels taken from the peak of that envelope smoothed over ~10 ms,
+    crossings linearly interpolated; at least `MIN_ATTACK_S`. Not differentiable (a target)."""
+    with torch.no_grad():
+        n = audio.shape[-1]
+        gain = torch.zeros(n, device=audio.device, dtype=audio.dtype)
+        gain[0] = 1.0
+        gain[1 : (n + 1) // 2] = 2.0
+        if n % 2 == 0:
+            gain[n // 2] = 1.0
+        magnitude = torch.fft.ifft(torch.fft.fft(audio, dim=-1) * gain, dim=-1).abs().mean(dim=1)
+        blocks = n // block
+        envelope = magnitude[:, : blocks * block].reshape(-1, blocks, block).mean(dim=-1)
+        width = max(1, round(0.01 * sample_rate / block)) | 1
+        smooth = torch.nn.functional.avg_pool1d(
+            envelope[:, None], width, stride=1, padding=width // 2, count_include_pad=False
+        )[:, 0]
+        peak = smooth.amax(dim=1, keepdim=True).clamp_min(1e-12)
+        low, high = (_crossing(envelope, level * peak) for level in (ATTACK_LOW, ATTACK_HIGH))
+        return ((high - low) * block / sample_rate).clamp_min(MIN_ATTACK_S).to(audio.dtype)
+
+
+def _crossing(envelope: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """The fractional frame `[batch]` where `envelope` `[batch, frames]` first reaches `level`
+    `[batch, 1]` (0 when at once)."""
+    reached = envelope >= level
+    index = reached.to(torch.uint8).argmax(dim=1)
+    before = (index - 1).clamp_min(0)
+    low = envelope.gather(1, before[:, None])[:, 0]
+    high = envelope.gather(1, index[:, None])[:, 0]
+    fraction = ((level[:, 0] - low) / (high - low).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return torch.where(index > 0, before + fraction, torch.zeros_like(fraction))
+
+
+def stretched_positions(n: int, peak: torch.Tensor, log2_factor: torch.Tensor) -> torch.Tensor:
+    """The canonical frame `[batch, n]` each of `n` frames reads when the part after `peak`
+    `[batch]` (frame index) is stretched in time by `2^log2_factor` `[batch]`: frame t reads
+    `peak + (t − peak)·2^−f`, frames up to the peak themselves (not clamped)."""
+    t = torch.arange(n, device=log2_factor.device, dtype=log2_factor.dtype)[None, :]
+    start = peak.to(log2_factor.dtype)[:, None]
+    rate = torch.exp2(-log2_factor)[:, None]
+    return torch.where(t <= start, t, start + (t - start) * rate)
+
+
+def release_gate(position: torch.Tensor, peak: torch.Tensor, frames: float) -> torch.Tensor:
+    """Gains `[batch, n]` that end a sound `frames` canonical frames after its `peak` `[batch]`:
+    1 until `RELEASE_FADE` of that before the end, then a linear fade to 0 at the end, 0 after,
+    for canonical `position`s `[batch, n]` (`stretched_positions`). A stretched render then
+    ends where its release readout says, and never reads canonical frames past that end, which
+    a sound still ringing at the clip's end never trained."""
+    end = peak.to(position.dtype)[:, None] + frames
+    return ((end - position) / (RELEASE_FADE * frames)).clamp(0.0, 1.0)
+
+
+def stretch_after_peak(
+    frames: torch.Tensor, peak: torch.Tensor, log2_factor: torch.Tensor
+) -> torch.Tensor:
+    """Frames `[batch, channels, n]` read at `stretched_positions` (linearly interpolated,
+    clamped to the last frame): the part after `peak` `[batch]` stretched by `2^log2_factor`."""
+    n = frames.shape[-1]
+    position = stretched_positions(n, peak, log2_factor.to(frames.dtype)).clamp(0.0, n - 1.0)
+    left = position.detach().floor().clamp(max=n - 2).long()
+    weight = (position - left.to(frames.dtype))[:, None, :]
+    index = left[:, None, :].expand(-1, frames.shape[1], -1)
+    before = torch.gather(frames, 2, index)
+    after = torch.gather(frames, 2, index + 1)
+    return before + (after - before) * weight
+
+
+def fade_in(samples: int, attack_s: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Linear fade-ins `[batch, samples]` whose 10–90 % rise is `attack_s` `[batch]` (s):
+    sample i is `min((i + 1) / length, 1)`, length = attack / 0.8 in samples (at least 1)."""
+    length = (attack_s * (sample_rate / RAMP_RISE)).clamp_min(1.0)[:, None]
+    i = torch.arange(1, samples + 1, device=attack_s.device, dtype=attack_s.dtype)[None, :]
+    return (i / length).clamp(max=1.0)
+
+
+def hold_before(values: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+    """Frame values `[batch, ..., frames]` with every frame before `peak` `[batch]` set to the
+    peak frame's: the decoder's own onset is flat, so the fade-in alone sets the attack."""
+    shape = (values.shape[0],) + (1,) * (values.dim() - 1)
+    index = peak.view(shape).expand(*values.shape[:-1], 1)
+    at_peak = values.gather(-1, index)
+    t = torch.arange(values.shape[-1], device=values.device).view((1,) * (values.dim() - 1) + (-1,))
+    return torch.where(t < peak.view(shape), at_peak, values)
+
+
+def level_peak(level: torch.Tensor) -> torch.Tensor:
+    """The first control frame within `PEAK_DB` of the loudest `[batch]`, of levels `[batch,
+    channels, frames]` (channels summed; not differentiable): a sustained sound's peak is where
+    it reaches its level, not wherever its level is largest by a hair."""
+    total = level.detach().sum(dim=1)
+    near = total >= total.amax(dim=-1, keepdim=True) * 10.0 ** (-PEAK_DB / 20.0)
+    return near.to(torch.uint8).argmax(dim=-1)
+
+
+class EnvelopeReadouts(nn.Module):
+    """Release stretch and attack time as linear readouts of latents `[batch, latent_dim]`
+    (see the module docstring); `names`: the ones this decoder has, of "release", "attack"."""
+
+    def __init__(self, latent_dim: int, names: tuple[str, ...], release_reference: float) -> None:
+        super().__init__()
+        self.names, self.release_reference = names, float(release_reference)
+        self.linear = nn.Linear(latent_dim, len(names))
+        with torch.no_grad():
+            self.linear.weight.mul_(0.1)
+            for i, name in enumerate(names):
+                self.linear.bias[i] = 0.0 if name == "release" else math.log(ATTACK_INIT_S)
+
+    def weights(self) -> torch.Tensor:
+        """The readouts' weights `[readouts, latent_dim]`, made orthogonal (Gram–Schmidt in
+        order, norms kept from the layer): a move along one leaves the others."""
+        rows: list[torch.Tensor] = []
+        for w in self.linear.weight:
+            for q in rows:
+                w = w - (w @ q) / (q @ q).clamp_min(1e-12) * q
+            rows.append(w)
+        return torch.stack(rows)
+
+    def values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per readout `[batch]`: "release" log2 of the stretch, "attack" ln of the rise (s)."""
+        out = z @ self.weights().T + self.linear.bias
+        return {name: out[:, i] for i, name in enumerate(self.names)}
+
+    def without(self, z: torch.Tensor) -> torch.Tensor:
+        """`z` `[batch, latent_dim]` minus its projection on the readouts' weights."""
+        w = self.weights()
+        coefficients = (z @ w.T) / (w * w).sum(dim=1).clamp_min(1e-12)  # [batch, readouts]
+        return z - coefficients @ w
+
+    def readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
+        """Each readout in natural-log seconds as a linear function of the latent, keyed by
+        its descriptor: `{"release_time" | "attack_time": (weights [latent_dim], bias)}`."""
+        result = {}
+        weights = self.weights().detach().double().cpu()
+        for i, name in enumerate(self.names):
+            w = weights[i]
+            b = float(self.linear.bias.detach().double()[i])
+            if name == "release":
+                result["release_time"] = (
+                    math.log(2.0) * w,
+                    math.log(2.0) * b + math.log(self.release_reference),
+                )
+            else:
+                result["attack_time"] = (w, b)
+        return result
+
+    def target_loss(
+        self, values: dict[str, torch.Tensor], audio: torch.Tensor, hop: int, sample_rate: int
+    ) -> dict[str, torch.Tensor]:
+        """Squared errors (octaves², or ln² for the attack) of `values` against the input
+        audio's measured release and attack `[batch, channels, samples]`."""
+        losses = {}
+        if "release" in values:
+            release = envelope_release(audio, hop, sample_rate)
+            wanted = torch.log2(release.clamp_min(1e-4) / self.release_reference)
+            losses["release"] = (values["release"] - wanted).square().mean()
+        if "attack" in values:
+            attack = envelope_attack(audio, max(1, round(0.001 * sample_rate)), sample_rate)
+            losses["attack"] = (values["attack"] - attack.log()).square().mean()
+        return losses
