@@ -54,11 +54,15 @@ def build_model(dataset: Path, work: Path, sample_rate: int, minutes: float, ret
     return run / "bundle"
 
 
-def latency(space, runs: int = LATENCY_RUNS, closed_loop: bool = True) -> dict[str, float]:  # noqa: ANN001
-    """A slider move (pitch with attack/release locked) to the rendered sound, in ms: with the
-    closed loop (renders and measures until the sound measures the request) or open loop
-    (one constrained move and one decode)."""
-    z = space.sound_latent(0)
+def latency(space, runs: int = LATENCY_RUNS, closed_loop: bool = True) -> dict[str, object]:  # noqa: ANN001
+    """A slider move (pitch ±12 semitones with attack/release locked) to the rendered sound, in
+    ms: with the closed loop (renders and measures until the sound measures the request) or
+    open loop (one constrained move and one decode). From a seeded pitched sound (a bell whose
+    tracked f0 is 41 Hz has no pitch a tracker can follow an octave down)."""
+    from timbrespace.control_fidelity import choose_starts
+
+    start = choose_starts(space, 1, seed=0, pitched_only=True)[0]
+    z = space.sound_latent(start)
     lock = [name for name in ("attack", "release") if name in space.controls]
 
     def slider(shift: int) -> int:
@@ -79,6 +83,7 @@ def latency(space, runs: int = LATENCY_RUNS, closed_loop: bool = True) -> dict[s
         "p95_ms": round(float(np.percentile(times, 95)), 2),
         "median_renders": float(np.median(renders)),
         "runs": runs,
+        "start": space.analysis.sounds[start],
     }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import pytest
 import torch
 
 from timbrespace.latent.closed_loop import SLOPE_MAX, secant_slopes, settle
@@ -131,3 +133,18 @@ def test_the_best_render_is_chosen_by_the_set_control_before_the_locked_one() ->
         place, lambda z: next(unweighted).double(), zero, zero, torch.ones(2), max_renders=2
     )
     assert plain.measured.tolist() == [[2.0, 0.0]]
+
+
+def test_a_locked_time_is_held_within_the_envelope_resolution() -> None:
+    from timbrespace.latent.control import Control
+    from timbrespace.space_loop import RELATIVE_TOLERANCE, TIME_RESOLUTION_S, loop_tolerance
+
+    attack = Control.from_direction("attack", torch.ones(4, dtype=torch.float64), unit="s")
+    attack = dataclasses.replace(attack, scale="log")
+    two_ms = math.log(0.002)
+    assert loop_tolerance(attack, two_ms, False) == pytest.approx(math.log1p(RELATIVE_TOLERANCE))
+    assert loop_tolerance(attack, two_ms, True) == pytest.approx(
+        math.log1p(TIME_RESOLUTION_S / 0.002)
+    )
+    one_s = 0.0  # a second: 5 % is coarser than the resolution, and stays
+    assert loop_tolerance(attack, one_s, True) == pytest.approx(math.log1p(RELATIVE_TOLERANCE))

@@ -280,7 +280,8 @@ def test_closed_loop_sets_the_measured_pitch_and_holds_a_locked_one(analysed: Pa
             assert moved.audio is not None and moved.renders >= 2
             assert moved.requested["pitch"] == pytest.approx(wanted, rel=1e-6)
             measured = space.measure_controls(moved.audio[0])
-            assert measured == moved.measured
+            assert measured.keys() == moved.measured.keys()
+            np.testing.assert_array_equal(list(measured.values()), list(moved.measured.values()))
             cents = abs(1200 * np.log2(measured["pitch"] / wanted))
             hits += cents <= 15
             opened = space.move(z, [f"pitch={shift:+d}st"], lock=["attack"], closed_loop=False)

@@ -330,9 +330,7 @@ def _model_readouts(
 ) -> dict[str, LinearProbe]:
     """The descriptors the model sets by construction (`descriptor_readouts`), as probes in the
     unit and scale of the fitted probes of the same descriptors."""
-    readouts: dict[str, tuple[torch.Tensor, float]] = getattr(
-        model, "descriptor_readouts", dict
-    )()
+    readouts: dict[str, tuple[torch.Tensor, float]] = getattr(model, "descriptor_readouts", dict)()
     return {
         name: LinearProbe(weights, bias, math.nan, math.nan, 0, name, probes[name].unit,
                           probes[name].scale)

@@ -37,7 +37,6 @@ from timbrespace.models.layers import (
 from timbrespace.models.oneshot_envelope import (
     EnvelopeReadouts,
     fade_in,
-    hold_before,
     level_peak,
     release_gate,
     stretch_after_peak,
@@ -200,6 +199,7 @@ class OneShotSynthDecoder(nn.Module):
         if self.film is not None:
             features = self.film(features, z)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
+        raw_bend = raw[:, :, 0]  # the pitch bend is not stretched: a kick's sweep keeps its time
         gate = peak = None
         if envelope:
             noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :]).mean(dim=2)
@@ -216,11 +216,9 @@ class OneShotSynthDecoder(nn.Module):
             base = torch.where(torch.isfinite(given), given, base)
         level = exp_sigmoid(raw[:, :, 1:2])
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
-        if "attack" in envelope and peak is not None:  # the fade-in is the whole attack
-            level, noise = hold_before(level, peak), hold_before(noise, peak)
         if gate is not None:
             level, noise = level * gate, noise * gate
-        bend = self.bend_octaves * torch.tanh(null_period(raw[:, :, 0], self.bend_period))
+        bend = self.bend_octaves * torch.tanh(null_period(raw_bend, self.bend_period))
         if self.centred_bend:  # centred on what is heard
             bend = bend - centre_of(bend, level[:, :, 0].detach())
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
