@@ -17,6 +17,7 @@ from timbrespace.models.oneshot_envelope import (
     envelope_attack,
     envelope_release,
     fade_in,
+    hold_before,
     level_peak,
     release_gate,
     stretch_after_peak,
@@ -201,3 +202,9 @@ def test_a_sustained_sound_ends_where_the_release_readout_says(model) -> None:  
         values = compute_descriptors(audio, DescriptorSettings(sample_rate), ["release_time"])
         measured.append(values.value("release_time"))
     np.testing.assert_allclose(measured, [0.1, 0.2], rtol=0.1)
+
+
+def test_hold_before_sets_every_frame_before_the_peak_to_the_peaks_value() -> None:
+    values = torch.tensor([[[1.0, 2.0, 5.0, 3.0]], [[4.0, 1.0, 0.5, 0.2]]])
+    held = hold_before(values, torch.tensor([2, 0]))
+    np.testing.assert_allclose(held.numpy(), [[[5.0, 5.0, 5.0, 3.0]], [[4.0, 1.0, 0.5, 0.2]]])

@@ -37,6 +37,7 @@ from timbrespace.models.layers import (
 from timbrespace.models.oneshot_envelope import (
     EnvelopeReadouts,
     fade_in,
+    hold_before,
     level_peak,
     release_gate,
     stretch_after_peak,
@@ -216,6 +217,8 @@ class OneShotSynthDecoder(nn.Module):
             base = torch.where(torch.isfinite(given), given, base)
         level = exp_sigmoid(raw[:, :, 1:2])
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
+        if "attack" in envelope and peak is not None:  # the fade-in is the whole attack
+            level, noise = hold_before(level, peak), hold_before(noise, peak)
         if gate is not None:
             level, noise = level * gate, noise * gate
         bend = self.bend_octaves * torch.tanh(null_period(raw_bend, self.bend_period))
