@@ -65,12 +65,7 @@ def real_cache(tmp_path_factory: pytest.TempPathFactory, hydrogen_root: Path) ->
 
 @pytest.fixture(scope="session")
 def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A tiny one-shot model trained 300 steps on `real_cache`: (run folder, TrainResult).
-
-    Its synth reads the release from the latent but not the attack: with the attack readout
-    too (the default), none of 12 renders of this 300-step drum model measured a pitch,
-    against 5 of 12 with the release alone (3 with neither), and these tests are about pitch;
-    `test_oneshot_envelope.py` tests the attack readout."""
+    """A tiny one-shot model trained 300 steps on `real_cache`: (run folder, TrainResult)."""
     from timbrespace.train.run import train
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
@@ -78,7 +73,6 @@ def trained(real_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         real_cache,
         run,
         preset="tiny",
-        model_overrides={"envelope": "release"},
         train_overrides={"max_steps": 300},
         logger="tensorboard",
         progress=False,

@@ -83,9 +83,8 @@ def test_tiny_matrix(channels: int, bottleneck: str, synth: str) -> None:
     torch.testing.assert_close(out.z, z)
     assert out.descriptors_pred is not None and out.descriptors_pred.shape == (3, 3)
     assert out.regularization.shape == ()
-    # the ddsp synth's envelope readouts are trained towards the input's attack and release
     readouts = sum(out.logs.values(), torch.tensor(0.0))
-    assert set(out.logs) == ({"release", "attack"} if synth == "ddsp" else set())
+    assert not out.logs  # the tiny preset keeps the plain synth (no envelope readouts)
     if bottleneck == "ae":
         assert out.regularization.item() == pytest.approx(float(readouts))
     else:

@@ -487,7 +487,7 @@ def test_generate_target_from_a_csv(vq_run: Path, tmp_path: Path) -> None:
     from timbrespace.cli import main
 
     curves = tmp_path / "curves.csv"
-    curves.write_text("time,centroid,loudness\n0,900,-35\n0.5,1800,\n1.0,900,-20\n")
+    curves.write_text("time,centroid,loudness\n0,900,-30\n0.5,1800,\n1.0,900,-20\n")
     out = tmp_path / "from_csv.wav"
     assert main(["generate", "target", str(vq_run), "--csv", str(curves), "-o", str(out)]) == 0
     assert soundfile.info(str(out)).duration == pytest.approx(4.0, abs=0.01)  # the default
@@ -496,4 +496,4 @@ def test_generate_target_from_a_csv(vq_run: Path, tmp_path: Path) -> None:
     target = np.array([float(r[header.index("centroid_target")]) for r in rows[1:]])
     assert target[0] == pytest.approx(900) and target.max() == pytest.approx(1800, rel=0.01)
     loud = np.array([float(r[header.index("loudness_target")]) for r in rows[1:]])
-    assert loud[0] == pytest.approx(-35) and loud[-1] == pytest.approx(-20)  # beyond 1 s: held
+    assert loud[0] == pytest.approx(-30) and loud[-1] == pytest.approx(-20)  # beyond 1 s: held

@@ -221,6 +221,12 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
         "synth_widths": (64, 48, 32),
         "synth_strides": (4, 4),
         "synth_res_blocks": (1, 1, 1),
+        # the tests' preset keeps the plain synth: with the attack readout a 300-step tiny drum
+        # model rendered no voiced sound (0 of 12, against 3 of 12), and the tests of pitch,
+        # keys and notes are written for a voiced model; test_oneshot_envelope and
+        # test_teacher_pitch set both explicitly
+        "envelope": "none",
+        "teacher_pitch": False,
     },
     "small": {},
     "full": {
