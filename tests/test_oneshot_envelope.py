@@ -82,6 +82,22 @@ def forced_level(model, curve: torch.Tensor):  # noqa: ANN001, ANN201
     return decoder.net.register_forward_hook(level)
 
 
+def rendered_along(model, descriptor: str, targets: tuple[float, ...]) -> list[float]:  # noqa: ANN001
+    """From a seeded latent tuned to 220 Hz (a tone, not a buzz at 20 Hz), move along the
+    model's readout of `descriptor` to each target (s) and measure the render with it."""
+    weights, bias = model.descriptor_readouts()[descriptor]
+    z = torch.randn(1, model.latent_dim, 1, dtype=torch.float64)
+    z = model.tune_pitch(z, torch.tensor([220.0]))[..., 0]
+    measured = []
+    for target in targets:
+        step = (math.log(target) - float(z @ weights + bias)) / float(weights @ weights)
+        with torch.no_grad():
+            audio = model.decoder((z + step * weights).float())[0, 0].numpy()
+        settings = DescriptorSettings(model.config.sample_rate)
+        measured.append(compute_descriptors(audio, settings, [descriptor]).value(descriptor))
+    return measured
+
+
 def test_a_move_along_the_release_readout_stretches_only_the_decay(model) -> None:  # noqa: ANN001
     weights, bias = model.descriptor_readouts()["release_time"]
     z = torch.randn(3, model.latent_dim, dtype=torch.float64)
@@ -162,19 +178,7 @@ def test_the_attack_readout_sets_the_rendered_attack(model) -> None:  # noqa: AN
     """On a decoder whose level is steady, a move along the attack readout to 5, 10 and 20 ms
     renders those attacks as the attack descriptor measures them (within 15 %)."""
     forced_level(model, torch.zeros(model.decoder.frames))
-    weights, bias = model.descriptor_readouts()["attack_time"]
-    z = torch.randn(1, model.latent_dim, 1, dtype=torch.float64)
-    z = model.tune_pitch(z, torch.tensor([220.0]))[..., 0]  # a tone, not a buzz at 20 Hz
-    sample_rate = model.config.sample_rate
-    measured = []
-    for attack in (0.005, 0.01, 0.02):
-        moved = (
-            z + (math.log(attack) - float(z @ weights + bias)) / float(weights @ weights) * weights
-        )
-        with torch.no_grad():
-            audio = model.decoder(moved.float())[0, 0].numpy()
-        values = compute_descriptors(audio, DescriptorSettings(sample_rate), ["attack_time"])
-        measured.append(values.value("attack_time"))
+    measured = rendered_along(model, "attack_time", (0.005, 0.01, 0.02))
     np.testing.assert_allclose(measured, [0.005, 0.01, 0.02], rtol=0.15)
 
 
@@ -189,18 +193,7 @@ def test_a_sustained_sound_ends_where_the_release_readout_says(model) -> None:  
     descriptor to start from) renders releases of 0.1 and 0.2 s when the readout says so (the
     gate), measured by the release descriptor within 10 %."""
     forced_level(model, torch.linspace(0, -0.4, model.decoder.frames))
-    weights, bias = model.descriptor_readouts()["release_time"]
-    z = torch.randn(1, model.latent_dim, 1, dtype=torch.float64)
-    z = model.tune_pitch(z, torch.tensor([220.0]))[..., 0]
-    sample_rate, measured = model.config.sample_rate, []
-    for release in (0.1, 0.2):
-        moved = (
-            z + (math.log(release) - float(z @ weights + bias)) / float(weights @ weights) * weights
-        )
-        with torch.no_grad():
-            audio = model.decoder(moved.float())[0, 0].numpy()
-        values = compute_descriptors(audio, DescriptorSettings(sample_rate), ["release_time"])
-        measured.append(values.value("release_time"))
+    measured = rendered_along(model, "release_time", (0.1, 0.2))
     np.testing.assert_allclose(measured, [0.1, 0.2], rtol=0.1)
 
 
