@@ -3,7 +3,8 @@ the demo pack's ground truth (`parameters.csv`: the f0 each sound was synthesise
 
 Prints JSON: per family, the reconstructions' f0 error in cents (median, median |error|,
 fraction within ±50 cents) next to the same measurement on the original files (the tracker's
-own error), and for pitch sweeps (`pitch=-12st:+12st`) the requested vs measured error in cents.
+own error), and for pitch sweeps (`pitch=-12st:+12st`) the requested vs measured error in cents
+(requests beyond the tracker's range, within a semitone of 30 Hz or 2 kHz, counted apart).
 
     python benchmarks/tuning.py demo/run demo/pack --families pluck,kick --n 15
 """
@@ -20,11 +21,20 @@ import numpy as np
 
 from timbrespace.space import LatentSpace
 
+TRACKER_FMIN_HZ, TRACKER_FMAX_HZ = 30.0, 2000.0
+MEASURABLE_HZ = (TRACKER_FMIN_HZ * 2 ** (1 / 12), TRACKER_FMAX_HZ * 2 ** (-1 / 12))
+"""Requests outside this range are not judged: pyin reports nothing below its lowest candidate
+(a 27.5 Hz request reads 30.0 Hz, +150 cents) or above its highest."""
+
 
 def measured_hz(audio: np.ndarray, sample_rate: int) -> float:
     """Median voiced pyin f0 (Hz) over the first third of a second of mono audio, NaN if none."""
     f0, voiced, _ = librosa.pyin(
-        audio[: sample_rate // 3], fmin=30, fmax=2000, sr=sample_rate, frame_length=2048
+        audio[: sample_rate // 3],
+        fmin=TRACKER_FMIN_HZ,
+        fmax=TRACKER_FMAX_HZ,
+        sr=sample_rate,
+        frame_length=2048,
     )
     voiced_f0 = np.where(voiced, f0, np.nan)
     return float(np.nanmedian(voiced_f0)) if np.isfinite(voiced_f0).any() else float("nan")
@@ -62,6 +72,7 @@ def main() -> None:
     for family in args.families.split(","):
         chosen = [row for row in rows if row["family"] == family][: args.n]
         rebuilt, original, sweep = [], [], []
+        outside_tracker = 0
         for number, row in enumerate(chosen):
             path, truth = args.pack / row["path"], float(row["f0_hz"])
             rebuilt.append(cents(measured_hz(space.transfer(path)[0], rate), truth))
@@ -70,11 +81,17 @@ def main() -> None:
             if number < args.sweeps:
                 result = space.sweep(space.sound_latent(row["path"]), "pitch=-12st:+12st:5")
                 for requested, audio in zip(result.requested, result.audio, strict=True):
+                    if not MEASURABLE_HZ[0] <= requested <= MEASURABLE_HZ[1]:
+                        outside_tracker += 1
+                        continue
                     sweep.append(cents(measured_hz(audio[0], rate), requested))
         report[family] = {
             "reconstruction": summary(rebuilt),
             "original_files": summary(original),
-            "pitch_sweep_requested_vs_measured": summary(sweep),
+            "pitch_sweep_requested_vs_measured": {
+                **summary(sweep),
+                "requests_outside_tracker": outside_tracker,
+            },
         }
     print(json.dumps(report, indent=1))
 
