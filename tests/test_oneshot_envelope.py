@@ -14,6 +14,7 @@ from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptor
 from timbrespace.models.base import build_model
 from timbrespace.models.oneshot import ONESHOT_PRESETS, OneShotConfig
 from timbrespace.models.oneshot_envelope import (
+    cap_after_peak,
     envelope_attack,
     envelope_release,
     fade_in,
@@ -195,6 +196,14 @@ def test_a_sustained_sound_ends_where_the_release_readout_says(model) -> None:  
     forced_level(model, torch.linspace(0, -0.4, model.decoder.frames))
     measured = rendered_along(model, "release_time", (0.1, 0.2))
     np.testing.assert_allclose(measured, [0.1, 0.2], rtol=0.1)
+
+
+def test_cap_after_peak_keeps_what_follows_the_peak_at_most_as_loud() -> None:
+    level = torch.tensor([[[1.0, 4.0, 2.0, 8.0, 3.0]], [[1.0, 4.0, 2.0, 8.0, 3.0]]])
+    gain = cap_after_peak(level, torch.tensor([1, 3]))
+    np.testing.assert_allclose(
+        gain.numpy(), [[[1.0, 1.0, 1.0, 0.5, 1.0]], [[1.0, 1.0, 1.0, 1.0, 1.0]]]
+    )
 
 
 def test_hold_before_sets_every_frame_before_the_peak_to_the_peaks_value() -> None:

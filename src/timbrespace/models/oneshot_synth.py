@@ -36,6 +36,7 @@ from timbrespace.models.layers import (
 )
 from timbrespace.models.oneshot_envelope import (
     EnvelopeReadouts,
+    cap_after_peak,
     fade_in,
     hold_before,
     level_peak,
@@ -219,6 +220,8 @@ class OneShotSynthDecoder(nn.Module):
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
         if "attack" in envelope and peak is not None:  # the fade-in is the whole attack
             level, noise = hold_before(level, peak), hold_before(noise, peak)
+            cap = cap_after_peak(level[:, :, 0] + noise.mean(dim=2), peak)
+            level, noise = level * cap[:, :, None], noise * cap[:, :, None]
         if gate is not None:
             level, noise = level * gate, noise * gate
         bend = self.bend_octaves * torch.tanh(null_period(raw_bend, self.bend_period))
