@@ -152,6 +152,12 @@ def hold_before(values: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
     return torch.where(t < peak.view(shape), at_peak, values)
 
 
+def frame_level(level: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """A control frame's loudness `[batch, channels, frames]`: the harmonic level `[batch,
+    channels, 1, frames]` plus the mean noise band gain `[batch, channels, bands, frames]`."""
+    return level[:, :, 0] + noise.mean(dim=2)
+
+
 def cap_after_peak(level: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
     """Gains `[batch, channels, frames]` that keep levels `[batch, channels, frames]` after
     `peak` `[batch]` at most the peak frame's level (1 elsewhere): the onset is the loudest
@@ -197,16 +203,23 @@ class EnvelopeReadouts(nn.Module):
             rows.append(w)
         return torch.stack(rows)
 
+    def split(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The readouts' values of latents `[batch, latent_dim]` (per readout `[batch]`:
+        "release" log2 of the stretch, "attack" ln of the rise in s) and `z` without its
+        projection on their weights."""
+        w = self.weights()
+        projections = z @ w.T  # [batch, readouts]
+        out = projections + self.linear.bias
+        values = {name: out[:, i] for i, name in enumerate(self.names)}
+        return values, z - (projections / (w * w).sum(dim=1).clamp_min(1e-12)) @ w
+
     def values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per readout `[batch]`: "release" log2 of the stretch, "attack" ln of the rise (s)."""
-        out = z @ self.weights().T + self.linear.bias
-        return {name: out[:, i] for i, name in enumerate(self.names)}
+        return self.split(z)[0]
 
     def without(self, z: torch.Tensor) -> torch.Tensor:
         """`z` `[batch, latent_dim]` minus its projection on the readouts' weights."""
-        w = self.weights()
-        coefficients = (z @ w.T) / (w * w).sum(dim=1).clamp_min(1e-12)  # [batch, readouts]
-        return z - coefficients @ w
+        return self.split(z)[1]
 
     def readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
         """Each readout in natural-log seconds as a linear function of the latent, keyed by

@@ -38,6 +38,7 @@ from timbrespace.models.oneshot_envelope import (
     EnvelopeReadouts,
     cap_after_peak,
     fade_in,
+    frame_level,
     hold_before,
     level_peak,
     release_gate,
@@ -192,8 +193,7 @@ class OneShotSynthDecoder(nn.Module):
         measured pitch, so the harmonics are learned around the true f0 from the first step)."""
         envelope: dict[str, torch.Tensor] = {}
         if self.envelope is not None:
-            envelope = self.envelope.values(z)
-            z = self.envelope.without(z)
+            envelope, z = self.envelope.split(z)
         h = self.dense(z).view(z.shape[0], self.width0, self.frames0)
         features = self.net(h)[..., : self.frames]
         if self.smooth_controls:
@@ -204,11 +204,15 @@ class OneShotSynthDecoder(nn.Module):
         raw_bend = raw[:, :, 0]  # the pitch bend is not stretched: a kick's sweep keeps its time
         gate = peak = None
         if envelope:
-            noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :]).mean(dim=2)
-            peak = level_peak(exp_sigmoid(raw[:, :, 1]) + noise)
+            noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
+            peak = level_peak(frame_level(exp_sigmoid(raw[:, :, 1:2]), noise))
         if "release" in envelope and self.envelope is not None and peak is not None:
-            features = stretch_after_peak(features, peak, envelope["release"])
-            raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
+            # the head is a 1×1 convolution: stretching its output equals running it again
+            # on the stretched features; the partials read the features themselves
+            stretch = envelope["release"]
+            raw = stretch_after_peak(raw.flatten(1, 2), peak, stretch).view_as(raw)
+            if self.partials.kind != "none":
+                features = stretch_after_peak(features, peak, stretch)
             position = stretched_positions(self.frames, peak, envelope["release"])
             reference = self.envelope.release_reference * self.sample_rate / self.hop
             gate = release_gate(position, peak, reference)[:, None, None, :]
@@ -220,7 +224,7 @@ class OneShotSynthDecoder(nn.Module):
         noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
         if "attack" in envelope and peak is not None:  # the fade-in is the whole attack
             level, noise = hold_before(level, peak), hold_before(noise, peak)
-            cap = cap_after_peak(level[:, :, 0] + noise.mean(dim=2), peak)
+            cap = cap_after_peak(frame_level(level, noise), peak)
             level, noise = level * cap[:, :, None], noise * cap[:, :, None]
         if gate is not None:
             level, noise = level * gate, noise * gate
