@@ -210,3 +210,24 @@ def test_hold_before_sets_every_frame_before_the_peak_to_the_peaks_value() -> No
     values = torch.tensor([[[1.0, 2.0, 5.0, 3.0]], [[4.0, 1.0, 0.5, 0.2]]])
     held = hold_before(values, torch.tensor([2, 0]))
     np.testing.assert_allclose(held.numpy(), [[[5.0, 5.0, 5.0, 3.0]], [[4.0, 1.0, 0.5, 0.2]]])
+
+
+@pytest.mark.parametrize("kind", ["ramped tone", "noise burst", "swelling pad"])
+def test_envelope_attack_agrees_with_the_attack_descriptor(kind: str) -> None:
+    """The training target and `eval`'s descriptor read the same attack, including for a sound
+    still ringing at the clip's end (whose circular FFT once wrapped its tail into its onset:
+    a 120 ms swell read 135 ms)."""
+    sample_rate = 16000
+    t = np.arange(sample_rate) / sample_rate
+    rng = np.random.default_rng(3)
+    if kind == "ramped tone":
+        audio = np.minimum(t / 0.004, 1.0) * np.exp(-t / 0.2) * np.sin(2 * np.pi * 220 * t)
+    elif kind == "noise burst":
+        audio = np.minimum(t / 0.01, 1.0) * np.exp(-t / 0.05) * rng.standard_normal(t.size)
+    else:
+        chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+        audio = np.minimum(t / 0.15, 1.0) * chord / 3
+    audio = audio.astype(np.float32)
+    wanted = compute_descriptors(audio, DescriptorSettings(sample_rate), ["attack_time"])
+    measured = envelope_attack(torch.from_numpy(audio).view(1, 1, -1), 16, sample_rate)
+    assert float(measured[0]) == pytest.approx(wanted.value("attack_time"), abs=5e-4)

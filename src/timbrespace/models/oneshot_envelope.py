@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import scipy.fft
 import torch
 from torch import nn
 
@@ -65,19 +66,11 @@ def envelope_release(audio: torch.Tensor, hop: int, sample_rate: int) -> torch.T
 
 def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.Tensor:
     """10–90 % rise time (s) `[batch]` of audio `[batch, channels, samples]`, as the attack
-    descriptor reads it: the analytic-signal magnitude averaged over blocks of `block` samples
-    (channels averaged), its levels taken from the peak of that envelope smoothed over ~10 ms,
-    crossings linearly interpolated; at least `MIN_ATTACK_S`. Not differentiable (a target)."""
+    descriptor reads it (`fine_envelope`), its levels taken from the peak of that envelope
+    smoothed over ~10 ms, crossings linearly interpolated; at least `MIN_ATTACK_S`. Not
+    differentiable (a target)."""
     with torch.no_grad():
-        n = audio.shape[-1]
-        gain = torch.zeros(n, device=audio.device, dtype=audio.dtype)
-        gain[0] = 1.0
-        gain[1 : (n + 1) // 2] = 2.0
-        if n % 2 == 0:
-            gain[n // 2] = 1.0
-        magnitude = torch.fft.ifft(torch.fft.fft(audio, dim=-1) * gain, dim=-1).abs().mean(dim=1)
-        blocks = n // block
-        envelope = magnitude[:, : blocks * block].reshape(-1, blocks, block).mean(dim=-1)
+        envelope = fine_envelope(audio.mean(dim=1), block)
         width = max(1, round(0.01 * sample_rate / block)) | 1
         smooth = torch.nn.functional.avg_pool1d(
             envelope[:, None], width, stride=1, padding=width // 2, count_include_pad=False
@@ -85,6 +78,25 @@ def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.
         peak = smooth.amax(dim=1, keepdim=True).clamp_min(1e-12)
         low, high = (_crossing(envelope, level * peak) for level in (ATTACK_LOW, ATTACK_HIGH))
         return ((high - low) * block / sample_rate).clamp_min(MIN_ATTACK_S).to(audio.dtype)
+
+
+def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
+    """Analytic-signal magnitude of `mono` `[batch, samples]` averaged over blocks of `block`
+    samples `[batch, samples // block]`, bounded by the running peak of |mono|, as
+    `audio.descriptor_signal.amplitude_envelope` computes it: the FFT is zero-padded by half
+    the length, so a sound still ringing at the clip's end does not wrap into its start."""
+    n = mono.shape[-1]
+    n_fft = scipy.fft.next_fast_len(n + n // 2 + 1, real=True)
+    spectrum = torch.fft.rfft(mono, n=n_fft)
+    spectrum[:, 0] = 0
+    if n_fft % 2 == 0:
+        spectrum[:, -1] = 0
+    quadrature = torch.fft.irfft(spectrum * -1j, n=n_fft)[:, :n]
+    magnitude = torch.sqrt(mono.square() + quadrature.square())
+    blocks = n // block
+    means = magnitude[:, : blocks * block].reshape(mono.shape[0], blocks, block).mean(dim=-1)
+    running_peak = torch.cummax(mono[:, : blocks * block].abs(), dim=1).values
+    return torch.minimum(means, running_peak[:, block - 1 :: block])
 
 
 def _crossing(envelope: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
