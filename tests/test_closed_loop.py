@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from timbrespace.latent.closed_loop import SLOPE_MAX, secant_slopes, settle
+from timbrespace.latent.closed_loop import SLOPE_MAX, SLOPE_MIN, secant_slopes, settle
 
 
 def place(targets: torch.Tensor) -> torch.Tensor:
@@ -25,6 +25,36 @@ def test_secant_slopes_known_answers() -> None:
     # 0.5 per unit; no move → 1; 5 per unit clipped to SLOPE_MAX; the wrong way → SLOPE_MAX;
     # undefined measurement → 1
     torch.testing.assert_close(slopes, torch.tensor([[0.5, 1.0, SLOPE_MAX, SLOPE_MAX, 1.0]]))
+
+
+def test_secant_slopes_believe_a_large_reversal_at_a_believable_rate() -> None:
+    b_now = torch.tensor([[2.0, 2.0, 2.0, 2.0]])
+    b_before = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
+    m_now = torch.tensor([[-0.5, -0.01, -9.0, -0.1]])
+    m_before = torch.zeros(1, 4)
+    slopes = secant_slopes(b_now, b_before, m_now, m_before, torch.tensor([0.05]))
+    # −0.5 per unit over 10 tolerances: believed; within 2 tolerances: careful; −9 per unit
+    # (an octave slip's rate): careful; −0.1 per unit, 2 tolerances: believed, clipped
+    torch.testing.assert_close(slopes, torch.tensor([[-0.5, SLOPE_MAX, SLOPE_MAX, -SLOPE_MIN]]))
+
+
+def test_settle_turns_back_where_the_direction_works_the_wrong_way() -> None:
+    """A renderer that measures 3 − 0.8·b (the direction darkens this sound): from a measured
+    start, the loop reaches the request within 4 renders; without the start, the first
+    correction still goes the wrong way, and the loop turns back after it."""
+
+    def measure(z: torch.Tensor) -> torch.Tensor:
+        return 3.0 - 0.8 * z[..., 0]
+
+    requests = torch.tensor([[3.5]])
+    start = torch.tensor([[0.0]])
+    origin = (start, measure(place(start)))
+    tolerance = torch.tensor([0.02])
+    result = settle(place, measure, requests, requests, tolerance, max_renders=4, origin=origin)
+    assert bool(result.reached.all()), result.measured
+    assert abs(float(result.measured[0, 0]) - 3.5) <= 0.02
+    blind = settle(place, measure, requests, requests, tolerance, max_renders=6)
+    assert bool(blind.reached.all()), blind.measured
 
 
 def test_settle_reaches_requests_through_a_biased_nonlinear_renderer() -> None:

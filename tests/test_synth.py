@@ -113,6 +113,8 @@ def test_f0_loss_in_octaves_on_voiced_frames_only() -> None:
     f0 = torch.full((1, 1, 9), 220.0)  # hop 64 → frames at samples 0, 64, …, 512
     target = torch.tensor([[440.0, float("nan"), 440.0]])  # hop 256
     assert float(f0_loss(f0, 64, target, 256)) == pytest.approx(1.0)
+    half = torch.full((1, 1, 9), 440.0 * 2**-0.5)
+    assert float(f0_loss(half, 64, target, 256)) == pytest.approx(0.5)  # absolute, not squared
     base = torch.tensor([[math.log2(220 / 440)]])  # one octave below the clip's note
     assert float(f0_loss(f0, 64, target, 256, base)) == pytest.approx(2.0)
     f0.requires_grad_(True)
@@ -141,3 +143,18 @@ def test_harmonic_synth_equals_a_direct_sum_of_interpolated_sines() -> None:
     phase = 2 * math.pi * (torch.cumsum(f0_t, 0) - f0_t[0]) / SR
     direct = (amps * torch.sin(numbers * phase)).sum(0)
     torch.testing.assert_close(ours[0].double(), direct, atol=2e-4, rtol=0)
+
+
+def test_seeded_noise_of_a_sound_does_not_depend_on_its_place_in_the_batch() -> None:
+    magnitudes = torch.rand(2, 9, 11)
+    pair = torch.cat([magnitudes, magnitudes])  # two sounds of two channels each
+    seeded = torch.Generator().manual_seed(0)
+    batch = filtered_noise(pair, samples=640, hop=64, generator=seeded, distinct_rows=2)
+    alone = filtered_noise(
+        magnitudes, samples=640, hop=64, generator=torch.Generator().manual_seed(0), distinct_rows=2
+    )
+    torch.testing.assert_close(batch[2:], alone)
+    torch.testing.assert_close(batch[:2], alone)
+    assert float((alone[0] - alone[1]).abs().max()) > 1e-3  # channels stay decorrelated
+    with pytest.raises(ValueError, match="divide"):
+        filtered_noise(magnitudes[:1], samples=640, hop=64, distinct_rows=2)

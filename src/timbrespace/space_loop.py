@@ -150,6 +150,7 @@ def closed_loop_move(
         max_offset=torch.tensor(
             [PITCH_CORRECTION_ST if c.scale == "semitones" else math.inf for c in everything]
         ),
+        origin=None if start is None else (current.mean(dim=2), start.double()),
     )
     return result.z, requests, result.measured, result.renders
 

@@ -136,6 +136,7 @@ def filtered_noise(
     hop: int,
     n_fft: int | None = None,
     generator: torch.Generator | None = None,
+    distinct_rows: int | None = None,
 ) -> torch.Tensor:
     """White noise shaped per frame by a linear magnitude response.
 
@@ -143,12 +144,18 @@ def filtered_noise(
     Nyquist at each control frame (interpolated to the STFT's bins and frames). The noise is
     filtered in an STFT of `n_fft` points (default 4·hop, Hann window, hop `hop`) and
     overlap-added. Returns `[batch, samples]`; uniform noise in [-1, 1] before filtering.
+    `distinct_rows`: draw only that many rows of noise and repeat them down the batch (it must
+    divide it), so that with a seeded `generator` a sound renders the same wherever it sits in
+    a batch (one row per audio channel keeps stereo noise decorrelated).
     """
     batch = magnitudes.shape[0]
     n_fft = n_fft or 4 * hop
+    rows = batch if distinct_rows is None else distinct_rows
+    if batch % rows:
+        raise ValueError(f"distinct_rows {rows} does not divide the batch of {batch}")
     noise = torch.rand(
-        batch, samples, generator=generator, device=magnitudes.device, dtype=magnitudes.dtype
-    )
+        rows, samples, generator=generator, device=magnitudes.device, dtype=magnitudes.dtype
+    ).repeat(batch // rows, 1)
     noise = 2 * noise - 1
     window = torch.hann_window(n_fft, device=magnitudes.device, dtype=magnitudes.dtype)
     spectrum = torch.stft(noise, n_fft, hop, window=window, center=True, return_complex=True)

@@ -7,7 +7,8 @@ secant estimate of how much the measurement moves per unit of latent value:
 
     b₀ = r (locked controls: their latent value at the start);  z_k = move(z, b_k)
     m_k = measure(render(z_k));  e_k = r − m_k
-    s_k = (m_k − m_{k−1}) / (b_k − b_{k−1}), clipped to [SLOPE_MIN, SLOPE_MAX] (1 at k = 0)
+    s_k = (m_k − m_{k−1}) / (b_k − b_{k−1}), its size clipped to [SLOPE_MIN, SLOPE_MAX]
+    (at k = 0: from the start sound's measurement when there is one, else 1)
     b_{k+1} = b_k + e_k / s_k, each step at most `max_step`
 
 until every measured error is within its tolerance, the render budget ends or no target moves
@@ -30,6 +31,8 @@ import torch
 
 SLOPE_MIN = 0.25
 SLOPE_MAX = 4.0
+REVERSAL_TOLERANCES = 2.0
+"""A measurement that moved the wrong way by at least this many tolerances is believed."""
 
 
 @dataclass
@@ -46,16 +49,35 @@ class LoopResult:
 
 
 def secant_slopes(
-    b_now: torch.Tensor, b_before: torch.Tensor, m_now: torch.Tensor, m_before: torch.Tensor
+    b_now: torch.Tensor,
+    b_before: torch.Tensor,
+    m_now: torch.Tensor,
+    m_before: torch.Tensor,
+    tolerance: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Measured change per latent change, element-wise, clipped to [SLOPE_MIN, SLOPE_MAX]; 1
-    where the latent target did not move or a measurement is undefined. A measurement moving
-    the wrong way also gives SLOPE_MAX (small, careful steps), not a sign flip."""
+    """Measured change per latent change, element-wise, its size clipped to [SLOPE_MIN,
+    SLOPE_MAX]; 1 where the latent target did not move or a measurement is undefined.
+
+    A measurement moving the wrong way is believed (the slope keeps its sign, so the next step
+    turns back) when it moved by at least `REVERSAL_TOLERANCES` × `tolerance` at a believable
+    rate (at most SLOPE_MAX): a direction fitted over the whole collection can darken the very
+    sounds it brightens on average (measured on hydrogen's kicks). Otherwise, or without a
+    tolerance, it gives SLOPE_MAX: small, careful steps (a pitch tracker's octave slip moves
+    the measurement a lot for a small move)."""
     moved = b_now - b_before
-    slope = (m_now - m_before) / torch.where(moved.abs() > 1e-9, moved, torch.ones_like(moved))
+    change = m_now - m_before
+    slope = change / torch.where(moved.abs() > 1e-9, moved, torch.ones_like(moved))
     usable = (moved.abs() > 1e-9) & torch.isfinite(slope)
+    reversed_ = torch.zeros_like(usable)
+    if tolerance is not None:
+        large = change.abs() >= REVERSAL_TOLERANCES * tolerance.expand_as(change)
+        reversed_ = (slope < 0) & large & (slope.abs() <= SLOPE_MAX)
     slope = torch.where(
-        slope > 0, slope.clamp(SLOPE_MIN, SLOPE_MAX), torch.full_like(slope, SLOPE_MAX)
+        slope > 0,
+        slope.clamp(SLOPE_MIN, SLOPE_MAX),
+        torch.where(
+            reversed_, slope.clamp(-SLOPE_MAX, -SLOPE_MIN), torch.full_like(slope, SLOPE_MAX)
+        ),
     )
     return torch.where(usable, slope, torch.ones_like(slope))
 
@@ -71,6 +93,7 @@ def settle(
     max_step: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
     max_offset: torch.Tensor | None = None,
+    origin: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -82,7 +105,9 @@ def settle(
     correction of a latent target per iteration (default unbounded); weights `[controls]`: how
     much each control's error (in tolerances) counts when choosing the best iterate and when
     judging it reached (default 1; a lock weighted 0.2 is held within 5 tolerances); max_offset `[controls]`: how
-    far in all a latent target may move from its start (default unbounded).
+    far in all a latent target may move from its start (default unbounded); origin: the latent
+    targets and measurements `[batch, controls]` of the sound the move starts from, when it was
+    measured: the first correction then uses a measured slope, not 1.
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
@@ -105,7 +130,7 @@ def settle(
     )
     best: LoopResult | None = None
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
-    previous: tuple[torch.Tensor, torch.Tensor] | None = None
+    previous = None if origin is None else (origin[0].double(), origin[1].double())
     for renders in range(1, max_renders + 1):
         z = place(targets)
         measured = measure(z).double()
@@ -130,7 +155,7 @@ def settle(
             break
         slope = torch.ones_like(targets)
         if previous is not None:
-            slope = secant_slopes(targets, previous[0], measured, previous[1])
+            slope = secant_slopes(targets, previous[0], measured, previous[1], tolerance)
         previous = (targets.clone(), measured)
         correction = torch.where(judged & ~reached, error / slope, torch.zeros_like(error))
         stepped = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)

@@ -69,6 +69,7 @@ class OneShotConfig:
     loaded model's weights replace the start); None: `rolloff_for(sample_rate)`.
     `smooth_bend`: the pitch bend loses every pattern repeating each `synth_strides[-1]`
     frames (`oneshot_synth.null_period`); None: `smooth_bend_for(sample_rate)`.
+    `pitch_bend`: "glides" (`models.oneshot_bend`) or "frames" (one per control frame).
     `envelope` ("none", "release", "attack", "both"): the release as a stretch of the control
     frames after the peak, the attack as a fade-in, each linear in the latent and trained
     towards the input's with weight `envelope_target_weight`; `release_reference` (s): the release of
@@ -108,6 +109,7 @@ class OneShotConfig:
     centred_bend: bool = True
     smooth_controls: bool = True
     smooth_bend: bool | None = None
+    pitch_bend: str = "glides"
     partials: str = "none"
     n_partials: int = 32
     n_voices: int = 3
@@ -493,6 +495,6 @@ register_family(
     legacy={  # bundles from before these decoders, the centred bend, partials, smoothing
         **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
         **{"partials": "none", "smooth_controls": False, "smooth_bend": False},
-        **{"teacher_pitch": False, "envelope": "none"},
+        **{"teacher_pitch": False, "envelope": "none", "pitch_bend": "frames"},
     },
 )

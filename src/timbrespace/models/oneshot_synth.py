@@ -34,6 +34,7 @@ from timbrespace.models.layers import (
     make_activation,
     residual_stack,
 )
+from timbrespace.models.oneshot_bend import GlideBend
 from timbrespace.models.oneshot_envelope import (
     EnvelopeReadouts,
     cap_after_peak,
@@ -48,6 +49,8 @@ from timbrespace.models.oneshot_envelope import (
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
 
 PITCH_BEND_OCTAVES = 2.0
+PITCH_BENDS = ("frames", "glides")
+"""The bend's forms: one value per control frame from the head, or decaying glides."""
 """Largest pitch bend over time, in octaves either side of the latent's base pitch."""
 
 
@@ -121,6 +124,7 @@ class OneShotSynthDecoder(nn.Module):
         voice_harmonics: int = 16,
         harmonic_rolloff: float = 0.0,
         bend_octaves: float = PITCH_BEND_OCTAVES,
+        pitch_bend: str = "frames",
         envelope: tuple[str, ...] = (),
         release_reference: float = 0.25,
     ) -> None:
@@ -140,6 +144,14 @@ class OneShotSynthDecoder(nn.Module):
         self.bend_period = strides[-1] if smooth_bend and strides else 1
         self.frames = control_frames(clip_samples, hop)
         self.frames0 = math.ceil(self.frames / math.prod(strides))
+        if pitch_bend not in PITCH_BENDS:
+            raise ValueError(f"pitch_bend must be one of {PITCH_BENDS}, got {pitch_bend!r}")
+        self.glides = (
+            GlideBend(latent_dim, channels, self.frames, hop, sample_rate)
+            if pitch_bend == "glides"
+            else None
+        )
+        """The bend as decaying glides (`models.oneshot_bend`), or None: the head's channel 0."""
         self.width0 = widths[0]
         self.dense = init_layer(nn.Linear(latent_dim, widths[0] * self.frames0))
         layers: list[nn.Module] = []
@@ -228,14 +240,18 @@ class OneShotSynthDecoder(nn.Module):
             level, noise = level * cap[:, :, None], noise * cap[:, :, None]
         if gate is not None:
             level, noise = level * gate, noise * gate
-        bend = self.bend_octaves * torch.tanh(null_period(raw_bend, self.bend_period))
+        pitch_weight = self.pitch.weight  # the pitch direction the latent is read along
+        if self.envelope is not None:
+            pitch_weight = self.envelope.without(pitch_weight)
+        if self.glides is not None:
+            raw_bend = self.glides(z, pitch_weight)
+        else:
+            raw_bend = null_period(raw_bend, self.bend_period)
+        bend = self.bend_octaves * torch.tanh(raw_bend)
         if self.centred_bend:  # centred on what is heard
             bend = bend - centre_of(bend, level[:, :, 0].detach())
         f0 = 440.0 * torch.exp2((base[..., None] + bend).clamp(*self.octave_range))
         distribution = torch.softmax(raw[:, :, 2 : 2 + self.n_harmonics], dim=2)
-        pitch_weight = self.pitch.weight  # the pitch direction the latent is read along
-        if self.envelope is not None:
-            pitch_weight = self.envelope.without(pitch_weight)
         partials = self.partials.controls(z, features, pitch_weight)
         if gate is not None and partials is not None:
             partials = PartialControls(partials.ratios, partials.amplitudes * gate)
@@ -266,6 +282,7 @@ class OneShotSynthDecoder(nn.Module):
             samples=self.clip_samples,
             hop=self.hop,
             generator=generator,
+            distinct_rows=None if generator is None else channels,
         )
         envelope = frames_to_blocks(level, self.hop).reshape(batch * channels, -1)
         noise = shaped * envelope[:, : self.clip_samples]
@@ -322,6 +339,7 @@ def oneshot_options(cfg: Any) -> dict[str, Any]:
         "centred_bend": cfg.centred_bend,
         "smooth_controls": cfg.smooth_controls,
         "smooth_bend": smooth_bend_for(cfg.sample_rate, cfg.smooth_bend),
+        "pitch_bend": cfg.pitch_bend,
         "harmonic_rolloff": rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
         "envelope": envelope_names(cfg.envelope),
         "release_reference": cfg.release_reference,

@@ -34,8 +34,8 @@ class TrainConfig:
     )
     descriptor_weight: float = 0.1
     f0_weight: float = 1.0
-    """Weight of the pitch loss of decoders with an explicit f0 (ddsp): squared error in octaves
-    against the cache's f0 curve on voiced frames."""
+    """Weight of the pitch loss of decoders with an explicit f0 (ddsp): absolute error in
+    octaves against the cache's f0 curve on voiced frames (`train.task.f0_loss`)."""
     attack_k: float = 5.0
     attack_tau: float = 0.1
     """Attack emphasis of the loss: weight 1 + K·exp(−t/τ), τ in s."""

@@ -6,7 +6,7 @@ The model (a plain `nn.Module` from `timbrespace.models`) returns an output with
 (the joint linear head). The loss is the multi-resolution STFT loss (attack-weighted for clip
 models, whose clips start at an onset; plain for continuous chunks), plus the
 regularization, plus `descriptor_weight` × masked MSE of the head against standardised targets,
-plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the squared
+plus, for decoders with an explicit pitch (`output.f0`, the ddsp synth), `f0_weight` × the absolute
 error in octaves against the cache's f0 curve on voiced frames (`batch["f0_curve"]`).
 With `adversarial_after` > 0, a waveform family trains against multi-scale / multi-period
 discriminators (hinge loss + feature matching, `timbrespace.losses.adversarial`) from that
@@ -55,14 +55,17 @@ def f0_loss(
     target_hop: int,
     base_pitch: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean squared error in octaves between a predicted pitch `[batch, channels, frames]` (Hz,
+    """Mean absolute error in octaves between a predicted pitch `[batch, channels, frames]` (Hz,
     frame i at sample i·hop) and a target curve `[batch, target_frames]` (Hz, frame j at sample
-    j·target_hop, NaN where unvoiced), on the target's voiced frames. With no voiced frame the
+    j·target_hop, NaN where unvoiced), on the target's voiced frames: absolute, not squared, so
+    a note 30 cents out pulls as hard per frame as a kick's sweep 2 semitones out (squared, the
+    kicks' large errors set a shared glide that left a 469-step demo model's plucks 60 cents
+    sharp, 200 cents over their first 50 ms). With no voiced frame the
     loss is a zero that still reaches every pitch parameter, so that all DDP ranks reduce the
     same gradients whatever their batch holds.
 
     base_pitch `[batch, channels]` (octaves re 440 Hz): when given, it is also pulled towards
-    each clip's median voiced pitch, so that the part of the pitch linear in the latent carries
+    each clip's median voiced pitch (squared error), so that the part of the pitch linear in the latent carries
     the note and the bend only its movement."""
     voiced = torch.isfinite(target) & (target > 0)
     if not bool(voiced.any()):
@@ -75,7 +78,7 @@ def f0_loss(
     weight = (position - left).to(log_f0.dtype)
     predicted = log_f0[:, left] * (1 - weight) + log_f0[:, left + 1] * weight
     wanted = torch.log2(torch.where(voiced, target, torch.ones_like(target)))
-    loss = (predicted - wanted)[voiced].square().mean()
+    loss = (predicted - wanted)[voiced].abs().mean()
     if base_pitch is not None:
         has_note = voiced.any(dim=1)
         note = torch.nanmedian(torch.where(voiced, wanted, torch.nan), dim=1).values - math.log2(
