@@ -67,9 +67,9 @@ class OneShotConfig:
     ddsp: `partials`, `n_*`, `voice_harmonics`: chords, bells (`models.oneshot_partials`);
     `harmonic_rolloff`: the harmonics start at amplitudes ∝ 1/k^rolloff (training only: a
     loaded model's weights replace the start); None: `rolloff_for(sample_rate)`.
-    `smooth_bend`: the pitch bend loses every pattern repeating each `synth_strides[-1]`
-    frames (`oneshot_synth.null_period`); None: `smooth_bend_for(sample_rate)`.
-    `pitch_bend`: "glides" (`models.oneshot_bend`) or "frames" (one per control frame).
+    `pitch_bend`: "glides" (`models.oneshot_bend`) or "frames" (one per control frame), which
+    `smooth_bend` rids of every pattern repeating each `synth_strides[-1]` frames
+    (`oneshot_synth.null_period`; None: `smooth_bend_for(sample_rate)`).
     `envelope` ("none", "release", "attack", "both"): the release as a stretch of the control
     frames after the peak, the attack as a fade-in, each linear in the latent and trained
     towards the input's with weight `envelope_target_weight`; `release_reference` (s): the release of
