@@ -49,9 +49,9 @@ from timbrespace.models.oneshot_envelope import (
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
 
 PITCH_BEND_OCTAVES = 2.0
+"""Largest pitch bend over time, in octaves either side of the latent's base pitch."""
 PITCH_BENDS = ("frames", "glides")
 """The bend's forms: one value per control frame from the head, or decaying glides."""
-"""Largest pitch bend over time, in octaves either side of the latent's base pitch."""
 
 
 @dataclass
