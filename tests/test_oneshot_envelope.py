@@ -212,7 +212,7 @@ def test_hold_before_sets_every_frame_before_the_peak_to_the_peaks_value() -> No
     np.testing.assert_allclose(held.numpy(), [[[5.0, 5.0, 5.0, 3.0]], [[4.0, 1.0, 0.5, 0.2]]])
 
 
-@pytest.mark.parametrize("kind", ["ramped tone", "noise burst", "swelling pad"])
+@pytest.mark.parametrize("kind", ["ramped tone", "noise burst", "swelling pad", "kick"])
 def test_envelope_attack_agrees_with_the_attack_descriptor(kind: str) -> None:
     """The training target and `eval`'s descriptor read the same attack, including for a sound
     still ringing at the clip's end (whose circular FFT once wrapped its tail into its onset:
@@ -224,6 +224,8 @@ def test_envelope_attack_agrees_with_the_attack_descriptor(kind: str) -> None:
         audio = np.minimum(t / 0.004, 1.0) * np.exp(-t / 0.2) * np.sin(2 * np.pi * 220 * t)
     elif kind == "noise burst":
         audio = np.minimum(t / 0.01, 1.0) * np.exp(-t / 0.05) * rng.standard_normal(t.size)
+    elif kind == "kick":
+        audio = np.minimum(t / 0.012, 1.0) * np.exp(-t / 0.15) * np.sin(2 * np.pi * 55 * t)
     else:
         chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
         audio = np.minimum(t / 0.15, 1.0) * chord / 3

@@ -232,11 +232,17 @@ def yin(
     )
 
 
+BOUND_LIFT = 0.02
+"""The envelope is bounded by the running peak of |audio| only until that peak reaches this
+fraction of its final value: enough to stop the Hilbert transform's pre-echo before an onset,
+without snapping a low tone's attack to its half-cycles (the peak grows once per half-cycle)."""
+
+
 def amplitude_envelope(audio: np.ndarray, block: int) -> np.ndarray:
     """Fine amplitude envelope: the analytic-signal magnitude averaged over `block` samples.
 
-    Bounded by the running peak of |audio| so the Hilbert transform's pre-echo cannot start a
-    sound before its onset. Returns float32 `[audio.size // block]`, the value of block `k`
+    Bounded by the running peak of |audio| until the sound has started (`BOUND_LIFT`), so the
+    Hilbert transform's pre-echo cannot start a sound before its onset. Returns float32 `[audio.size // block]`, the value of block `k`
     belonging to time `(k + 0.5) * block / sample_rate`.
     """
     n_fft = scipy.fft.next_fast_len(audio.size + audio.size // 2 + 1, real=True)
@@ -249,7 +255,8 @@ def amplitude_envelope(audio: np.ndarray, block: int) -> np.ndarray:
     n_blocks = audio.size // block
     means = magnitude[: n_blocks * block].reshape(n_blocks, block).mean(axis=1)
     running_peak = np.maximum.accumulate(np.abs(audio[: n_blocks * block]))[block - 1 :: block]
-    return np.minimum(means, running_peak).astype(np.float32)
+    started = running_peak >= BOUND_LIFT * running_peak.max(initial=0.0)
+    return np.where(started, means, np.minimum(means, running_peak)).astype(np.float32)
 
 
 def smooth(values: np.ndarray, width: int) -> np.ndarray:

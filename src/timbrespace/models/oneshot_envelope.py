@@ -27,6 +27,8 @@ import scipy.fft
 import torch
 from torch import nn
 
+from timbrespace.audio.descriptor_signal import BOUND_LIFT
+
 RELEASE_FLOOR_DB = -40.0
 """The level (dB re the peak) below which a sound has ended: the release descriptor's."""
 ATTACK_LOW, ATTACK_HIGH = 0.1, 0.9
@@ -82,9 +84,9 @@ def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.
 
 def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
     """Analytic-signal magnitude of `mono` `[batch, samples]` averaged over blocks of `block`
-    samples `[batch, samples // block]`, bounded by the running peak of |mono|, as
-    `audio.descriptor_signal.amplitude_envelope` computes it: the FFT is zero-padded by half
-    the length, so a sound still ringing at the clip's end does not wrap into its start."""
+    samples `[batch, samples // block]`, bounded by the running peak of |mono| until the sound has
+    started, as `audio.descriptor_signal.amplitude_envelope` computes it: the FFT is zero-padded
+    by half the length, so a sound still ringing at the clip's end does not wrap into its start."""
     n = mono.shape[-1]
     n_fft = scipy.fft.next_fast_len(n + n // 2 + 1, real=True)
     spectrum = torch.fft.rfft(mono, n=n_fft)
@@ -95,8 +97,9 @@ def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
     magnitude = torch.sqrt(mono.square() + quadrature.square())
     blocks = n // block
     means = magnitude[:, : blocks * block].reshape(mono.shape[0], blocks, block).mean(dim=-1)
-    running_peak = torch.cummax(mono[:, : blocks * block].abs(), dim=1).values
-    return torch.minimum(means, running_peak[:, block - 1 :: block])
+    running_peak = torch.cummax(mono[:, : blocks * block].abs(), dim=1).values[:, block - 1 :: block]
+    started = running_peak >= BOUND_LIFT * running_peak.amax(dim=1, keepdim=True)
+    return torch.where(started, means, torch.minimum(means, running_peak))
 
 
 def _crossing(envelope: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
