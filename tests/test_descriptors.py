@@ -119,7 +119,9 @@ def test_attack_time_of_linear_ramp(ramp: float) -> None:
 
 @pytest.mark.parametrize("f0", [50.0, 80.0])
 @pytest.mark.parametrize("ramp", [0.008, 0.012, 0.02])
-def test_attack_time_of_a_low_tone_is_not_snapped_to_its_half_cycles(f0: float, ramp: float) -> None:
+def test_attack_time_of_a_low_tone_is_not_snapped_to_its_half_cycles(
+    f0: float, ramp: float
+) -> None:
     """A kick's ramp: the running peak grows once per half-cycle (10 ms at 50 Hz), so an envelope
     bounded by it all through the attack measured 11.9 ms for a 6.4 ms attack."""
     t = seconds(0.8)

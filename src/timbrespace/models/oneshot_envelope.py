@@ -97,7 +97,8 @@ def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
     magnitude = torch.sqrt(mono.square() + quadrature.square())
     blocks = n // block
     means = magnitude[:, : blocks * block].reshape(mono.shape[0], blocks, block).mean(dim=-1)
-    running_peak = torch.cummax(mono[:, : blocks * block].abs(), dim=1).values[:, block - 1 :: block]
+    running_peak = torch.cummax(mono[:, : blocks * block].abs(), dim=1).values
+    running_peak = running_peak[:, block - 1 :: block]
     started = running_peak >= BOUND_LIFT * running_peak.amax(dim=1, keepdim=True)
     return torch.where(started, means, torch.minimum(means, running_peak))
 
