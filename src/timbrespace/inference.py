@@ -20,7 +20,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from timbrespace.atomic import atomic_path
-from timbrespace.audio.descriptors import compute_descriptors
+from timbrespace.audio.descriptor_torch import DIFFERENTIABLE, scaled
+from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
@@ -44,6 +45,7 @@ __all__ = [
     "check_cache",
     "check_render",
     "decode",
+    "descriptor_slope",
     "encode_batches",
     "encode_file",
     "encode_in_tune",
@@ -150,6 +152,32 @@ def render(
     is refused, never clamped into full-scale DC."""
     check_render(model, z, gla_iters)
     return decode(model, z, gla_iters=gla_iters, finite=True, cond=cond)
+
+
+def descriptor_slope(
+    model: ConfiguredModel,
+    z: torch.Tensor,
+    descriptor: str,
+    settings: DescriptorSettings,
+    scale: str,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A descriptor of the rendered sound and its gradient: `(value [batch], gradient [batch,
+    dim])` float64 on `scale`, the gradient with respect to moving every frame of latents `z`
+    `[batch, dim, frames]` by the same vector. None when the model's render is not
+    differentiable (`differentiable_render`) or the descriptor has no differentiable twin
+    (`audio.descriptor_torch`). The value is the clip value `compute_descriptors` measures."""
+    twin = DIFFERENTIABLE.get(descriptor)
+    if twin is None or not model.differentiable_render:
+        return None
+    check_render(model, z)
+    parameter = next(model.parameters())
+    shift = torch.zeros(z.shape[:2], dtype=parameter.dtype, device=parameter.device)
+    shift.requires_grad_(True)
+    with torch.enable_grad():
+        audio = model.decode(z.to(parameter) + shift[..., None]).clamp(-1.0, 1.0)  # as `decode`
+        value = scaled(twin(audio, settings), scale)
+        (gradient,) = torch.autograd.grad(value.sum(), shift)
+    return value.detach().double().cpu(), gradient.double().cpu()
 
 
 def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None = None) -> None:

@@ -20,13 +20,14 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from timbrespace import inference
+from timbrespace import inference, space_loop
 from timbrespace.audio.descriptors import (
     DescriptorSettings,
     DescriptorValues,
@@ -45,18 +46,13 @@ from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, swe
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_loop import Move, RenderMemo, settle_sweep, settled_move, steerable
-from timbrespace.space_results import Edit, Neighbour, SweepResult
+from timbrespace.space_results import ClipsUnavailable, Edit, Neighbour, SweepResult
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
 __all__ += ["Neighbour", "SweepResult"]
 
 MAX_ENCODED = 64
 """Encoded dataset sounds of a path model kept in memory."""
-
-
-class ClipsUnavailable(TimbrespaceError):
-    """A dataset sound of a path model is encoded from its clip in the analysed cache, and that
-    cache is gone or changed (encode the original file instead)."""
 
 
 class LatentSpace:
@@ -285,12 +281,8 @@ class LatentSpace:
                 c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)
             }
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
-        memo = RenderMemo(
-            lambda latents: self.render(latents, gla_iters=gla_iters),
-            self.measure,
-            self.descriptor_of,
-        )
-        moved = settled_move(memo, torch.as_tensor(z).double(), parsed, chosen, locked, targets)
+        memo, start = self.loop_memo(gla_iters), torch.as_tensor(z).double()
+        moved = settled_move(memo, start, parsed, chosen, locked, targets)
         moved.warnings[:0] = opened.warnings
         assert moved.audio is not None
         moved.measured = self.measure_controls(moved.audio[0])
@@ -408,6 +400,12 @@ class LatentSpace:
         audio = inference.transfer(self.bundle, path, gla_iters=gla_iters, block=block)
         return peak_normalize(audio) if normalize else audio
 
+    def loop_memo(self, gla_iters: int | None = None) -> RenderMemo:
+        """The closed loop's renders, measurements and gradients (`space_loop`)."""
+        slopes = space_loop.slopes_of(self.model, self.descriptor_settings, self.descriptor_of)
+        render = partial(self.render, gla_iters=gla_iters)
+        return RenderMemo(render, self.measure, self.descriptor_of, slopes)
+
     def measure(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
         """Descriptors of one rendered sound `[channels, samples]` (all registered by default)."""
         return compute_descriptors(audio, self.descriptor_settings, names)
@@ -471,9 +469,12 @@ class LatentSpace:
         warnings = list(result.warnings)
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         if loop and any(steerable(c, self.descriptor_of) for c in [control, *locked]):
-            memo = RenderMemo(self.render, self.measure, self.descriptor_of)
             z_new, audio, unreached, notes = settle_sweep(
-                memo, repeated.double(), control, locked, torch.as_tensor(result.targets)
+                self.loop_memo(),
+                repeated.double(),
+                control,
+                locked,
+                torch.as_tensor(result.targets),
             )
             limited = [a or b for a, b in zip(limited, unreached, strict=True)]
             warnings += notes

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from timbrespace.audio.descriptors import DescriptorValues, to_scale
+from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, to_scale
+from timbrespace.inference import descriptor_slope
 from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.control import Control, apply_controls
 from timbrespace.latent.settings import Setting, setting_target
+from timbrespace.models.base import ConfiguredModel
 from timbrespace.numbers import format_reading
 
 PITCH_TOLERANCE_ST = 0.15
@@ -42,6 +44,15 @@ render, and 1/LOCK_WEIGHT the tolerances within which a lock counts as held (25 
 STEP_FRACTION = 0.25
 """A loop step moves a latent target by at most this fraction of the control's range (a
 tracker's octave error must not throw the sound across the space)."""
+
+LOCAL_NORM_FLOOR = 0.25
+"""A control re-aimed along its descriptor's gradient (`localized`) keeps a direction at least
+this fraction as long as its fitted one: where the sound hardly changes, the first step is at
+most 4 times the fitted direction's, not a leap across the space."""
+
+Slope = Callable[[torch.Tensor, Control], tuple[torch.Tensor, torch.Tensor] | None]
+"""A latent `[1, dim, frames]` and a control → its descriptor's value on the control's scale
+`[1]` and gradient `[1, dim]` through the decoder, or None where there is none."""
 
 Measure = Callable[[torch.Tensor, Sequence[Control]], torch.Tensor]
 """Latents `[batch, dim, frames]` → each control's measured value on its scale
@@ -206,8 +217,10 @@ class RenderMemo:
         render: Callable[[torch.Tensor], np.ndarray],
         measure: Callable[[np.ndarray, Sequence[str]], DescriptorValues],
         descriptor_of: Callable[[str], str | None],
+        slope: Slope | None = None,
     ) -> None:
         self._render, self._measure, self._descriptor_of = render, measure, descriptor_of
+        self.slope = slope
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
 
     def measurable(self, controls: Sequence[Control]) -> list[bool]:
@@ -248,6 +261,48 @@ class RenderMemo:
         return np.stack([item for item in found if item is not None])
 
 
+def slopes_of(
+    model: ConfiguredModel, settings: DescriptorSettings, descriptor_of: Callable[[str], str | None]
+) -> Slope:
+    """The `Slope` of a model: each control's descriptor (`descriptor_of`) and its gradient
+    through the decoder (`inference.descriptor_slope`), None where either has none."""
+
+    def slope(z: torch.Tensor, control: Control) -> tuple[torch.Tensor, torch.Tensor] | None:
+        descriptor = descriptor_of(control.name)
+        if descriptor is None:
+            return None
+        return descriptor_slope(model, z, descriptor, settings, control.scale)
+
+    return slope
+
+
+def localized(memo: RenderMemo, z: torch.Tensor, controls: Sequence[Control]) -> list[Control]:
+    """`controls` re-aimed at the sound they start from, where the decoder gives a gradient
+    (`memo.slope`): the direction becomes the gradient of the control's descriptor at `z`
+    `[batch, dim, frames]` (its length floored at `LOCAL_NORM_FLOOR` of the fitted one's) and
+    the value at `z` the measured one. A direction fitted over a whole collection can darken
+    the very sounds it brightens on average (hydrogen's kicks); the local one cannot. Controls
+    without a gradient, and batches that do not start from one latent, keep their direction."""
+    if memo.slope is None or not bool((z == z[:1]).all()):
+        return list(controls)
+    aimed = []
+    for control in controls:
+        found = memo.slope(z[:1], control)
+        if found is None or not bool(torch.isfinite(found[1]).all()):
+            aimed.append(control)
+            continue
+        value, gradient = float(found[0][0]), found[1][0].double()
+        floor = LOCAL_NORM_FLOOR * float(control.direction.norm())
+        length = float(gradient.norm())
+        if length == 0.0:
+            aimed.append(control)
+            continue
+        direction = gradient * max(1.0, floor / length)
+        offset = value - float(direction @ z[0].double().mean(dim=-1))
+        aimed.append(replace(control, direction=direction, offset=offset))
+    return aimed
+
+
 def settle_sweep(
     memo: RenderMemo,
     repeated: torch.Tensor,
@@ -259,6 +314,7 @@ def settle_sweep(
     `[steps, dim, frames]` float64, the open-loop `targets` `[steps, 1, frames]` of the swept
     control. Returns the settled latents, their renders, per step whether the swept or a locked
     control stayed outside its tolerance, and a warning counting those steps."""
+    control = localized(memo, repeated, [control])[0]
     everything = [control, *locked]
     start = None
     if locked:
@@ -298,6 +354,7 @@ def settled_move(
     """The closed-loop move of latents `z` `[batch, dim, frames]` float64 from the open-loop
     `open_targets` `[batch, len(chosen), frames]`; the start sound is rendered and measured
     first when a control is locked or set relatively. `measured` is left for the caller."""
+    chosen = localized(memo, z, chosen)
     everything = [*chosen, *locked]
     start = None
     if locked or any(s.relative for s in settings):

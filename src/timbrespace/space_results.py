@@ -1,4 +1,4 @@
-"""What `LatentSpace` operations return: small dataclasses with shapes and units."""
+"""What `LatentSpace` operations return (small dataclasses with shapes and units) or raise."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from timbrespace.errors import TimbrespaceError
+
+
+class ClipsUnavailable(TimbrespaceError):
+    """A dataset sound of a path model is encoded from its clip in the analysed cache, and that
+    cache is gone or changed (encode the original file instead)."""
 
 
 @dataclass(frozen=True)

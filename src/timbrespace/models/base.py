@@ -196,6 +196,7 @@ class LatentModel(Protocol):
     conditions: ClassVar[tuple[str, ...]]
     streaming: ClassVar[bool]
     closed_loop: ClassVar[bool]
+    differentiable_render: ClassVar[bool]
 
     @property
     def default_gla_iters(self) -> int | None:
@@ -226,6 +227,9 @@ class ConfiguredModel(nn.Module):
     closed_loop: ClassVar[bool] = False
     """Whether a control move renders and corrects on the measured sound by default (true
     where a render is cheap enough for a slider: see `timbrespace.space_loop`)."""
+    differentiable_render: ClassVar[bool] = False
+    """Whether `decode` is one differentiable torch computation (no iterative phase recovery),
+    so a descriptor's gradient with respect to the latent can steer a control locally."""
 
     @property
     def hop_length(self) -> int:

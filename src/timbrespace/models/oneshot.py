@@ -14,8 +14,7 @@ Two decoders (`OneShotConfig.synth`):
 - "waveform": dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated
   blocks and a sub-pixel upsampling conv (a conv producing `stride` phases per channel,
   interleaved in time); the last one emits the waveform through tanh. After short training its
-  output keeps a comb at the harmonics of its frame rate (86 Hz at 22.05 kHz), which is why
-  "ddsp" is the default.
+  output keeps a comb at the harmonics of its frame rate (86 Hz at 22.05 kHz), hence "ddsp".
 
 This module holds the config, presets, encoder, waveform decoder and the autoencoder; the ddsp
 decoder is `timbrespace.models.oneshot_synth`, the shared conv blocks `timbrespace.models.layers`.
@@ -334,6 +333,7 @@ class OneShotAutoencoder(ConfiguredModel):
         "draws its synth's noise from a seeded generator, which the exporters cannot record"
     )
     closed_loop: ClassVar[bool] = True  # one decode is a few ms
+    differentiable_render: ClassVar[bool] = True
 
     def __init__(self, config: OneShotConfig | None = None) -> None:
         super().__init__()
@@ -407,8 +407,10 @@ class OneShotAutoencoder(ConfiguredModel):
         layer = self.decoder.pitch
         weights = 12.0 * layer.weight.detach().double().mean(dim=0)
         if self.decoder.envelope is not None:  # the pitch reads the latent without them
-            weights = self.decoder.envelope.without(weights[None].to(layer.weight)).double()[0]
-        return weights.cpu(), 12.0 * float(layer.bias.detach().double().mean())
+            weights = self.decoder.envelope.without(weights[None].to(layer.weight))
+        return weights.detach().double().reshape(-1).cpu(), 12.0 * float(
+            layer.bias.detach().double().mean()
+        )
 
     def descriptor_readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
         """Descriptors the decoder sets exactly, as linear functions of the latent on the
