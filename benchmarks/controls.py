@@ -103,7 +103,7 @@ def measure(
     report: dict = {"bundle": str(bundle), "sounds": len(sounds), "controls": {}}
     if pool is not None:
         report["start_pool"] = f"{len(pool)} sounds with {subset!r} in the file name"
-    for name in MAIN_CONTROLS:
+    for name in [c for c in MAIN_CONTROLS if args.controls is None or c in args.controls]:
         starts = choose_starts(
             space, args.starts, seed=args.seed, pitched_only=name == "pitch", pool=pool
         )
@@ -146,6 +146,8 @@ def main() -> None:
     parser.add_argument("--demo-bundle", help="use this analysed demo-pack bundle")
     parser.add_argument("--hydrogen-bundle", help="use this analysed whole-hydrogen bundle")
     parser.add_argument("--skip-hydrogen", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--controls", nargs="*", help="measure only these (default: all four)")
     parser.add_argument("--retrain", action="store_true", help="train even if a bundle exists")
     parser.add_argument("--hydrogen", default=HYDROGEN)
     args = parser.parse_args()
@@ -158,13 +160,14 @@ def main() -> None:
     work = Path(args.work)
     output: dict = {"benchmark": "controls", "threads": 2, "sample_rate": args.sr}
     demo_bundle = args.demo_bundle
-    if demo_bundle is None:
+    if demo_bundle is None and not args.skip_demo:
         pack = work / "demo" / "pack"
         if not (pack / "parameters.csv").is_file():
             write_demo_pack(pack, n=600, seed=0, sample_rate=args.sr)
         demo_bundle = build_model(pack, work / "demo", args.sr, args.minutes, args.retrain)
     targets = {"pitch": 0.9, "attack": 0.9, "release": 0.9, "brightness": 0.9}
-    output["demo_pack"] = measure(Path(demo_bundle), args, targets)
+    if demo_bundle is not None:
+        output["demo_pack"] = measure(Path(demo_bundle), args, targets)
     if not args.skip_hydrogen:
         hydrogen_bundle = args.hydrogen_bundle or build_model(
             Path(args.hydrogen), work / "hydrogen", args.sr, args.minutes, args.retrain

@@ -178,3 +178,36 @@ def test_a_locked_time_is_held_within_the_envelope_resolution() -> None:
     )
     one_s = 0.0  # a second: 5 % is coarser than the resolution, and stays
     assert loop_tolerance(attack, one_s, True) == pytest.approx(math.log1p(RELATIVE_TOLERANCE))
+
+
+def test_a_loop_that_re_aims_follows_a_descriptor_its_fitted_direction_misses() -> None:
+    """A descriptor `sin(z₁)` whose fitted direction moves only z₀: the fixed-direction loop
+    cannot change it at all; re-aimed along the gradient at each segment's start (`aim`), the
+    loop reaches 0.9 from 0 within tolerance, counting each aim as a render."""
+    from timbrespace.latent.control import Control
+    from timbrespace.latent.settings import Setting
+    from timbrespace.space_loop import AIMED_RENDERS, closed_loop_move
+
+    fitted = Control("brightness", torch.tensor([1.0, 0.0]), 0.0, "", "linear", range=(-1, 1))
+
+    def measure(latents: torch.Tensor, controls: object) -> torch.Tensor:
+        return torch.sin(latents[:, 1, :].mean(dim=-1, keepdim=True)).double()
+
+    def aim(anchor: torch.Tensor, controls: list[Control]) -> list[Control]:
+        at = float(anchor[0, 1, 0])
+        direction = torch.tensor([0.0, math.cos(at)], dtype=torch.float64)
+        offset = math.sin(at) - float(direction @ anchor[0, :, 0].double())
+        return [dataclasses.replace(fitted, direction=direction, offset=offset)]
+
+    z = torch.zeros(1, 2, 1, dtype=torch.float64)
+    setting = Setting("brightness", 0.9, False, "")
+    targets = torch.full((1, 1, 1), 0.9, dtype=torch.float64)
+    common = {"start": None, "measurable": [True]}
+    fixed = closed_loop_move(z, [setting], [fitted], [], targets, measure, **common)
+    assert float(fixed[2][0, 0]) == pytest.approx(0.0, abs=1e-9)
+    z_new, _, measured, renders = closed_loop_move(
+        z, [setting], [fitted], [], targets, measure, aim=aim, **common
+    )
+    assert float(measured[0, 0]) == pytest.approx(0.9, rel=0.05)
+    assert float(measure(z_new, None)[0, 0]) == float(measured[0, 0])
+    assert 2 <= renders <= AIMED_RENDERS

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from timbrespace.audio.descriptor_registry import to_scale
-from timbrespace.audio.descriptor_torch import clip_centroid, scaled
+from timbrespace.audio.descriptor_torch import DIFFERENTIABLE, clip_centroid, scaled
 from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
 
 SR = 22050
@@ -25,13 +25,25 @@ def sounds() -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.parametrize("descriptor", sorted(DIFFERENTIABLE))
 @pytest.mark.parametrize("name", list(sounds()))
-def test_clip_centroid_is_the_descriptors_centroid(name: str) -> None:
+def test_each_twin_measures_what_the_descriptor_measures(name: str, descriptor: str) -> None:
     audio = sounds()[name].astype(np.float32)
     settings = DescriptorSettings(sample_rate=SR)
-    wanted = compute_descriptors(audio, settings, ["centroid"]).value("centroid")
+    wanted = compute_descriptors(audio, settings, [descriptor]).value(descriptor)
     stereo = torch.from_numpy(np.stack([audio, audio]))[None]  # [1, 2, samples]
-    assert float(clip_centroid(stereo, settings)[0]) == pytest.approx(wanted, rel=1e-4)
+    twin = DIFFERENTIABLE[descriptor](stereo, settings)
+    assert float(twin[0]) == pytest.approx(wanted, rel=1e-4, abs=1e-3)
+
+
+def test_a_full_scale_sine_is_0_db_loud_and_silence_the_floor() -> None:
+    t = torch.arange(SR, dtype=torch.float64) / SR
+    sine = torch.sin(2 * torch.pi * 1000.0 * t)[None, None]
+    settings = DescriptorSettings(sample_rate=SR)
+    loudness = DIFFERENTIABLE["loudness"](sine, settings)
+    assert float(loudness[0]) == pytest.approx(0.0, abs=0.1)  # the half-empty edge frames: -0.06
+    silence = torch.zeros(1, 1, SR)
+    assert float(DIFFERENTIABLE["loudness"](silence, settings)[0]) == pytest.approx(-120.0)
 
 
 def test_a_pure_tone_has_its_frequency_as_centroid() -> None:

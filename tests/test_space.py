@@ -307,12 +307,12 @@ def test_closed_loop_sweep_marks_steps_beyond_physics(analysed: Path) -> None:
 def test_the_centroids_gradient_through_the_decoder_predicts_the_measured_change(
     analysed: Path,
 ) -> None:
-    """`inference.descriptor_slope` on the tiny one-shot model: its value is the measured clip
+    """`inference.descriptor_slopes` on the tiny one-shot model: its value is the measured clip
     centroid, and a step along its gradient meant to move the centroid by ±5 % (the loop's
     scale) moves the measured one (`compute_descriptors` on the render) the right way by 0.5–2
     times as much. (At much smaller steps the render is not smooth: a harmonic crossing Nyquist
     or a peak moving by a frame changes the centroid by more than the gradient predicts.)"""
-    from timbrespace.inference import descriptor_slope
+    from timbrespace.inference import descriptor_slopes
 
     space = LatentSpace.open(analysed / "bundle")
 
@@ -322,8 +322,9 @@ def test_the_centroids_gradient_through_the_decoder_predicts_the_measured_change
     ratios = []
     for sound in range(3):
         z = space.sound_latent(sound).double()
-        found = descriptor_slope(space.model, z, "centroid", space.descriptor_settings, "log")
-        assert found is not None
+        wanted = [("centroid", "log"), ("f0", "semitones")]
+        found, pitch = descriptor_slopes(space.model, z, wanted, space.descriptor_settings)
+        assert found is not None and pitch is None  # a pitch tracker has no gradient
         value, gradient = found
         assert float(value[0]) == pytest.approx(log_centroid(z), abs=1e-4)
         for change in (0.05, -0.05):
@@ -339,9 +340,11 @@ def test_localized_aims_a_control_along_the_gradient_with_the_measured_value() -
     fitted = Control("brightness", torch.tensor([4.0, 0.0]), 1.0, "Hz", "log")
     gradients = {"brightness": torch.tensor([[0.0, -2.0]]), "pca1": None}
 
-    def slope(z: torch.Tensor, control: Control) -> tuple[torch.Tensor, torch.Tensor] | None:
-        gradient = gradients[control.name]
-        return None if gradient is None else (torch.tensor([7.0]), gradient)
+    def slope(
+        z: torch.Tensor, controls: list[Control]
+    ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+        found = [gradients[control.name] for control in controls]
+        return [None if g is None else (torch.tensor([7.0]), g) for g in found]
 
     memo = RenderMemo(lambda z: np.zeros(0), lambda a, n: None, lambda n: n, slope)  # type: ignore[arg-type,return-value]
     z = torch.tensor([[[1.0], [3.0]]], dtype=torch.float64)
@@ -382,6 +385,8 @@ def test_the_loop_reaches_a_brightness_its_fitted_direction_points_away_from(
         return count
 
     aimed = hits()
-    monkeypatch.setattr(space_loop, "slopes_of", lambda *args: lambda z, control: None)
+    monkeypatch.setattr(
+        space_loop, "slopes_of", lambda *args: lambda z, controls: [None] * len(controls)
+    )
     fitted_only = hits()
     assert aimed >= 6 and aimed > fitted_only, (aimed, fitted_only)

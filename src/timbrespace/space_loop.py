@@ -13,13 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 
 from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, to_scale
-from timbrespace.inference import descriptor_slope
-from timbrespace.latent.closed_loop import settle
+from timbrespace.inference import descriptor_slopes
+from timbrespace.latent.closed_loop import LoopResult, judge, settle
 from timbrespace.latent.control import Control, apply_controls
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.models.base import ConfiguredModel
@@ -50,9 +52,9 @@ LOCAL_NORM_FLOOR = 0.25
 this fraction as long as its fitted one: where the sound hardly changes, the first step is at
 most 4 times the fitted direction's, not a leap across the space."""
 
-Slope = Callable[[torch.Tensor, Control], tuple[torch.Tensor, torch.Tensor] | None]
-"""A latent `[1, dim, frames]` and a control → its descriptor's value on the control's scale
-`[1]` and gradient `[1, dim]` through the decoder, or None where there is none."""
+Slope = Callable[[torch.Tensor, Sequence[Control]], list[tuple[torch.Tensor, torch.Tensor] | None]]
+"""A latent `[1, dim, frames]` and controls → per control, its descriptor's value on the
+control's scale `[1]` and gradient `[1, dim]` through the decoder, or None where there is none."""
 
 Measure = Callable[[torch.Tensor, Sequence[Control]], torch.Tensor]
 """Latents `[batch, dim, frames]` → each control's measured value on its scale
@@ -111,6 +113,7 @@ def closed_loop_move(
     start: torch.Tensor | None,
     measurable: Sequence[bool],
     max_renders: int = MAX_RENDERS,
+    aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
 
@@ -118,7 +121,8 @@ def closed_loop_move(
     move's targets after limits, scale units); start: the measured start values
     `[batch, len(chosen) + len(locked)]` (None when nothing is relative or locked);
     measurable: per control (chosen then locked), whether it has a descriptor (else it is set
-    open-loop).
+    open-loop); aim: re-aims controls at a latent `[1, dim, frames]` (`localized`), so the
+    loop follows the decoder's gradients (`aimed_item`), or None.
     Returns (z_new, requests, measured `[batch, controls]`, renders)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
@@ -145,25 +149,129 @@ def closed_loop_move(
         [STEP_FRACTION * (c.range[1] - c.range[0]) if c.range else math.inf for c in everything]
     ).clamp_min(1e-6)
 
-    def place(targets: torch.Tensor) -> torch.Tensor:
-        shifted = frame_targets + (targets - base)[..., None]
-        return torch.as_tensor(apply_controls(z, everything, shifted, clamp=False).z_new)
-
-    result = settle(
-        place,
-        lambda latents: measure(latents, everything),
-        requests,
-        base,
-        tolerances,
-        max_renders=max_renders,
-        max_step=spans,
-        weights=torch.tensor([1.0] * len(chosen) + [LOCK_WEIGHT] * len(locked)),
-        max_offset=torch.tensor(
-            [PITCH_CORRECTION_ST if c.scale == "semitones" else math.inf for c in everything]
-        ),
-        origin=None if start is None else (current.mean(dim=2), start.double()),
+    weights = torch.tensor([1.0] * len(chosen) + [LOCK_WEIGHT] * len(locked))
+    max_offset = torch.tensor(
+        [PITCH_CORRECTION_ST if c.scale == "semitones" else math.inf for c in everything]
     )
-    return result.z, requests, result.measured, result.renders
+
+    def run(
+        anchor: torch.Tensor,
+        controls: Sequence[Control],
+        item: slice,
+        renders: int,
+        known: torch.Tensor | None,
+        first: torch.Tensor | None = None,
+    ) -> LoopResult:
+        """`settle` from latents `anchor` with `controls` (aimed there) for batch items `item`,
+        starting with latent targets `first` (default: the open-loop move's); known: the
+        measurements at `anchor`, if made."""
+        values = torch.stack([c.value(anchor) for c in controls], dim=1)  # [batch, m, frames]
+        now = values.mean(dim=2)
+        if first is None:
+            values = torch.cat([open_targets.double(), values[:, len(chosen) :]], dim=1)[item]
+        at = values.mean(dim=2)
+
+        def place(targets: torch.Tensor) -> torch.Tensor:
+            shifted = values + (targets - at)[..., None]
+            return torch.as_tensor(apply_controls(anchor, controls, shifted, clamp=False).z_new)
+
+        return settle(
+            place,
+            lambda latents: measure(latents, everything),
+            requests[item],
+            at if first is None else first,
+            tolerances[item],
+            max_renders=renders,
+            max_step=spans,
+            weights=weights,
+            max_offset=max_offset,
+            origin=None if known is None else (now, known),
+        )
+
+    if aim is None or all(
+        a is c for a, c in zip(aim(z[:1], everything)[: len(chosen)], chosen, strict=True)
+    ):
+        whole = run(z, everything, slice(None), max_renders, None if start is None else start)
+        return whole.z, requests, whole.measured, whole.renders
+    items = [
+        aimed_item(
+            run,
+            z[b : b + 1],
+            b,
+            everything,
+            aim,
+            start,
+            requests,
+            tolerances,
+            weights,
+            AIMED_RENDERS,
+        )
+        for b in range(z.shape[0])
+    ]
+    return (
+        torch.cat([r.z for r in items]),
+        requests,
+        torch.cat([r.measured for r in items]),
+        sum(r.renders for r in items),
+    )
+
+
+AIM_RENDERS = 2
+AIMED_RENDERS = 6
+"""The budget of a loop that re-aims (`aimed_item`), aims counted as renders: two segments."""
+"""Renders between re-aims of the controls at the best sound so far (`aimed_item`)."""
+AIM_STEP_FRACTION = 0.1
+"""The first move after an aim changes a control by at most this fraction of its range."""
+
+
+def aimed_item(
+    run: Callable[..., LoopResult],
+    z: torch.Tensor,
+    b: int,
+    everything: Sequence[Control],
+    aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]],
+    start: torch.Tensor | None,
+    requests: torch.Tensor,
+    tolerances: torch.Tensor,
+    weights: torch.Tensor,
+    max_renders: int = MAX_RENDERS,
+) -> LoopResult:
+    """The loop for batch item `b` (latent `z` `[1, dim, frames]`) in segments of `AIM_RENDERS`
+    renders, the controls re-aimed (`aim`: a gradient through the decoder) before each at the
+    best render so far. Each segment starts by correcting the measured errors (a re-aimed
+    control by at most `AIM_STEP_FRACTION` of its range): a descriptor's gradient holds over a few percent of change (a kick's
+    centroid moved the wrong way on a 40 % step along its gradient), so a long move follows
+    it in steps. The result's renders count each aim as one."""
+    item = slice(b, b + 1)
+    anchor, known = z, None if start is None else start[item].double()
+    best: LoopResult | None = None
+    best_score, spent = math.inf, 0
+    while spent < max_renders:
+        controls = aim(anchor, everything)
+        now = torch.stack([c.value(anchor) for c in controls], dim=1).mean(dim=2)
+        trust = torch.tensor(
+            [
+                AIM_STEP_FRACTION * (c.range[1] - c.range[0])
+                if a is not c and c.range
+                else math.inf
+                for a, c in zip(controls, everything, strict=True)
+            ]
+        ).clamp_min(1e-6)
+        wanted = torch.where(torch.isfinite(requests[item]), requests[item], now)
+        reference = now if known is None else torch.where(torch.isfinite(known), known, now)
+        first = now + torch.maximum(torch.minimum(wanted - reference, trust), -trust)
+        result = run(anchor, controls, item, min(AIM_RENDERS, max_renders - spent), known, first)
+        spent += result.renders + 1
+        reached, score = judge(requests[item], result.measured, tolerances[item], weights)
+        if best is not None and float(score[0]) >= best_score:
+            break
+        best, best_score = result, float(score[0])
+        if bool(reached.all()):
+            break
+        anchor, known = result.z.double(), result.measured
+    assert best is not None
+    best.renders = spent
+    return best
 
 
 def loop_warnings(
@@ -220,8 +328,23 @@ class RenderMemo:
         slope: Slope | None = None,
     ) -> None:
         self._render, self._measure, self._descriptor_of = render, measure, descriptor_of
-        self.slope = slope
+        self.slope = None if slope is None else self._remembered(slope)
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
+
+    @staticmethod
+    def _remembered(slope: Slope) -> Slope:
+        """`slope` keeping its last answer: the loop asks it twice at the start point."""
+        last: list[tuple[torch.Tensor, list[str], Any]] = []
+
+        def remembered(z: torch.Tensor, controls: Sequence[Control]) -> Any:
+            names = [c.name for c in controls]
+            if last and last[0][1] == names and torch.equal(last[0][0], z):
+                return last[0][2]
+            found = slope(z, controls)
+            last[:] = [(z.clone(), names, found)]
+            return found
+
+        return remembered
 
     def measurable(self, controls: Sequence[Control]) -> list[bool]:
         """Whether the loop steers each control by its measurement (`steerable`)."""
@@ -265,13 +388,15 @@ def slopes_of(
     model: ConfiguredModel, settings: DescriptorSettings, descriptor_of: Callable[[str], str | None]
 ) -> Slope:
     """The `Slope` of a model: each control's descriptor (`descriptor_of`) and its gradient
-    through the decoder (`inference.descriptor_slope`), None where either has none."""
+    through the decoder (`inference.descriptor_slopes`, one decode for all)."""
 
-    def slope(z: torch.Tensor, control: Control) -> tuple[torch.Tensor, torch.Tensor] | None:
-        descriptor = descriptor_of(control.name)
-        if descriptor is None:
-            return None
-        return descriptor_slope(model, z, descriptor, settings, control.scale)
+    def slope(
+        z: torch.Tensor, controls: Sequence[Control]
+    ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+        descriptors = [descriptor_of(control.name) for control in controls]
+        wanted = [(d, c.scale) for d, c in zip(descriptors, controls, strict=True) if d]
+        found = iter(descriptor_slopes(model, z, wanted, settings))
+        return [next(found) if d else None for d in descriptors]
 
     return slope
 
@@ -286,8 +411,7 @@ def localized(memo: RenderMemo, z: torch.Tensor, controls: Sequence[Control]) ->
     if memo.slope is None or not bool((z == z[:1]).all()):
         return list(controls)
     aimed = []
-    for control in controls:
-        found = memo.slope(z[:1], control)
+    for control, found in zip(controls, memo.slope(z[:1], controls), strict=True):
         if found is None or not bool(torch.isfinite(found[1]).all()):
             aimed.append(control)
             continue
@@ -314,7 +438,6 @@ def settle_sweep(
     `[steps, dim, frames]` float64, the open-loop `targets` `[steps, 1, frames]` of the swept
     control. Returns the settled latents, their renders, per step whether the swept or a locked
     control stayed outside its tolerance, and a warning counting those steps."""
-    control = localized(memo, repeated, [control])[0]
     everything = [control, *locked]
     start = None
     if locked:
@@ -329,6 +452,7 @@ def settle_sweep(
         memo.measure,
         start=start,
         measurable=memo.measurable(everything),
+        aim=None if memo.slope is None else partial(localized, memo),
     )
     unreached = [
         bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1], len(locked))[0])
@@ -354,7 +478,6 @@ def settled_move(
     """The closed-loop move of latents `z` `[batch, dim, frames]` float64 from the open-loop
     `open_targets` `[batch, len(chosen), frames]`; the start sound is rendered and measured
     first when a control is locked or set relatively. `measured` is left for the caller."""
-    chosen = localized(memo, z, chosen)
     everything = [*chosen, *locked]
     start = None
     if locked or any(s.relative for s in settings):
@@ -368,6 +491,7 @@ def settled_move(
         memo.measure,
         start=start,
         measurable=memo.measurable(everything),
+        aim=None if memo.slope is None else partial(localized, memo),
     )
     requested = {
         c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))

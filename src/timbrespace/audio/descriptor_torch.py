@@ -15,6 +15,8 @@ import torch
 
 from timbrespace.audio.descriptor_registry import LOG_FLOOR, SEMITONE_REFERENCE_HZ
 from timbrespace.audio.descriptor_signal import (
+    SILENCE_DB,
+    SINE_POWER,
     DescriptorSettings,
     frame_count,
     hann_window,
@@ -61,8 +63,18 @@ def clip_centroid(audio: torch.Tensor, settings: DescriptorSettings) -> torch.Te
     return (centroid * weight).sum(dim=-1) / weight.sum(dim=-1).clamp_min(SILENT_POWER)
 
 
+def clip_loudness(audio: torch.Tensor, settings: DescriptorSettings) -> torch.Tensor:
+    """Loudness (dB re a full-scale sine) `[batch]` of `audio` `[batch, channels, samples]`
+    (channel mean): the A-weighted frame powers' power-weighted mean, floored at `SILENCE_DB`."""
+    power = _frame_weights(frame_spectra(audio.mean(dim=1), settings), settings)
+    mean_power = power.square().sum(dim=-1) / power.sum(dim=-1).clamp_min(SILENT_POWER)
+    floor = SINE_POWER * 10 ** (SILENCE_DB / 10)
+    return 10 * torch.log10(mean_power.clamp_min(floor) / SINE_POWER)
+
+
 DIFFERENTIABLE: dict[str, Callable[[torch.Tensor, DescriptorSettings], torch.Tensor]] = {
     "centroid": clip_centroid,
+    "loudness": clip_loudness,
 }
 """Descriptor name → its differentiable clip value: audio `[batch, channels, samples]` →
 `[batch]` in the descriptor's unit."""

@@ -82,6 +82,20 @@ def secant_slopes(
     return torch.where(usable, slope, torch.ones_like(slope))
 
 
+def judge(
+    requests: torch.Tensor, measured: torch.Tensor, tolerance: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which controls a render reached `[batch, controls]` (a NaN request counts as reached) and
+    its score `[batch]`: the worst weighted error in tolerances; a request whose measurement
+    failed (an unvoiced render) scores worse than any measured one (inf)."""
+    error = requests - measured
+    asked = torch.isfinite(requests)
+    judged = torch.isfinite(error)
+    reached = ~asked | (judged & (weights * error.abs() <= tolerance))
+    score = torch.where(judged, weights * error.abs() / tolerance, torch.zeros_like(error))
+    return reached, torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(1)
+
+
 def settle(
     place: Callable[[torch.Tensor], torch.Tensor],
     measure: Callable[[torch.Tensor], torch.Tensor],
@@ -135,12 +149,8 @@ def settle(
         z = place(targets)
         measured = measure(z).double()
         error = requests - measured
-        asked = torch.isfinite(requests)
         judged = torch.isfinite(error)
-        reached = ~asked | (judged & (importance * error.abs() <= tolerance))
-        # a request whose measurement failed (an unvoiced render) is worse than any measured one
-        score = torch.where(judged, importance * error.abs() / tolerance, torch.zeros_like(error))
-        score = torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(dim=1)
+        reached, score = judge(requests, measured, tolerance, importance)
         if best is None:
             best = LoopResult(z.clone(), targets.clone(), measured, reached, renders)
         better = (score < best_score) | (renders == 1)
