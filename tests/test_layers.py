@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "evaluation",
         "plots",
         "space_results",
+        "space_aim",
         "space_loop",
     ),
     ("space", "control_fidelity", "live", "live_notes", "exportable", "pack"),

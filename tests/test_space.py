@@ -307,12 +307,12 @@ def test_closed_loop_sweep_marks_steps_beyond_physics(analysed: Path) -> None:
 def test_the_centroids_gradient_through_the_decoder_predicts_the_measured_change(
     analysed: Path,
 ) -> None:
-    """`inference.descriptor_slopes` on the tiny one-shot model: its value is the measured clip
+    """`space_aim.descriptor_slopes` on the tiny one-shot model: its value is the measured clip
     centroid, and a step along its gradient meant to move the centroid by ±5 % (the loop's
     scale) moves the measured one (`compute_descriptors` on the render) the right way by 0.5–2
     times as much. (At much smaller steps the render is not smooth: a harmonic crossing Nyquist
     or a peak moving by a frame changes the centroid by more than the gradient predicts.)"""
-    from timbrespace.inference import descriptor_slopes
+    from timbrespace.space_aim import descriptor_slopes
 
     space = LatentSpace.open(analysed / "bundle")
 
@@ -335,7 +335,7 @@ def test_the_centroids_gradient_through_the_decoder_predicts_the_measured_change
 
 def test_localized_aims_a_control_along_the_gradient_with_the_measured_value() -> None:
     from timbrespace.latent.control import Control
-    from timbrespace.space_loop import RenderMemo, localized
+    from timbrespace.space_aim import localized
 
     fitted = Control("brightness", torch.tensor([4.0, 0.0]), 1.0, "Hz", "log")
     gradients = {"brightness": torch.tensor([[0.0, -2.0]]), "pca1": None}
@@ -346,17 +346,16 @@ def test_localized_aims_a_control_along_the_gradient_with_the_measured_value() -
         found = [gradients[control.name] for control in controls]
         return [None if g is None else (torch.tensor([7.0]), g) for g in found]
 
-    memo = RenderMemo(lambda z: np.zeros(0), lambda a, n: None, lambda n: n, slope)  # type: ignore[arg-type,return-value]
     z = torch.tensor([[[1.0], [3.0]]], dtype=torch.float64)
     pca = Control("pca1", torch.tensor([1.0, 1.0]))
-    aimed, kept = localized(memo, z, [fitted, pca])
+    aimed, kept = localized(slope, z, [fitted, pca])
     np.testing.assert_allclose(aimed.direction.numpy(), [0.0, -2.0])
     assert float(aimed.value(z)[0, 0]) == pytest.approx(7.0)  # the measured value at the start
     assert (aimed.unit, aimed.scale) == ("Hz", "log") and kept is pca
     gradients["brightness"] = torch.tensor([[0.0, -0.1]])  # floored at a quarter of |fitted|
-    np.testing.assert_allclose(localized(memo, z, [fitted])[0].direction.numpy(), [0.0, -1.0])
+    np.testing.assert_allclose(localized(slope, z, [fitted])[0].direction.numpy(), [0.0, -1.0])
     two = torch.cat([z, z + 1.0])  # items from different starts keep the fitted direction
-    assert localized(memo, two, [fitted])[0] is fitted
+    assert localized(slope, two, [fitted])[0] is fitted
 
 
 def test_the_loop_reaches_a_brightness_its_fitted_direction_points_away_from(
@@ -368,7 +367,7 @@ def test_the_loop_reaches_a_brightness_its_fitted_direction_points_away_from(
     and most of them."""
     from dataclasses import replace
 
-    from timbrespace import space_loop
+    from timbrespace import space_aim
 
     space = LatentSpace.open(analysed / "bundle")
     fitted = space.controls["brightness"]
@@ -386,7 +385,7 @@ def test_the_loop_reaches_a_brightness_its_fitted_direction_points_away_from(
 
     aimed = hits()
     monkeypatch.setattr(
-        space_loop, "slopes_of", lambda *args: lambda z, controls: [None] * len(controls)
+        space_aim, "slopes_of", lambda *args: lambda z, controls: [None] * len(controls)
     )
     fitted_only = hits()
     assert aimed >= 6 and aimed > fitted_only, (aimed, fitted_only)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -21,8 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from timbrespace.atomic import atomic_path
-from timbrespace.audio.descriptor_torch import DIFFERENTIABLE, scaled
-from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+from timbrespace.audio.descriptors import compute_descriptors
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir, weights_digest
 from timbrespace.data.cache import SoundCache
@@ -46,7 +44,6 @@ __all__ = [
     "check_cache",
     "check_render",
     "decode",
-    "descriptor_slopes",
     "encode_batches",
     "encode_file",
     "encode_in_tune",
@@ -153,38 +150,6 @@ def render(
     is refused, never clamped into full-scale DC."""
     check_render(model, z, gla_iters)
     return decode(model, z, gla_iters=gla_iters, finite=True, cond=cond)
-
-
-def descriptor_slopes(
-    model: ConfiguredModel,
-    z: torch.Tensor,
-    wanted: Sequence[tuple[str, str]],
-    settings: DescriptorSettings,
-) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
-    """Descriptors of the rendered sound and their gradients, from one decode: per `(descriptor,
-    scale)` in `wanted`, `(value [batch], gradient [batch, dim])` float64 on that scale, the
-    gradient with respect to moving every frame of latents `z` `[batch, dim, frames]` by the
-    same vector; None for a descriptor without a differentiable twin (`audio.descriptor_torch`),
-    and for all when the model's render is not differentiable (`differentiable_render`). Each
-    value is the clip value `compute_descriptors` measures on the render."""
-    twins = [DIFFERENTIABLE.get(descriptor) for descriptor, _ in wanted]
-    if not model.differentiable_render or all(twin is None for twin in twins):
-        return [None] * len(wanted)
-    check_render(model, z)
-    parameter = next(model.parameters())
-    shift = torch.zeros(z.shape[:2], dtype=parameter.dtype, device=parameter.device)
-    shift.requires_grad_(True)
-    found: list[tuple[torch.Tensor, torch.Tensor] | None] = []
-    with torch.enable_grad():
-        audio = model.decode(z.to(parameter) + shift[..., None]).clamp(-1.0, 1.0)  # as `decode`
-        for twin, (_, scale) in zip(twins, wanted, strict=True):
-            if twin is None:
-                found.append(None)
-                continue
-            value = scaled(twin(audio, settings), scale)
-            (gradient,) = torch.autograd.grad(value.sum(), shift, retain_graph=True)
-            found.append((value.detach().double().cpu(), gradient.double().cpu()))
-    return found
 
 
 def check_render(model: ConfiguredModel, z: torch.Tensor, gla_iters: int | None = None) -> None:

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from timbrespace import inference, space_loop
+from timbrespace import inference, space_aim
 from timbrespace.audio.descriptors import (
     DescriptorSettings,
     DescriptorValues,
@@ -402,7 +402,7 @@ class LatentSpace:
 
     def loop_memo(self, gla_iters: int | None = None) -> RenderMemo:
         """The closed loop's renders, measurements and gradients (`space_loop`)."""
-        slopes = space_loop.slopes_of(self.model, self.descriptor_settings, self.descriptor_of)
+        slopes = space_aim.slopes_of(self.model, self.descriptor_settings, self.descriptor_of)
         render = partial(self.render, gla_iters=gla_iters)
         return RenderMemo(render, self.measure, self.descriptor_of, slopes)
 

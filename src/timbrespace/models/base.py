@@ -196,7 +196,6 @@ class LatentModel(Protocol):
     conditions: ClassVar[tuple[str, ...]]
     streaming: ClassVar[bool]
     closed_loop: ClassVar[bool]
-    differentiable_render: ClassVar[bool]
 
     @property
     def default_gla_iters(self) -> int | None:
@@ -225,11 +224,8 @@ class ConfiguredModel(nn.Module):
     codebook: ClassVar[bool] = False
     """Whether each latent frame is a code (`codes`, `code_path`, `code_vectors`: vq)."""
     closed_loop: ClassVar[bool] = False
-    """Whether a control move renders and corrects on the measured sound by default (true
-    where a render is cheap enough for a slider: see `timbrespace.space_loop`)."""
-    differentiable_render: ClassVar[bool] = False
-    """Whether `decode` is one differentiable torch computation (no iterative phase recovery),
-    so a descriptor's gradient with respect to the latent can steer a control locally."""
+    """Whether a control move renders and corrects on the measured sound (`space_loop`)."""
+    differentiable_render: ClassVar[bool] = False  # decode has gradients (no Griffin-Lim)
 
     @property
     def hop_length(self) -> int:

@@ -408,9 +408,8 @@ class OneShotAutoencoder(ConfiguredModel):
         weights = 12.0 * layer.weight.detach().double().mean(dim=0)
         if self.decoder.envelope is not None:  # the pitch reads the latent without them
             weights = self.decoder.envelope.without(weights[None].to(layer.weight))
-        return weights.detach().double().reshape(-1).cpu(), 12.0 * float(
-            layer.bias.detach().double().mean()
-        )
+        bias = 12.0 * float(layer.bias.detach().double().mean())
+        return weights.detach().double().reshape(-1).cpu(), bias
 
     def descriptor_readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
         """Descriptors the decoder sets exactly, as linear functions of the latent on the
@@ -445,8 +444,7 @@ class OneShotAutoencoder(ConfiguredModel):
         """Fold weight norm into plain weights for inference (decoding gets ~15 % faster).
 
         Call after loading weights; the state dict then has plain `weight` keys instead of
-        `parametrizations.weight.original0/1`, so save from an unfolded model. Returns self.
-        """
+        `parametrizations.weight.original0/1`, so save from an unfolded model. Returns self."""
         for module in self.modules():
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
