@@ -182,10 +182,11 @@ def closed_loop_move(
             origin=None if known is None else (now, known),
         )
 
-    if aim is None or all(
-        a is c for a, c in zip(aim(z[:1], everything)[: len(chosen)], chosen, strict=True)
-    ):
-        whole = run(z, everything, slice(None), max_renders, None if start is None else start)
+    aimed = everything if aim is None else aim(z, everything)
+    if all(a is c for a, c in zip(aimed[: len(chosen)], chosen, strict=True)):
+        # no set control has a gradient: the secant loop, with locks held where the sound is
+        controls = [*chosen, *aimed[len(chosen) :]]
+        whole = run(z, controls, slice(None), max_renders, None if start is None else start)
         return whole.z, requests, whole.measured, whole.renders
     items = [
         aimed_item(
