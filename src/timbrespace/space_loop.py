@@ -188,6 +188,7 @@ def closed_loop_move(
         controls = [*chosen, *aimed[len(chosen) :]]
         whole = run(z, controls, slice(None), max_renders, None if start is None else start)
         return whole.z, requests, whole.measured, whole.renders
+    assert aim is not None  # a set control changed, so there is an aim
     items = [
         aimed_item(
             run,
