@@ -101,14 +101,16 @@ def level_db(audio: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
     return 10 * np.log10(power[::hop] + 1e-12), hop
 
 
-def energy_onsets(audio: np.ndarray, rate: int, rise_db: float = 10.0) -> np.ndarray:
-    """Onset times (s): where the power rises by `rise_db` over the last 10 ms (within 45 dB of
-    the loudest), walked back along the rise (at most 10 ms, while each earlier frame is lower by
+def energy_onsets(
+    audio: np.ndarray, rate: int, rise_db: float = 10.0, range_db: float = 45.0
+) -> np.ndarray:
+    """Onset times (s): where the power rises by `rise_db` over the last 10 ms (within
+    `range_db` of the loudest), walked back along the rise (at most 10 ms, while each earlier frame is lower by
     0.3 dB or more) to where it began; onsets closer than 40 ms are one."""
     db, hop = level_db(audio, rate)
     look = int(0.010 * rate / hop)
     floor = np.array([db[max(0, i - look) : i].min() if i else db[0] for i in range(len(db))])
-    rising = (db - floor > rise_db) & (db > db.max() - 45)
+    rising = (db - floor > rise_db) & (db > db.max() - range_db)
     onsets: list[float] = []
     for i in np.flatnonzero(rising):
         start = i
