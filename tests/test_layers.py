@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "plots",
         "space_results",
         "space_aim",
+        "space_history",
         "space_loop",
     ),
     ("space", "control_fidelity", "live", "live_notes", "exportable", "pack"),

@@ -277,7 +277,8 @@ def test_closed_loop_sets_the_measured_pitch_and_holds_a_locked_one(analysed: Pa
         for shift in (-1, 2):
             wanted = before["pitch"] * 2 ** (shift / 12)
             moved = space.move(z, [f"pitch={shift:+d}st"], lock=["attack"])
-            assert moved.audio is not None and moved.renders >= 2
+            # the start sound is rendered and measured once per start: a drag renders it once
+            assert moved.audio is not None and moved.renders >= (2 if shift == -1 else 1)
             assert moved.requested["pitch"] == pytest.approx(wanted, rel=1e-6)
             measured = space.measure_controls(moved.audio[0])
             assert measured.keys() == moved.measured.keys()
@@ -369,11 +370,10 @@ def test_the_loop_reaches_a_brightness_its_fitted_direction_points_away_from(
 
     from timbrespace import space_aim
 
-    space = LatentSpace.open(analysed / "bundle")
-    fitted = space.controls["brightness"]
-    space.controls["brightness"] = replace(fitted, direction=-fitted.direction, weak=None)
-
     def hits() -> int:
+        space = LatentSpace.open(analysed / "bundle")  # its own loop history and gradients
+        fitted = space.controls["brightness"]
+        space.controls["brightness"] = replace(fitted, direction=-fitted.direction, weak=None)
         count = 0
         for sound in range(4):
             z = space.sound_latent(sound)

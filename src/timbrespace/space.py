@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from timbrespace import inference, space_aim
+from timbrespace import inference, space_history
 from timbrespace.audio.descriptors import (
     DescriptorSettings,
     DescriptorValues,
@@ -69,6 +69,7 @@ class LatentSpace:
         self._encoded: OrderedDict[int, torch.Tensor] = OrderedDict()
         self._encoded_lock = threading.Lock()
         self._cache: SoundCache | None | Literal[False] = False  # False: not looked up yet
+        self.loop_history = space_history.LoopHistory()
 
     @classmethod
     def open(
@@ -139,8 +140,7 @@ class LatentSpace:
         return self.model.latent_frames(round(self.clip_seconds() * self.sample_rate))
 
     def training_clips(self) -> SoundCache | None:
-        """The analysed cache, if it is still there, unchanged and fits the model (its clips are
-        the sounds the analysis indexes), else None."""
+        """The analysed cache if it is still there, unchanged and fits the model, else None."""
         if self._cache is False:
             recorded = self.analysis.cache
             try:
@@ -282,7 +282,7 @@ class LatentSpace:
             }
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
         memo, start = self.loop_memo(gla_iters), torch.as_tensor(z).double()
-        moved = settled_move(memo, start, parsed, chosen, locked, targets)
+        moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
         moved.warnings[:0] = opened.warnings
         assert moved.audio is not None
         moved.measured = self.measure_controls(moved.audio[0])
@@ -402,7 +402,7 @@ class LatentSpace:
 
     def loop_memo(self, gla_iters: int | None = None) -> RenderMemo:
         """The closed loop's renders, measurements and gradients (`space_loop`)."""
-        slopes = space_aim.slopes_of(self.model, self.descriptor_settings, self.descriptor_of)
+        slopes = self.loop_history.slopes(self.model, self.descriptor_settings, self.descriptor_of)
         render = partial(self.render, gla_iters=gla_iters)
         return RenderMemo(render, self.measure, self.descriptor_of, slopes)
 

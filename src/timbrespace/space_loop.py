@@ -18,7 +18,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from timbrespace.latent.control import Control, apply_controls
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.numbers import format_reading
 from timbrespace.space_aim import AIMED_RENDERS, Slope, aimed_item, localized
+from timbrespace.space_history import LoopHistory
 
 PITCH_TOLERANCE_ST = 0.15
 RELATIVE_TOLERANCE = 0.05
@@ -108,6 +108,7 @@ def closed_loop_move(
     measurable: Sequence[bool],
     max_renders: int = MAX_RENDERS,
     aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]] | None = None,
+    warm: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
 
@@ -116,7 +117,9 @@ def closed_loop_move(
     `[batch, len(chosen) + len(locked)]` (None when nothing is relative or locked);
     measurable: per control (chosen then locked), whether it has a descriptor (else it is set
     open-loop); aim: re-aims controls at a latent `[1, dim, frames]` (`localized`), so the
-    loop follows the decoder's gradients (`aimed_item`), or None.
+    loop follows the decoder's gradients (`aimed_item`), or None; warm: requests `[batch,
+    controls]` → the latent targets earlier moves from this start predict for them
+    (`LoopHistory.predict`: NaN where none), or None: the secant loop's first render.
     Returns (z_new, requests, measured `[batch, controls]`, renders)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
@@ -155,10 +158,12 @@ def closed_loop_move(
         renders: int,
         known: torch.Tensor | None,
         first: torch.Tensor | None = None,
+        predicted: torch.Tensor | None = None,
     ) -> LoopResult:
         """`settle` from latents `anchor` with `controls` (aimed there) for batch items `item`,
-        starting with latent targets `first` (default: the open-loop move's); known: the
-        measurements at `anchor`, if made."""
+        starting with latent targets `first` (default: the open-loop move's, or where `warm`
+        `predicted` them, within `max_offset` of it); known: the measurements at `anchor`, if
+        made."""
         values = torch.stack([c.value(anchor) for c in controls], dim=1)  # [batch, m, frames]
         now = values.mean(dim=2)
         if first is None:
@@ -169,6 +174,8 @@ def closed_loop_move(
             shifted = values + (targets - at)[..., None]
             return torch.as_tensor(apply_controls(anchor, controls, shifted, clamp=False).z_new)
 
+        if first is None and predicted is not None:
+            first = at + (predicted[item] - at).nan_to_num(0.0).clamp(-max_offset, max_offset)
         return settle(
             place,
             lambda latents: measure(latents, everything),
@@ -186,7 +193,8 @@ def closed_loop_move(
     if all(a is c for a, c in zip(aimed[: len(chosen)], chosen, strict=True)):
         # no set control has a gradient: the secant loop, with locks held where the sound is
         controls = [*chosen, *aimed[len(chosen) :]]
-        whole = run(z, controls, slice(None), max_renders, None if start is None else start)
+        predicted = None if warm is None else warm(requests)
+        whole = run(z, controls, slice(None), max_renders, start, predicted=predicted)
         return whole.z, requests, whole.measured, whole.renders
     assert aim is not None  # a set control changed, so there is an aim
     items = [
@@ -266,23 +274,8 @@ class RenderMemo:
         slope: Slope | None = None,
     ) -> None:
         self._render, self._measure, self._descriptor_of = render, measure, descriptor_of
-        self.slope = None if slope is None else self._remembered(slope)
+        self.slope = slope
         self._done: list[tuple[torch.Tensor, np.ndarray]] = []
-
-    @staticmethod
-    def _remembered(slope: Slope) -> Slope:
-        """`slope` keeping its last answer: the loop asks it twice at the start point."""
-        last: list[tuple[torch.Tensor, list[str], Any]] = []
-
-        def remembered(z: torch.Tensor, controls: Sequence[Control]) -> Any:
-            names = [c.name for c in controls]
-            if last and last[0][1] == names and torch.equal(last[0][0], z):
-                return last[0][2]
-            found = slope(z, controls)
-            last[:] = [(z.clone(), names, found)]
-            return found
-
-        return remembered
 
     def measurable(self, controls: Sequence[Control]) -> list[bool]:
         """Whether the loop steers each control by its measurement (`steerable`)."""
@@ -369,14 +362,21 @@ def settled_move(
     chosen: Sequence[Control],
     locked: Sequence[Control],
     open_targets: torch.Tensor,
+    history: LoopHistory,
 ) -> Move:
     """The closed-loop move of latents `z` `[batch, dim, frames]` float64 from the open-loop
     `open_targets` `[batch, len(chosen), frames]`; the start sound is rendered and measured
-    first when a control is locked or set relatively. `measured` is left for the caller."""
+    first when a control is locked or set relatively, once per start: the `history` remembers
+    it, and where earlier moves from `z` ended, so the loop starts there; this move is
+    remembered in turn. `measured` is left for the caller."""
     everything = [*chosen, *locked]
-    start = None
+    key = LoopHistory.key(z, chosen, locked)
+    start, start_renders = None, 0
     if locked or any(s.relative for s in settings):
-        start = memo.measure(z, everything)
+        start = history.start(key)
+        if start is None:
+            start, start_renders = memo.measure(z, everything), 1
+            history.remember_start(key, start)
     z_new, requests, measured, renders = closed_loop_move(
         z,
         settings,
@@ -387,17 +387,21 @@ def settled_move(
         start=start,
         measurable=memo.measurable(everything),
         aim=None if memo.slope is None else partial(localized, memo.slope),
+        warm=partial(history.predict, key),
     )
     requested = {
         c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))
         for i, (c, base) in enumerate(zip(chosen, open_targets[0].mean(dim=-1), strict=True))
     }
     unreached, notes = loop_warnings(everything, requests, measured, len(locked))
+    if not unreached:
+        reached = torch.stack([c.value(z_new) for c in everything], dim=1).mean(dim=2)
+        history.record(key, requests, reached, measured)
     return Move(
         z_new.float(),
         notes,
         requested,
         audio=memo.audio_of(z_new),
-        renders=renders + (start is not None),
+        renders=renders + start_renders,
         unreached=unreached,
     )

@@ -13,7 +13,9 @@ secant estimate of how much the measurement moves per unit of latent value:
 
 until every measured error is within its tolerance, the render budget ends or no target moves
 (the corrections are spent at their limits, or the errors unmeasurable: the decoder is
-deterministic, so the render would repeat); the best iterate
+deterministic, so the render would repeat), every error left is larger than the corrections
+may reach in all (`max_offset`: `beyond`), or, from the second render on, no measurement left
+outside its tolerance changed since the last render; the best iterate
 (the smallest worst weighted error in tolerances; a failed measurement counts as the worst) is
 kept.
 Controls without a request (NaN: PCA axes, packs, custom) keep their open-loop latent target,
@@ -96,6 +98,16 @@ def judge(
     return reached, torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(1)
 
 
+def beyond(
+    error: torch.Tensor, offset_limit: torch.Tensor, tolerance: torch.Tensor
+) -> torch.Tensor:
+    """Errors `[batch, controls]` larger than every correction the loop may make in all
+    (`offset_limit`, scale units) plus their tolerance, and unmeasured ones (NaN): no render
+    reachable from here moves the measurement there by following the request (a pitch tracker
+    two octaves off hears another partial, not a detuned one)."""
+    return ~torch.isfinite(error) | (error.abs() > offset_limit + tolerance)
+
+
 def settle(
     place: Callable[[torch.Tensor], torch.Tensor],
     measure: Callable[[torch.Tensor], torch.Tensor],
@@ -152,7 +164,9 @@ def settle(
         judged = torch.isfinite(error)
         reached, score = judge(requests, measured, tolerance, importance)
         if best is None:
-            best = LoopResult(z.clone(), targets.clone(), measured, reached, renders)
+            best = LoopResult(
+                z.clone(), targets.clone(), measured.clone(), reached.clone(), renders
+            )
         better = (score < best_score) | (renders == 1)
         if bool(better.any()):
             best.z[better] = z[better]
@@ -163,6 +177,11 @@ def settle(
         best.renders = renders
         if bool(reached.all()) or renders == max_renders:
             break
+        if bool((reached | beyond(error, offset_limit, tolerance)).all()):
+            break  # what is left is further than any correction reaches: a tracker's octave
+        unchanged = previous is not None and bool((reached | (measured == previous[1])).all())
+        if renders >= 2 and unchanged:
+            break  # the measurement no longer answers the move (a limit of the tracker)
         slope = torch.ones_like(targets)
         if previous is not None:
             slope = secant_slopes(targets, previous[0], measured, previous[1], tolerance)
