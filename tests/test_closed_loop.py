@@ -324,3 +324,32 @@ def test_the_history_keeps_a_start_measurement_per_start_and_controls() -> None:
     for k in range(HISTORY_STARTS):
         history.remember_start(LoopHistory.key(z + 2 + k, [pitch], []), torch.zeros(1, 1))
     assert history.start(key) is None
+
+
+def test_a_sound_measured_again_is_answered_from_memory() -> None:
+    """`MeasureMemo` measures only the descriptors it has not measured on the same sound (by
+    content, not by array), and answers with the values of a direct measurement."""
+    import numpy as np
+
+    from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+    from timbrespace.space_history import MeasureMemo
+
+    settings = DescriptorSettings(sample_rate=16000)
+    asked: list[list[str]] = []
+
+    def measure(audio: np.ndarray, names: list[str]):  # noqa: ANN202
+        asked.append(list(names))
+        return compute_descriptors(audio, settings, names)
+
+    t = np.arange(16000) / 16000
+    tone = (0.5 * np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32)[None]
+    memo = MeasureMemo(measure)
+    first = memo(tone, ["f0"])
+    both = memo(tone.copy(), ["centroid", "f0"])
+    assert asked == [["f0"], ["centroid"]]
+    direct = compute_descriptors(tone, settings, ["centroid", "f0"])
+    np.testing.assert_array_equal(both.clip, direct.clip)
+    np.testing.assert_array_equal(both.curves, direct.curves)
+    assert first.value("f0") == both.value("f0") == pytest.approx(220.0, rel=0.01)
+    memo(0.5 * tone, ["f0"])
+    assert asked[-1] == ["f0"]

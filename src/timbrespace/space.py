@@ -30,7 +30,6 @@ import torch
 from timbrespace import inference, space_history
 from timbrespace.audio.descriptors import (
     DescriptorSettings,
-    DescriptorValues,
     compute_descriptors,
     descriptor_limits,
 )
@@ -70,6 +69,10 @@ class LatentSpace:
         self._encoded_lock = threading.Lock()
         self._cache: SoundCache | None | Literal[False] = False  # False: not looked up yet
         self.loop_history = space_history.LoopHistory()
+        self.measure = space_history.MeasureMemo(
+            lambda audio, names: compute_descriptors(audio, self.descriptor_settings, names)
+        )
+        """Descriptors of one rendered sound `[channels, samples]` and names (default: all)."""
 
     @classmethod
     def open(
@@ -405,10 +408,6 @@ class LatentSpace:
         slopes = self.loop_history.slopes(self.model, self.descriptor_settings, self.descriptor_of)
         render = partial(self.render, gla_iters=gla_iters)
         return RenderMemo(render, self.measure, self.descriptor_of, slopes)
-
-    def measure(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
-        """Descriptors of one rendered sound `[channels, samples]` (all registered by default)."""
-        return compute_descriptors(audio, self.descriptor_settings, names)
 
     def descriptor_of(self, control_name: str) -> str | None:
         """The descriptor measuring a control (`pitch` → `f0`), or None (PCA, packs, custom)."""

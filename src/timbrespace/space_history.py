@@ -14,21 +14,25 @@ over from one to the next:
 Keyed by the start latent's bytes and the names of the set and locked controls; the
 `HISTORY_STARTS` latest starts are kept, each with its `HISTORY_MOVES` latest moves.
 `remembered_slopes` keeps the decoder's gradients at the latest latents the same way: a loop
-that re-aims (`space_aim`) asks them at its start, one decode with autograd each move.
+that re-aims (`space_aim`) asks them at its start, one decode with autograd each move; and
+`MeasureMemo` the descriptors of the latest sounds: the loop measures a render's set controls,
+the readout then every control of the same render.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from timbrespace import space_aim
-from timbrespace.audio.descriptors import DescriptorSettings
+from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, descriptor_names
 from timbrespace.latent.control import Control
 from timbrespace.models.base import ConfiguredModel
 from timbrespace.space_aim import Slope
@@ -144,3 +148,41 @@ def remembered_slopes(slope: Slope, size: int = HISTORY_STARTS) -> Slope:
         return found
 
     return remembered
+
+
+class MeasureMemo:
+    """`measure` (one sound `[channels, samples]` and descriptor names → `DescriptorValues`)
+    answering from memory for the descriptors it already measured on the same sound (by
+    content) among the `size` latest; thread-safe."""
+
+    def __init__(
+        self,
+        measure: Callable[[np.ndarray, Sequence[str]], DescriptorValues],
+        size: int = HISTORY_STARTS,
+    ) -> None:
+        self._measure, self._size = measure, size
+        self._sounds: OrderedDict[bytes, dict[str, tuple[float, np.ndarray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
+        """Descriptors `names` (default: all registered) of `audio`."""
+        wanted = descriptor_names() if names is None else list(names)
+        sound = np.ascontiguousarray(audio)
+        key = (
+            hashlib.blake2b(sound.tobytes(), digest_size=16).digest()
+            + repr((sound.shape, sound.dtype.str)).encode()
+        )
+        with self._lock:
+            known = dict(self._sounds.get(key, {}))
+        missing = [name for name in wanted if name not in known]
+        if missing:
+            found = self._measure(audio, missing)
+            known.update({n: (found.value(n), found.curve(n)) for n in missing})
+            with self._lock:
+                self._sounds.setdefault(key, {}).update(known)
+                self._sounds.move_to_end(key)
+                while len(self._sounds) > self._size:
+                    self._sounds.popitem(last=False)
+        clip = np.array([known[n][0] for n in wanted], np.float32)
+        curves = np.stack([known[n][1] for n in wanted]) if wanted else np.empty((0, 0), np.float32)
+        return DescriptorValues(names=wanted, clip=clip, curves=curves)
