@@ -11,7 +11,7 @@ import torch
 
 from timbrespace.engine.addresses import ADDRESSES, AddressError, osc_help, parse_message
 from timbrespace.engine.params import Glide
-from timbrespace.engine.runner import BlockRing, RecentLongest
+from timbrespace.engine.runner import BlockRing, RecentLongest, clock_time
 from timbrespace.engine.voices import midi_to_hz, velocity_gain
 from timbrespace.live import (
     Curve,
@@ -146,3 +146,15 @@ def test_midi_and_velocity_mapping() -> None:
     assert abs(midi_to_hz(60.5) / midi_to_hz(60) - 2 ** (1 / 24)) < 1e-12
     assert velocity_gain(127) == 1.0 and velocity_gain(0) == 0.0
     assert abs(20 * math.log10(velocity_gain(64)) + 11.9) < 0.1
+
+
+def test_a_late_callback_keeps_the_clock_schedule() -> None:
+    """A sound card's callbacks come on an absolute schedule (period 10): one 7 late is still
+    due at its slot, so the next block is due 3 after it, not 10; a pull more than a period
+    late, or one early, restarts the schedule from itself."""
+    assert clock_time(None, 100.0, 10.0) == 100.0
+    assert clock_time(100.0, 110.5, 10.0) == 110.0
+    assert clock_time(100.0, 117.0, 10.0) == 110.0
+    assert clock_time(110.0, 120.0, 10.0) == 120.0
+    assert clock_time(100.0, 121.0, 10.0) == 121.0  # a stall: the device restarted
+    assert clock_time(100.0, 108.0, 10.0) == 108.0  # early: the device's clock runs faster

@@ -23,7 +23,7 @@ import numpy as np
 from timbrespace import runtime
 from timbrespace.engine.core import Engine
 
-__all__ = ["BlockRing", "RecentLongest", "Runner", "raise_priority"]
+__all__ = ["BlockRing", "RecentLongest", "Runner", "clock_time", "raise_priority"]
 
 SAFETY_SECONDS = 0.002
 """Extra head start of a just-in-time render (s), for thread wake-up jitter."""
@@ -133,6 +133,20 @@ class RecentLongest:
         return durations[rank - 1] if len(durations) >= rank else 0.0
 
 
+def clock_time(previous: float | None, now: float, period: float) -> float:
+    """When a pull made at `now` (s) was due on the backend's clock, the one before it due at
+    `previous` (None: the first): a sound card calls on an absolute schedule, so a callback
+    that woke late is followed by one that comes early. A pull later than one `period` after
+    its slot, or earlier than its slot, starts the schedule again from `now` (a device stall,
+    or a clock running apart from this one). Without it the next block was rendered for a
+    period after the late pull, and the early pull after it found none (the null clock, 5 of
+    1250 blocks under an OSC flood)."""
+    if previous is None:
+        return now
+    slot = previous + period
+    return slot if slot <= now <= slot + period else now
+
+
 class Runner:
     """Runs `engine` on a worker thread for a clock-driven backend (device or null): the
     backend calls `pull(out, input)` once per block from its audio thread."""
@@ -152,6 +166,8 @@ class Runner:
         self.worker_threads: int | None = None
         self.worker_priority = False
         self._due = time.perf_counter()
+        self._scheduled: float | None = None
+        """When the latest pull was due on the backend's clock (`clock_time`), once pulled."""
         self._pulled = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -179,7 +195,8 @@ class Runner:
         else:
             self.played_at[index] = now
             self.played_at.pop(index - 4096, None)
-        self._due = now + self.period
+        self._scheduled = clock_time(self._scheduled, now, self.period)
+        self._due = self._scheduled + self.period
         self._pulled.set()
 
     # ---- worker ------------------------------------------------------------------------------
@@ -210,15 +227,17 @@ class Runner:
         period or 1.5 × the slowest render so far (+ `SAFETY_SECONDS`) if longer (the first
         renders of a thread are its slowest: without it a model whose block takes most of the
         period missed its first pulls), then `LEAD_MARGIN` × the third-longest render (wake-up
-        included) of the last `LEAD_MEMORY_SECONDS` + `SAFETY_SECONDS`: slow blocks (another
-        process or thread taking the cores) widen the margin at once, one outlier does not, and
+        included) of the last `LEAD_MEMORY_SECONDS`, or the longest if longer, + `SAFETY_SECONDS`:
+        slow blocks (another process or thread taking the cores) widen the margin at once, and
         it narrows again when they leave the window; never under `MIN_LEAD_SECONDS` or half a
-        period. A lead over one period means rendering that many blocks ahead."""
+        period. (With the third-longest alone, a render as long as the longest of a flood's
+        first seconds came again and missed its pull: 1 block in 1250, 2 runs in 3.) A lead over one period means rendering that many blocks ahead."""
         if len(self.render_seconds) < 16:  # warming up: as long as the slowest so far allows
             slowest = max(self.render_seconds, default=0.0)
             return max(self.period, 1.5 * slowest + SAFETY_SECONDS)
         floor = min(self.period / 2, MIN_LEAD_SECONDS)
-        return max(floor, LEAD_MARGIN * self.recent.longest(3) + SAFETY_SECONDS)
+        slow = max(LEAD_MARGIN * self.recent.longest(3), self.recent.longest(1))
+        return max(floor, slow + SAFETY_SECONDS)
 
     def _work(self) -> None:
         self.worker_threads = runtime.use_threads("realtime")

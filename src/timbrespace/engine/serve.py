@@ -108,6 +108,7 @@ def serve(
     if commands:
         load_commands(engine, commands)
     server = midi_in = None
+    runner = None if backend == "file" else Runner(engine)
     if midi is not None:
         if not engine.capabilities["pitch"]:
             raise TimbrespaceError(
@@ -119,7 +120,9 @@ def serve(
         midi_in = MidiInput(engine, midi)
         announce(f"MIDI from {midi_in.name}")
     if port is not None:
-        server = OscServer(engine, host=host, port=port)
+        # the server steps aside while a block renders (`Runner.idle`)
+        idle = None if runner is None else runner.idle
+        server = OscServer(engine, host=host, port=port, yield_to=idle)
         server.start()
         announce(f"OSC on {server.host}:{server.port} (send /info for the controls)")
     try:
@@ -134,12 +137,14 @@ def serve(
                 f"({stats.real_time_factor:.1f}× real time)"
             )
         elif backend == "null":
-            null = NullBackend(Runner(engine))
+            assert runner is not None
+            null = NullBackend(runner)
             null.run(seconds if seconds is not None else 10.0)
             announce(f"null backend: {null.runner.pulls} blocks, {null.runner.missed} missed")
         else:
             announce(f"playing {space.bundle.path} on the audio device; Ctrl-C stops")
-            run_device(Runner(engine), device=device, stop=stop)
+            assert runner is not None
+            run_device(runner, device=device, stop=stop)
     finally:
         if midi_in is not None:
             midi_in.close()
