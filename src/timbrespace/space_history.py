@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,30 @@ HISTORY_MOVES = 64
 Key = tuple[object, ...]
 
 
+class Recent(OrderedDict[Hashable, Any]):
+    """The `size` latest entries by key: `get` and `put` make an entry the latest; the lock
+    (`lock`) is the caller's to hold."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Store `value` as the latest entry, forget the oldest past `size`; returns `value`."""
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
 @dataclass
 class _Start:
     measured: torch.Tensor | None = None
@@ -56,8 +80,8 @@ class LoopHistory:
     (batch 1) only; thread-safe."""
 
     def __init__(self) -> None:
-        self._starts: OrderedDict[Key, _Start] = OrderedDict()
-        self._lock = threading.Lock()
+        self._starts = Recent(HISTORY_STARTS)
+        self._lock = self._starts.lock
         self._slope: Slope | None = None
 
     def slopes(
@@ -83,11 +107,8 @@ class LoopHistory:
 
     def _entry(self, key: Key) -> _Start:
         """The entry of `key`, made the latest (called with the lock held)."""
-        entry = self._starts.setdefault(key, _Start())
-        self._starts.move_to_end(key)
-        while len(self._starts) > HISTORY_STARTS:
-            self._starts.popitem(last=False)
-        return entry
+        entry = self._starts.get(key)
+        return self._starts.put(key, _Start()) if entry is None else entry
 
     def start(self, key: Key) -> torch.Tensor | None:
         """The start sound's remembered measurement `[1, controls]`, or None."""
@@ -131,20 +152,16 @@ class LoopHistory:
 def remembered_slopes(slope: Slope, size: int = HISTORY_STARTS) -> Slope:
     """`slope` answering again from memory for the `size` latest (latent, control names) it was
     asked (the decoder and its gradients are deterministic); thread-safe."""
-    answers: OrderedDict[Key, Any] = OrderedDict()
-    lock = threading.Lock()
+    answers = Recent(size)
 
     def remembered(z: torch.Tensor, controls: Sequence[Control]) -> Any:
         key = LoopHistory.key(z, controls, ())
-        with lock:
-            if key in answers:
-                answers.move_to_end(key)
-                return answers[key]
-        found = slope(z, controls)
-        with lock:
-            answers[key] = found
-            while len(answers) > size:
-                answers.popitem(last=False)
+        with answers.lock:
+            found = answers.get(key)
+        if found is None:
+            found = slope(z, controls)
+            with answers.lock:
+                answers.put(key, found)
         return found
 
     return remembered
@@ -160,9 +177,9 @@ class MeasureMemo:
         measure: Callable[[np.ndarray, Sequence[str]], DescriptorValues],
         size: int = HISTORY_STARTS,
     ) -> None:
-        self._measure, self._size = measure, size
-        self._sounds: OrderedDict[bytes, dict[str, tuple[float, np.ndarray]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._measure = measure
+        self._sounds = Recent(size)
+        """Per sound (by content): descriptor name → (clip value, curve)."""
 
     def __call__(self, audio: np.ndarray, names: Sequence[str] | None = None) -> DescriptorValues:
         """Descriptors `names` (default: all registered) of `audio`."""
@@ -172,17 +189,14 @@ class MeasureMemo:
             hashlib.blake2b(sound.tobytes(), digest_size=16).digest()
             + repr((sound.shape, sound.dtype.str)).encode()
         )
-        with self._lock:
+        with self._sounds.lock:
             known = dict(self._sounds.get(key, {}))
         missing = [name for name in wanted if name not in known]
         if missing:
             found = self._measure(audio, missing)
             known.update({n: (found.value(n), found.curve(n)) for n in missing})
-            with self._lock:
-                self._sounds.setdefault(key, {}).update(known)
-                self._sounds.move_to_end(key)
-                while len(self._sounds) > self._size:
-                    self._sounds.popitem(last=False)
+            with self._sounds.lock:
+                self._sounds.put(key, {**self._sounds.get(key, {}), **known})
         clip = np.array([known[n][0] for n in wanted], np.float32)
         curves = np.stack([known[n][1] for n in wanted]) if wanted else np.empty((0, 0), np.float32)
         return DescriptorValues(names=wanted, clip=clip, curves=curves)

@@ -231,7 +231,8 @@ class Runner:
         slow blocks (another process or thread taking the cores) widen the margin at once, and
         it narrows again when they leave the window; never under `MIN_LEAD_SECONDS` or half a
         period. (With the third-longest alone, a render as long as the longest of a flood's
-        first seconds came again and missed its pull: 1 block in 1250, 2 runs in 3.) A lead over one period means rendering that many blocks ahead."""
+        first seconds came again and missed its pull: 1 block in 1250, 2 runs in 3.) A lead
+        over one period means rendering that many blocks ahead."""
         if len(self.render_seconds) < 16:  # warming up: as long as the slowest so far allows
             slowest = max(self.render_seconds, default=0.0)
             return max(self.period, 1.5 * slowest + SAFETY_SECONDS)
