@@ -3,8 +3,9 @@
 For each family (the `small` presets with random weights, saved as bundles, or trained bundles
 given with `--stream-bundle` / `--ddsp-bundle`) the bundle is exported both ways (each export
 verified against the bundle by `timbrespace.export`), then consecutive blocks of a 44.1 kHz
-test signal of 2048, 512 and 128 samples run through: eager `forward_block` (what the engine
-runs), the nn~ file's `forward`, and ONNX Runtime with its state fed back. Per path: real-time
+test signal of 2048, 512 and 128 samples run through three paths, taking turns for `--rounds`
+passes: eager `forward_block` (what the engine runs), the nn~ file's `forward`, and ONNX
+Runtime with its state fed back. Per path: real-time
 factor (audio seconds / wall seconds), per-block p50 / p95 in ms against the deadline, share of
 blocks over it. One thread for all three (`realtime` policy; ONNX Runtime: one intra-op thread).
 A ddsp export records one block length, so it is exported once per block size (`--block`), as
@@ -60,23 +61,33 @@ def eager_step(space: LatentSpace) -> Step:
     return run
 
 
-def time_path(make: Callable[[], Step], audio: torch.Tensor, block: int, rate: int) -> dict:
-    """Per-block times of a fresh runner over `audio` in blocks of `block` (after 10 blocks of
-    warm-up), with the real-time factor and the blocks over their deadline."""
-    run = make()
+def time_paths(
+    makes: dict[str, Callable[[], Step]], audio: torch.Tensor, block: int, rate: int, rounds: int
+) -> dict[str, dict]:
+    """Per-block times of fresh runners over `audio` in blocks of `block`, the paths taking
+    turns for `rounds` passes (a busy second of the machine then falls on every path, not on
+    one), after 10 blocks of warm-up each: real-time factor and the blocks over their deadline."""
+    runs = {name: make() for name, make in makes.items()}
     count = audio.shape[-1] // block
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in runs}
     with torch.inference_mode():
-        for index in range(10 + count):
-            start = (index % count) * block
-            began = time.perf_counter()
-            run(audio[..., start : start + block])
-            if index >= 10:
-                times.append(time.perf_counter() - began)
-    seconds = np.array(times)
+        for run in runs.values():
+            for index in range(10):
+                run(audio[..., index * block : (index + 1) * block])
+        for _ in range(rounds):
+            for name, run in runs.items():
+                for index in range(count):
+                    piece = audio[..., index * block : (index + 1) * block]
+                    began = time.perf_counter()
+                    run(piece)
+                    times[name].append(time.perf_counter() - began)
     deadline = block / rate
+    return {name: _timing(np.array(seconds), deadline) for name, seconds in times.items()}
+
+
+def _timing(seconds: np.ndarray, deadline: float) -> dict:
     return {
-        "real_time_factor": round(float(count * deadline / seconds.sum()), 2),
+        "real_time_factor": round(float(seconds.size * deadline / seconds.sum()), 2),
         "block_ms_p50": round(1000 * float(np.percentile(seconds, 50)), 3),
         "block_ms_p95": round(1000 * float(np.percentile(seconds, 95)), 3),
         "deadline_ms": round(1000 * deadline, 3),
@@ -96,7 +107,7 @@ def export_pair(space: LatentSpace, folder: Path, block: int) -> tuple[Path, Pat
     return scripted, onnx_file, differences
 
 
-def measure(bundle: Path, folder: Path, seconds: float, threads: int) -> dict:
+def measure(bundle: Path, folder: Path, seconds: float, threads: int, rounds: int) -> dict:
     """Eager, TorchScript and ONNX Runtime at each block size; a fixed-block family is exported
     once per block size (its files record one block length), the others once."""
     space = LatentSpace.open(bundle)
@@ -115,7 +126,7 @@ def measure(bundle: Path, folder: Path, seconds: float, threads: int) -> dict:
             "torchscript": lambda path=scripted: torch.jit.load(str(path)).forward,
             "onnxruntime": lambda path=onnx_file, m=model: onnx_runner(path, m, threads),
         }
-        timed: dict = {name: time_path(make, audio, block, rate) for name, make in paths.items()}
+        timed: dict = time_paths(paths, audio, block, rate, rounds)
         timed["onnxruntime_over_eager"] = round(
             timed["onnxruntime"]["real_time_factor"] / timed["eager"]["real_time_factor"], 2
         )
@@ -132,6 +143,7 @@ def main() -> None:
     parser.add_argument("--families", default="stream,ddsp")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3, help="passes, the paths in turns")
     args = parser.parse_args()
     threads = runtime.use_threads("realtime", args.threads)
     import onnxruntime
@@ -144,7 +156,7 @@ def main() -> None:
         for family in args.families.split(","):
             bundle = Path(given[family]) if given[family] else random_bundle(family, folder)
             load_bundle(bundle)  # a one-line error for a bad path before anything else
-            results[family] = measure(bundle, folder, args.seconds, threads)
+            results[family] = measure(bundle, folder, args.seconds, threads, args.rounds)
             results[family]["bundle"] = str(given[family] or "small preset, random weights")
     print(json.dumps(results, indent=2))
 

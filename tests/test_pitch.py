@@ -14,6 +14,7 @@ from timbrespace.audio.pitch import (
     causal_frames,
     hold_voiced,
     loudness_frames,
+    window_products,
     yin_frames,
 )
 
@@ -71,6 +72,29 @@ def test_yin_agrees_with_librosa_on_a_real_melody(melody_cache):
     cents = np.abs(1200 * np.log2(ours[:count][both] / reference[:count][both]))
     assert np.median(cents) < 10
     assert np.mean(cents < 50) > 0.95
+
+
+def test_the_export_products_agree_with_the_fft_and_give_the_same_f0(monkeypatch):
+    """The ONNX graph sums the window products by convolution in float32 (ONNX Runtime's DFT
+    took half a 2048-sample ddsp block); the period is still refined from float64 sums, so
+    the f0 a synth's phase accumulates is bit-identical."""
+    settings = PitchSettings(44100, 128)
+    rng = np.random.default_rng(0)
+    sound = _tone(196.0, 44100)
+    sound = sound + torch.from_numpy(rng.normal(0, 0.01, 22050)).float()
+    frames, (f0, confidence) = _track(sound, settings)
+    y = frames[0, :, -settings.yin_length :].double()
+    by_fft = window_products(y, settings.max_period, settings.yin_fft)
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    direct = window_products(y, settings.max_period, settings.yin_fft)
+    assert (
+        direct.shape == by_fft.shape == (y.shape[0], settings.yin_length - settings.max_period + 1)
+    )
+    assert float((direct - by_fft).abs().max() / by_fft.abs().max()) < 2e-6
+    f0_direct, confidence_direct = yin_frames(frames, settings)
+    assert torch.equal(f0_direct, f0)
+    assert float((confidence_direct - confidence).abs().max()) < 1e-5
+    assert abs(1200 * math.log2(float(f0[0, -5]) / 196.0)) < 3.0
 
 
 def test_noise_and_silence_have_low_confidence():

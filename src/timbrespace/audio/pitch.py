@@ -116,29 +116,49 @@ def yin_frames(frames: torch.Tensor, settings: PitchSettings) -> tuple[torch.Ten
     confidence."""
     length, lags, window = settings.yin_length, settings.max_period + 2, settings.max_period
     shape = frames.shape[:-1]
-    # float64: a trough's depth then does not depend on the FFT library (ONNX Runtime's)
+    # float64: f0 (which a synth phase accumulates) does not depend on the runtime
     y = frames[..., frames.shape[-1] - length :].reshape(-1, length).double()
-    n_fft = settings.yin_fft
-    recent = y[:, length - window :]
-    # c[s] = Σ_j recent[j]·y[j + s]; the lag-τ product of the window is c[length − window − τ]
-    crossed = torch.fft.irfft(
-        torch.fft.rfft(recent, n=n_fft, dim=-1).conj() * torch.fft.rfft(y, n=n_fft, dim=-1),
-        n=n_fft,
-        dim=-1,
-    )
+    crossed = window_products(y, window, settings.yin_fft)
     taus = torch.arange(lags, device=y.device)
     correlation = crossed[:, length - window - taus]
     square_sums = torch.nn.functional.pad(torch.cumsum(y.square(), dim=-1), (1, 0))
     ends = length - taus  # the window delayed by τ covers [ends − window, ends)
     energy = square_sums[:, ends] - square_sums[:, ends - window]
-    f0, confidence = _yin_period(energy, correlation, settings, shape)
-    return f0.to(frames.dtype), confidence.to(frames.dtype)
+    period, confidence = _yin_trough(energy, correlation, settings)
+    before, at, after = _differences_at(y, energy, window, period).unbind(-1)
+    curvature = before - 2 * at + after
+    shift = torch.where(
+        curvature > 0, 0.5 * (before - after) / curvature.clamp_min(1e-30), torch.zeros_like(at)
+    )
+    f0 = settings.sample_rate / (period.to(y.dtype) + shift.clamp(-1.0, 1.0))
+    return f0.reshape(shape).to(frames.dtype), confidence.reshape(shape).to(frames.dtype)
 
 
-def _yin_period(
-    energy: torch.Tensor, correlation: torch.Tensor, settings: PitchSettings, shape: torch.Size
+def window_products(y: torch.Tensor, window: int, n_fft: int) -> torch.Tensor:
+    """`c[:, s] = Σ_j recent[j]·y[j + s]` for `s` in `0 … length − window` of float64 frames
+    `y` `[frames, length]`, `recent` their newest `window` samples (the lag-τ product of the
+    window is `c[length − window − τ]`). By FFT (size `n_fft`); in an ONNX export by a
+    grouped float32 convolution, since ONNX Runtime's DFT took half a 2048-sample ddsp block
+    (frames of float32 audio: the products are exact, the sums within ~4e-7 of the largest)."""
+    length = y.shape[-1]
+    recent = y[:, length - window :]
+    if torch.onnx.is_in_onnx_export():
+        single = y.float()
+        kernels = single[:, None, length - window :]
+        return torch.nn.functional.conv1d(single[None], kernels, groups=y.shape[0])[0].double()
+    crossed = torch.fft.irfft(
+        torch.fft.rfft(recent, n=n_fft, dim=-1).conj() * torch.fft.rfft(y, n=n_fft, dim=-1),
+        n=n_fft,
+        dim=-1,
+    )
+    return crossed[:, : length - window + 1]
+
+
+def _yin_trough(
+    energy: torch.Tensor, correlation: torch.Tensor, settings: PitchSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """YIN's steps 2–5 from the window energies and products `[frames, lags]`."""
+    """YIN's steps 2–4 from the window energies and products `[frames, lags]`: the period
+    (integer lag `[frames]`) and the confidence `[frames]`."""
     count, lags = correlation.shape
     difference = (energy[:, :1] + energy - 2 * correlation).clamp_min(0.0)
     difference[:, 0] = 0.0
@@ -155,15 +175,25 @@ def _yin_period(
     best = torch.argmin(search, dim=-1)
     rows = torch.arange(count, device=difference.device)
     period = low + torch.where(candidates[rows, first], first, best)
-    before, at, after = (difference[rows, period + k] for k in (-1, 0, 1))
-    curvature = before - 2 * at + after
-    shift = torch.where(
-        curvature > 0, 0.5 * (before - after) / curvature.clamp_min(1e-30), torch.zeros_like(at)
+    return period, (1.0 - search[rows, best]).clamp(0.0, 1.0)
+
+
+def _differences_at(
+    y: torch.Tensor, energy: torch.Tensor, window: int, period: torch.Tensor
+) -> torch.Tensor:
+    """YIN's difference at lags `period − 1, period, period + 1` `[frames, 3]`, summed
+    directly in float64: the parabola (and so f0, which a synth's phase accumulates) is then
+    the same whichever way the trough was found."""
+    length = y.shape[-1]
+    taus = period[:, None] + torch.arange(-1, 2, device=y.device)
+    # the window delayed by period + 1, period, period − 1 starts at `first` + 0, 1, 2
+    first = length - window - period[:, None] - 1
+    span = y.gather(-1, first + torch.arange(window + 2, device=y.device))
+    recent = y[:, length - window :]
+    products = torch.stack(
+        [(span[:, 2 - k : 2 - k + window] * recent).sum(dim=-1) for k in range(3)], dim=-1
     )
-    refined = period.to(difference.dtype) + shift.clamp(-1.0, 1.0)
-    confidence = (1.0 - search[rows, best]).clamp(0.0, 1.0)
-    f0 = settings.sample_rate / refined
-    return f0.reshape(shape), confidence.reshape(shape)
+    return (energy[:, :1] + energy.gather(-1, taus) - 2 * products).clamp_min(0.0)
 
 
 def causal_frames(
