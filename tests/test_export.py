@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from timbrespace import inference
+from timbrespace.bundle import save_bundle
 from timbrespace.cli import main
 from timbrespace.export import ExportError, export_bundle
 from timbrespace.export.neutone import NeutoneUnavailable
@@ -297,15 +298,27 @@ OLD_TORCH = "TIMBRESPACE_OLD_TORCH_PYTHON"
 
 
 @pytest.mark.slow
-def test_an_nn_tilde_export_loads_in_an_older_torch(nn_tilde_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("family", ["stream", "ddsp"])
+def test_an_nn_tilde_export_loads_in_an_older_torch(
+    family: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """nn~ 1.6 links torch 2.5: with a Python that has it (`$TIMBRESPACE_OLD_TORCH_PYTHON`),
-    the file loads there and streams the same output."""
+    the file loads there and streams the same output (ddsp: a `tiny` model with random
+    weights, recorded at 2048-sample blocks)."""
     import os
     import subprocess
 
     python = os.environ.get(OLD_TORCH)
     if not python:
         pytest.skip(f"set {OLD_TORCH} to a Python with torch 2.5 (nn~ 1.6's) to run this check")
+    if family == "stream":
+        nn_tilde_file = request.getfixturevalue("nn_tilde_file")
+    else:
+        torch.manual_seed(0)
+        model = build_model("ddsp", resolve_config("ddsp", "tiny")).eval()
+        space = LatentSpace.open(save_bundle(tmp_path / "ddsp", model, "ddsp"))
+        nn_tilde_file = tmp_path / "ddsp.ts"
+        export_bundle(space, "nn_tilde", nn_tilde_file, block=2048)
     sound = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 1, 8192))).float() * 0.1
     np.save(tmp_path / "in.npy", sound.numpy())
     with torch.inference_mode():
