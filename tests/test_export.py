@@ -7,6 +7,7 @@ and leave nothing behind."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,40 @@ def test_an_nn_tilde_attribute_moves_the_sound_as_the_engine_does(
     assert (released - untouched).abs().max() <= 1e-4
 
 
+def test_a_neutone_export_streams_as_the_bundle_and_a_knob_moves_it(
+    stream_space, melody, tmp_path: Path
+) -> None:
+    """Where neutone-sdk imports (it needs torchaudio: not with torch 2.13 here; checked in a
+    torch 2.5.1 venv), the saved model, called as a DAW calls it, streams the bundle's output,
+    and a knob holds its control as the engine's open-loop move does."""
+    try:
+        report = export_bundle(stream_space, "neutone", tmp_path / "m.nm", controls=["brightness"])
+    except NeutoneUnavailable as error:
+        pytest.skip(f"neutone-sdk does not import with this torch: {error}")
+    from neutone_sdk import constants
+
+    assert report.description["block_sizes"]["verified"] == [128, 512, 2048]
+    assert max(report.description["max_difference"].values()) <= 1e-4
+    low, high = report.description["controls"][0]["range"]
+    knob = math.log(1500.0 / low) / math.log(high / low)  # Hz knobs are geometric
+    block, model = 512, stream_space.model
+    module = torch.jit.load(str(tmp_path / "m.nm"))
+    module.set_daw_sample_rate_and_buffer_size(model.sample_rate, block)
+    params = torch.zeros(constants.MAX_N_PARAMS, block)
+    params[0] = knob
+
+    def host(piece: torch.Tensor) -> torch.Tensor:
+        return module.forward(piece[0], params)[None].clone()
+
+    got = streamed(host, melody, block, model.delay_samples)
+    padded = torch.nn.functional.pad(melody, (0, -melody.shape[-1] % block))
+    moved = stream_space.move(model.encode(padded), {"brightness": 1500.0}, closed_loop=False)
+    expected = model.decode(moved.z_new.float())[..., : melody.shape[-1]].clamp(-1, 1)
+    untouched = inference.stream(model, melody, block)
+    assert (got - untouched).abs().max() > 0.05, "the knob must change the sound"
+    assert (got - expected).abs().max() <= 1e-3
+
+
 @pytest.mark.slow
 def test_export_refusals_are_one_line_and_leave_nothing(
     stream_space, demo_run: Path, tmp_path: Path, capsys
@@ -235,7 +270,9 @@ def test_export_refusals_are_one_line_and_leave_nothing(
     except NeutoneUnavailable as error:
         assert "\n" not in str(error) and "neutone-sdk" in str(error)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] + (
-        ["model.nm", "model.nm.json"] if (tmp_path / "model.nm").exists() else []
+        ["model.nm", "model.nm.json", "model.nm.neutone"]
+        if (tmp_path / "model.nm").exists()
+        else []
     )
     assert main(["export", str(demo_run), "--format", "onnx", "-o", str(tmp_path / "k.onnx")]) == 1
     assert capsys.readouterr().err.count("\n") == 1

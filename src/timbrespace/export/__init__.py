@@ -138,9 +138,17 @@ def export_bundle(
         write_onnx(model, path, verify=verify)
         extra = signature(model)
     else:
-        from timbrespace.export.neutone import write_neutone
+        from timbrespace.export.neutone import neutone_runner, write_neutone
+        from timbrespace.export.verify import check_blocks
 
-        extra = write_neutone(space, model, path)
+        def verify(tmp: Path) -> None:
+            measured.update(
+                check_blocks(
+                    space, model, lambda: neutone_runner(tmp, model.sample_rate), batch=False
+                )
+            )
+
+        extra = write_neutone(space, model, path, verify)
     description = {
         **model.describe(),
         "block_sizes": {
