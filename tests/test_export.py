@@ -193,6 +193,18 @@ def test_nn_tilde_and_onnx_exports_reproduce_the_bundles_stream(
         assert (runtime - reference).abs().max() <= 1e-4, block
 
 
+def _held_and_untouched(
+    space: LatentSpace, melody: torch.Tensor, block: int, brightness: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The melody decoded with its brightness held by the engine's open-loop move, and the
+    bundle's plain stream of it (blocks of `block`)."""
+    model = space.model
+    padded = torch.nn.functional.pad(melody, (0, -melody.shape[-1] % block))
+    moved = space.move(model.encode(padded), {"brightness": brightness}, closed_loop=False)
+    expected = model.decode(moved.z_new.float())[..., : melody.shape[-1]].clamp(-1, 1)
+    return expected, inference.stream(model, melody, block)
+
+
 @pytest.mark.slow
 def test_an_nn_tilde_attribute_moves_the_sound_as_the_engine_does(
     nn_tilde_file: Path, stream_space, melody
@@ -202,10 +214,7 @@ def test_an_nn_tilde_attribute_moves_the_sound_as_the_engine_does(
     module.set_brightness(1500.0)
     block, model = 512, stream_space.model
     got = streamed(module.forward, melody, block, model.delay_samples)
-    padded = torch.nn.functional.pad(melody, (0, -melody.shape[-1] % block))
-    moved = stream_space.move(model.encode(padded), {"brightness": 1500.0}, closed_loop=False)
-    expected = model.decode(moved.z_new.float())[..., : melody.shape[-1]].clamp(-1, 1)
-    untouched = inference.stream(model, melody, block)
+    expected, untouched = _held_and_untouched(stream_space, melody, block, 1500.0)
     assert (got - untouched).abs().max() > 0.05, "the attribute must change the sound"
     assert (got - expected).abs().max() <= 1e-3
     module.set_brightness(0.0)
@@ -241,10 +250,7 @@ def test_a_neutone_export_streams_as_the_bundle_and_a_knob_moves_it(
         return module.forward(piece[0], params)[None].clone()
 
     got = streamed(host, melody, block, model.delay_samples)
-    padded = torch.nn.functional.pad(melody, (0, -melody.shape[-1] % block))
-    moved = stream_space.move(model.encode(padded), {"brightness": 1500.0}, closed_loop=False)
-    expected = model.decode(moved.z_new.float())[..., : melody.shape[-1]].clamp(-1, 1)
-    untouched = inference.stream(model, melody, block)
+    expected, untouched = _held_and_untouched(stream_space, melody, block, 1500.0)
     assert (got - untouched).abs().max() > 0.05, "the knob must change the sound"
     assert (got - expected).abs().max() <= 1e-3
 
