@@ -85,4 +85,5 @@ if __name__ == "__main__":
         float(sys.argv[3]),
         float(sys.argv[4]),
     )
+    time.sleep(float(sys.argv[5]) if len(sys.argv) > 5 else 0.0)
     print(json.dumps(flood(host, port, seconds, rate)))
