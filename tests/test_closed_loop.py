@@ -101,6 +101,25 @@ def test_settle_keeps_the_best_iterate_when_the_budget_ends() -> None:
     assert float(result.measured[0, 0]) > math.tanh(0.0)
 
 
+def test_a_sweep_step_keeps_a_render_made_for_another_step() -> None:
+    """The steps of a sweep share their start, so a render made for one is a candidate for
+    all: with one render each, two steps whose start targets are each other's requests both
+    reach them; without `shared_start` (different starts) neither does."""
+    requests, starts = torch.tensor([[1.0], [2.0]]), torch.tensor([[2.0], [1.0]])
+
+    def run(shared: bool):
+        return settle(
+            place, lambda z: z[..., 0], requests, starts, torch.tensor([0.05]),
+            max_renders=1, shared_start=shared,
+        )  # fmt: skip
+
+    pooled, alone = run(True), run(False)
+    assert torch.equal(pooled.measured, requests) and bool(pooled.reached.all())
+    assert torch.equal(pooled.latent_targets, requests)
+    assert torch.equal(pooled.z[:, 0, 0], requests[:, 0].to(pooled.z.dtype))
+    assert torch.equal(alone.measured, starts) and not bool(alone.reached.any())
+
+
 def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
     """The first render measures 1.0 off; every later one fails to measure (NaN, like an
     unvoiced pitch): the first iterate is kept, reported unreached, and the loop stops after

@@ -109,6 +109,7 @@ def closed_loop_move(
     max_renders: int = MAX_RENDERS,
     aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]] | None = None,
     warm: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
+    shared_start: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
 
@@ -120,7 +121,8 @@ def closed_loop_move(
     loop follows the decoder's gradients (`aimed_item`), or None; warm: requests `[batch,
     controls]` → the latent targets earlier moves from this start predict for them
     (`LoopHistory.predict`: NaN where none), or None: the secant loop's first render.
-    Returns (z_new, requests, measured `[batch, controls]`, renders)."""
+    shared_start: every item starts from the same latent (a sweep): the secant loop gives each
+    the best render made for any (`closed_loop.pooled_best`). Returns (z_new, requests, measured `[batch, controls]`, renders)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
     frame_targets = torch.cat([open_targets.double(), current[:, len(chosen) :]], dim=1)
@@ -187,6 +189,7 @@ def closed_loop_move(
             weights=weights,
             max_offset=max_offset,
             origin=None if known is None else (now, known),
+            shared_start=shared_start,
         )
 
     aimed = everything if aim is None else aim(z, everything)
@@ -341,6 +344,7 @@ def settle_sweep(
         start=start,
         measurable=memo.measurable(everything),
         aim=None if memo.slope is None else partial(localized, memo.slope),
+        shared_start=True,
     )
     unreached = [
         bool(loop_warnings(everything, requests[i : i + 1], measured[i : i + 1], len(locked))[0])

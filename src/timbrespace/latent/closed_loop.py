@@ -120,6 +120,7 @@ def settle(
     weights: torch.Tensor | None = None,
     max_offset: torch.Tensor | None = None,
     origin: tuple[torch.Tensor, torch.Tensor] | None = None,
+    shared_start: bool = False,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -133,7 +134,9 @@ def settle(
     judging it reached (default 1; a lock weighted 0.2 is held within 5 tolerances); max_offset `[controls]`: how
     far in all a latent target may move from its start (default unbounded); origin: the latent
     targets and measurements `[batch, controls]` of the sound the move starts from, when it was
-    measured: the first correction then uses a measured slope, not 1.
+    measured: the first correction then uses a measured slope, not 1. shared_start: every
+    batch item places its targets from the same start (a sweep's steps), so every render is a
+    candidate for every item: each keeps the best of all (`pooled_best`).
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
@@ -157,9 +160,12 @@ def settle(
     best: LoopResult | None = None
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
     previous = None if origin is None else (origin[0].double(), origin[1].double())
+    pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for renders in range(1, max_renders + 1):
         z = place(targets)
         measured = measure(z).double()
+        if shared_start:
+            pool.append((z, targets.clone(), measured))
         error = requests - measured
         judged = torch.isfinite(error)
         reached, score = judge(requests, measured, tolerance, importance)
@@ -193,4 +199,37 @@ def settle(
             break  # every correction is spent (limits) or unmeasurable: a render would repeat
         targets = stepped
     assert best is not None
+    if shared_start and requests.shape[0] > 1:
+        pooled_best(best, best_score, pool, requests, tolerance, importance)
     return best
+
+
+def pooled_best(
+    best: LoopResult,
+    best_score: torch.Tensor,
+    pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    requests: torch.Tensor,
+    tolerance: torch.Tensor,
+    importance: torch.Tensor,
+) -> None:
+    """Give each item of `best` (in place) the best of every render in `pool` (z, latent
+    targets, measurements per render, each `[batch, …]`), judged against its own request: the
+    items of a sweep share their start, so a render made for one step may suit another
+    better (a step beyond what the decoder renders then gets the closest render, and the
+    sweep keeps its order)."""
+    z = torch.cat([item[0] for item in pool])
+    targets = torch.cat([item[1] for item in pool])
+    measured = torch.cat([item[2] for item in pool])
+    for row in range(requests.shape[0]):
+        asked, near, weights = (
+            values[row : row + 1].expand_as(measured)
+            for values in (requests, tolerance, importance)
+        )
+        reached, score = judge(asked, measured, near, weights)
+        chosen = int(torch.argmin(score))
+        if bool(score[chosen] < best_score[row]):
+            best.z[row] = z[chosen]
+            best.latent_targets[row] = targets[chosen]
+            best.measured[row] = measured[chosen]
+            best.reached[row] = reached[chosen]
+            best_score[row] = score[chosen]
