@@ -119,6 +119,19 @@ def test_a_sweep_step_keeps_a_render_made_for_another_step() -> None:
     assert torch.equal(pooled.z[:, 0, 0], requests[:, 0].to(pooled.z.dtype))
     assert torch.equal(alone.measured, starts) and not bool(alone.reached.any())
 
+    # a step none of whose renders measured (NaN: an unvoiced pitch) keeps its own render
+    # rather than another step's sound far from its request
+    def silent_above(z: torch.Tensor) -> torch.Tensor:
+        measured = z[..., 0].clone()
+        measured[measured > 5.0] = math.nan
+        return measured
+
+    far = settle(
+        place, silent_above, torch.tensor([[1.0], [9.0]]), torch.tensor([[1.0], [9.0]]),
+        torch.tensor([0.05]), max_renders=1, shared_start=True,
+    )  # fmt: skip
+    assert float(far.latent_targets[1, 0]) == 9.0 and math.isnan(float(far.measured[1, 0]))
+
 
 def test_a_failed_measurement_is_never_kept_over_a_measured_one() -> None:
     """The first render measures 1.0 off; every later one fails to measure (NaN, like an

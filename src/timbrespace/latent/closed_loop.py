@@ -216,7 +216,8 @@ def pooled_best(
     targets, measurements per render, each `[batch, …]`), judged against its own request: the
     items of a sweep share their start, so a render made for one step may suit another
     better (a step beyond what the decoder renders then gets the closest render, and the
-    sweep keeps its order)."""
+    sweep keeps its order). An item none of whose own renders measured keeps them unless a
+    render reaches its request."""
     z = torch.cat([item[0] for item in pool])
     targets = torch.cat([item[1] for item in pool])
     measured = torch.cat([item[2] for item in pool])
@@ -227,7 +228,10 @@ def pooled_best(
         )
         reached, score = judge(asked, measured, near, weights)
         chosen = int(torch.argmin(score))
-        if bool(score[chosen] < best_score[row]):
+        # an item its own renders could not measure (an unvoiced pitch) takes only a render
+        # that reaches its request, not another step's sound far from it
+        trusted = bool(torch.isfinite(best_score[row])) or bool(reached[chosen].all())
+        if trusted and bool(score[chosen] < best_score[row]):
             best.z[row] = z[chosen]
             best.latent_targets[row] = targets[chosen]
             best.measured[row] = measured[chosen]
