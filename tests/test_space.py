@@ -163,6 +163,18 @@ def test_cli_sweep_writes_sounds_contact_sheet_and_json(
     assert "STEPS must be between 2 and 256" in capsys.readouterr().err
 
 
+def test_the_contact_sheet_reads_values_as_the_cli_table_does() -> None:
+    """Times under a second in ms and pitches with their note, as `generate control` prints
+    them (the sheet read "0.0009424 s" next to the table's "0.942 ms")."""
+    from timbrespace.plots import _format
+
+    assert _format(0.0009424, "s", "attack_time") == "0.9424 ms"
+    assert _format(1.2, "s", "release_time") == "1.2 s"
+    assert _format(440.0, "Hz", "f0") == "440 Hz (A4)"
+    assert _format(3000.0, "Hz", "centroid") == "3000 Hz"
+    assert _format(float("nan"), "s") == "undefined"
+
+
 def test_cli_control_clamps_with_a_notice_or_extrapolates(
     analysed: Path, tmp_path: Path, capsys
 ) -> None:

@@ -28,7 +28,7 @@ from timbrespace.atomic import atomic_path  # noqa: E402
 from timbrespace.audio.descriptors import descriptor_scale, to_scale  # noqa: E402
 from timbrespace.latent.analysis_file import Analysis  # noqa: E402
 from timbrespace.latent.codebook import CodebookAnalysis  # noqa: E402
-from timbrespace.numbers import format_pitch  # noqa: E402
+from timbrespace.numbers import format_reading  # noqa: E402
 from timbrespace.space_results import SweepResult  # noqa: E402
 
 SCALE_LABELS = {"semitones": "semitones re 440 Hz", "log": "log"}
@@ -198,12 +198,11 @@ def plot_codebook(codebook: CodebookAnalysis, out: str | os.PathLike[str]) -> li
 
 
 def _format(value: float, unit: str, descriptor: str | None = None) -> str:
-    """A sweep value as people read it: pitch with its note name, else 4 digits and the unit."""
+    """A sweep value as the CLI's table reads it (`numbers.format_reading`): a pitch with its
+    note name, times under a second in ms."""
     if not math.isfinite(value):
         return "undefined"
-    if descriptor == "f0" and unit == "Hz":
-        return format_pitch(value)
-    return f"{value:.4g} {unit}".strip()
+    return format_reading(value, unit, pitch=descriptor == "f0" and unit == "Hz")
 
 
 def contact_sheet(
