@@ -122,7 +122,8 @@ def closed_loop_move(
     controls]` → the latent targets earlier moves from this start predict for them
     (`LoopHistory.predict`: NaN where none), or None: the secant loop's first render.
     shared_start: every item starts from the same latent (a sweep): the secant loop gives each
-    the best render made for any (`closed_loop.pooled_best`). Returns (z_new, requests, measured `[batch, controls]`, renders)."""
+    the best render made for any (`closed_loop.pooled_best`).
+    Returns (z_new, requests, measured `[batch, controls]`, renders)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
     frame_targets = torch.cat([open_targets.double(), current[:, len(chosen) :]], dim=1)
