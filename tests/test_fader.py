@@ -24,6 +24,7 @@ from timbrespace.models.fader import (
     label_conditions,
     sub_octave_logits,
 )
+from timbrespace.models.fader_spectrum import ConditionedSpectrum, hat_weights
 from timbrespace.models.fader_terms import fader_ramp, fader_terms, imq_kernel, mmd_imq
 from timbrespace.note_play import (
     Note,
@@ -92,6 +93,37 @@ def test_sub_octave_harmonics_sit_under_the_label_and_start_quiet() -> None:
     with torch.no_grad():
         legacy_base = legacy.decoder.controls(inputs).f0[:, 0].median(dim=1).values
     assert torch.allclose(legacy_base, label_hz, rtol=0.03), legacy_base
+
+
+def test_a_style_s_body_filter_lifts_the_partials_near_its_formant_at_any_pitch() -> None:
+    assert hat_weights(torch.tensor([0.0, 1.25, 9.0]), 3).tolist() == [
+        [1.0, 0.0, 0.0], [0.0, 0.75, 0.25], [0.0, 0.0, 1.0],
+    ]  # fmt: skip
+    spectrum = ConditionedSpectrum(conditions=4, n_harmonics=8, noise_bands=3, sample_rate=16000)
+    # decoder inputs: z, a style embedding (here one-hot), pitch code, velocity code
+    inputs = torch.tensor([[9.0, 1.0, 0.0, 0.0, 0.5], [9.0, 0.0, 1.0, 0.0, 0.5]])
+    base = torch.log2(torch.tensor([[240.0], [480.0]]) / 440.0)
+    assert float(spectrum(inputs, base).abs().max()) == 0.0  # starts without effect
+    formant = 15  # the anchor at 30 Hz · 2^(15 / 3) = 960 Hz
+    with torch.no_grad():
+        spectrum.body[formant, 0] = 1.0  # style 0's formant
+        spectrum.pattern[2, 1] = -1.0  # style 1 lacks its third harmonic
+        spectrum.noise[1, 3] = 0.5  # every style: noise band 1 up
+    offsets = spectrum(inputs, base)[:, 0]
+    harmonics = offsets[:, 2:10]
+    assert offsets[:, :2].abs().max() == 0.0  # the bend and level are left alone
+    # style 0 at 240 Hz: the 4th harmonic (960 Hz) is lifted most; style 1 (no formant) not at all
+    assert int(harmonics[0].argmax()) == 3
+    assert float(harmonics[0, 3]) == pytest.approx(8.0, abs=1e-4)  # GAIN × 1
+    assert harmonics[1].tolist() == pytest.approx([0.0, 0.0, -8.0, 0, 0, 0, 0, 0])
+    assert torch.allclose(offsets[:, 10:], torch.tensor([[0.0, 4.0, 0.0]] * 2))
+    # the same style an octave up: the formant stays at 960 Hz, now its 2nd harmonic
+    octave_up = spectrum(inputs[:1], base[:1] + 1.0)[0, 0, 2:10]
+    assert int(octave_up.argmax()) == 1
+    # a 0.5 / 0.5 mix is the mean of the two styles' offsets (in logits: dB)
+    mix = spectrum(0.5 * inputs[:1] + 0.5 * inputs[1:], base[:1])
+    either = spectrum(inputs, base[:1].expand(2, 1))
+    assert torch.allclose(mix[0], either.mean(dim=0))
 
 
 def test_style_mixes_sweeps_and_pitches_parse_as_a_musician_writes_them() -> None:

@@ -209,3 +209,25 @@ def test_two_process_ddp_on_cpu_writes_one_bundle(real_cache: Path, tmp_path: Pa
     meta = read_bundle_meta(run / "bundle")
     assert meta["training"]["steps"] == 30
     assert load_bundle(run / "bundle").model.latent_dim == meta["latent_dim"]
+
+
+def test_a_time_budget_decays_the_learning_rate_as_it_is_spent() -> None:
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    from timbrespace.train.task import cosine_factor, time_progress
+
+    assert [cosine_factor(p, 0.1) for p in (-1.0, 0.0, 0.5, 1.0, 3.0)] == pytest.approx(
+        [1.0, 1.0, 0.55, 0.1, 0.1]
+    )
+    timer = Timer(duration=timedelta(minutes=2))
+    timer.load_state_dict({"time_elapsed": {"train": 30.0}})  # a resumed run's earlier 30 s
+    asked: list[int] = []
+    strategy = SimpleNamespace(broadcast=lambda value, src: asked.append(src) or value)
+    trainer = SimpleNamespace(callbacks=[timer], strategy=strategy)
+    assert time_progress(trainer, 2.0) == pytest.approx(0.25)  # type: ignore[arg-type]
+    assert asked == [0]  # every rank takes rank 0's clock
+    assert time_progress(trainer, None) == 0.0  # type: ignore[arg-type]
+    assert time_progress(SimpleNamespace(callbacks=[], strategy=strategy), 2.0) == 0.0  # type: ignore[arg-type]

@@ -193,6 +193,10 @@ class OneShotSynthDecoder(nn.Module):
         self.film: nn.Module | None = None
         """A module `(features [batch, width, frames], z [batch, latent_dim]) → features` applied
         before the head (a conditioned family's FiLM), or None."""
+        self.spectrum: nn.Module | None = None
+        """A module `(z [batch, latent_dim], base pitch [batch, channels] octaves) → [batch,
+        channels, 2 + n_harmonics + noise_bands]` added to the head's logits (a conditioned
+        family's `ConditionedSpectrum`), or None."""
         self.partials = OneShotPartials(
             partials, latent_dim=latent_dim, width=widths[-1], channels=channels,
             sample_rate=sample_rate, clip_samples=clip_samples, hop=hop, n_partials=n_partials,
@@ -213,6 +217,8 @@ class OneShotSynthDecoder(nn.Module):
         if self.film is not None:
             features = self.film(features, z)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
+        if self.spectrum is not None:
+            raw = raw + self.spectrum(z, self.pitch(z))[..., None]
         raw_bend = raw[:, :, 0]  # the pitch bend is not stretched: a kick's sweep keeps its time
         gate = peak = None
         if envelope:

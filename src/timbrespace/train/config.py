@@ -20,7 +20,8 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 1e-3
     lr_min_factor: float = 0.1
-    """The learning rate decays (cosine) to this fraction of itself over `max_steps`."""
+    """The learning rate decays (cosine) to this fraction of itself over `max_steps`, or over
+    `max_minutes` when that budget ends first (`train.task.time_progress`)."""
     max_steps: int = 20000
     max_minutes: float | None = None
     val_fraction: float = 0.1

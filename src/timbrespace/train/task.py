@@ -21,6 +21,7 @@ import math
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from typing_extensions import override
 
 from timbrespace.errors import TimbrespaceError
@@ -30,7 +31,7 @@ from timbrespace.losses.adversarial import (
     feature_matching,
     generator_hinge,
 )
-from timbrespace.losses.spectral import FrameSpectrumLoss, ReconstructionLoss
+from timbrespace.losses.spectral import DEFAULT_EPS, FrameSpectrumLoss, ReconstructionLoss
 from timbrespace.models.base import ConfiguredModel, SpectrumOutput, WaveformOutput
 from timbrespace.train.config import TrainConfig
 from timbrespace.train.precision import autocast_conv_stacks
@@ -101,11 +102,14 @@ class ReconstructionTask(L.LightningModule):
             weights={"stft": 1.0, "wave": config.wave_l1_weight, "env": config.envelope_weight},
             k=config.attack_k if model.input_kind == "clip" else 0.0,
             tau=config.attack_tau,
+            eps=float(getattr(model.config, "stft_eps", DEFAULT_EPS)),
         )
         self.frame_spectrum = FrameSpectrumLoss(
             floor=float(getattr(model.config, "log_floor", 1e-5))
         )
         self.bf16_modules = autocast_conv_stacks(model, config.precision)
+        self.time_progress = 0.0
+        """Share of the run's time budget spent (`time_progress`), refreshed every batch."""
         self.discriminators: Discriminators | None = None
         self.discriminator_optimizer: torch.optim.Optimizer | None = None
         if config.adversarial_after > 0:
@@ -237,16 +241,35 @@ class ReconstructionTask(L.LightningModule):
         )
 
     @override
+    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.time_progress = time_progress(self.trainer, self.config.max_minutes)
+
+    @override
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union return type
         optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=self.config.learning_rate, weight_decay=0.0
         )
-        floor = self.config.lr_min_factor
         total = max(1, self.config.max_steps)
 
-        def cosine(step: int) -> float:
-            progress = min(1.0, step / total)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        def factor(step: int) -> float:
+            return cosine_factor(max(step / total, self.time_progress), self.config.lr_min_factor)
 
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def cosine_factor(progress: float, floor: float) -> float:
+    """The learning rate's multiplier at `progress` (0 → 1, the share of the run's budget
+    spent; clamped): a half cosine from 1 down to `floor`."""
+    progress = min(1.0, max(0.0, progress))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def time_progress(trainer: L.Trainer, minutes: float | None) -> float:
+    """The share of a budget of `minutes` of training spent (0 without one), as rank 0 measures
+    it: every rank must set the same learning rate. Lightning's `Timer` (there when the trainer
+    has a `max_time`) keeps the time of earlier sessions of a resumed run."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
+    if timer is None or not minutes:
+        return 0.0
+    return float(trainer.strategy.broadcast(timer.time_elapsed() / (60.0 * minutes), src=0))
