@@ -217,8 +217,9 @@ class OneShotSynthDecoder(nn.Module):
         if self.film is not None:
             features = self.film(features, z)
         raw = self.head(features).view(z.shape[0], self.channels, -1, self.frames)
+        readout = base = self.pitch(z)
         if self.spectrum is not None:
-            raw = raw + self.spectrum(z, self.pitch(z))[..., None]
+            raw = raw + self.spectrum(z, base)[..., None]
         raw_bend = raw[:, :, 0]  # the pitch bend is not stretched: a kick's sweep keeps its time
         gate = peak = None
         if envelope:
@@ -234,7 +235,6 @@ class OneShotSynthDecoder(nn.Module):
             position = stretched_positions(self.frames, peak, envelope["release"])
             reference = self.envelope.release_reference * self.sample_rate / self.hop
             gate = release_gate(position, peak, reference)[:, None, None, :]
-        readout = base = self.pitch(z)
         if pitch_hz is not None:
             given = torch.log2(pitch_hz.to(base.dtype) / 440.0)[:, None].expand_as(base)
             base = torch.where(torch.isfinite(given), given, base)
