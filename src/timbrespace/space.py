@@ -28,11 +28,7 @@ import numpy as np
 import torch
 
 from timbrespace import inference, space_history
-from timbrespace.audio.descriptors import (
-    DescriptorSettings,
-    compute_descriptors,
-    descriptor_limits,
-)
+from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors, descriptor_limits
 from timbrespace.audio.io import peak_normalize
 from timbrespace.bundle import Bundle, load_bundle, weights_digest
 from timbrespace.data.cache import SoundCache
@@ -45,6 +41,7 @@ from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, swe
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_loop import Move, RenderMemo, settle_sweep, settled_move, steerable
+from timbrespace.space_onset import onset_move, onset_search, onset_sweep
 from timbrespace.space_results import ClipsUnavailable, Edit, Neighbour, SweepResult
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
@@ -278,14 +275,17 @@ class LatentSpace:
         locked = [self.control(name) for name in lock]
         targets = torch.as_tensor(opened.targets).double()
         loop = self.model.closed_loop if closed_loop is None else closed_loop
-        everything = [*chosen, *locked]
-        if not loop or not any(steerable(c, self.descriptor_of) for c in everything):
+        if not loop or not any(steerable(c, self.descriptor_of) for c in [*chosen, *locked]):
             requested = {
                 c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)
             }
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
-        memo, start = self.loop_memo(gla_iters), torch.as_tensor(z).double()
-        moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
+        start, search = torch.as_tensor(z).double(), onset_search(self, chosen)
+        if search is not None:  # the attack alone, on a model with a fade-in
+            moved = onset_move(search, start, parsed[0], chosen[0], targets[:, 0])
+        else:
+            memo = self.loop_memo(gla_iters)
+            moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
         moved.warnings[:0] = opened.warnings
         assert moved.audio is not None
         moved.measured = self.measure_controls(moved.audio[0])
@@ -461,19 +461,19 @@ class LatentSpace:
         result = apply_controls(
             repeated, [control], values[:, None], locked=locked, extrapolate=extrapolate
         )
-        used = torch.as_tensor(result.targets).double()[:, 0, 0]
+        opened = torch.as_tensor(result.targets)
+        used = opened.double()[:, 0, 0]
         z_new = torch.as_tensor(result.z_new).double()
         descriptor = self.descriptor_of(name)
         limited = (~torch.isclose(used, values, rtol=1e-6, atol=1e-6)).tolist()
         warnings = list(result.warnings)
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         if loop and any(steerable(c, self.descriptor_of) for c in [control, *locked]):
-            z_new, audio, unreached, notes = settle_sweep(
-                self.loop_memo(),
-                repeated.double(),
-                control,
-                locked,
-                torch.as_tensor(result.targets),
+            search = onset_search(self, [control])
+            z_new, audio, unreached, notes = (
+                settle_sweep(self.loop_memo(), repeated.double(), control, locked, opened)
+                if search is None
+                else onset_sweep(search, start, control, used.tolist())
             )
             limited = [a or b for a, b in zip(limited, unreached, strict=True)]
             warnings += notes

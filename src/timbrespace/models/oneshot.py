@@ -40,6 +40,7 @@ from timbrespace.models.layers import (
     residual_stack,
     with_weight_norm,
 )
+from timbrespace.models.oneshot_envelope import fade_in
 from timbrespace.models.oneshot_partials import check_partials
 from timbrespace.models.oneshot_synth import (
     ENVELOPES,
@@ -418,6 +419,15 @@ class OneShotAutoencoder(ConfiguredModel):
         if isinstance(self.decoder, OneShotSynthDecoder) and self.decoder.envelope is not None:
             return self.decoder.envelope.readouts()
         return {}
+
+    def attack_fade(self, samples: int, attack_s: torch.Tensor) -> torch.Tensor | None:
+        """The synth's linear fade-in (`oneshot_envelope.fade_in`) with an attack readout."""
+        decoder = self.decoder
+        if not isinstance(decoder, OneShotSynthDecoder) or decoder.envelope is None:
+            return None
+        if "attack" not in decoder.envelope.names:
+            return None
+        return fade_in(samples, attack_s.double(), decoder.sample_rate)
 
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
