@@ -15,6 +15,7 @@ from timbrespace.models.base import build_model
 from timbrespace.models.oneshot import ONESHOT_PRESETS, OneShotConfig
 from timbrespace.models.oneshot_envelope import fade_in
 from timbrespace.space_onset import (
+    MEMORY,
     UNFADED_LOG_S,
     Fade,
     OnsetSearch,
@@ -138,3 +139,15 @@ def test_the_synths_render_at_an_attack_is_its_unfaded_render_faded_in() -> None
     torch.testing.assert_close(faded, unfaded * gains[:, None, :], atol=1e-9 * peak, rtol=0.0)
     assert float((faded - unfaded)[2, :, :300].abs().max()) > 0.1 * peak  # the 30 ms fade
     assert attack_grid()[0] == pytest.approx(1e-4) and attack_grid()[-1] == pytest.approx(0.5)
+
+
+def test_a_search_remembers_its_last_sounds_and_takes_a_batch_of_more() -> None:
+    search, renders = _synthetic_search()
+    count = MEMORY + 2
+    z = torch.zeros(count, 2, 1, dtype=torch.float64)
+    z[:, 1, 0] = torch.arange(count)  # distinct latents (the synthetic render ignores this)
+    z_new, audio = search.settle(z, torch.full((count,), math.log(0.004)))
+    assert renders[0] == 2 and len(search.memory) == MEMORY
+    np.testing.assert_allclose([search.measure(a) for a in audio], 0.004, rtol=0.05)
+    search.settle(z_new[-1:], torch.tensor([math.log(0.008)]))
+    assert renders[0] == 3  # moved along the readout, the last sound is met again: one decode

@@ -158,17 +158,16 @@ class OnsetSearch:
         bare = self.fade.at(z, torch.full((z.shape[0],), UNFADED_LOG_S)).float()
         # to 1e-4: a latent moved along the readout and back is the same sound
         keys = [np.round(bare[b].numpy().astype(np.float64), 4).tobytes() for b in range(len(bare))]
-        new = [b for b, key in enumerate(keys) if key not in self.memory and keys.index(key) == b]
+        found = {key: self.memory[key] for key in keys if key in self.memory}
+        new = [b for b, key in enumerate(keys) if key not in found and keys.index(key) == b]
         if new:
             self.decodes += 1
             for b, sound in zip(new, self.render(bare[new]), strict=True):
-                self.memory[keys[b]] = (
-                    sound,
-                    attack_curve(sound, self.grid, self.fade.gains, self.measure),
-                )
+                curve = attack_curve(sound, self.grid, self.fade.gains, self.measure)
+                found[keys[b]] = self.memory[keys[b]] = (sound, curve)
             for stale in list(self.memory)[: max(0, len(self.memory) - MEMORY)]:
-                del self.memory[stale]
-        return [self.memory[key] for key in keys]
+                self.memory.pop(stale, None)
+        return [found[key] for key in keys]
 
     def start_attacks(self, z: torch.Tensor) -> np.ndarray:
         """The attack (s) the renders of latents `[batch, dim, 1]` measure `[batch]`."""
