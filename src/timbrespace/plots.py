@@ -235,9 +235,11 @@ def contact_sheet(
         wave_axes.set_title(
             text, fontsize=9, loc="left", color="tab:red" if limited[row] else "black"
         )
-        spec_axes.specgram(
-            mono + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma", vmin=-140
-        )
+        spec_axes.set_facecolor("black")  # a gated tail is exact silence: -inf dB, not drawn
+        with np.errstate(divide="ignore"):
+            spec_axes.specgram(
+                mono, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma", vmin=-140
+            )
         spec_axes.set(ylabel="Hz")
         spec_axes.set_yscale("symlog", linthresh=200)
         spec_axes.set_ylim(20, sample_rate / 2)

@@ -22,7 +22,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +30,6 @@ import torch
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.space_loop import Move, loop_warnings, tolerance
-
-if TYPE_CHECKING:
-    from timbrespace.space import LatentSpace
 
 ATTACK_DESCRIPTOR = "attack_time"
 ATTACK_GRID = 28
@@ -193,12 +190,12 @@ class OnsetSearch:
         return z_new, self.render(z_new.float())
 
 
-_SEARCHES: weakref.WeakKeyDictionary[LatentSpace, OnsetSearch] = weakref.WeakKeyDictionary()
+_SEARCHES: weakref.WeakKeyDictionary[Any, OnsetSearch] = weakref.WeakKeyDictionary()
 
 
-def onset_search(space: LatentSpace, chosen: Sequence[Control]) -> OnsetSearch | None:
-    """The search when the one control set is measured by the attack and the model has a
-    fade-in (`fade_of`), else None (the secant loop)."""
+def onset_search(space: Any, chosen: Sequence[Control]) -> OnsetSearch | None:
+    """The search of a `LatentSpace` (kept per space) when the one control set is measured by
+    the attack and the model has a fade-in (`fade_of`), else None (the secant loop)."""
     if len(chosen) != 1 or space.descriptor_of(chosen[0].name) != ATTACK_DESCRIPTOR:
         return None
     fade = fade_of(space.model)

@@ -269,12 +269,6 @@ class ConfiguredModel(nn.Module):
         `(weights [latent_dim], bias)`; None when the family has no explicit pitch."""
         return None
 
-    def attack_fade(self, samples: int, attack_s: torch.Tensor) -> torch.Tensor | None:
-        """The fade-in gains `[n, samples]` the decoder multiplies its render by at attacks
-        `attack_s` `[n]` (s), when its "attack_time" readout (`descriptor_readouts`) sets that
-        fade and nothing else; None for a family without one (`space_onset`)."""
-        return None
-
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Latents `[batch, dim, frames]` moved the least so that the model's own pitch is
         `f0_hz` `[batch]` (Hz; NaN = leave that item). A family without an explicit pitch

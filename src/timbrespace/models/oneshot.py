@@ -40,7 +40,6 @@ from timbrespace.models.layers import (
     residual_stack,
     with_weight_norm,
 )
-from timbrespace.models.oneshot_envelope import fade_in
 from timbrespace.models.oneshot_partials import check_partials
 from timbrespace.models.oneshot_synth import (
     ENVELOPES,
@@ -421,13 +420,8 @@ class OneShotAutoencoder(ConfiguredModel):
         return {}
 
     def attack_fade(self, samples: int, attack_s: torch.Tensor) -> torch.Tensor | None:
-        """The synth's linear fade-in (`oneshot_envelope.fade_in`) with an attack readout."""
-        decoder = self.decoder
-        if not isinstance(decoder, OneShotSynthDecoder) or decoder.envelope is None:
-            return None
-        if "attack" not in decoder.envelope.names:
-            return None
-        return fade_in(samples, attack_s.double(), decoder.sample_rate)
+        """The synth's fade-in (`OneShotSynthDecoder.attack_fade`; `space_onset`), else None."""
+        return getattr(self.decoder, "attack_fade", lambda *_: None)(samples, attack_s)
 
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
@@ -446,15 +440,11 @@ class OneShotAutoencoder(ConfiguredModel):
 
     def predict_descriptors(self, z: torch.Tensor) -> torch.Tensor | None:
         """Linear descriptor head: `z: [batch, latent_dim, 1]` -> `[batch, n_descriptors]`."""
-        if self.descriptor_head is None:
-            return None
-        return self.descriptor_head(z[..., 0])
+        return None if self.descriptor_head is None else self.descriptor_head(z[..., 0])
 
     def remove_weight_norm(self) -> OneShotAutoencoder:
-        """Fold weight norm into plain weights for inference (decoding gets ~15 % faster).
-
-        Call after loading weights; the state dict then has plain `weight` keys instead of
-        `parametrizations.weight.original0/1`, so save from an unfolded model. Returns self."""
+        """Fold weight norm into plain weights for inference (decoding ~15 % faster); call after
+        loading weights (the state dict then has plain `weight` keys). Returns self."""
         for module in self.modules():
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)

@@ -311,6 +311,13 @@ class OneShotSynthDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.synthesise(z)[0]
 
+    def attack_fade(self, samples: int, attack_s: torch.Tensor) -> torch.Tensor | None:
+        """The fade-in gains `[n, samples]` `synthesise` multiplies its render by at attacks
+        `attack_s` `[n]` (s), set by the attack readout and nothing else; None without one."""
+        if self.envelope is None or "attack" not in self.envelope.names:
+            return None
+        return fade_in(samples, attack_s.double(), self.sample_rate)
+
 
 def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDecoder:
     """The DDSP decoder of a config with the one-shot's synth fields, reading `inputs` numbers
