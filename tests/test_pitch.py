@@ -45,6 +45,31 @@ def test_yin_finds_the_pitch_of_harmonic_tones_within_three_cents(sample_rate: i
     assert float(confidence[0, -10:].min()) > 0.99
 
 
+def test_both_yins_read_a_noisy_tone_at_its_period_not_at_a_multiple() -> None:
+    """A 200 Hz tone (3 harmonics) in white noise has no cmnd trough under the threshold; the
+    global minimum then lies at 2 or 3 periods (the trackers read 100 or 66.6 Hz before
+    `YIN_FALLBACK_SLACK`), the first trough near it at one period."""
+    from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
+
+    sample_rate = 16000
+    t = np.arange(sample_rate // 2) / sample_rate
+    tone = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in (1, 2, 3))
+    noise = np.random.default_rng(0).standard_normal(t.size)
+    for amount, torch_too in ((0.3, False), (0.9, True)):
+        audio = (0.3 * (tone + amount * noise)).astype(np.float32)
+        settings = DescriptorSettings(sample_rate=sample_rate)
+        clip = compute_descriptors(audio, settings, ["f0", "f0_confidence"])
+        if not torch_too:
+            assert clip.value("f0") == pytest.approx(200.0, rel=0.03)
+            assert clip.value("f0_confidence") < 0.9  # no trough under the threshold
+            continue
+        pitch = PitchSettings(sample_rate, 128)
+        frames = torch.from_numpy(audio[: 4 * pitch.yin_length]).reshape(4, -1).double()
+        estimate, confidence = yin_frames(frames, pitch)
+        np.testing.assert_allclose(estimate.numpy(), 200.0, rtol=0.1)
+        assert float(confidence.max()) < 0.6
+
+
 def test_yin_agrees_with_librosa_on_a_real_melody(melody_cache):
     import librosa
 

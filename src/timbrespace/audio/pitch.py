@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from timbrespace.audio.descriptor_signal import loudness_weights
+from timbrespace.audio.descriptor_signal import YIN_FALLBACK_SLACK, loudness_weights
 
 SILENCE_DB = -120.0
 
@@ -111,8 +111,8 @@ def yin_frames(frames: torch.Tensor, settings: PitchSettings) -> tuple[torch.Ten
 
     The newest `max_period` samples (the integration window) are compared with the same
     samples τ earlier. The period is the first trough of the cumulative-mean-normalised
-    difference below the threshold in `[min_period, max_period]`, else its global minimum,
-    refined by parabolic interpolation. f0 is never NaN: a frame of silence or noise has a low
+    difference below the threshold in `[min_period, max_period]`, else the first within
+    `YIN_FALLBACK_SLACK` of its global minimum, refined by parabolic interpolation. f0 is never NaN: a frame of silence or noise has a low
     confidence."""
     length, lags, window = settings.yin_length, settings.max_period + 2, settings.max_period
     shape = frames.shape[:-1]
@@ -170,10 +170,12 @@ def _yin_trough(
     low, high = settings.min_period, settings.max_period
     search = cmnd[:, low : high + 1]
     trough = (search < cmnd[:, low - 1 : high]) & (search <= cmnd[:, low + 1 : high + 2])
-    candidates = trough & (search < settings.threshold)
-    first = torch.argmax(candidates.to(torch.uint8), dim=-1)
     best = torch.argmin(search, dim=-1)
     rows = torch.arange(count, device=difference.device)
+    under = (trough & (search < settings.threshold)).any(dim=-1, keepdim=True)
+    fallback = search[rows, best][:, None] + YIN_FALLBACK_SLACK  # as `descriptor_signal.yin`
+    candidates = trough & (search < torch.where(under, settings.threshold, fallback))
+    first = torch.argmax(candidates.to(torch.uint8), dim=-1)
     period = low + torch.where(candidates[rows, first], first, best)
     return period, (1.0 - search[rows, best]).clamp(0.0, 1.0)
 
