@@ -284,3 +284,34 @@ def test_evaluate_rejects_unknown_and_empty_splits(
     with pytest.raises(TimbrespaceError, match="'val' split is empty"):
         evaluate(no_val, eval_setup["cache"])
     shutil.rmtree(no_val)
+
+
+def test_evaluate_scores_reconstructions_played_at_the_cached_pitch(demo_run) -> None:
+    """`evaluate` scores `reconstruct_in_tune`, the faces' reconstruction: a voiced pluck plays
+    at its cached f0 (pyin agrees within 25 cents), nearer than the encoder's own pitch."""
+    import librosa
+
+    from timbrespace.inference import reconstruct, reconstruct_in_tune
+    from timbrespace.space import LatentSpace
+
+    space = LatentSpace.open(demo_run / "bundle")
+    cache = space.training_clips()
+    assert cache is not None
+    plucks = [i for i, s in enumerate(cache.clip_source) if "pluck" in str(cache.sources[s].path)]
+    rows = np.array(plucks[:4])
+    audio = torch.from_numpy(np.asarray(cache.audio[rows]))
+    f0 = np.asarray(cache.descriptor("f0")[rows], dtype=np.float64)
+    assert np.isfinite(f0).all()
+
+    def cents_off(rendered: torch.Tensor) -> float:
+        found = []
+        for sound, wanted in zip(rendered.numpy(), f0, strict=True):
+            track, voiced, _ = librosa.pyin(
+                sound[0, : cache.sample_rate // 3], fmin=60, fmax=1500, sr=cache.sample_rate
+            )
+            found.append(abs(1200 * np.log2(np.nanmedian(track[voiced]) / wanted)))
+        return float(np.median(found))
+
+    tuned = cents_off(reconstruct_in_tune(space.bundle, audio, f0_hz=f0))
+    assert tuned < 25.0
+    assert tuned < cents_off(reconstruct(space.model, audio))

@@ -26,7 +26,7 @@ from timbrespace.codebook_analysis import codebook_usage
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.split import split_cache
 from timbrespace.errors import TimbrespaceError
-from timbrespace.inference import check_cache, fit_length, reconstruct
+from timbrespace.inference import check_cache, fit_length, reconstruct_in_tune
 from timbrespace.models.base import LatentModel
 from timbrespace.train.run import note_conditions
 
@@ -379,8 +379,7 @@ def _select(bundle: Bundle, cache: SoundCache, split: str) -> tuple[np.ndarray, 
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else None
+    return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else None
 
 
 def _improvement(model: dict[str, float | None], baseline: dict[str, float | None]) -> dict:
@@ -423,7 +422,7 @@ def evaluate(
     limit: int | None = None,
     max_fit_clips: int = 2048,
 ) -> dict[str, Any]:
-    """Quality of a bundle's reconstructions on a cache split, against a PCA baseline.
+    """Quality of the faces' reconstructions (`reconstruct_in_tune`) of a split, against PCA.
 
     The split is the bundle's training split (`bundle.json` → training.split: val_fraction,
     seed; split_cache defaults when absent); `split` is "val", "train" or "all"; `limit` keeps
@@ -453,6 +452,7 @@ def evaluate(
 
     model = bundle.model
     baseline, baseline_kind = fit_baseline(model, cache.audio[train])
+    f0 = cache.descriptor("f0") if "f0" in cache.descriptor_names else None
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
         "baseline_pca": {name: [] for name in METRICS},
@@ -461,8 +461,9 @@ def evaluate(
         for start in range(0, chosen.size, batch_size):
             rows = chosen[start : start + batch_size]
             audio = torch.from_numpy(np.asarray(cache.audio[rows]))
+            cond, pitch = note_conditions(cache, model, rows), None if f0 is None else f0[rows]
             outputs = {
-                "model": reconstruct(model, audio, cond=note_conditions(cache, model, rows)),
+                "model": reconstruct_in_tune(bundle, audio, f0_hz=pitch, cond=cond),
                 "baseline_pca": fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():

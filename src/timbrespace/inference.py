@@ -47,6 +47,7 @@ __all__ = [
     "encode_batches",
     "encode_file",
     "encode_in_tune",
+    "reconstruct_in_tune",
     "load_for_encoding",
     "load_latent",
     "reconstruct",
@@ -195,6 +196,19 @@ def reconstruct(
     return fit_length(decode(model, z, gla_iters=gla_iters, cond=cond), audio.shape[-1])
 
 
+def reconstruct_in_tune(
+    bundle: Bundle,
+    audio: torch.Tensor,
+    *,
+    f0_hz: np.ndarray | torch.Tensor | None = None,
+    cond: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`reconstruct` as the faces reconstruct a sound: encoded in tune with its f0
+    (`encode_in_tune`; `f0_hz` `[batch]` when measured, NaN where unvoiced), then decoded."""
+    z = encode_in_tune(bundle, audio, f0_hz=f0_hz)
+    return fit_length(decode(bundle.model, z, cond=cond), audio.shape[-1])
+
+
 def fit_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
     """`audio` `[..., n]` cropped or zero-padded at the end to `samples`."""
     if audio.shape[-1] >= samples:
@@ -248,7 +262,7 @@ def encode_in_tune(
     bundle: Bundle,
     clips: np.ndarray | torch.Tensor,
     *,
-    f0_hz: torch.Tensor | None = None,
+    f0_hz: np.ndarray | torch.Tensor | None = None,
     max_renders: int = TUNE_RENDERS,
 ) -> torch.Tensor:
     """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]`; a model with an
