@@ -168,10 +168,10 @@ class OnsetSearch:
 
     def start_attacks(self, z: torch.Tensor) -> np.ndarray:
         """The attack (s) the renders of latents `[batch, dim, 1]` measure `[batch]`."""
-        now = self.fade.value(z).exp().numpy()
+        now = self.fade.value(z).exp().tolist()
         return np.array(
             [
-                attack_curve(sound, np.array([fade]), self.fade.gains, self.measure)[0]
+                partial_curve(sound, self.fade.gains, self.measure)(fade)
                 for (sound, _), fade in zip(self.curves(z), now, strict=True)
             ]
         )
@@ -190,25 +190,25 @@ class OnsetSearch:
         return z_new, self.render(z_new.float())
 
 
-_SEARCHES: weakref.WeakKeyDictionary[Any, OnsetSearch] = weakref.WeakKeyDictionary()
+_SEARCHES: weakref.WeakKeyDictionary[Any, OnsetSearch | None] = weakref.WeakKeyDictionary()
 
 
 def onset_search(space: Any, chosen: Sequence[Control]) -> OnsetSearch | None:
-    """The search of a `LatentSpace` (kept per space) when the one control set is measured by
-    the attack and the model has a fade-in (`fade_of`), else None (the secant loop)."""
+    """The search of a `LatentSpace` (made once per space) when the one control set is measured
+    by the attack and the model has a fade-in (`fade_of`), else None (the secant loop)."""
     if len(chosen) != 1 or space.descriptor_of(chosen[0].name) != ATTACK_DESCRIPTOR:
         return None
-    fade = fade_of(space.model)
-    if fade is None or space.model.latent_kind != "point":
-        return None
+    if space not in _SEARCHES:
+        fade = fade_of(space.model) if space.model.latent_kind == "point" else None
 
-    def attack(audio: np.ndarray) -> float:
-        return space.measure(audio, [ATTACK_DESCRIPTOR]).value(ATTACK_DESCRIPTOR)
+        def attack(audio: np.ndarray) -> float:
+            return space.measure(audio, [ATTACK_DESCRIPTOR]).value(ATTACK_DESCRIPTOR)
 
-    search = _SEARCHES.get(space)
-    if search is None or search.fade.bias != fade.bias:
-        search = _SEARCHES[space] = OnsetSearch(fade, space.render, attack, space.clip_seconds())
-    return search
+        made = (
+            None if fade is None else OnsetSearch(fade, space.render, attack, space.clip_seconds())
+        )
+        _SEARCHES[space] = made
+    return _SEARCHES[space]
 
 
 def partial_curve(
