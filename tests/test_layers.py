@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
         "space_aim",
         "space_history",
         "space_loop",
-        "space_onset",
+        "space_readout",
     ),
     ("space", "control_fidelity", "live", "live_notes", "exportable", "pack"),
     ("cli", "studio", "engine", "export"),

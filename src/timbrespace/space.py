@@ -41,7 +41,7 @@ from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, swe
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_loop import Move, RenderMemo, settle_sweep, settled_move, steerable
-from timbrespace.space_onset import onset_move, onset_search, onset_sweep
+from timbrespace.space_readout import readout_move, readout_search, readout_sweep
 from timbrespace.space_results import ClipsUnavailable, Edit, Neighbour, SweepResult
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
@@ -280,9 +280,9 @@ class LatentSpace:
                 c.name: c.to_user(float(targets[0, i].mean())) for i, c in enumerate(chosen)
             }
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
-        start, search = torch.as_tensor(z).double(), onset_search(self, chosen)
-        if search is not None:  # the attack alone, on a model with a fade-in
-            moved = onset_move(search, start, parsed[0], chosen[0], targets[:, 0])
+        start, search = torch.as_tensor(z).double(), readout_search(self, chosen)
+        if search is not None:  # the attack or brightness alone, on a model with its stage
+            moved = readout_move(search, start, parsed[0], chosen[0], targets[:, 0])
         else:
             memo = self.loop_memo(gla_iters)
             moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
@@ -469,11 +469,11 @@ class LatentSpace:
         warnings = list(result.warnings)
         loop = self.model.closed_loop if closed_loop is None else closed_loop
         if loop and any(steerable(c, self.descriptor_of) for c in [control, *locked]):
-            search = onset_search(self, [control])
+            search = readout_search(self, [control])
             z_new, audio, unreached, notes = (
                 settle_sweep(self.loop_memo(), repeated.double(), control, locked, opened)
                 if search is None
-                else onset_sweep(search, start, control, used.tolist())
+                else readout_sweep(search, start, control, used.tolist())
             )
             limited = [a or b for a, b in zip(limited, unreached, strict=True)]
             warnings += notes

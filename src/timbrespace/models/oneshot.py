@@ -12,9 +12,8 @@ Two decoders (`OneShotConfig.synth`):
   the cache's f0 curves (see `timbrespace.train.task.f0_loss`). A `TransientHead` adds the first
   `transient_ms` (20 ms) as a linear function of the latent, for sample-exact onsets.
 - "waveform": dense layer -> `[decoder_widths[0], frames0]`, then per stage residual dilated
-  blocks and a sub-pixel upsampling conv (a conv producing `stride` phases per channel,
-  interleaved in time); the last one emits the waveform through tanh. After short training its
-  output keeps a comb at the harmonics of its frame rate (86 Hz at 22.05 kHz), hence "ddsp".
+  blocks and a sub-pixel upsampling conv; the last one emits the waveform through tanh. After
+  short training it keeps a comb at its frame rate's harmonics (86 Hz at 22.05 kHz): "ddsp".
 
 This module holds the config, presets, encoder, waveform decoder and the autoencoder; the ddsp
 decoder is `timbrespace.models.oneshot_synth`, the shared conv blocks `timbrespace.models.layers`.
@@ -47,6 +46,7 @@ from timbrespace.models.oneshot_synth import (
     oneshot_options,
     synth_decoder_from,
 )
+from timbrespace.models.oneshot_tilt import TiltStage
 from timbrespace.models.oneshot_waveform import OneShotDecoder
 
 SYNTHS: tuple[str, ...] = ("ddsp", "waveform")
@@ -69,12 +69,12 @@ class OneShotConfig:
     `pitch_bend`: "glides" (`models.oneshot_bend`) or "frames" (one per control frame), which
     `smooth_bend` rids of every pattern repeating each `synth_strides[-1]` frames
     (`oneshot_synth.null_period`; None: `smooth_bend_for(sample_rate)`).
-    `envelope` ("none", "release", "attack", "both"): the release as a stretch of the control
-    frames after the peak, the attack as a fade-in, each linear in the latent and trained
-    towards the input's with weight `envelope_target_weight`; `release_reference` (s): the release of
-    the unstretched frames (`models.oneshot_envelope`). `teacher_pitch`: in
-    training, the synth plays each voiced clip at its measured pitch (the cache's f0) instead of
-    the latent's, which the pitch loss trains on its own.
+    `envelope` ("none", "release", "attack", "both"): the release as a stretch of the frames
+    after the peak, the attack as a fade-in, each linear in the latent and trained towards the
+    input's (weight `envelope_target_weight`; `release_reference` s: the unstretched release;
+    `models.oneshot_envelope`). `tilt`: a spectral tilt linear in the latent
+    (`models.oneshot_tilt`). `teacher_pitch`: training plays each voiced clip at the cache's f0,
+    not the latent's pitch, which the pitch loss trains on its own.
     """
 
     sample_rate: int = 44100
@@ -117,6 +117,7 @@ class OneShotConfig:
     envelope: str = "both"
     release_reference: float = 0.25
     envelope_target_weight: float = 1.0
+    tilt: bool = True
     teacher_pitch: bool = True
 
     @property
@@ -222,12 +223,10 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
         "synth_widths": (64, 48, 32),
         "synth_strides": (4, 4),
         "synth_res_blocks": (1, 1, 1),
-        # the tests' preset keeps the plain synth: with the attack readout a 300-step tiny drum
-        # model rendered no voiced sound (0 of 12, against 3 of 12), and the tests of pitch,
-        # keys and notes are written for a voiced model; test_oneshot_envelope and
-        # test_teacher_pitch set both explicitly
-        "envelope": "none",
-        "teacher_pitch": False,
+        # the plain synth: with the attack readout a 300-step tiny drum model rendered no voiced
+        # sound (0 of 12, against 3), and the tests of pitch, keys and notes are written for a
+        # voiced model; the tests of these parts set them
+        **{"envelope": "none", "teacher_pitch": False, "tilt": False},
     },
     "small": {},
     "full": {
@@ -394,9 +393,7 @@ class OneShotAutoencoder(ConfiguredModel):
         if cond is not None:
             raise ValueError("the one-shot model takes no conditioning; pass cond=None")
         if z.dim() != 3 or z.shape[1] != self.latent_dim or z.shape[2] != 1:
-            raise ValueError(
-                f"expected latent [batch, {self.latent_dim}, 1], got shape {tuple(z.shape)}"
-            )
+            raise ValueError(f"expected latent [batch, {self.latent_dim}, 1], got {tuple(z.shape)}")
         return self.decoder(z[..., 0])
 
     def pitch_readout(self) -> tuple[torch.Tensor, float] | None:
@@ -415,13 +412,16 @@ class OneShotAutoencoder(ConfiguredModel):
         """Descriptors the decoder sets exactly, as linear functions of the latent on the
         descriptor's scale: `{"release_time" | "attack_time": (weights [latent_dim], bias)}`
         (natural-log seconds) with an `envelope`, else empty."""
-        if isinstance(self.decoder, OneShotSynthDecoder) and self.decoder.envelope is not None:
-            return self.decoder.envelope.readouts()
-        return {}
+        envelope = getattr(self.decoder, "envelope", None)
+        return {} if envelope is None else envelope.readouts()
 
     def attack_fade(self, samples: int, attack_s: torch.Tensor) -> torch.Tensor | None:
-        """The synth's fade-in (`OneShotSynthDecoder.attack_fade`; `space_onset`), else None."""
+        """The synth's fade-in (`OneShotSynthDecoder.attack_fade`; `space_readout`), else None."""
         return getattr(self.decoder, "attack_fade", lambda *_: None)(samples, attack_s)
+
+    def tilt_stage(self) -> TiltStage | None:
+        """The synth's tilt (`OneShotSynthDecoder.tilt_stage`; `space_readout`), else None."""
+        return getattr(self.decoder, "tilt_stage", lambda: None)()
 
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
@@ -495,6 +495,6 @@ register_family(
     legacy={  # bundles from before these decoders, the centred bend, partials, smoothing
         **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
         **{"partials": "none", "smooth_controls": False, "smooth_bend": False},
-        **{"teacher_pitch": False, "envelope": "none", "pitch_bend": "frames"},
+        **{"teacher_pitch": False, "envelope": "none", "pitch_bend": "frames", "tilt": False},
     },
 )

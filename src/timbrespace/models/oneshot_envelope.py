@@ -198,7 +198,8 @@ def level_peak(level: torch.Tensor) -> torch.Tensor:
 
 class EnvelopeReadouts(nn.Module):
     """Release stretch and attack time as linear readouts of latents `[batch, latent_dim]`
-    (see the module docstring); `names`: the ones this decoder has, of "release", "attack"."""
+    (see the module docstring), and the spectral tilt (`models.oneshot_tilt`); `names`: the
+    ones this decoder has, of "release", "attack", "tilt"."""
 
     def __init__(self, latent_dim: int, names: tuple[str, ...], release_reference: float) -> None:
         super().__init__()
@@ -207,7 +208,7 @@ class EnvelopeReadouts(nn.Module):
         with torch.no_grad():
             self.linear.weight.mul_(0.1)
             for i, name in enumerate(names):
-                self.linear.bias[i] = 0.0 if name == "release" else math.log(ATTACK_INIT_S)
+                self.linear.bias[i] = math.log(ATTACK_INIT_S) if name == "attack" else 0.0
 
     def weights(self) -> torch.Tensor:
         """The readouts' weights `[readouts, latent_dim]`, made orthogonal (Gram–Schmidt in
@@ -221,7 +222,8 @@ class EnvelopeReadouts(nn.Module):
 
     def split(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The readouts' values of latents `[batch, latent_dim]` (per readout `[batch]`:
-        "release" log2 of the stretch, "attack" ln of the rise in s) and `z` without its
+        "release" log2 of the stretch, "attack" ln of the rise in s, "tilt" `oneshot_tilt`'s
+        readout) and `z` without its
         projection on their weights."""
         w = self.weights()
         projections = z @ w.T  # [batch, readouts]
@@ -230,7 +232,8 @@ class EnvelopeReadouts(nn.Module):
         return values, z - (projections / (w * w).sum(dim=1).clamp_min(1e-12)) @ w
 
     def values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per readout `[batch]`: "release" log2 of the stretch, "attack" ln of the rise (s)."""
+        """Per readout `[batch]`: "release" log2 of the stretch, "attack" ln of the rise (s),
+        "tilt" the tilt's readout (`oneshot_tilt.tilt_slope`)."""
         return self.split(z)[0]
 
     def without(self, z: torch.Tensor) -> torch.Tensor:
@@ -239,7 +242,8 @@ class EnvelopeReadouts(nn.Module):
 
     def readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
         """Each readout in natural-log seconds as a linear function of the latent, keyed by
-        its descriptor: `{"release_time" | "attack_time": (weights [latent_dim], bias)}`."""
+        its descriptor: `{"release_time" | "attack_time": (weights [latent_dim], bias)}` (not the
+        tilt: `tilt_readout`)."""
         result = {}
         weights = self.weights().detach().double().cpu()
         for i, name in enumerate(self.names):
@@ -250,9 +254,17 @@ class EnvelopeReadouts(nn.Module):
                     math.log(2.0) * w,
                     math.log(2.0) * b + math.log(self.release_reference),
                 )
-            else:
+            elif name == "attack":
                 result["attack_time"] = (w, b)
         return result
+
+    def tilt_readout(self) -> tuple[torch.Tensor, float] | None:
+        """The tilt's readout `(weights [latent_dim], bias)` (`oneshot_tilt.tilt_slope` of
+        `w·z + b` is the slope), or None without one."""
+        if "tilt" not in self.names:
+            return None
+        i = self.names.index("tilt")
+        return self.weights().detach().double().cpu()[i], float(self.linear.bias.detach()[i])
 
     def target_loss(
         self, values: dict[str, torch.Tensor], audio: torch.Tensor, hop: int, sample_rate: int

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -47,6 +48,7 @@ from timbrespace.models.oneshot_envelope import (
     stretched_positions,
 )
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
+from timbrespace.models.oneshot_tilt import TiltStage, spectral_tilt
 
 PITCH_BEND_OCTAVES = 2.0
 """Largest pitch bend over time, in octaves either side of the latent's base pitch."""
@@ -222,7 +224,7 @@ class OneShotSynthDecoder(nn.Module):
             raw = raw + self.spectrum(z, base)[..., None]
         raw_bend = raw[:, :, 0]  # the pitch bend is not stretched: a kick's sweep keeps its time
         gate = peak = None
-        if envelope:
+        if "release" in envelope or "attack" in envelope:
             noise = exp_sigmoid(raw[:, :, 2 + self.n_harmonics :])
             peak = level_peak(frame_level(exp_sigmoid(raw[:, :, 1:2]), noise))
         if "release" in envelope and self.envelope is not None and peak is not None:
@@ -303,6 +305,8 @@ class OneShotSynthDecoder(nn.Module):
         controls = self.controls(z, pitch_hz)
         rest = z if self.envelope is None else self.envelope.without(z)
         audio = self.transient.add_to(self.render(controls), rest)
+        if "tilt" in controls.envelope:  # before the fade-in, which then stays exact
+            audio = spectral_tilt(audio, controls.envelope["tilt"], self.sample_rate)
         if "attack" in controls.envelope:
             ramp = fade_in(self.clip_samples, controls.envelope["attack"].exp(), self.sample_rate)
             audio = audio * ramp[:, None, :]
@@ -317,6 +321,14 @@ class OneShotSynthDecoder(nn.Module):
         if self.envelope is None or "attack" not in self.envelope.names:
             return None
         return fade_in(samples, attack_s.double(), self.sample_rate)
+
+    def tilt_stage(self) -> TiltStage | None:
+        """The spectral tilt `synthesise` applies before its fade-in (`models.oneshot_tilt`),
+        or None without the tilt readout."""
+        found = None if self.envelope is None else self.envelope.tilt_readout()
+        if found is None:
+            return None
+        return TiltStage(*found, partial(spectral_tilt, sample_rate=self.sample_rate))
 
 
 def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDecoder:
@@ -354,7 +366,7 @@ def oneshot_options(cfg: Any) -> dict[str, Any]:
         "smooth_bend": smooth_bend_for(cfg.sample_rate, cfg.smooth_bend),
         "pitch_bend": cfg.pitch_bend,
         "harmonic_rolloff": rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
-        "envelope": envelope_names(cfg.envelope),
+        "envelope": envelope_names(cfg.envelope) + (("tilt",) if cfg.tilt else ()),
         "release_reference": cfg.release_reference,
         **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
     }
