@@ -282,7 +282,7 @@ class LatentSpace:
             return Move(torch.as_tensor(opened.z_new), list(opened.warnings), requested)
         start, search = torch.as_tensor(z).double(), readout_search(self, chosen)
         if search is not None:  # the attack or brightness alone, on a model with its stage
-            moved = readout_move(search, start, parsed[0], chosen[0], targets[:, 0])
+            moved = readout_move(search, start, parsed[0], chosen[0], targets[:, 0], locked)
         else:
             memo = self.loop_memo(gla_iters)
             moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
@@ -473,7 +473,7 @@ class LatentSpace:
             z_new, audio, unreached, notes = (
                 settle_sweep(self.loop_memo(), repeated.double(), control, locked, opened)
                 if search is None
-                else readout_sweep(search, start, control, used.tolist())
+                else readout_sweep(search, start, control, used.tolist(), locked)
             )
             limited = [a or b for a, b in zip(limited, unreached, strict=True)]
             warnings += notes

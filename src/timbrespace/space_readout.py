@@ -35,7 +35,7 @@ from timbrespace.audio.descriptors import to_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.models.oneshot_tilt import TILT_LIMIT
-from timbrespace.space_loop import Move, loop_warnings, tolerance
+from timbrespace.space_loop import Move, loop_warnings
 
 ATTACK_DESCRIPTOR, BRIGHTNESS_DESCRIPTOR = "attack_time", "centroid"
 FADE_GRID, TILT_GRID = 28, 14
@@ -191,6 +191,18 @@ def closest_setting(
     return found[0], found[1]
 
 
+@dataclass(frozen=True)
+class Locks:
+    """How a search holds locked controls: `descriptor_of` a control's name → its descriptor
+    (None: not measured); `measure` (a sound `[channels, samples]`, descriptor names) → their
+    values (`DescriptorValues`); `follower` a control → the search of a later stage that sets
+    it (the fade-in after the tilt), which puts it back where it was, or None."""
+
+    descriptor_of: Callable[[str], str | None]
+    measure: Callable[[np.ndarray, Sequence[str]], Any]
+    follower: Callable[[Control], ReadoutSearch | None]
+
+
 @dataclass
 class ReadoutSearch:
     """Moves of one stage of one model: `render` latents → audio `[batch, channels, samples]`;
@@ -201,6 +213,7 @@ class ReadoutSearch:
     stage: Stage
     render: Callable[[torch.Tensor], np.ndarray]
     measure: Callable[[np.ndarray], float]
+    locks: Locks | None = None
     memory: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     decodes: int = 0
 
@@ -227,15 +240,20 @@ class ReadoutSearch:
                 self.memory.pop(stale, None)
         return [found[key] for key in keys]
 
-    def start_values(self, z: torch.Tensor) -> np.ndarray:
-        """What the renders of latents `[batch, dim, 1]` measure `[batch]`."""
-        now = self.stage.readout.value(z).tolist()
-        return np.array(
+    def start_renders(self, z: torch.Tensor) -> np.ndarray:
+        """The renders `[batch, channels, samples]` of latents `[batch, dim, 1]`, made from
+        their bare renders (`curves`: no decode for a sound met)."""
+        now = self.stage.readout.value(z).numpy()
+        return np.stack(
             [
-                self.measure_at(sound, z[b : b + 1])(value)
-                for b, ((sound, _), value) in enumerate(zip(self.curves(z), now, strict=True))
+                self.stage.candidates(sound, now[b : b + 1], z[b : b + 1])[0]
+                for b, (sound, _) in enumerate(self.curves(z))
             ]
         )
+
+    def start_values(self, z: torch.Tensor) -> np.ndarray:
+        """What the renders of latents `[batch, dim, 1]` measure `[batch]`."""
+        return np.array([self.measure(sound) for sound in self.start_renders(z)])
 
     def settle(self, z: torch.Tensor, requests: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Latents `[batch, dim, 1]` moved along the readout so that each render measures
@@ -254,6 +272,8 @@ _SEARCHES: weakref.WeakKeyDictionary[Any, dict[str, ReadoutSearch | None]] = (
     weakref.WeakKeyDictionary()
 )
 STAGES = {ATTACK_DESCRIPTOR: fade_stage, BRIGHTNESS_DESCRIPTOR: tilt_stage}
+FOLLOWERS = {BRIGHTNESS_DESCRIPTOR: (ATTACK_DESCRIPTOR,)}
+"""The stages rendered after each (the fade-in after the tilt): a locked one is set back."""
 
 
 def readout_search(space: Any, chosen: Sequence[Control]) -> ReadoutSearch | None:
@@ -271,7 +291,14 @@ def readout_search(space: Any, chosen: Sequence[Control]) -> ReadoutSearch | Non
         def measure(audio: np.ndarray) -> float:
             return space.measure(audio, [descriptor]).value(descriptor)
 
-        made[descriptor] = None if stage is None else ReadoutSearch(stage, space.render, measure)
+        def follower(control: Control) -> ReadoutSearch | None:
+            later = space.descriptor_of(control.name) in FOLLOWERS.get(descriptor, ())
+            return readout_search(space, [control]) if later else None
+
+        locks = Locks(space.descriptor_of, space.measure, follower)
+        made[descriptor] = (
+            None if stage is None else ReadoutSearch(stage, space.render, measure, locks)
+        )
     return made[descriptor]
 
 
@@ -292,41 +319,106 @@ def readout_requests(
     return np.array([control.to_user(float(v)) for v in scaled])
 
 
+def _measured(search: ReadoutSearch, sound: np.ndarray, locked: Sequence[Control]) -> np.ndarray:
+    """The stage's descriptor and each locked control's on one sound, in their units `[1 + m]`
+    (NaN where a control is not measured)."""
+    values = [search.measure(sound)] + [math.nan] * len(locked)
+    names = [None if search.locks is None else search.locks.descriptor_of(c.name) for c in locked]
+    wanted = [name for name in names if name is not None]
+    if search.locks is not None and wanted:
+        found = search.locks.measure(sound, wanted)
+        values[1:] = [math.nan if name is None else found.value(name) for name in names]
+    return np.array(values, dtype=np.float64)
+
+
+def _followers(search: ReadoutSearch, locked: Sequence[Control]) -> list[ReadoutSearch | None]:
+    """Per locked control, the search of a later stage that sets it, or None."""
+    return [None if search.locks is None else search.locks.follower(lock) for lock in locked]
+
+
+def decodes(search: ReadoutSearch, locked: Sequence[Control]) -> int:
+    """The decodes `search` and the followers of `locked` controls have spent so far."""
+    return search.decodes + sum(f.decodes for f in _followers(search, locked) if f is not None)
+
+
+def settle_locked(
+    search: ReadoutSearch,
+    z: torch.Tensor,
+    control: Control,
+    requests: np.ndarray,
+    locked: Sequence[Control],
+) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, torch.Tensor]:
+    """`ReadoutSearch.settle` of latents `z` `[batch, dim, 1]` to `requests` `[batch]` (the
+    descriptor's unit) with `locked` controls measured on the start and on the result, and a
+    locked control a later stage sets (`Locks.follower`) put back to its start value. Returns
+    the latents, renders, requests and measurements `[batch, 1 + m]` on each control's scale
+    (locked ones: their start values)."""
+    everything = [control, *locked]
+    held = np.full((z.shape[0], len(everything)), math.nan)
+    if locked:
+        starts = z[:1] if bool((z == z[:1]).all()) else z  # a sweep's steps share their start
+        held = np.stack(
+            [_measured(search, sound, locked) for sound in search.start_renders(starts)]
+        )
+        held = np.broadcast_to(held, (z.shape[0], len(everything))).copy()
+    held[:, 0] = requests
+    z_new, audio = search.settle(z, requests)
+    for i, follower in enumerate(_followers(search, locked), start=1):
+        if follower is not None and bool(np.isfinite(held[:, i]).all()):
+            z_new, audio = follower.settle(z_new, held[:, i])
+    got = np.stack([_measured(search, sound, locked) for sound in audio])
+    scaled = [
+        torch.from_numpy(np.stack([_scaled(c, v[:, i]) for i, c in enumerate(everything)], 1))
+        for v in (held, got)
+    ]
+    return z_new, audio, scaled[0], scaled[1]
+
+
 def readout_move(
-    search: ReadoutSearch, z: torch.Tensor, setting: Setting, control: Control, opened: torch.Tensor
+    search: ReadoutSearch,
+    z: torch.Tensor,
+    setting: Setting,
+    control: Control,
+    opened: torch.Tensor,
+    locked: Sequence[Control] = (),
 ) -> Move:
-    """The move of latents `z` `[batch, dim, 1]` to `setting` (`ReadoutSearch.settle`), with a
-    warning when item 0 measures outside its tolerance; `opened`: the open-loop targets
-    `[batch, frames]` (the control's scale). `measured` is left for the caller."""
-    decodes = search.decodes
+    """The move of latents `z` `[batch, dim, 1]` to `setting` (`settle_locked`), with a
+    warning when item 0 measures outside its tolerance, or a `locked` control outside
+    1/LOCK_WEIGHT of its; `opened`: the open-loop targets `[batch, frames]` (the control's
+    scale). `measured` is left for the caller."""
+    before = decodes(search, locked)
     start = search.start_values(z) if setting.relative else None
     requests = readout_requests(setting, control, opened, start)
-    z_new, audio = search.settle(z, requests)
-    wanted = torch.from_numpy(_scaled(control, requests[:1]))[:, None]
-    measured = torch.from_numpy(_scaled(control, np.array([search.measure(audio[0])])))[:, None]
-    unreached, notes = loop_warnings([control], wanted, measured)
+    z_new, audio, wanted, got = settle_locked(search, z, control, requests, locked)
+    unreached, notes = loop_warnings([control, *locked], wanted[:1], got[:1], len(locked))
     return Move(
         z_new.float(),
         notes,
         {control.name: float(requests[0])},
         audio=audio,
-        renders=search.decodes - decodes,
+        renders=decodes(search, locked) - before,
         unreached=unreached,
     )
 
 
 def readout_sweep(
-    search: ReadoutSearch, z: torch.Tensor, control: Control, targets: Sequence[float]
+    search: ReadoutSearch,
+    z: torch.Tensor,
+    control: Control,
+    targets: Sequence[float],
+    locked: Sequence[Control] = (),
 ) -> tuple[torch.Tensor, np.ndarray, list[bool], list[str]]:
-    """A sweep from one latent `[1, dim, 1]` over `targets` (the control's scale), as
-    `space_loop.settle_sweep` returns it: latents, renders, per step whether it measures
-    outside its tolerance, and a warning counting those steps."""
+    """A sweep from one latent `[1, dim, 1]` over `targets` (the control's scale), `locked`
+    controls held as `settle_locked` holds them, returned as `space_loop.settle_sweep` returns
+    it: latents, renders, per step whether it or a lock measures outside its tolerance, and a
+    warning counting those steps."""
     wanted = np.array([control.to_user(float(t)) for t in targets])
-    z_new, audio = search.settle(z.double().expand(wanted.size, -1, -1), wanted)
-    got = _scaled(control, np.array([search.measure(sound) for sound in audio]))
+    many = z.double().expand(wanted.size, -1, -1)
+    z_new, audio, asked, got = settle_locked(search, many, control, wanted, locked)
+    everything = [control, *locked]
     unreached = [
-        not abs(value - wish) <= tolerance(control, wish)
-        for value, wish in zip(got.tolist(), targets, strict=True)
+        bool(loop_warnings(everything, asked[i : i + 1], got[i : i + 1], len(locked))[0])
+        for i in range(wanted.size)
     ]
     notes = []
     if any(unreached):
