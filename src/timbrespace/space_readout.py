@@ -35,7 +35,7 @@ from timbrespace.audio.descriptors import to_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.models.oneshot_tilt import TILT_LIMIT
-from timbrespace.space_loop import Move, loop_warnings
+from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings
 
 ATTACK_DESCRIPTOR, BRIGHTNESS_DESCRIPTOR = "attack_time", "centroid"
 FADE_GRID, TILT_GRID = 28, 14
@@ -377,7 +377,15 @@ def settle_locked(
     for _ in range(LOCK_ROUNDS):
         z_new, audio = search.settle(z_new, requests)
         for i, follower in following:
-            z_new, audio = follower.settle(z_new, held[:, i])
+            lock = locked[i - 1]
+            now = _scaled(lock, np.array([follower.measure(sound) for sound in audio]))
+            wanted = _scaled(lock, held[:, i])
+            slack = [loop_tolerance(lock, w, True) / LOCK_WEIGHT for w in wanted.tolist()]
+            moved = np.flatnonzero(~(np.abs(now - wanted) <= np.array(slack)))
+            if moved.size:  # only where the lock let go: a fade changed needlessly moves the rest
+                index = torch.from_numpy(moved)
+                z_new, audio = z_new.clone(), audio.copy()
+                z_new[index], audio[moved] = follower.settle(z_new[index], held[moved, i])
         now = np.array([search.measure(sound) for sound in audio])
         if not following or bool((np.abs(np.log(now / requests)) <= CLOSE_AFTER_LOCKS).all()):
             break

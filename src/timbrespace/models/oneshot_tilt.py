@@ -2,7 +2,9 @@
 
 The synth's render is tilted in the STFT domain before its fade-in: bin f of every frame is
 multiplied by `(max(f, TILT_FLOOR_HZ) / TILT_REFERENCE_HZ) ** a` and the frame rescaled to keep
-its A-weighted power, so the tilt moves where the energy lies and not how loud each moment is.
+its A-weighted power, so the tilt moves where the energy lies and not how loud each moment is,
+but never above its own unweighted power: a kick darkened at that loudness reached 13× its peak
+and clipped, and the clipping's harmonics made its centroid rise again.
 The slope `a = TILT_LIMIT · tanh(r / TILT_LIMIT)` (octave-power units: +1 doubles the gain an
 octave up) comes from a latent readout `r = w·z + b` (`EnvelopeReadouts` "tilt"); the rest of
 the decoder sees the latent without it, so a move along `w` changes the tilt and nothing else.
@@ -77,6 +79,13 @@ def spectral_tilt(audio: torch.Tensor, raw: torch.Tensor, sample_rate: int) -> t
     power = spectrum.real.square() + spectrum.imag.square()
     before = (weights * power).sum(dim=1, keepdim=True)
     after = (weights * power * gains.square()).sum(dim=1, keepdim=True)
-    scale = torch.sqrt((before + POWER_FLOOR) / (after + POWER_FLOOR))
+    raw_before = power.sum(dim=1, keepdim=True)
+    raw_after = (power * gains.square()).sum(dim=1, keepdim=True)
+    scale = torch.sqrt(
+        torch.minimum(
+            (before + POWER_FLOOR) / (after + POWER_FLOOR),
+            (raw_before + POWER_FLOOR) / (raw_after + POWER_FLOOR),
+        )
+    )
     tilted = torch.istft(spectrum * (gains * scale), frame, hop, window=window, length=samples)
     return tilted.view(batch, channels, samples)
