@@ -46,9 +46,10 @@ GRID_LOW_S, GRID_HIGH_S = 1e-4, 0.5
 TILT_REACH = 0.97 * TILT_LIMIT
 """The steepest tilt searched (the readout's tanh saturates beyond)."""
 REFINE_STEPS = 8
-CLOSE = math.log1p(0.01)
-"""The refinement stops at a measurement this close to the request (ln ratio: 1 %, a fifth of
-the loop's tolerance)."""
+CLOSE = math.log1p(0.025)
+"""The refinement stops at a measurement this close to the request (ln ratio: 2.5 %, half the
+loop's tolerance; the render measures what the search measured). At 1 % a studio brightness
+drag at 44.1 kHz took p95 56 ms, at 2.5 % 43 ms."""
 MEMORY = 8
 """Sounds whose curves a search keeps (a studio drag moves one sound)."""
 UNFADED_LOG_S = math.log(1e-6)
