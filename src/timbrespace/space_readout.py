@@ -6,7 +6,7 @@ spectral tilt, then a fade-in. A move along a stage's readout changes that stage
 else, so one decode of the sound with this stage and the later ones neutral (`Stage.bare`)
 gives the render at every readout value without decoding (`Stage.candidates`). The stage's
 descriptor is measured on a grid of values, the value whose measurement is closest to the
-request is refined by bisection where the measurement crosses it, and the sound is decoded
+request is refined by Brent's method where the measurement crosses it, and the sound is decoded
 once at it.
 
 The secant loop moved the attack along the control's fitted direction with the other controls
