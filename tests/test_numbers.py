@@ -42,6 +42,9 @@ def test_parse_numbers_names_the_option_and_the_bad_value() -> None:
         (333.3, "E4 +19c"),
         (27.5, "A0"),
         (452.0, "A4 +47c"),
+        (538.58, "C#5 -50c"),  # both sides of the quarter tone between C5 and C#5
+        (538.62, "C#5 -50c"),
+        (538.50, "C#5 -50c"),
         (float("nan"), "—"),
         (0.0, "—"),
     ],

@@ -90,12 +90,15 @@ def hz_to_midi(hz: float) -> float:
 
 def note_name(hz: float) -> str:
     """The nearest equal-tempered note (A4 = 440 Hz) and the offset from it in cents:
-    `note_name(440)` → `A4`, `note_name(333.3)` → `E4 +19c`; `—` when not a positive frequency."""
+    `note_name(440)` → `A4`, `note_name(333.3)` → `E4 +19c`, a quarter tone from the note above
+    (`C#5 -50c`, never `C5 +50c`); `—` when not a positive frequency."""
     if not math.isfinite(hz) or hz <= 0:
         return "—"
     midi = 69 + 12 * math.log2(hz / 440.0)
     nearest = round(midi)
     cents = round(100 * (midi - nearest))
+    if cents == 50:  # a quarter tone is named from the note above, however it rounds
+        nearest, cents = nearest + 1, -50
     name = f"{NOTE_NAMES[nearest % 12]}{nearest // 12 - 1}"
     return name if cents == 0 else f"{name} {cents:+d}c"
 
