@@ -377,6 +377,8 @@ def settle_locked(
     z_new = z
     for _ in range(LOCK_ROUNDS):
         z_new, audio = search.settle(z_new, requests)
+        if not following:
+            break
         for i, follower in following:
             lock = locked[i - 1]
             now = _scaled(lock, np.array([follower.measure(sound) for sound in audio]))
@@ -388,7 +390,7 @@ def settle_locked(
                 z_new, audio = z_new.clone(), audio.copy()
                 z_new[index], audio[moved] = follower.settle(z_new[index], held[moved, i])
         now = np.array([search.measure(sound) for sound in audio])
-        if not following or bool((np.abs(np.log(now / requests)) <= CLOSE_AFTER_LOCKS).all()):
+        if bool((np.abs(np.log(now / requests)) <= CLOSE_AFTER_LOCKS).all()):
             break
     got = np.stack([_measured(search, sound, locked) for sound in audio])
     scaled = [

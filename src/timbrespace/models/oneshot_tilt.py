@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from timbrespace.audio.descriptor_signal import a_weighting
+from timbrespace.audio.descriptor_signal import loudness_weights
 
 TILT_REFERENCE_HZ = 1000.0
 TILT_FLOOR_HZ = 40.0
@@ -74,7 +74,8 @@ def spectral_tilt(audio: torch.Tensor, raw: torch.Tensor, sample_rate: int) -> t
     frequencies = torch.fft.rfftfreq(frame, 1.0 / sample_rate, dtype=audio.dtype)
     gains = tilt_gains(tilt_slope(raw.to(audio.dtype)), frequencies.to(audio.device))
     gains = gains.repeat_interleave(channels, dim=0)[:, :, None]  # [batch · channels, bins, 1]
-    weights = torch.as_tensor(a_weighting(frequencies.numpy()), dtype=audio.dtype)
+    # the weights the loudness descriptor turns a Hann STFT frame into A-weighted power with
+    weights = torch.as_tensor(loudness_weights(sample_rate, frame), dtype=audio.dtype)
     weights = weights.to(audio.device)[None, :, None]
     power = spectrum.real.square() + spectrum.imag.square()
     before = (weights * power).sum(dim=1, keepdim=True)
