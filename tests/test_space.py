@@ -19,7 +19,7 @@ from timbrespace.analyze import (
 )
 from timbrespace.bundle import load_bundle
 from timbrespace.cli import main
-from timbrespace.control_fidelity import spearman
+from timbrespace.control_fidelity import FidelityReport, spearman
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.prepare import PrepareConfig, prepare_dataset
 from timbrespace.errors import TimbrespaceError
@@ -207,6 +207,25 @@ def test_cli_nearest_lists_k_sounds(analysed: Path, capsys) -> None:
     found = json.loads(capsys.readouterr().out)
     assert len(found) == 4 and found[0]["sound"] == sound
     assert [item["distance"] for item in found] == sorted(item["distance"] for item in found)
+
+
+def test_a_fidelity_report_counts_hits_within_their_sounds_reach_apart() -> None:
+    report = FidelityReport(
+        "attack",
+        "attack_time",
+        ["a"],
+        [1.0],
+        [0.1],
+        [0.3],
+        (0.001, 0.01),
+        "s",
+        within_tolerance=[True, False, True, False, False],
+        within_reach=[True, False, True, True, False],
+    )
+    summary = report.summary()
+    assert summary["within_tolerance"] == pytest.approx(0.4)
+    assert summary["within_tolerance_in_reach"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["steps_beyond_their_sound"] == 2
 
 
 def test_spearman_known_answers() -> None:

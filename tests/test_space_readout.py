@@ -127,6 +127,10 @@ def test_an_attack_move_measures_the_request_in_two_renders() -> None:
         search, z, Setting("attack", 0.45, False, "s"), control, torch.full((1, 1), math.log(0.45))
     )
     assert low.unreached == ["attack"] and "attack: asked 450 ms" in low.warnings[0]
+    shortest, longest = search.reach(z)[0]
+    assert shortest < 0.001 and 0.05 < longest < 0.45
+    rendered = low.warnings[0].split(", renders ")[1].split(" (")[0]  # the longest it renders
+    assert "(this sound renders " in low.warnings[0] and low.warnings[0].endswith(f" – {rendered})")
 
 
 def test_an_attack_sweep_shares_one_unfaded_render() -> None:
@@ -138,6 +142,11 @@ def test_an_attack_sweep_shares_one_unfaded_render() -> None:
     measured = [search.measure(a) for a in audio]
     np.testing.assert_allclose(measured, np.exp(targets), rtol=0.05)
     assert (renders[0], unreached, notes) == (2, [False] * 4, [])
+    _, _, unreached, notes = readout_sweep(search, z, control, [*targets, math.log(0.45)])
+    assert unreached == [False] * 4 + [True]
+    assert (
+        "1 of 5 steps render outside" in notes[0] and "; 1 ask beyond what it renders" in notes[0]
+    )
 
 
 def tiny_synth(**options: object):  # noqa: ANN201

@@ -26,8 +26,10 @@ import torch
 from scipy.stats import spearmanr
 
 from timbrespace.audio.descriptors import descriptor_scale, to_scale
+from timbrespace.latent.control import Control
 from timbrespace.space import LatentSpace
 from timbrespace.space_loop import tolerance
+from timbrespace.space_readout import readout_search
 
 MAIN_CONTROLS = ("pitch", "attack", "release", "brightness")
 WATCHED_DESCRIPTORS = ("f0", "attack_time", "release_time", "centroid", "loudness")
@@ -47,6 +49,7 @@ class FidelityReport:
     target_range: tuple[float, float]
     unit: str
     within_tolerance: list[bool] = field(default_factory=list)
+    within_reach: list[bool] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         rho = np.array(self.rho, dtype=np.float64)
@@ -67,7 +70,20 @@ class FidelityReport:
                 np.mean(self.within_tolerance) if self.within_tolerance else math.nan
             ),
             "steps_judged": len(self.within_tolerance),
+            "within_tolerance_in_reach": _round(
+                np.mean(reached) if (reached := self._reached()) else math.nan
+            ),
+            "steps_beyond_their_sound": int(len(self.within_reach) - sum(self.within_reach)),
         }
+
+    def _reached(self) -> list[bool]:
+        """`within_tolerance` of the steps whose request lies within what their start sound
+        renders (`within_reach`)."""
+        return [
+            hit
+            for hit, inside in zip(self.within_tolerance, self.within_reach, strict=True)
+            if inside
+        ]
 
 
 def _round(value: SupportsFloat, digits: int = 4) -> float | None:
@@ -146,6 +162,16 @@ def choose_starts(
     return sorted(rng.choice(candidates, size=min(n, candidates.size), replace=False).tolist())
 
 
+def sound_reach(space: LatentSpace, control: Control, z: torch.Tensor) -> np.ndarray:
+    """The lowest and highest value (the control's scale) the sound of latent `z` `[1, dim, 1]`
+    renders along a control set by a render stage's search (`space_readout`); NaN for a
+    control the closed loop sets by secant steps (its reach is not measured)."""
+    search = readout_search(space, [control])
+    if search is None:
+        return np.full(2, math.nan)
+    return to_scale(search.reach(z.double())[0], control.scale)
+
+
 def measure_control(
     space: LatentSpace,
     name: str,
@@ -168,7 +194,7 @@ def measure_control(
     ]
     scale_std = dataset_spread(space, others)
     rng = np.random.default_rng(seed)
-    rho, side, random_side, hits = [], [], [], []
+    rho, side, random_side, hits, inside = [], [], [], [], []
     control = space.controls[name]
     for start in starts:
         z = space.sound_latent(start)
@@ -176,9 +202,11 @@ def measure_control(
         rho.append(spearman(result.targets.numpy(), scaled(descriptor, result.measured)))
         low_in, high_in = control.range or (-math.inf, math.inf)
         got = scaled(descriptor, result.measured)
+        reach = sound_reach(space, control, z)
         for wanted, value in zip(result.targets.tolist(), got, strict=True):
             if np.isfinite(value) and low_in <= wanted <= high_in:
                 hits.append(bool(abs(value - wanted) <= tolerance(control, wanted)))
+                inside.append(bool(not np.isfinite(reach).all() or reach[0] <= wanted <= reach[1]))
         side.append(spread(space, result.audio, others, scale_std))
         current = float(space.controls[name].value(z.double())[0, 0])
         signed = np.sign(result.targets.numpy() - current) * np.array(result.distance)
@@ -196,4 +224,5 @@ def measure_control(
         target_range=(space.controls[name].to_user(low), space.controls[name].to_user(high)),
         unit=space.controls[name].unit,
         within_tolerance=hits,
+        within_reach=inside,
     )

@@ -224,16 +224,23 @@ def closed_loop_move(
     )
 
 
+def _beyond(reach: np.ndarray, asked: float) -> bool:
+    return bool(np.isfinite(reach).all()) and not reach[0] <= asked <= reach[1]
+
+
 def loop_warnings(
     controls: Sequence[Control],
     requests: torch.Tensor,
     measured: torch.Tensor,
     locked: int = 0,
+    reach: np.ndarray | None = None,
 ) -> tuple[list[str], list[str]]:
     """For item 0: the requested controls left outside their tolerance (the last `locked`
     ones: 1/LOCK_WEIGHT tolerances) or not measurable on the render, and one line each in their
-    unit (`brightness: asked 9000 Hz, renders 6120 Hz
-    (the closest this model came)`)."""
+    unit (`brightness: asked 9000 Hz, renders 6120 Hz (the closest this model came)`); `reach`:
+    the lowest and highest value the sound renders for control 0 (its scale), named when the
+    request lies beyond it (`attack: asked 0.8 ms, renders 3.8 ms (this sound renders 3.8 ms –
+    8.3 ms)`)."""
     names, notes = [], []
     for i, control in enumerate(controls):
         asked, got = float(requests[0, i]), float(measured[0, i])
@@ -250,9 +257,11 @@ def loop_warnings(
             notes.append(f"{control.name}: asked {wanted}, the render has none to measure")
             continue
         rendered = format_reading(control.to_user(got), control.unit, pitch=pitch)
-        notes.append(
-            f"{control.name}: asked {wanted}, renders {rendered} (the closest this model came)"
-        )
+        why = "the closest this model came"
+        if i == 0 and reach is not None and _beyond(reach, asked):
+            low, high = (format_reading(control.to_user(v), control.unit) for v in reach)
+            why = f"this sound renders {low} – {high}"
+        notes.append(f"{control.name}: asked {wanted}, renders {rendered} ({why})")
     return names, notes
 
 

@@ -35,6 +35,7 @@ from timbrespace.audio.descriptors import to_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.models.oneshot_tilt import TILT_LIMIT
+from timbrespace.numbers import format_reading
 from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings
 
 ATTACK_DESCRIPTOR, BRIGHTNESS_DESCRIPTOR = "attack_time", "centroid"
@@ -256,6 +257,16 @@ class ReadoutSearch:
         """What the renders of latents `[batch, dim, 1]` measure `[batch]`."""
         return np.array([self.measure(sound) for sound in self.start_renders(z)])
 
+    def reach(self, z: torch.Tensor) -> np.ndarray:
+        """The lowest and highest measurement of each sound's curve `[batch, 2]` (the
+        descriptor's unit; NaN where nothing measures): what a move of latents `[batch, dim, 1]`
+        along the readout can render (`curves`: no decode for a sound met)."""
+        bounds = []
+        for _, curve in self.curves(z):
+            finite = curve[np.isfinite(curve) & (curve > 0)]
+            bounds.append((finite.min(), finite.max()) if finite.size else (math.nan, math.nan))
+        return np.array(bounds, dtype=np.float64)
+
     def settle(self, z: torch.Tensor, requests: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Latents `[batch, dim, 1]` moved along the readout so that each render measures
         `requests` `[batch]` (the descriptor's unit; the closest this sound renders when it
@@ -416,7 +427,10 @@ def readout_move(
     start = search.start_values(z) if setting.relative else None
     requests = readout_requests(setting, control, opened, start)
     z_new, audio, wanted, got = settle_locked(search, z, control, requests, locked)
-    unreached, notes = loop_warnings([control, *locked], wanted[:1], got[:1], len(locked))
+    reach = search.reach(z[:1])[0]
+    unreached, notes = loop_warnings(
+        [control, *locked], wanted[:1], got[:1], len(locked), _scaled(control, reach)
+    )
     return Move(
         z_new.float(),
         notes,
@@ -448,8 +462,20 @@ def readout_sweep(
     ]
     notes = []
     if any(unreached):
+        low, high = search.reach(z)[0]
+        beyond = int(np.sum((wanted < low) | (wanted > high)))
         notes.append(
             f"{control.name}: {sum(unreached)} of {len(unreached)} steps render outside the "
             "tolerance of their request (the closest this sound measures is kept)"
+            + (
+                f"; {beyond} ask beyond what it renders, {_span(control, low, high)}"
+                if beyond
+                else ""
+            )
         )
     return z_new, audio, unreached, notes
+
+
+def _span(control: Control, low: float, high: float) -> str:
+    """A sound's reach in the control's unit (`3.8 ms – 8.3 ms`)."""
+    return " – ".join(format_reading(v, control.unit) for v in (low, high))
