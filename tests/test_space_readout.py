@@ -16,7 +16,7 @@ from timbrespace.latent.settings import Setting
 from timbrespace.models.base import build_model
 from timbrespace.models.oneshot import ONESHOT_PRESETS, OneShotConfig
 from timbrespace.models.oneshot_envelope import fade_in
-from timbrespace.models.oneshot_tilt import spectral_tilt, tilt_frame
+from timbrespace.models.oneshot_tilt import spectral_tilt
 from timbrespace.space_readout import (
     GRID_HIGH_S,
     GRID_LOW_S,
@@ -194,12 +194,6 @@ def test_a_tilt_of_one_multiplies_the_gain_by_two_per_octave_and_keeps_the_loudn
     loudness = measurer("loudness", rate)
     assert loudness(tilted[1].float().numpy()) == pytest.approx(loudness(tones), abs=0.05)
     assert measurer("centroid", rate)(tilted[1].float().numpy()) > 3000.0
-
-
-def test_the_tilt_frame_is_about_12_ms_as_a_power_of_two_within_the_clip() -> None:
-    frames = [tilt_frame(rate, rate) for rate in (16000, 22050, 44100, 48000, 96000)]
-    assert frames == [256, 256, 512, 512, 1024]
-    assert tilt_frame(44100, 300) == 256
 
 
 def test_the_synths_render_at_a_tilt_is_its_bare_render_tilted_then_faded_in() -> None:

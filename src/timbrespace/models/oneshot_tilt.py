@@ -20,7 +20,6 @@ Training learns the readout with the rest (no target): it starts at `a = 0`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,13 +32,9 @@ TILT_FLOOR_HZ = 40.0
 """Bins below this get its gain: a steep negative tilt must not blow up the DC bin."""
 TILT_LIMIT = 4.0
 """|a| stays below this (±24 dB per octave)."""
-TILT_FRAME_S = 0.0116
-"""The tilt's STFT frame (s; the nearest power of two of samples: 512 at 44.1 kHz), hopped by a
-quarter. The tilt is zero-phase in each frame and spreads an onset over it: in the descriptors'
-2048-sample frames a darkened hydrogen kick's bare render rose in 2.05 ms (median of 25; p75
-4.2 ms; 0.55 ms untilted), slower than most kicks' own attacks, which no fade-in could then
-render; in 512, 1.22 ms (p75 1.5). Each frame keeps its A-weighted power, so the descriptors'
-longer frames keep nearly theirs."""
+TILT_FRAME, TILT_HOP = 2048, 512
+"""The STFT of the tilt: the descriptors' frames (`DescriptorSettings`), so the frames whose
+A-weighted power it keeps are the ones the loudness and the centroid's weights are measured on."""
 POWER_FLOOR = 1e-20
 
 
@@ -66,18 +61,12 @@ def tilt_gains(slope: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
     return torch.exp2(slope[:, None] * octaves[None, :])
 
 
-def tilt_frame(sample_rate: int, samples: int) -> int:
-    """The tilt's STFT frame (samples): `TILT_FRAME_S` as a power of two, at most the clip's."""
-    wanted = 1 << max(2, round(math.log2(TILT_FRAME_S * sample_rate)))
-    return min(wanted, 1 << (max(samples, 2).bit_length() - 1))
-
-
 def spectral_tilt(audio: torch.Tensor, raw: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """`audio` `[batch, channels, samples]` tilted by the readout values `raw` `[batch]` (see
     the module docstring), each frame's A-weighted power kept; same shape and dtype."""
     batch, channels, samples = audio.shape
-    frame = tilt_frame(sample_rate, samples)
-    hop = max(1, frame // 4)
+    frame = min(TILT_FRAME, 1 << (max(samples, 2).bit_length() - 1))
+    hop = max(1, frame * TILT_HOP // TILT_FRAME)
     window = torch.hann_window(frame, dtype=audio.dtype, device=audio.device)
     spectrum = torch.stft(
         audio.reshape(batch * channels, samples), frame, hop, window=window, return_complex=True
