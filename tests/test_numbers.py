@@ -53,6 +53,16 @@ def test_note_names_of_frequencies(hz: float, name: str) -> None:
     assert note_name(hz) == name
 
 
+def test_a_measured_pitch_is_named_from_its_requests_note_within_a_semitone() -> None:
+    """The demo's sweep printed `requested 359.5 Hz (F#4 -50c) → measured 359.2 Hz (F4 +49c)`."""
+    assert note_name(359.2) == "F4 +49c"
+    assert note_name(359.2, near=359.5) == "F#4 -51c"
+    assert note_name(460.0, near=440.0) == "A4 +77c"
+    assert note_name(500.0, near=440.0) == "B4 +21c"  # over a semitone away: its own note
+    assert note_name(440.0, near=float("nan")) == "A4"
+    assert format_pitch(359.2, 359.5) == "359.2 Hz (F#4 -51c)"
+
+
 def test_format_pitch_gives_hz_and_the_note() -> None:
     assert format_pitch(329.0) == "329 Hz (E4 -3c)"
 

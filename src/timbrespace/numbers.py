@@ -88,31 +88,44 @@ def hz_to_midi(hz: float) -> float:
     return 69.0 + 12.0 * math.log2(hz / 440.0)
 
 
-def note_name(hz: float) -> str:
+def note_name(hz: float, near: float | None = None) -> str:
     """The nearest equal-tempered note (A4 = 440 Hz) and the offset from it in cents:
     `note_name(440)` → `A4`, `note_name(333.3)` → `E4 +19c`, a quarter tone from the note above
-    (`C#5 -50c`, never `C5 +50c`); `—` when not a positive frequency."""
+    (`C#5 -50c`, never `C5 +50c`); `—` when not a positive frequency. `near` (Hz): a pitch this
+    one is read against (a request); within a semitone of its note, the offset is taken from
+    that note (`note_name(359.2, near=359.5)` → `F#4 -51c`, not `F4 +49c`)."""
     if not math.isfinite(hz) or hz <= 0:
         return "—"
     midi = 69 + 12 * math.log2(hz / 440.0)
-    nearest = round(midi)
+    nearest = _nearest_note(midi)
+    if near is not None and math.isfinite(near) and near > 0:
+        ref = _nearest_note(69 + 12 * math.log2(near / 440.0))
+        nearest = ref if abs(midi - ref) < 1.0 else nearest
     cents = round(100 * (midi - nearest))
-    if cents == 50:  # a quarter tone is named from the note above, however it rounds
-        nearest, cents = nearest + 1, -50
     name = f"{NOTE_NAMES[nearest % 12]}{nearest // 12 - 1}"
     return name if cents == 0 else f"{name} {cents:+d}c"
 
 
-def format_pitch(hz: float) -> str:
-    """A frequency as a musician reads it: `333.3 Hz (E4 +19c)`."""
-    return f"{format_quantity(hz, 'Hz')} ({note_name(hz)})"
+def _nearest_note(midi: float) -> int:
+    """The MIDI note a pitch `midi` is named from: the nearest, the one above at a quarter tone
+    however it rounds."""
+    nearest = round(midi)
+    return nearest + 1 if round(100 * (midi - nearest)) == 50 else nearest
 
 
-def format_reading(value: float, unit: str = "", *, pitch: bool = False) -> str:
+def format_pitch(hz: float, near: float | None = None) -> str:
+    """A frequency as a musician reads it: `333.3 Hz (E4 +19c)` (`near`: see `note_name`)."""
+    return f"{format_quantity(hz, 'Hz')} ({note_name(hz, near)})"
+
+
+def format_reading(
+    value: float, unit: str = "", *, pitch: bool = False, near: float | None = None
+) -> str:
     """A measured or requested value in the unit a musician reads: a pitch with its note name
-    (`329.6 Hz (E4)`), times under a second in ms (`4.8 ms`), else `format_quantity`."""
+    (`329.6 Hz (E4)`; `near`: the request it is read against, see `note_name`), times under a
+    second in ms (`4.8 ms`), else `format_quantity`."""
     if pitch:
-        return format_pitch(value)
+        return format_pitch(value, near)
     if unit == "s" and math.isfinite(value) and abs(value) < 1.0:
         return format_quantity(1000.0 * value, "ms")
     return format_quantity(value, unit)

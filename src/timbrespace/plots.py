@@ -197,12 +197,14 @@ def plot_codebook(codebook: CodebookAnalysis, out: str | os.PathLike[str]) -> li
     ]
 
 
-def _format(value: float, unit: str, descriptor: str | None = None) -> str:
+def _format(
+    value: float, unit: str, descriptor: str | None = None, near: float | None = None
+) -> str:
     """A sweep value as the CLI's table reads it (`numbers.format_reading`): a pitch with its
-    note name, times under a second in ms."""
+    note name (a measurement's against its request `near`), times under a second in ms."""
     if not math.isfinite(value):
         return "undefined"
-    return format_reading(value, unit, pitch=descriptor == "f0" and unit == "Hz")
+    return format_reading(value, unit, pitch=descriptor == "f0" and unit == "Hz", near=near)
 
 
 def contact_sheet(
@@ -228,7 +230,7 @@ def contact_sheet(
         wave_axes.set(ylim=(-1.05, 1.05), xlim=(0, seconds[-1] if mono.size > 1 else 1))
         text = f"{sweep.name} requested {_format(requested, sweep.unit, sweep.descriptor)}"
         if sweep.descriptor:
-            shown = _format(measured, sweep.unit, sweep.descriptor)
+            shown = _format(measured, sweep.unit, sweep.descriptor, requested)
             text += f" → measured {sweep.descriptor} {shown}"
         if limited[row]:
             text += " · limit"

@@ -197,7 +197,7 @@ def readout_lines(
         else:
             asked = "requested"
         if name in measured:
-            got = f"measured {show(measured[name])}"
+            got = f"measured {show(measured[name], moved.requested.get(name, held.get(name)))}"
         else:
             got = f"latent reads {show(values[name])} (nothing to measure)"
         flag = "  ← not reached (the closest this model came)" if name in unreached else ""
@@ -247,7 +247,7 @@ def write_sweep(
         show = _formatter(sweep.descriptor, sweep.unit)
         line = f"  {i + 1:2d}  requested {show(requested)}"
         if sweep.descriptor:
-            line += f" → measured {show(measured)}"
+            line += f" → measured {show(measured, requested)}"
         if limited[i]:
             line += "  ← limit (clamped, or out of the model's reach)"
         print(line)
@@ -321,16 +321,17 @@ def _setting_name(setting: str) -> str:
     return match["name"] if match else setting.strip()
 
 
-def _formatter(descriptor: str | None, unit: str) -> Callable[[float], str]:
-    """How a control's values print: pitches with their note name, unitless ones (PCA axes,
-    packs, custom) with two decimals, the rest in their unit."""
+def _formatter(descriptor: str | None, unit: str) -> Callable[..., str]:
+    """How a control's values print (value, and the request a measurement is read against):
+    pitches with their note name, unitless ones (PCA axes, packs, custom) with two decimals, the
+    rest in their unit."""
     if descriptor == "f0" and unit == "Hz":
-        return lambda value: "undefined" if value != value else format_pitch(value)
+        return lambda value, near=None: "undefined" if value != value else format_pitch(value, near)
     if not unit:
-        return lambda value: "undefined" if value != value else f"{value + 0.0:.2f}"
+        return lambda value, near=None: "undefined" if value != value else f"{value + 0.0:.2f}"
     if unit == "s":
-        return lambda value: "undefined" if value != value else _time(value)
-    return lambda value: "undefined" if value != value else format_quantity(value, unit)
+        return lambda value, near=None: "undefined" if value != value else _time(value)
+    return lambda value, near=None: "undefined" if value != value else format_quantity(value, unit)
 
 
 def _time(seconds: float) -> str:
