@@ -75,7 +75,8 @@ def spectral_tilt(audio: torch.Tensor, raw: torch.Tensor, sample_rate: int) -> t
     gains = tilt_gains(tilt_slope(raw.to(audio.dtype)), frequencies.to(audio.device))
     gains = gains.repeat_interleave(channels, dim=0)[:, :, None]  # [batch · channels, bins, 1]
     # the weights the loudness descriptor turns a Hann STFT frame into A-weighted power with
-    weights = torch.as_tensor(loudness_weights(sample_rate, frame), dtype=audio.dtype)
+    # (copied: the cached array is read-only)
+    weights = torch.tensor(loudness_weights(sample_rate, frame), dtype=audio.dtype)
     weights = weights.to(audio.device)[None, :, None]
     power = spectrum.real.square() + spectrum.imag.square()
     before = (weights * power).sum(dim=1, keepdim=True)
