@@ -168,13 +168,18 @@ def test_notes_play_in_tune_in_either_style_and_styles_differ(
         real = [sf.read(note_set / f, dtype="float32")[0] for f in files]
         return min(float(np.linalg.norm(log_mel(sound) - log_mel(r))) for r in real)
 
-    cello, flute = audio[: len(pitches)], audio[len(pitches) :]
-    towards = [
-        nearest_real(own, name, pitch) < nearest_real(other, name, pitch)
-        for pitch, c, f in zip(pitches, cello, flute, strict=True)
-        for own, other, name in ((c, f, "cello"), (f, c, "flute"))
-    ]
-    assert sum(towards) >= 8, towards
+    towards = []
+    for seed in (3, 4, 5):  # three prior draws: one draw's 10 comparisons read 7 or 8 by chance
+        if seed != 3:
+            z = prior_latents(model, 1, seed=seed).expand(len(notes), -1, -1)
+            audio = render_notes(model, z, notes)[:, 0].numpy()
+        cello, flute = audio[: len(pitches)], audio[len(pitches) :]
+        towards += [
+            nearest_real(own, name, pitch) < nearest_real(other, name, pitch)
+            for pitch, c, f in zip(pitches, cello, flute, strict=True)
+            for own, other, name in ((c, f, "cello"), (f, c, "flute"))
+        ]
+    assert sum(towards) >= 0.8 * len(towards), towards
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:
