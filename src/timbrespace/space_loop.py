@@ -224,6 +224,11 @@ def closed_loop_move(
     )
 
 
+def reach_span(control: Control, low: float, high: float) -> str:
+    """What a sound renders along `control`, in its unit (`3.8 ms – 8.3 ms`)."""
+    return " – ".join(format_reading(v, control.unit) for v in (low, high))
+
+
 def _beyond(reach: np.ndarray, asked: float) -> bool:
     return bool(np.isfinite(reach).all()) and not reach[0] <= asked <= reach[1]
 
@@ -259,8 +264,7 @@ def loop_warnings(
         rendered = format_reading(control.to_user(got), control.unit, pitch=pitch)
         why = "the closest this model came"
         if i == 0 and reach is not None and _beyond(reach, asked):
-            low, high = (format_reading(control.to_user(v), control.unit) for v in reach)
-            why = f"this sound renders {low} – {high}"
+            why = f"this sound renders {reach_span(control, *map(control.to_user, reach))}"
         notes.append(f"{control.name}: asked {wanted}, renders {rendered} ({why})")
     return names, notes
 

@@ -35,8 +35,7 @@ from timbrespace.audio.descriptors import to_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.models.oneshot_tilt import TILT_LIMIT
-from timbrespace.numbers import format_reading
-from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings
+from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings, reach_span
 
 ATTACK_DESCRIPTOR, BRIGHTNESS_DESCRIPTOR = "attack_time", "centroid"
 FADE_GRID, TILT_GRID = 28, 14
@@ -427,10 +426,10 @@ def readout_move(
     start = search.start_values(z) if setting.relative else None
     requests = readout_requests(setting, control, opened, start)
     z_new, audio, wanted, got = settle_locked(search, z, control, requests, locked)
-    reach = search.reach(z[:1])[0]
-    unreached, notes = loop_warnings(
-        [control, *locked], wanted[:1], got[:1], len(locked), _scaled(control, reach)
-    )
+    unreached, notes = loop_warnings([control, *locked], wanted[:1], got[:1], len(locked))
+    if control.name in unreached:  # name what this sound renders (no lookup on a move that lands)
+        reach = _scaled(control, search.reach(z[:1])[0])
+        notes = loop_warnings([control, *locked], wanted[:1], got[:1], len(locked), reach)[1]
     return Move(
         z_new.float(),
         notes,
@@ -468,14 +467,9 @@ def readout_sweep(
             f"{control.name}: {sum(unreached)} of {len(unreached)} steps render outside the "
             "tolerance of their request (the closest this sound measures is kept)"
             + (
-                f"; {beyond} ask beyond what it renders, {_span(control, low, high)}"
+                f"; {beyond} ask beyond what it renders, {reach_span(control, low, high)}"
                 if beyond
                 else ""
             )
         )
     return z_new, audio, unreached, notes
-
-
-def _span(control: Control, low: float, high: float) -> str:
-    """A sound's reach in the control's unit (`3.8 ms – 8.3 ms`)."""
-    return " – ".join(format_reading(v, control.unit) for v in (low, high))
