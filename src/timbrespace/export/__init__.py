@@ -130,13 +130,16 @@ def export_bundle(
         extra = {"methods": ["encode", "decode", "forward"], "host_torch": NN_TILDE_TORCH}
     elif fmt == "onnx":
         from timbrespace.export.onnx import signature, write_onnx
-        from timbrespace.export.verify import check_blocks, onnx_runner
+        from timbrespace.export.verify import check_steps, onnx_step
 
         def verify(tmp: Path) -> None:
-            measured.update(check_blocks(space, model, lambda: onnx_runner(tmp, model)))
+            errors, parted = check_steps(space, model, lambda: onnx_step(tmp))
+            measured.update(errors)
+            if parted:
+                extra["parted_blocks"] = parted
 
         write_onnx(model, path, verify=verify)
-        extra = signature(model)
+        extra.update(signature(model))
     else:
         from timbrespace.export.neutone import neutone_runner, write_neutone
         from timbrespace.export.verify import check_blocks

@@ -33,6 +33,7 @@ class DdspBlocks(nn.Module):
             )
         self.model = model
         self.fixed_block = int(block)
+        self.phase_decisions = False
         self.sample_rate = int(model.sample_rate)
         self.channels = 1
         self.hop = int(hop)

@@ -13,9 +13,12 @@ class ExportBlocks(Protocol):
     state a flat list of tensors, encoder and decoder apart; see `models.stream_blocks`.
     `fixed_block` 0: TorchScript compiles the code and blocks may be any multiple of `hop`;
     else blocks are exactly `fixed_block` samples and the exporters record one graph of it
-    (`torch.jit.trace`) at batch 1 (`models.ddsp_blocks`)."""
+    (`torch.jit.trace`) at batch 1 (`models.ddsp_blocks`). `phase_decisions`: the output's
+    phase follows discrete peak decisions (a locked phase), so a runtime that rounds differently
+    can tip a near-tie and part the phase of the bins around it (`export.verify`)."""
 
     fixed_block: int
+    phase_decisions: bool
     sample_rate: int
     channels: int
     hop: int

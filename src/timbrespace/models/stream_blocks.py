@@ -49,6 +49,7 @@ class StreamBlocks(nn.Module):
         self.decoder_units: int = len(model.decoder.units)
         self.bins: int = int(model.bins)
         self.phase_mode: int = int(model.phase_mode)
+        self.phase_decisions: bool = self.phase_mode == 2
         self.running_phase: bool = model.running_phase > 0
         self.loudness_gain: bool = bool(model.loudness_gain)
         self.log_power_offset: float = float(model.log_power_offset)
