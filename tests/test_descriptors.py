@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from timbrespace.audio.descriptor_measures import attack_time, soft_crossing_time
 from timbrespace.audio.descriptors import (
     DESCRIPTORS,
     Descriptor,
@@ -129,6 +130,34 @@ def test_attack_time_of_a_low_tone_is_not_snapped_to_its_half_cycles(
     shape = np.clip((t - delay) / ramp, 0.0, 1.0) * np.exp(-np.maximum(t - delay - ramp, 0) / 0.2)
     audio = (shape * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
     assert one(audio, "attack_time") == pytest.approx(0.8 * ramp, rel=0.22)
+
+
+def test_a_soft_crossing_of_a_rise_without_dips_is_its_first_crossing() -> None:
+    times = np.arange(10) * 0.001
+    values = np.arange(10) / 9.0
+    assert soft_crossing_time(values, times, 0.5, 0.2) == pytest.approx(0.0045)
+    assert soft_crossing_time(values, times, 0.5, 1e-9) == pytest.approx(0.0045)
+    dip = np.array([0.0, 0.6, 0.4, 0.7, 1.0])  # the running maximum: 0.6 held until 0.7
+    assert soft_crossing_time(dip, np.arange(5.0), 0.65, 1e-9) == pytest.approx(2.5)
+
+
+def test_the_attack_of_a_rippling_rise_is_continuous_in_its_ramp() -> None:
+    """A 150 Hz ripple of ±20 % on linear ramps 4–12 ms long: first crossings of 90 % jump by up
+    to a period as a ripple peak passes the level; the averaged crossings do not."""
+    times = (np.arange(60) + 0.5) * 0.001
+    ripple = 1 + 0.2 * np.sin(2 * np.pi * 150.0 * times)
+    ramps = np.arange(0.004, 0.012, 0.00005)
+    soft, first = [], []
+    for ramp in ramps:
+        envelope = np.clip(times / ramp, 0.0, 1.0) * ripple
+        soft.append(attack_time(envelope, times, 1.0))
+        first.append(
+            soft_crossing_time(envelope, times, 0.9, 1e-9)
+            - soft_crossing_time(envelope, times, 0.1, 1e-9)
+        )
+    assert np.abs(np.diff(first)).max() > 0.002
+    assert np.abs(np.diff(soft)).max() < 0.0003
+    assert np.median(np.array(soft) / (0.8 * ramps)) == pytest.approx(1.0, abs=0.1)
 
 
 def test_sudden_low_onset_after_silence_has_short_attack() -> None:

@@ -161,7 +161,9 @@ def test_a_centroid_ramp_is_followed_and_heard(
     assert np.all(np.diff(wanted) > 0)  # interpolated linearly between the two points
     tracking = body["tracking"]["centroid"]
     assert tracking["unit"] == "%" and tracking["frames"] == frames
-    assert tracking["r"] > 0.95 and tracking["median_error"] < 8  # measured: 0.996, 2.7 %
+    # measured over six trainings (three seeds, two attack targets): r 0.976-0.996; median
+    # error 2.2-8.8 % on 0.5 s ramps (63 frames), 2.6-4.3 % on 2 and 3.3 s ones
+    assert tracking["r"] > 0.95 and tracking["median_error"] < (10 if seconds < 1 else 6)
     measured = np.array([np.nan if v is None else v for v in body["measured"]["centroid"]])
     ok = np.isfinite(measured)
     assert tracking["r"] == pytest.approx(np.corrcoef(wanted[ok], measured[ok])[0, 1], abs=1e-3)

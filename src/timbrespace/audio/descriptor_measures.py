@@ -14,6 +14,7 @@ import numpy as np
 from timbrespace.audio.descriptor_signal import framed_sums
 
 ATTACK_LOW, ATTACK_HIGH = 0.1, 0.9
+ATTACK_SPREAD = 0.1
 DECAY_START_DB, DECAY_END_DB = -3.0, -40.0
 RELEASE_DB = -40.0
 ROLLOFF_FRACTION = 0.85
@@ -65,26 +66,46 @@ def zero_crossing_rate(
     return (counts * sample_rate / frame_length).astype(np.float32)
 
 
-def crossing_time(values: np.ndarray, times: np.ndarray, level: float) -> float:
-    """First time (s) `values` reaches `level`, linearly interpolated; `times[0]` if at once."""
-    index = int(np.argmax(values >= level))
-    if index == 0:
-        return float(times[0])
-    low, high = float(values[index - 1]), float(values[index])
-    fraction = (level - low) / (high - low) if high > low else 1.0
-    return float(times[index - 1] + fraction * (times[index] - times[index - 1]))
+def soft_crossing_time(values: np.ndarray, times: np.ndarray, level: float, width: float) -> float:
+    """Mean over levels spread evenly across `level ± width / 2` of the first time (s) the
+    running maximum of `values` (linear between `times`) reaches each: the first crossing of
+    `level` for a rise without dips, and continuous in `values` where the first crossing jumps
+    (a ripple peaking just under `level` moves it by a period). `times[-1]` for levels never
+    reached."""
+    rising = np.maximum.accumulate(values.astype(np.float64))
+    low, high = level - width / 2, level + width / 2
+
+    def below(x: np.ndarray) -> np.ndarray:  # the share of the levels above x
+        return np.clip((high - x) / width, 0.0, 1.0)
+
+    def integral(x: np.ndarray) -> np.ndarray:  # of `below` over x, from `low`
+        x = np.minimum(x, high)
+        return np.where(x <= low, x - low, (width**2 - np.square(high - x)) / (2 * width))
+
+    start, end = rising[:-1], rising[1:]
+    grows = end > start
+    span = np.where(grows, end - start, 1.0)
+    share = np.where(grows, (integral(end) - integral(start)) / span, below(start))
+    return float(times[0] + np.dot(share, np.diff(times)))
 
 
 def attack_time(envelope: np.ndarray, times: np.ndarray, peak: float) -> float:
-    """Time (s) between the first crossings of 10 % and 90 % of `peak` by `envelope`.
+    """Time (s) between the crossings of 10 % and 90 % of `peak` by `envelope`, each averaged
+    over levels `ATTACK_SPREAD` × `peak` wide (`soft_crossing_time`): the 10–90 % rise time of a
+    rise without dips, continuous where a ripple would make it jump (a fade-in of 4.06 → 4.10 ms
+    on a demo cymbal measured 3.9 → 6.2 ms by first crossings).
 
     `peak` should come from a smoothed envelope: the fine envelope of noise has spikes well above
     its level, and 90 % of a spike is reached late or never.
     """
-    if peak <= 0:
+    top = float(np.max(envelope, initial=0.0))
+    if not peak > 0 or not top > 0:
         return float("nan")
-    high = crossing_time(envelope, times, ATTACK_HIGH * peak)
-    return high - crossing_time(envelope, times, ATTACK_LOW * peak)
+    width = min(ATTACK_SPREAD * peak, 2 * (top - ATTACK_HIGH * peak))
+    if width <= 0:
+        return float("nan")
+    high = soft_crossing_time(envelope, times, ATTACK_HIGH * peak, width)
+    return high - soft_crossing_time(envelope, times, ATTACK_LOW * peak, width)
 
 
 def release_time(envelope: np.ndarray, times: np.ndarray, duration: float) -> float:

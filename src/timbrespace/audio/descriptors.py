@@ -45,7 +45,6 @@ from timbrespace.audio.descriptor_measures import (
     RELEASE_DB,
     ROLLOFF_FRACTION,
     attack_time,
-    crossing_time,
     decay_constant,
     release_time,
     spectral_bandwidth,
@@ -115,7 +114,6 @@ __all__ = [
     "amplitude_envelope",
     "attack_time",
     "compute_descriptors",
-    "crossing_time",
     "decay_constant",
     "descriptor_limits",
     "descriptor_names",
@@ -369,7 +367,8 @@ _register_frame_descriptor(
 _register_envelope_descriptor(
     "attack_time",
     "Time from 10 % to 90 % of the envelope peak, on the fine (~1 ms) envelope, the peak taken "
-    "from the 10 ms-smoothed one; constant curve.",
+    "from the 10 ms-smoothed one, each crossing averaged over levels ±5 % of the peak (no jump "
+    "of a period where a ripple peaks near 90 %); constant curve.",
     lambda analysis: attack_time(
         analysis.envelope, analysis.envelope_times, float(analysis.smooth_envelope.max())
     ),

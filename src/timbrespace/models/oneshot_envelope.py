@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import scipy.fft
 import torch
 from torch import nn
 
+from timbrespace.audio.descriptor_measures import ATTACK_HIGH, ATTACK_LOW, attack_time
 from timbrespace.audio.descriptor_signal import BOUND_LIFT
 
 RELEASE_FLOOR_DB = -40.0
 """The level (dB re the peak) below which a sound has ended: the release descriptor's."""
-ATTACK_LOW, ATTACK_HIGH = 0.1, 0.9
-"""The attack is the rise from 10 % to 90 % of the peak, as the attack descriptor's."""
 RAMP_RISE = ATTACK_HIGH - ATTACK_LOW
 """The 10–90 % rise of a linear ramp, as a fraction of its length."""
 RELEASE_FADE = 0.1
@@ -68,8 +68,8 @@ def envelope_release(audio: torch.Tensor, hop: int, sample_rate: int) -> torch.T
 
 def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.Tensor:
     """10–90 % rise time (s) `[batch]` of audio `[batch, channels, samples]`, as the attack
-    descriptor reads it (`fine_envelope`), its levels taken from the peak of that envelope
-    smoothed over ~10 ms, crossings linearly interpolated; at least `MIN_ATTACK_S`. Not
+    descriptor reads it (`fine_envelope`, `descriptor_measures.attack_time`), its levels taken
+    from the peak of that envelope smoothed over ~10 ms; at least `MIN_ATTACK_S`. Not
     differentiable (a target)."""
     with torch.no_grad():
         envelope = fine_envelope(audio.mean(dim=1), block)
@@ -77,9 +77,14 @@ def envelope_attack(audio: torch.Tensor, block: int, sample_rate: int) -> torch.
         smooth = torch.nn.functional.avg_pool1d(
             envelope[:, None], width, stride=1, padding=width // 2, count_include_pad=False
         )[:, 0]
-        peak = smooth.amax(dim=1, keepdim=True).clamp_min(1e-12)
-        low, high = (_crossing(envelope, level * peak) for level in (ATTACK_LOW, ATTACK_HIGH))
-        return ((high - low) * block / sample_rate).clamp_min(MIN_ATTACK_S).to(audio.dtype)
+        peaks = smooth.amax(dim=1).double().cpu().numpy()
+        frames = np.arange(envelope.shape[1], dtype=np.float64)
+        rises = [
+            attack_time(row, frames, peak)
+            for row, peak in zip(envelope.double().cpu().numpy(), peaks, strict=True)
+        ]
+        seconds = np.nan_to_num(np.array(rises) * block / sample_rate, nan=MIN_ATTACK_S)
+        return torch.from_numpy(seconds).clamp_min(MIN_ATTACK_S).to(audio.device, audio.dtype)
 
 
 def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
@@ -101,18 +106,6 @@ def fine_envelope(mono: torch.Tensor, block: int) -> torch.Tensor:
     running_peak = running_peak[:, block - 1 :: block]
     started = running_peak >= BOUND_LIFT * running_peak.amax(dim=1, keepdim=True)
     return torch.where(started, means, torch.minimum(means, running_peak))
-
-
-def _crossing(envelope: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The fractional frame `[batch]` where `envelope` `[batch, frames]` first reaches `level`
-    `[batch, 1]` (0 when at once)."""
-    reached = envelope >= level
-    index = reached.to(torch.uint8).argmax(dim=1)
-    before = (index - 1).clamp_min(0)
-    low = envelope.gather(1, before[:, None])[:, 0]
-    high = envelope.gather(1, index[:, None])[:, 0]
-    fraction = ((level[:, 0] - low) / (high - low).clamp_min(1e-12)).clamp(0.0, 1.0)
-    return torch.where(index > 0, before + fraction, torch.zeros_like(fraction))
 
 
 def stretched_positions(n: int, peak: torch.Tensor, log2_factor: torch.Tensor) -> torch.Tensor:
