@@ -19,7 +19,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("losses",),
     ("latent",),
     ("bundle", "bundle_checks"),
-    ("inference", "blocks", "instrument", "note_play", "codebook_play"),
+    (
+        "render_stages",
+        "latent_files",
+        "inference",
+        "blocks",
+        "instrument",
+        "note_play",
+        "codebook_play",
+    ),
     ("train",),
     (
         "analyze",

@@ -17,7 +17,7 @@ from timbrespace.models.base import build_model
 from timbrespace.models.oneshot import ONESHOT_PRESETS, OneShotConfig
 from timbrespace.models.oneshot_envelope import fade_in
 from timbrespace.models.oneshot_tilt import spectral_tilt
-from timbrespace.space_readout import (
+from timbrespace.render_stages import (
     GRID_HIGH_S,
     GRID_LOW_S,
     MEMORY,
@@ -27,10 +27,9 @@ from timbrespace.space_readout import (
     ReadoutSearch,
     closest_setting,
     fade_stage,
-    readout_move,
-    readout_sweep,
     tilt_stage,
 )
+from timbrespace.space_readout import readout_move, readout_sweep
 
 RATE = 16000
 

@@ -82,13 +82,19 @@ class AnalysisReport:
 
 def analysed_paths(bundle: Bundle, cache: SoundCache) -> torch.Tensor:
     """Every cached clip's latent `[sounds, latent_dim, frames]` (frames = 1 for a point latent),
-    in tune with its cached f0 (`inference.encode_in_tune`), so a dataset sound starts in tune."""
+    with its cached f0 and attack kept (`inference.encode_in_tune`), so a dataset sound starts
+    in tune and with its own attack."""
     f0 = (
         torch.from_numpy(np.asarray(cache.descriptor("f0")))
         if "f0" in cache.descriptor_names
         else None
     )
-    return encode_in_tune(bundle, cache.audio, f0_hz=f0)
+    attack = (
+        np.asarray(cache.descriptor("attack_time"))
+        if "attack_time" in cache.descriptor_names
+        else None
+    )
+    return encode_in_tune(bundle, cache.audio, f0_hz=f0, attack_s=attack)
 
 
 def analysed_latents(bundle: Bundle, cache: SoundCache) -> torch.Tensor:

@@ -31,11 +31,7 @@ from timbrespace.models.base import LatentModel
 from timbrespace.train.run import note_conditions
 
 SPLITS: tuple[str, ...] = ("val", "train", "all")
-LOWER_IS_BETTER: tuple[str, ...] = (
-    "mrstft_distance",
-    "log_spectral_distance_db",
-    "attack_time_error_ms",
-)
+LOWER_IS_BETTER = ("mrstft_distance", "log_spectral_distance_db", "attack_time_error_ms")
 METRICS: tuple[str, ...] = (
     "mrstft_distance",
     "log_spectral_distance_db",
@@ -422,17 +418,17 @@ def evaluate(
     limit: int | None = None,
     max_fit_clips: int = 2048,
 ) -> dict[str, Any]:
-    """Quality of the faces' reconstructions (`reconstruct_in_tune`) of a split, against PCA.
+    """Quality of the faces' reconstructions of a split (`reconstruct_in_tune`: each clip's
+    cached pitch and attack kept, as the faces keep a source's), against PCA.
 
-    The split is the bundle's training split (`bundle.json` → training.split: val_fraction,
-    seed; split_cache defaults when absent); `split` is "val", "train" or "all"; `limit` keeps
-    the first N clips of it. The PCA baseline has the model's latent dimension and is fitted on
-    the training split (at most `max_fit_clips` clips, drawn with seed 0). Returns JSON-ready
-    data: per-metric means over items (None when undefined for every item), `improvement`
-    (1 − model/baseline for distances, model − baseline dB for SI-SDR: positive is better),
-    per-metric counts of items where the metric is undefined, `per_pack`: the same means and
-    improvement for the clips of each pack (top-level folder), and a codebook model's `codebook`
-    usage over the split (`codebook_analysis.codebook_usage`)."""
+    The split is the bundle's training split (`bundle.json` → training.split; split_cache
+    defaults when absent): "val", "train" or "all"; `limit` keeps its first N clips. The PCA
+    baseline has the model's latent dimension, fitted on the training split (at most
+    `max_fit_clips` clips, seed 0). Returns JSON-ready data: per-metric means over items (None
+    when undefined for every item), `improvement` (1 − model/baseline for distances, model −
+    baseline dB for SI-SDR: positive is better), per-metric counts of undefined items,
+    `per_pack`: the same for the clips of each pack (top-level folder), and a codebook model's
+    `codebook` usage (`codebook_analysis.codebook_usage`)."""
     if split not in SPLITS:
         raise TimbrespaceError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if batch_size < 1 or (limit is not None and limit < 1):
@@ -453,6 +449,7 @@ def evaluate(
     model = bundle.model
     baseline, baseline_kind = fit_baseline(model, cache.audio[train])
     f0 = cache.descriptor("f0") if "f0" in cache.descriptor_names else None
+    attack = cache.descriptor("attack_time") if "attack_time" in cache.descriptor_names else None
     per_item: dict[str, dict[str, list[np.ndarray]]] = {
         "model": {name: [] for name in METRICS},
         "baseline_pca": {name: [] for name in METRICS},
@@ -462,8 +459,9 @@ def evaluate(
             rows = chosen[start : start + batch_size]
             audio = torch.from_numpy(np.asarray(cache.audio[rows]))
             cond, pitch = note_conditions(cache, model, rows), None if f0 is None else f0[rows]
+            rise = None if attack is None else np.asarray(attack[rows])
             outputs = {
-                "model": reconstruct_in_tune(bundle, audio, f0_hz=pitch, cond=cond),
+                "model": reconstruct_in_tune(bundle, audio, f0_hz=pitch, attack_s=rise, cond=cond),
                 "baseline_pca": fit_length(baseline.reconstruct(audio), audio.shape[-1]),
             }
             for system, estimate in outputs.items():

@@ -16,19 +16,17 @@ from typing import cast
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from timbrespace.atomic import atomic_path
 from timbrespace.audio.descriptors import compute_descriptors
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
-from timbrespace.bundle import Bundle, bundle_dir, weights_digest
+from timbrespace.bundle import Bundle, bundle_dir
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.clips import PrepareConfig, load_clips
 from timbrespace.errors import NonFiniteError, TimbrespaceError
 from timbrespace.latent.closed_loop import settle
 from timbrespace.latent.paths import check_finite
 from timbrespace.latent.sampling import sample_gaussian
+from timbrespace.latent_files import LATENT_SUFFIX, load_latent, save_latent
 from timbrespace.limits import LIMITS, LimitError, check, check_count
 from timbrespace.models.base import (
     CapabilityError,
@@ -36,6 +34,7 @@ from timbrespace.models.base import (
     StreamingModel,
     require_streaming,
 )
+from timbrespace.render_stages import ATTACK_DESCRIPTOR, fade_stage, keep_attack
 
 __all__ = [
     "LATENT_SUFFIX",
@@ -201,11 +200,13 @@ def reconstruct_in_tune(
     audio: torch.Tensor,
     *,
     f0_hz: np.ndarray | torch.Tensor | None = None,
+    attack_s: np.ndarray | None = None,
     cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """`reconstruct` as the faces reconstruct a sound: encoded in tune with its f0
-    (`encode_in_tune`; `f0_hz` `[batch]` when measured, NaN where unvoiced), then decoded."""
-    z = encode_in_tune(bundle, audio, f0_hz=f0_hz)
+    """`reconstruct` as the faces reconstruct a sound: encoded with its pitch and attack kept
+    (`encode_in_tune`; `f0_hz`, `attack_s` `[batch]` when measured, NaN where undefined), then
+    decoded."""
+    z = encode_in_tune(bundle, audio, f0_hz=f0_hz, attack_s=attack_s)
     return fit_length(decode(bundle.model, z, cond=cond), audio.shape[-1])
 
 
@@ -263,20 +264,48 @@ def encode_in_tune(
     clips: np.ndarray | torch.Tensor,
     *,
     f0_hz: np.ndarray | torch.Tensor | None = None,
+    attack_s: np.ndarray | None = None,
     max_renders: int = TUNE_RENDERS,
 ) -> torch.Tensor:
-    """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]`; a model with an
-    explicit pitch gets each voiced clip's f0 as its pitch (`tune_pitch`), then, up to
-    `max_renders` decodes, the closed loop of `latent.closed_loop` corrects it until the
-    rendered sound's f0 (measured as the cache measures it) is within TUNE_TOLERANCE_ST of the
-    source's, so that a reconstruction keeps its source's pitch. `f0_hz` `[clips]` (Hz, NaN
-    where unvoiced): the clips' f0 when already measured (a cache's), else measured here."""
+    """Latents `[clips, latent_dim, frames]` of `[clips, channels, samples]` whose renders keep
+    their sources' pitch and attack. A model with an explicit pitch gets each voiced clip's f0
+    as its pitch (`tune_pitch`), then, up to `max_renders` decodes, the closed loop of
+    `latent.closed_loop` corrects it until the rendered sound's f0 (measured as the cache
+    measures it) is within TUNE_TOLERANCE_ST of the source's; a model whose synth ends with a
+    fade-in then gets the fade whose render measures the source's attack
+    (`render_stages.keep_attack`). `f0_hz` `[clips]` (Hz, NaN where unvoiced) and `attack_s`
+    `[clips]` (s): the clips' values when already measured (a cache's), else measured here."""
     model = bundle.model
-    z = encode_batches(model, clips)
+    source = torch.as_tensor(np.asarray(clips))
+    z = _tuned(bundle, source, encode_batches(model, clips), f0_hz, max_renders)
+    if fade_stage(model, source.shape[-1] / bundle.sample_rate) is None:
+        return z
+    if attack_s is None:
+        attack_s = measure_descriptor(bundle, source, ATTACK_DESCRIPTOR).numpy()
+
+    def measure(sound: np.ndarray) -> float:
+        return float(measure_descriptor(bundle, torch.from_numpy(sound)[None], ATTACK_DESCRIPTOR))
+
+    def render(latents: torch.Tensor) -> np.ndarray:
+        return fit_length(decode(model, latents.float()), source.shape[-1]).numpy()
+
+    seconds = source.shape[-1] / bundle.sample_rate
+    return keep_attack(model, z, np.asarray(attack_s), render, measure, seconds)
+
+
+def _tuned(
+    bundle: Bundle,
+    clips: torch.Tensor,
+    z: torch.Tensor,
+    f0_hz: np.ndarray | torch.Tensor | None,
+    max_renders: int,
+) -> torch.Tensor:
+    """Latents `z` of `clips` in tune with them (see `encode_in_tune`)."""
+    model = bundle.model
     if model.pitch_readout() is None:
         return z
     if f0_hz is None:
-        f0_hz = measure_f0(bundle, torch.as_tensor(np.asarray(clips)))
+        f0_hz = measure_descriptor(bundle, clips, "f0")
     f0 = torch.as_tensor(f0_hz, dtype=torch.float64)
     z = model.tune_pitch(z, f0)
     voiced = torch.isfinite(f0) & (f0 > 0)
@@ -289,7 +318,7 @@ def encode_in_tune(
         return model.tune_pitch(tuned, 440.0 * torch.exp2(semitones[:, 0] / 12.0))
 
     def measure(latents: torch.Tensor) -> torch.Tensor:
-        rendered = measure_f0(bundle, decode(model, latents.float()))
+        rendered = measure_descriptor(bundle, decode(model, latents.float()), "f0")
         return 12.0 * torch.log2(rendered / 440.0)[:, None]
 
     tolerance = torch.tensor([TUNE_TOLERANCE_ST], dtype=torch.float64)
@@ -318,13 +347,14 @@ def at_pitch(model: ConfiguredModel, z: torch.Tensor, f0_hz: float) -> torch.Ten
         return model.tune_pitch(z, target).float()
 
 
-def measure_f0(bundle: Bundle, clips: torch.Tensor) -> torch.Tensor:
-    """Each clip's f0 `[clips]` in Hz (NaN when unvoiced), with the descriptor settings the
-    training cache was prepared with."""
+def measure_descriptor(bundle: Bundle, clips: torch.Tensor, name: str) -> torch.Tensor:
+    """Descriptor `name` of each clip `[clips, channels, samples]` as one value `[clips]` (f0
+    in Hz, attack in s; NaN where undefined), with the descriptor settings the training cache
+    was prepared with."""
     settings = bundle.training.get("prepare_config")
     config = PrepareConfig.from_dict(settings or {"sample_rate": bundle.sample_rate})
     values = [
-        compute_descriptors(clip.numpy(), config.descriptor_settings, ["f0"]).value("f0")
+        compute_descriptors(clip.numpy(), config.descriptor_settings, [name]).value(name)
         for clip in clips.detach().cpu()
     ]
     return torch.tensor(values, dtype=torch.float64)
@@ -414,54 +444,6 @@ def check_cache(bundle: Bundle, cache: SoundCache, *, fingerprint: str | None = 
             f"{cache.root}: this cache (fingerprint {cache.fingerprint}) is not the one the model "
             f"was trained on ({fingerprint}); re-run prepare on the same data or pass that cache"
         )
-
-
-LATENT_SUFFIX = ".safetensors"
-"""Files with this suffix hold a saved latent path (`save_latent`) instead of audio."""
-
-
-def save_latent(bundle: Bundle, z: torch.Tensor, path: str | os.PathLike[str]) -> None:
-    """Write a latent path `[1, latent_dim, frames]` to a safetensors file, atomically, with the
-    model's family, latent size, hop and weights digest, so it is only read back by that model."""
-    metadata = {
-        "family": bundle.family,
-        "latent_dim": str(int(bundle.model.latent_dim)),
-        "hop_length": str(int(bundle.model.hop_length)),
-        "sample_rate": str(bundle.sample_rate),
-        "weights_sha256": weights_digest(bundle.path),
-    }
-    with atomic_path(path) as tmp:
-        save_file({"z": z.detach().float().cpu().contiguous()}, str(tmp), metadata=metadata)
-
-
-def load_latent(bundle: Bundle, path: str | os.PathLike[str]) -> torch.Tensor:
-    """A latent path saved by `save_latent` → `[1, latent_dim, frames]`; refuses one made by
-    another family, latent size or set of weights, naming the file."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            z = handle.get_tensor("z")
-    except FileNotFoundError:
-        raise TimbrespaceError(f"{path}: file not found") from None
-    except Exception as error:  # safetensors raises its own error types for bad headers
-        raise TimbrespaceError(f"{path}: not a latent file ({error})") from error
-    family = metadata.get("family")
-    if family != bundle.family:
-        raise TimbrespaceError(
-            f"{path}: encoded by a {family!r} model, but {bundle.path} is a {bundle.family!r} "
-            "model; latents of different families do not mix (encode the audio with this bundle)"
-        )
-    if z.dim() != 3 or z.shape[:2] != (1, int(bundle.model.latent_dim)):
-        raise TimbrespaceError(
-            f"{path}: latent of shape {list(z.shape)}, this model takes "
-            f"[1, {int(bundle.model.latent_dim)}, frames]"
-        )
-    if metadata.get("weights_sha256") != weights_digest(bundle.path):
-        raise TimbrespaceError(
-            f"{path}: encoded by other weights than {bundle.path}'s; their latent spaces differ "
-            "(encode the audio with this bundle)"
-        )
-    return z.float()
 
 
 def _device_of(model: ConfiguredModel) -> torch.device:

@@ -1,283 +1,36 @@
 """The attack and the brightness set by search over a render stage, not by secant corrections.
 
-The one-shot synth ends its render with stages each set by one latent readout, and the rest of
-the decoder sees the latent without them (`models.oneshot_tilt`, `models.oneshot_envelope`): a
-spectral tilt, then a fade-in. A move along a stage's readout changes that stage and nothing
-else, so one decode of the sound with this stage and the later ones neutral (`Stage.bare`)
-gives the render at every readout value without decoding (`Stage.candidates`). The stage's
-descriptor is measured on a grid of values, the value whose measurement is closest to the
-request is refined by Brent's method where the measurement crosses it, and the sound is decoded
-once at it.
-
-The secant loop moved the attack along the control's fitted direction with the other controls
-held, so the decoder's content moved too, and its four renders chased a measurement that jumps
-between neighbouring latents (44 % of a demo bundle's attack sweep steps within 5 %); its
-brightness stopped where the decoded content did (a kick's centroid at 1.4 kHz; 73 % within
-5 %). An envelope cannot resolve every attack (a 110 Hz tone's rises over its period, whatever
-the fade), so a request the sound cannot measure keeps the closest value, and says so.
-Latents `[batch, dim, frames]`; descriptor values in their unit (s, Hz).
+A `LatentSpace` move of a control measured by a render stage's descriptor (the attack by the
+fade-in, the brightness by the spectral tilt) searches that stage (`render_stages`), with locked
+controls held. The secant loop moved the attack along the control's fitted direction with the
+other controls held, so the decoder's content moved too, and its four renders chased a
+measurement that jumps between neighbouring latents (44 % of a demo bundle's attack sweep steps
+within 5 %); its brightness stopped where the decoded content did (a kick's centroid at 1.4
+kHz; 73 % within 5 %). A request the sound cannot measure keeps the closest value, and says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from timbrespace.audio.descriptors import to_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting, setting_target
-from timbrespace.models.oneshot_tilt import TILT_LIMIT
+from timbrespace.render_stages import (
+    ATTACK_DESCRIPTOR,
+    BRIGHTNESS_DESCRIPTOR,
+    Locks,
+    ReadoutSearch,
+    fade_stage,
+    tilt_stage,
+)
 from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings, reach_span
-
-ATTACK_DESCRIPTOR, BRIGHTNESS_DESCRIPTOR = "attack_time", "centroid"
-FADE_GRID, TILT_GRID = 28, 14
-"""Readout values each sound's curve is measured at: an attack's fades 37 % apart (its
-measurement jumps), the tilt's slopes 0.6 apart (its centroid is smooth in the slope); the
-refinement does the rest."""
-GRID_LOW_S, GRID_HIGH_S = 1e-4, 0.5
-TILT_REACH = 0.97 * TILT_LIMIT
-"""The steepest tilt searched (the readout's tanh saturates beyond)."""
-REFINE_STEPS = 8
-CLOSE = math.log1p(0.025)
-"""The refinement stops at a measurement this close to the request (ln ratio: 2.5 %, half the
-loop's tolerance; the render measures what the search measured). At 1 % a studio brightness
-drag at 44.1 kHz took p95 56 ms, at 2.5 % 43 ms."""
-MEMORY = 8
-"""Sounds whose curves a search keeps (a studio drag moves one sound)."""
-UNFADED_LOG_S = math.log(1e-6)
-"""A fade this short (ln s) is a gain of 1 from the first sample at any rate up to 800 kHz: the
-unfaded render (not shorter: a far move along the readout leaves float32 rounding in the rest
-of the latent)."""
-
-Candidates = Callable[[np.ndarray, np.ndarray, torch.Tensor], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Readout:
-    """A linear readout `w·z + b` of latents: `weights` `[dim]`, `bias`."""
-
-    weights: torch.Tensor
-    bias: float
-
-    def value(self, z: torch.Tensor) -> torch.Tensor:
-        """The readout of latents `[batch, dim, 1]` `[batch]`."""
-        return z[:, :, 0].double() @ self.weights + self.bias
-
-    def at(self, z: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """Latents `[batch, dim, 1]` moved along the readout's weights (only) so that it reads
-        `values` `[batch]`."""
-        step = (values.double() - self.value(z)) / float(self.weights @ self.weights)
-        return z.double() + (step[:, None] * self.weights[None, :])[..., None]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A render stage a search sets: its `readout`, the `descriptor` it moves, the readout
-    `grid` `[n]` (ascending) every sound's curve is measured at; `neutral`: latents → the
-    latents identifying the sound for this stage (its readout neutral); `bare`: latents → the
-    latents to decode (this stage and every later one neutral); `candidates`: (a bare render
-    `[channels, samples]`, readout values `[n]`, its latent `[1, dim, 1]`) → the renders at
-    those values `[n, channels, samples]`, as the model renders them."""
-
-    readout: Readout
-    descriptor: str
-    grid: np.ndarray
-    neutral: Callable[[torch.Tensor], torch.Tensor]
-    bare: Callable[[torch.Tensor], torch.Tensor]
-    candidates: Candidates
-
-
-def _clipped(audio: np.ndarray) -> np.ndarray:
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
-
-
-def fade_stage(model: Any, clip_s: float) -> Stage | None:
-    """The model's fade-in (`attack_fade` and its "attack_time" readout, ln s) as a `Stage`,
-    or None."""
-    readouts: dict[str, tuple[torch.Tensor, float]] = getattr(model, "descriptor_readouts", dict)()
-    gains = getattr(model, "attack_fade", None)
-    if ATTACK_DESCRIPTOR not in readouts or gains is None or gains(1, torch.ones(1)) is None:
-        return None
-    weights, bias = readouts[ATTACK_DESCRIPTOR]
-    readout = Readout(weights.double(), float(bias))
-
-    def unfaded(z: torch.Tensor) -> torch.Tensor:
-        return readout.at(z, torch.full((z.shape[0],), UNFADED_LOG_S))
-
-    def faded(sound: np.ndarray, values: np.ndarray, _: torch.Tensor) -> np.ndarray:
-        ramps = gains(sound.shape[-1], torch.as_tensor(np.exp(values), dtype=torch.float64))
-        return _clipped(sound * ramps.numpy()[:, None, :])  # sound [channels | n, …, samples]
-
-    grid = np.log(np.geomspace(GRID_LOW_S, min(GRID_HIGH_S, clip_s), FADE_GRID))
-    return Stage(readout, ATTACK_DESCRIPTOR, grid, unfaded, unfaded, faded)
-
-
-def tilt_stage(model: Any, clip_s: float) -> Stage | None:
-    """The model's spectral tilt (`tilt_stage`, `models.oneshot_tilt`) as a `Stage`, with the
-    fade-in that follows it (`fade_stage`), or None."""
-    found = getattr(model, "tilt_stage", lambda: None)()
-    if found is None:
-        return None
-    readout, fade = Readout(found.weights.double(), float(found.bias)), fade_stage(model, clip_s)
-
-    def flat(z: torch.Tensor) -> torch.Tensor:
-        return readout.at(z, torch.zeros(z.shape[0]))
-
-    def bare(z: torch.Tensor) -> torch.Tensor:
-        return flat(z) if fade is None else fade.bare(flat(z))
-
-    def tilted(sound: np.ndarray, values: np.ndarray, z: torch.Tensor) -> np.ndarray:
-        many = torch.from_numpy(sound).float().expand(values.size, -1, -1)
-        audio = found.apply(many, torch.from_numpy(values).float()).numpy()
-        if fade is None:
-            return _clipped(audio)
-        return fade.candidates(audio, fade.readout.value(z).numpy(), z)  # then the fade-in
-
-    slopes = np.linspace(-TILT_REACH, TILT_REACH, TILT_GRID)
-    grid = TILT_LIMIT * np.arctanh(slopes / TILT_LIMIT)
-    return Stage(readout, BRIGHTNESS_DESCRIPTOR, grid, flat, bare, tilted)
-
-
-class _Close(Exception):
-    """Raised inside the root finder once a measurement is within `CLOSE` of the request."""
-
-
-def closest_setting(
-    request: float,
-    grid: np.ndarray,
-    measured: np.ndarray,
-    measure_at: Callable[[float], float],
-    steps: int = REFINE_STEPS,
-) -> tuple[float, float]:
-    """The readout value among `grid` `[n]` (ascending, measuring `measured` `[n]`, > 0) whose
-    measurement is closest to `request` in ratio, refined by Brent's method (`measure_at`:
-    value → measurement; at most `steps` calls, stopping within `CLOSE`) between it and a
-    neighbour on the other side of the request: (value, measurement). The closest value tried
-    is kept, not the root (an envelope's measurement jumps over some values), and a request
-    nothing measures near keeps the closest grid point."""
-    error = np.log(np.where(measured > 0, measured, np.nan)) - math.log(request)
-    if not np.isfinite(error).any():
-        return float(grid[0]), float(measured[0])
-    best = int(np.nanargmin(np.abs(error)))
-    found = [float(grid[best]), float(measured[best]), abs(float(error[best]))]
-    sides = [s for s in (best - 1, best + 1) if 0 <= s < grid.size and error[s] * error[best] < 0]
-    if not sides or found[2] <= CLOSE:
-        return found[0], found[1]
-    known = {float(grid[i]): float(error[i]) for i in (best, sides[0])}
-
-    def miss(value: float) -> float:
-        if value in known:
-            return known[value]
-        got = measure_at(value)
-        if not got > 0:
-            raise _Close  # nothing to measure: keep the best so far
-        error = math.log(got) - math.log(request)
-        if abs(error) < found[2]:
-            found[:] = [value, got, abs(error)]
-        if abs(error) <= CLOSE:
-            raise _Close
-        return error
-
-    low, high = sorted(known)
-    with contextlib.suppress(_Close):
-        scipy.optimize.brentq(miss, low, high, maxiter=steps, full_output=True, disp=False)
-    return found[0], found[1]
-
-
-@dataclass(frozen=True)
-class Locks:
-    """How a search holds locked controls: `descriptor_of` a control's name → its descriptor
-    (None: not measured); `measure` (a sound `[channels, samples]`, descriptor names) → their
-    values (`DescriptorValues`); `follower` a control → the search of a later stage that sets
-    it (the fade-in after the tilt), which puts it back where it was, or None."""
-
-    descriptor_of: Callable[[str], str | None]
-    measure: Callable[[np.ndarray, Sequence[str]], Any]
-    follower: Callable[[Control], ReadoutSearch | None]
-
-
-@dataclass
-class ReadoutSearch:
-    """Moves of one stage of one model: `render` latents → audio `[batch, channels, samples]`;
-    `measure` one sound → the stage's descriptor. Remembers the bare renders and curves of the
-    last `MEMORY` sounds (a latent moved along the readout is the same sound), and counts its
-    `decodes`."""
-
-    stage: Stage
-    render: Callable[[torch.Tensor], np.ndarray]
-    measure: Callable[[np.ndarray], float]
-    locks: Locks | None = None
-    memory: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    decodes: int = 0
-
-    def measure_at(self, sound: np.ndarray, z: torch.Tensor) -> Callable[[float], float]:
-        """Readout value → the measurement of bare render `sound` of latent `z` `[1, dim, 1]`."""
-        return lambda value: self.measure(self.stage.candidates(sound, np.array([value]), z)[0])
-
-    def curves(self, z: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per item of latents `[batch, dim, 1]`: its bare render `[channels, samples]` and
-        its measurement at each `grid` value; one decode of the sounds not met."""
-        stage = self.stage
-        # to 1e-4: a latent moved along the readout and back is the same sound
-        keys = [np.round(k.numpy(), 4).tobytes() for k in stage.neutral(z).double()]
-        found = {key: self.memory[key] for key in keys if key in self.memory}
-        new = [b for b, key in enumerate(keys) if key not in found and keys.index(key) == b]
-        if new:
-            self.decodes += 1
-            renders = self.render(stage.bare(z[new]).float())
-            for b, sound in zip(new, renders, strict=True):
-                tried = stage.candidates(sound, stage.grid, z[b : b + 1])
-                curve = np.array([self.measure(item) for item in tried])
-                found[keys[b]] = self.memory[keys[b]] = (sound, curve)
-            for stale in list(self.memory)[: max(0, len(self.memory) - MEMORY)]:
-                self.memory.pop(stale, None)
-        return [found[key] for key in keys]
-
-    def start_renders(self, z: torch.Tensor) -> np.ndarray:
-        """The renders `[batch, channels, samples]` of latents `[batch, dim, 1]`, made from
-        their bare renders (`curves`: no decode for a sound met)."""
-        now = self.stage.readout.value(z).numpy()
-        return np.stack(
-            [
-                self.stage.candidates(sound, now[b : b + 1], z[b : b + 1])[0]
-                for b, (sound, _) in enumerate(self.curves(z))
-            ]
-        )
-
-    def start_values(self, z: torch.Tensor) -> np.ndarray:
-        """What the renders of latents `[batch, dim, 1]` measure `[batch]`."""
-        return np.array([self.measure(sound) for sound in self.start_renders(z)])
-
-    def reach(self, z: torch.Tensor) -> np.ndarray:
-        """The lowest and highest measurement of each sound's curve `[batch, 2]` (the
-        descriptor's unit; NaN where nothing measures): what a move of latents `[batch, dim, 1]`
-        along the readout can render (`curves`: no decode for a sound met)."""
-        bounds = []
-        for _, curve in self.curves(z):
-            finite = curve[np.isfinite(curve) & (curve > 0)]
-            bounds.append((finite.min(), finite.max()) if finite.size else (math.nan, math.nan))
-        return np.array(bounds, dtype=np.float64)
-
-    def settle(self, z: torch.Tensor, requests: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """Latents `[batch, dim, 1]` moved along the readout so that each render measures
-        `requests` `[batch]` (the descriptor's unit; the closest this sound renders when it
-        cannot), and their renders (`curves`, then one decode)."""
-        chosen = []
-        for b, ((sound, curve), request) in enumerate(zip(self.curves(z), requests, strict=True)):
-            measure_at = self.measure_at(sound, z[b : b + 1])
-            chosen.append(closest_setting(float(request), self.stage.grid, curve, measure_at)[0])
-        z_new = self.stage.readout.at(z, torch.tensor(chosen, dtype=torch.float64))
-        self.decodes += 1
-        return z_new, self.render(z_new.float())
-
 
 _SEARCHES: weakref.WeakKeyDictionary[Any, dict[str, ReadoutSearch | None]] = (
     weakref.WeakKeyDictionary()
