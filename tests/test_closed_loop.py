@@ -253,6 +253,27 @@ def test_the_best_render_is_chosen_by_the_set_control_before_the_locked_one() ->
     assert plain.measured.tolist() == [[2.0, 0.0]]
 
 
+def test_a_locked_pitch_read_an_octave_off_is_the_trackers_slip_not_the_sounds() -> None:
+    """Render 1 misses the set control (a release) by 4 tolerances and holds the pitch; render 2
+    hits the release and its pitch reads 12 semitones down, beyond the 2 a pitch may be
+    corrected (a tracker's slip). Locked, the pitch's slip does not count: render 2 is kept and
+    reached. Set (both controls chosen), the slip counts: render 1 is kept."""
+
+    def run(locked: bool):  # noqa: ANN202
+        answers = iter([torch.tensor([[4.0, 0.0]]), torch.tensor([[0.0, -12.0]])])
+        zero = torch.zeros(1, 2)
+        return settle(
+            place, lambda z: next(answers).double(), zero, zero, torch.ones(2), max_renders=2,
+            weights=torch.tensor([1.0, 0.2 if locked else 1.0]),
+            max_offset=torch.tensor([math.inf, 2.0]), locked=torch.tensor([False, locked]),
+        )  # fmt: skip
+
+    held = run(locked=True)
+    assert held.measured.tolist() == [[0.0, -12.0]] and bool(held.reached.all())
+    chosen = run(locked=False)
+    assert chosen.measured.tolist() == [[4.0, 0.0]] and chosen.reached.tolist() == [[False, True]]
+
+
 def test_a_locked_time_is_held_within_the_envelope_resolution() -> None:
     from timbrespace.latent.control import Control
     from timbrespace.space_loop import RELATIVE_TOLERANCE, TIME_RESOLUTION_S, loop_tolerance

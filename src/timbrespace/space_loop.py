@@ -191,6 +191,7 @@ def closed_loop_move(
             max_offset=max_offset,
             origin=None if known is None else (now, known),
             shared_start=shared_start,
+            locked=torch.tensor(held),
         )
 
     aimed = everything if aim is None else aim(z, everything)

@@ -85,17 +85,27 @@ def secant_slopes(
 
 
 def judge(
-    requests: torch.Tensor, measured: torch.Tensor, tolerance: torch.Tensor, weights: torch.Tensor
+    requests: torch.Tensor,
+    measured: torch.Tensor,
+    tolerance: torch.Tensor,
+    weights: torch.Tensor,
+    slip_limit: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Which controls a render reached `[batch, controls]` (a NaN request counts as reached) and
     its score `[batch]`: the worst weighted error in tolerances; a request whose measurement
-    failed (an unvoiced render) scores worse than any measured one (inf)."""
+    failed (an unvoiced render) scores worse than any measured one (inf). An error beyond
+    `slip_limit` (`beyond`) is the tracker's slip, not the sound's: it neither scores nor
+    holds the loop."""
     error = requests - measured
     asked = torch.isfinite(requests)
     judged = torch.isfinite(error)
-    reached = ~asked | (judged & (weights * error.abs() <= tolerance))
+    if slip_limit is not None:
+        judged = judged & ~beyond(error, slip_limit, tolerance)
+    slipped = asked & torch.isfinite(error) & ~judged
+    reached = ~asked | slipped | (judged & (weights * error.abs() <= tolerance))
     score = torch.where(judged, weights * error.abs() / tolerance, torch.zeros_like(error))
-    return reached, torch.where(asked & ~judged, torch.full_like(score, math.inf), score).amax(1)
+    failed = asked & ~judged & ~slipped
+    return reached, torch.where(failed, torch.full_like(score, math.inf), score).amax(1)
 
 
 def beyond(
@@ -121,6 +131,7 @@ def settle(
     max_offset: torch.Tensor | None = None,
     origin: tuple[torch.Tensor, torch.Tensor] | None = None,
     shared_start: bool = False,
+    locked: torch.Tensor | None = None,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -136,7 +147,11 @@ def settle(
     targets and measurements `[batch, controls]` of the sound the move starts from, when it was
     measured: the first correction then uses a measured slope, not 1. shared_start: every
     batch item places its targets from the same start (a sweep's steps), so every render is a
-    candidate for every item: each keeps the best of all (`pooled_best`).
+    candidate for every item: each keeps the best of all (`pooled_best`). locked `[controls]`
+    (bool): the controls held where they were; a locked measurement beyond every correction
+    (`beyond`) is the tracker's slip, not the sound's, and does not count (a demo cymbal's
+    held pitch read an octave and a fifth down at some releases, and the loop kept renders 40 %
+    off the asked release instead).
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
@@ -157,6 +172,9 @@ def settle(
     importance = (
         torch.ones_like(requests) if weights is None else weights.double().expand_as(requests)
     )
+    slip_limit = None
+    if locked is not None:
+        slip_limit = torch.where(locked.expand_as(requests), offset_limit, math.inf)
     best: LoopResult | None = None
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
     previous = None if origin is None else (origin[0].double(), origin[1].double())
@@ -168,7 +186,7 @@ def settle(
             pool.append((z, targets.clone(), measured))
         error = requests - measured
         judged = torch.isfinite(error)
-        reached, score = judge(requests, measured, tolerance, importance)
+        reached, score = judge(requests, measured, tolerance, importance, slip_limit)
         if best is None:
             best = LoopResult(
                 z.clone(), targets.clone(), measured.clone(), reached.clone(), renders
