@@ -470,6 +470,23 @@ def test_a_request_beyond_what_the_model_renders_is_set_to_its_edge_in_hz() -> N
     assert any("outside the data range" in w for w in apply_controls(z, [data], [3.0]).warnings)
 
 
+def test_a_time_beyond_what_the_model_renders_is_named_in_ms_under_a_second() -> None:
+    """The studio typed 0.2 ms into a demo's attack and read "0.0002 s is beyond what this model
+    renders (min 0.0004115 s)": a time under a second reads in ms, as its readout does."""
+    e = torch.eye(DIM, dtype=torch.float64)
+    rendered = (math.log(0.0004115), math.log(0.0447))
+    attack = Control("attack", e[0], unit="s", scale="log", range=rendered, rendered=True)
+    z = torch.zeros(1, DIM, 1, dtype=torch.float64)
+    (warning,) = apply_controls(z, [attack], [math.log(0.0002)]).warnings
+    assert warning.startswith(
+        "attack: 0.2 ms is beyond what this model renders (min 0.4115 ms); set 0.4115 ms"
+    ), warning
+    release = Control("release", e[1], unit="s", scale="log", range=(math.log(0.2), math.log(1.5)))
+    release = release.with_limits(0.0, 0.5)
+    (physics, *_) = apply_controls(z, [release], [math.log(0.8)]).warnings
+    assert physics.startswith("release: 800 ms is impossible here (physical range [0, 500] ms)")
+
+
 def test_physical_limits_cut_the_range_and_rendered_survives_json() -> None:
     e = torch.eye(DIM, dtype=torch.float64)
     release = Control("release", e[1], unit="s", scale="log", range=(-3.0, 0.5), rendered=True)

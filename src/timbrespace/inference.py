@@ -275,27 +275,26 @@ def encode_in_tune(
     fade-in then gets the fade whose render measures the source's attack
     (`render_stages.keep_attack`). `f0_hz` `[clips]` (Hz, NaN where unvoiced) and `attack_s`
     `[clips]` (s): the clips' values when already measured (a cache's), else measured here."""
-    model = bundle.model
-    source = torch.as_tensor(np.asarray(clips))
-    z = _tuned(bundle, source, encode_batches(model, clips), f0_hz, max_renders)
-    if fade_stage(model, source.shape[-1] / bundle.sample_rate) is None:
+    model, samples = bundle.model, int(clips.shape[-1])
+    z = _tuned(bundle, clips, encode_batches(model, clips), f0_hz, max_renders)
+    if fade_stage(model, samples / bundle.sample_rate) is None:
         return z
     if attack_s is None:
-        attack_s = measure_descriptor(bundle, source, ATTACK_DESCRIPTOR).numpy()
+        attack_s = measure_descriptor(bundle, clips, ATTACK_DESCRIPTOR).numpy()
 
     def measure(sound: np.ndarray) -> float:
-        return float(measure_descriptor(bundle, torch.from_numpy(sound)[None], ATTACK_DESCRIPTOR))
+        return float(measure_descriptor(bundle, sound[None], ATTACK_DESCRIPTOR))
 
     def render(latents: torch.Tensor) -> np.ndarray:
-        return fit_length(decode(model, latents.float()), source.shape[-1]).numpy()
+        return fit_length(decode(model, latents.float()), samples).numpy()
 
-    seconds = source.shape[-1] / bundle.sample_rate
+    seconds = samples / bundle.sample_rate
     return keep_attack(model, z, np.asarray(attack_s), render, measure, seconds)
 
 
 def _tuned(
     bundle: Bundle,
-    clips: torch.Tensor,
+    clips: np.ndarray | torch.Tensor,
     z: torch.Tensor,
     f0_hz: np.ndarray | torch.Tensor | None,
     max_renders: int,
@@ -347,15 +346,16 @@ def at_pitch(model: ConfiguredModel, z: torch.Tensor, f0_hz: float) -> torch.Ten
         return model.tune_pitch(z, target).float()
 
 
-def measure_descriptor(bundle: Bundle, clips: torch.Tensor, name: str) -> torch.Tensor:
+def measure_descriptor(bundle: Bundle, clips: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     """Descriptor `name` of each clip `[clips, channels, samples]` as one value `[clips]` (f0
     in Hz, attack in s; NaN where undefined), with the descriptor settings the training cache
     was prepared with."""
     settings = bundle.training.get("prepare_config")
     config = PrepareConfig.from_dict(settings or {"sample_rate": bundle.sample_rate})
+    rows = clips.detach().cpu().numpy() if isinstance(clips, torch.Tensor) else clips
     values = [
-        compute_descriptors(clip.numpy(), config.descriptor_settings, [name]).value(name)
-        for clip in clips.detach().cpu()
+        compute_descriptors(np.asarray(clip), config.descriptor_settings, [name]).value(name)
+        for clip in rows
     ]
     return torch.tensor(values, dtype=torch.float64)
 

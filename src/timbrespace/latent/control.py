@@ -31,7 +31,7 @@ from timbrespace.errors import TimbrespaceError
 from timbrespace.latent.analysis import PCA, Array, LinearProbe, as_float64, like
 from timbrespace.latent.paths import check_finite
 from timbrespace.latent.settings import Setting, parse_setting, setting_target, unknown_control
-from timbrespace.numbers import format_quantity
+from timbrespace.numbers import format_quantity, format_reading
 
 COLLINEAR_COS = 0.99
 MAX_CONDITION = 1e8
@@ -287,8 +287,8 @@ def _range_note(control: Control, worst: float, *, extrapolate: bool) -> str:
     control's unit: clamped to the nearest edge, or kept when extrapolating."""
     assert control.range is not None
     low, high = control.range
-    wanted = format_quantity(control.to_user(worst), control.unit)
-    edge = format_quantity(control.to_user(high if worst > high else low), control.unit)
+    wanted = format_reading(control.to_user(worst), control.unit)
+    edge = format_reading(control.to_user(high if worst > high else low), control.unit)
     if control.rendered:
         side = "max" if worst > high else "min"
         beyond = f"{control.name}: {wanted} is beyond what this model renders ({side} {edge})"
@@ -319,14 +319,17 @@ def _limit_to_physics(
     targets[:, i] = column.clamp(low, high)
     clamped.append(control.name)
     notes.append(
-        f"{control.name}: {format_quantity(control.to_user(worst), control.unit)} is impossible "
+        f"{control.name}: {format_reading(control.to_user(worst), control.unit)} is impossible "
         f"here (physical range {_range_text(control, *control.limits)}); clamped to "
-        f"{format_quantity(control.to_user(edge), control.unit)}"
+        f"{format_reading(control.to_user(edge), control.unit)}"
     )
 
 
 def _range_text(control: Control, low: float, high: float) -> str:
-    """`[low, high] unit` of values in the control's unit, as a person reads them."""
+    """`[low, high] unit` of values in the control's unit, as a person reads them (times under
+    a second in ms, as `format_reading` shows them)."""
+    if control.unit == "s" and max(abs(low), abs(high)) < 1.0:
+        return f"[{format_quantity(1000.0 * low)}, {format_quantity(1000.0 * high)}] ms"
     unit = f" {control.unit}" if control.unit else ""
     return f"[{format_quantity(low)}, {format_quantity(high)}]{unit}"
 
