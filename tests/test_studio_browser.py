@@ -478,6 +478,10 @@ def test_typed_values_weak_controls_and_warnings_under_their_slider(browser, ser
         assert current["requested"]["brightness"] <= nyquist
         note = page.inner_text(".control[data-name='brightness'] .note")
         assert "impossible" in note and "clamped" in note, note
+        # the sound is named by what it measures, not by the impossible request
+        label = page.evaluate("window.studio.state.current.label")
+        assert "brightness " in label and f"{2 * nyquist:.0f}" not in label, label
+        assert math.isfinite(current["measured"]["brightness"])
         assert "brightness" in studio_page.status() and "under the slider" in studio_page.status()
         before = studio_page.audio_src()
         page.click("#reset-controls")

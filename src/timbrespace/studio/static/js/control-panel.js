@@ -30,13 +30,17 @@ function renderMoves(gesture, name = null) {
   if (key === S.lastMoveBody) return; // e.g. the `change` after the last `input`
   S.lastMoveBody = key;
   const names = [...S.moved.keys()];
-  const describe = (n) => {
+  // the sound is named by what its render measures (a request beyond it is not the sound)
+  const describe = (n, measured) => {
     const control = panel.rows.get(n)?.control;
-    return `${n} ${control ? formatReading(S.moved.get(n), control) : S.moved.get(n)}`;
+    const value = Number.isFinite(measured?.[n]) ? measured[n] : S.moved.get(n);
+    return `${n} ${control ? formatReading(value, control) : value}`;
   };
-  const label = names.length ? `${S.startLabel} · ${names.map(describe).join(", ")}` : S.startLabel;
+  const labelOf = (measured) =>
+    names.length ? `${S.startLabel} · ${names.map((n) => describe(n, measured)).join(", ")}` : S.startLabel;
   controlThrottle.push(body, {
-    label,
+    label: labelOf(null),
+    labelOf: (result) => labelOf(result.measured),
     start: S.start,
     startLabel: S.startLabel,
     moved: [...S.moved],

@@ -27,7 +27,8 @@ export function audioOptions() {
 /**
  * POST an audio request and show its result, unless a newer request's result is already
  * shown. meta: {label, start, moved, reference (index | "nearest" | null), ref (SoundRef of
- * the result for corners/slots, default {state}), gesture, autoplay, area (the panel whose
+ * the result for corners/slots, default {state}), labelOf(result) (the label once the render
+ * answers, else `label`), gesture, autoplay, area (the panel whose
  * message line shows a failure, cleared by its next success), onError(text), onSuccess()}.
  */
 export async function request(endpoint, body, meta) {
@@ -48,7 +49,7 @@ export async function request(endpoint, body, meta) {
       measured: result.measured,
       warnings: result.warnings,
       map: result.map, // [x, y] on the latent map
-      label: meta.label,
+      label: meta.labelOf ? meta.labelOf(result) : meta.label,
       start: meta.start ?? { state: result.state },
       startLabel: meta.startLabel ?? meta.label,
       moved: new Map(meta.moved ?? []),
