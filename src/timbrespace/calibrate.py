@@ -39,15 +39,13 @@ import numpy as np
 import torch
 
 from timbrespace.audio.descriptors import (
-    DescriptorSettings,
     compute_descriptors,
     descriptor_names,
     descriptor_scale,
     to_scale,
 )
 from timbrespace.bundle import Bundle
-from timbrespace.data.clips import PrepareConfig
-from timbrespace.inference import decode
+from timbrespace.inference import decode, descriptor_settings
 from timbrespace.latent.analysis import LinearProbe, fit_probe, r2_score
 from timbrespace.latent.calibration import (
     Calibration,
@@ -89,12 +87,6 @@ class Calibrated:
     calibration: dict[str, Calibration] = field(default_factory=dict)
     decoded: int = 0
     seconds: float = 0.0
-
-
-def descriptor_settings(bundle: Bundle) -> DescriptorSettings:
-    """The descriptor settings the bundle's training cache was prepared with."""
-    settings = bundle.training.get("prepare_config") or {"sample_rate": bundle.sample_rate}
-    return PrepareConfig.from_dict(settings).descriptor_settings
 
 
 class DecodedDescriptors:

@@ -17,7 +17,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from timbrespace.audio.descriptors import compute_descriptors
+from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
 from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
 from timbrespace.bundle import Bundle, bundle_dir
 from timbrespace.data.cache import SoundCache
@@ -282,8 +282,10 @@ def encode_in_tune(
     if attack_s is None:
         attack_s = measure_descriptor(bundle, clips, ATTACK_DESCRIPTOR).numpy()
 
+    settings = descriptor_settings(bundle)  # once: the search measures ~36 renders a sound
+
     def measure(sound: np.ndarray) -> float:
-        return float(measure_descriptor(bundle, sound[None], ATTACK_DESCRIPTOR))
+        return compute_descriptors(sound, settings, [ATTACK_DESCRIPTOR]).value(ATTACK_DESCRIPTOR)
 
     def render(latents: torch.Tensor) -> np.ndarray:
         return fit_length(decode(model, latents.float()), samples).numpy()
@@ -350,14 +352,18 @@ def measure_descriptor(bundle: Bundle, clips: np.ndarray | torch.Tensor, name: s
     """Descriptor `name` of each clip `[clips, channels, samples]` as one value `[clips]` (f0
     in Hz, attack in s; NaN where undefined), with the descriptor settings the training cache
     was prepared with."""
-    settings = bundle.training.get("prepare_config")
-    config = PrepareConfig.from_dict(settings or {"sample_rate": bundle.sample_rate})
+    settings = descriptor_settings(bundle)
     rows = clips.detach().cpu().numpy() if isinstance(clips, torch.Tensor) else clips
-    values = [
-        compute_descriptors(np.asarray(clip), config.descriptor_settings, [name]).value(name)
-        for clip in rows
-    ]
+    values = [compute_descriptors(np.asarray(c), settings, [name]).value(name) for c in rows]
     return torch.tensor(values, dtype=torch.float64)
+
+
+def descriptor_settings(bundle: Bundle) -> DescriptorSettings:
+    """The descriptor settings the bundle's training cache was prepared with."""
+    settings = bundle.training.get("prepare_config")
+    return PrepareConfig.from_dict(
+        settings or {"sample_rate": bundle.sample_rate}
+    ).descriptor_settings
 
 
 def check_stream_block(model: ConfiguredModel, block: int) -> StreamingModel:
