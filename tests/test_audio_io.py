@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from timbrespace.audio.io import AudioLoadError, load_audio, resample, save_audio
+from timbrespace.audio.io import (
+    AudioLoadError,
+    load_audio,
+    resample,
+    save_audio,
+    within_full_scale,
+)
 
 from .conftest import decaying_tone
 
@@ -97,3 +103,16 @@ def test_resample_identity_and_length() -> None:
     audio = np.random.default_rng(0).standard_normal((2, 44100)).astype(np.float32)
     assert resample(audio, 44100, 44100) is audio
     assert resample(audio, 44100, 16000).shape == (2, 16000)
+
+
+def test_a_sound_beyond_full_scale_is_scaled_down_not_clamped() -> None:
+    """Each sound on its own: a 1.6-peak sine comes back a sine of peak 1 (a clamp would add
+    harmonics), a 0.5-peak one as it is; a non-finite sample is clamped, not spread over the
+    sound."""
+    t = np.arange(1600) / 16000
+    loud, soft = 1.6 * np.sin(2 * np.pi * 100 * t), 0.5 * np.sin(2 * np.pi * 100 * t)
+    out = within_full_scale(np.stack([loud, soft])[:, None, :])
+    np.testing.assert_allclose(out[0, 0], loud / 1.6, atol=1e-6)
+    np.testing.assert_allclose(out[1, 0], soft, atol=1e-6)
+    broken = within_full_scale(np.array([[0.5, np.inf, -3.0]]))
+    np.testing.assert_array_equal(broken, [[0.5, 1.0, -1.0]])

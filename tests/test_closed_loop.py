@@ -8,7 +8,13 @@ import math
 import pytest
 import torch
 
-from timbrespace.latent.closed_loop import SLOPE_MAX, SLOPE_MIN, secant_slopes, settle
+from timbrespace.latent.closed_loop import (
+    SLOPE_MAX,
+    SLOPE_MIN,
+    octave_slip,
+    secant_slopes,
+    settle,
+)
 
 
 def place(targets: torch.Tensor) -> torch.Tensor:
@@ -272,6 +278,25 @@ def test_a_locked_pitch_read_an_octave_off_is_the_trackers_slip_not_the_sounds()
     assert held.measured.tolist() == [[0.0, -12.0]] and bool(held.reached.all())
     chosen = run(locked=False)
     assert chosen.measured.tolist() == [[4.0, 0.0]] and chosen.reached.tolist() == [[False, True]]
+
+
+def test_a_set_pitch_read_whole_octaves_off_is_the_trackers_slip() -> None:
+    """Errors (semitones) beyond a 2-semitone correction and within one of ±12 or ±24 are slips;
+    3, 7 or 18 semitones off, or an octave within reach of the correction, are not. A set
+    pitch read 24 semitones down (a demo kick at 220 Hz read 55 Hz; pyin: 220 Hz) is not
+    corrected: render 1 is kept and the loop stops there, where it used to step 2 semitones
+    towards the slip and keep that detuned render."""
+    error = torch.tensor([[12.0, -24.4, 12.9, 3.0, -7.0, 18.0, 11.0]])
+    limit = torch.tensor([2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 12.0])
+    slips = octave_slip(error, limit, torch.full((7,), 0.15))
+    assert slips.tolist() == [[True, True, True, False, False, False, False]]
+    answers = iter([torch.tensor([[24.0]]), torch.tensor([[2.0]])])
+    zero = torch.zeros(1, 1)
+    result = settle(
+        place, lambda z: next(answers).double(), zero, zero, torch.full((1,), 0.15),
+        max_renders=2, max_offset=torch.tensor([2.0]), octaves=torch.tensor([True]),
+    )  # fmt: skip
+    assert result.renders == 1 and result.measured.tolist() == [[24.0]]
 
 
 def test_a_locked_time_is_held_within_the_envelope_resolution() -> None:

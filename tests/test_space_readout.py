@@ -29,7 +29,7 @@ from timbrespace.render_stages import (
     fade_stage,
     tilt_stage,
 )
-from timbrespace.space_readout import readout_move, readout_sweep
+from timbrespace.space_readout import readout_move, readout_sweep, staged_move
 
 RATE = 16000
 
@@ -293,3 +293,55 @@ def test_a_brightness_move_puts_a_locked_attack_back_with_the_fade_in() -> None:
     assert after.value("attack_time") == pytest.approx(before.value("attack_time"), rel=0.1)
     assert after.value("centroid") == pytest.approx(asked, rel=0.05)
     assert (held.renders, held.unreached, held.warnings) == (3, [], [])
+
+
+class SynthSpace:
+    """What `space_readout` reads of a `LatentSpace`, on the untrained tiny synth."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model, self.rate = model, model.config.sample_rate
+        self.controls = {
+            name: Control(name, torch.ones(model.latent_dim), unit=unit, scale="log")
+            for name, unit in (("brightness", "Hz"), ("attack", "s"))
+        }
+
+    def descriptor_of(self, name: str) -> str | None:
+        return {"brightness": "centroid", "attack": "attack_time"}.get(name)
+
+    def clip_seconds(self) -> float:
+        return 0.5
+
+    def render(self, z: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return self.model.decode(z.double()).clamp(-1, 1).float().numpy()
+
+    def measure(self, audio: np.ndarray, names: Sequence[str]):  # noqa: ANN201
+        settings = DescriptorSettings(sample_rate=self.rate)
+        return compute_descriptors(audio, settings, list(names))
+
+
+def test_a_move_of_several_stage_controls_sets_each_by_its_search() -> None:
+    """Brightness asked at half each sound's and the attack at twice (a relative request):
+    the tilt's search, then the fade-in's, holding the brightness, set both within 5 %."""
+    space = SynthSpace(tiny_synth(envelope="both", tilt=True))
+    brightness, attack = space.controls["brightness"], space.controls["attack"]
+    torch.manual_seed(1)
+    fade = fade_stage(space.model, 0.5)
+    assert fade is not None
+    z = fade.readout.at(
+        torch.randn(2, space.model.latent_dim, 1, dtype=torch.float64),
+        torch.tensor([math.log(0.01), math.log(0.02)]),
+    )
+    names = ("centroid", "attack_time")
+
+    def measured(audio: np.ndarray) -> np.ndarray:
+        return np.array([[space.measure(a, [d]).value(d) for d in names] for a in audio])
+
+    start = measured(space.render(z))
+    settings = [Setting("brightness", 0.0, False, "Hz"), Setting("attack", 100.0, True, "%")]
+    targets = torch.from_numpy(np.log(start * [0.5, 1.0]))[..., None]  # the attack's: unused
+    moved = staged_move(space, None, None, z, settings, [brightness, attack], [], targets)
+    np.testing.assert_allclose(measured(moved.audio), start * [0.5, 2.0], rtol=0.05)
+    assert moved.unreached == [] and moved.warnings == []
+    assert moved.requested["attack"] == pytest.approx(2 * start[0, 1])
+    np.testing.assert_allclose(moved.got.numpy(), np.log(measured(moved.audio)), atol=1e-6)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from timbrespace.audio.descriptors import DescriptorSettings, compute_descriptors
-from timbrespace.audio.io import AudioLoadError, audio_info, load_audio
+from timbrespace.audio.io import AudioLoadError, audio_info, load_audio, within_full_scale
 from timbrespace.bundle import Bundle, bundle_dir
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.clips import PrepareConfig, load_clips
@@ -104,7 +104,8 @@ def decode(
     cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents `[batch, latent_dim, frames]` → float32 audio `[batch, channels, samples]` in
-    [-1, 1], `batch_size` sounds at a time. `gla_iters`: Griffin-Lim iterations of a model that
+    [-1, 1] (a sound peaking beyond is scaled down: `within_full_scale`), `batch_size` sounds
+    at a time. `gla_iters`: Griffin-Lim iterations of a model that
     renders through Griffin-Lim (None: its default; ignored by models that render the waveform
     themselves). finite: refuse (`NonFiniteError`) a sound with NaN or infinite samples
     instead of clamping it into full-scale noise. cond `[batch, ...]`: the model's conditions
@@ -123,7 +124,7 @@ def decode(
                     "the decoded sound has NaN or infinite samples: its latent lies too far "
                     "outside what the model renders; ask smaller values"
                 )
-            parts.append(audio.clamp(-1.0, 1.0).cpu())
+            parts.append(torch.from_numpy(within_full_scale(audio.cpu().numpy())))
     return torch.cat(parts)
 
 

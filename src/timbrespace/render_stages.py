@@ -26,6 +26,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from timbrespace.audio.io import within_full_scale
 from timbrespace.latent.control import Control
 from timbrespace.models.oneshot_tilt import TILT_LIMIT
 
@@ -87,10 +88,6 @@ class Stage:
     candidates: Candidates
 
 
-def _clipped(audio: np.ndarray) -> np.ndarray:
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
-
-
 def fade_stage(model: Any, clip_s: float) -> Stage | None:
     """The model's fade-in (`attack_fade` and its "attack_time" readout, ln s) as a `Stage`,
     or None."""
@@ -106,7 +103,8 @@ def fade_stage(model: Any, clip_s: float) -> Stage | None:
 
     def faded(sound: np.ndarray, values: np.ndarray, _: torch.Tensor) -> np.ndarray:
         ramps = gains(sound.shape[-1], torch.as_tensor(np.exp(values), dtype=torch.float64))
-        return _clipped(sound * ramps.numpy()[:, None, :])  # sound [channels | n, …, samples]
+        # sound: [channels, samples] or [n, channels, samples]
+        return within_full_scale(sound * ramps.numpy()[:, None, :])
 
     grid = np.log(np.geomspace(GRID_LOW_S, min(GRID_HIGH_S, clip_s), FADE_GRID))
     return Stage(readout, ATTACK_DESCRIPTOR, grid, unfaded, unfaded, faded)
@@ -130,7 +128,7 @@ def tilt_stage(model: Any, clip_s: float) -> Stage | None:
         many = torch.from_numpy(sound).float().expand(values.size, -1, -1)
         audio = found.apply(many, torch.from_numpy(values).float()).numpy()
         if fade is None:
-            return _clipped(audio)
+            return within_full_scale(audio)
         return fade.candidates(audio, fade.readout.value(z).numpy(), z)  # then the fade-in
 
     slopes = np.linspace(-TILT_REACH, TILT_REACH, TILT_GRID)

@@ -40,8 +40,8 @@ from timbrespace.latent.control import Control, apply_controls, get_control, set
 from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
-from timbrespace.space_loop import Move, RenderMemo, settle_sweep, settled_move, steerable
-from timbrespace.space_readout import readout_move, readout_search, readout_sweep
+from timbrespace.space_loop import Move, RenderMemo, settle_sweep, steerable
+from timbrespace.space_readout import readout_move, readout_search, readout_sweep, staged_move
 from timbrespace.space_results import ClipsUnavailable, Edit, Neighbour, SweepResult
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
@@ -284,8 +284,8 @@ class LatentSpace:
         if search is not None:  # the attack or brightness alone, on a model with its stage
             moved = readout_move(search, start, parsed[0], chosen[0], targets[:, 0], locked)
         else:
-            memo = self.loop_memo(gla_iters)
-            moved = settled_move(memo, start, parsed, chosen, locked, targets, self.loop_history)
+            memo, history = self.loop_memo(gla_iters), self.loop_history
+            moved = staged_move(self, memo, history, start, parsed, chosen, locked, targets)
         moved.warnings[:0] = opened.warnings
         assert moved.audio is not None
         moved.measured = self.measure_controls(moved.audio[0])

@@ -71,6 +71,8 @@ class Move:
     audio: np.ndarray | None = None
     renders: int = 0
     unreached: list[str] = field(default_factory=list)
+    asked: torch.Tensor | None = None
+    got: torch.Tensor | None = None
 
 
 def tolerance(control: Control, request: float) -> float:
@@ -192,6 +194,7 @@ def closed_loop_move(
             origin=None if known is None else (now, known),
             shared_start=shared_start,
             locked=torch.tensor(held),
+            octaves=torch.tensor([c.scale == "semitones" for c in everything]),
         )
 
     aimed = everything if aim is None else aim(z, everything)
@@ -423,4 +426,6 @@ def settled_move(
         audio=memo.audio_of(z_new),
         renders=renders + start_renders,
         unreached=unreached,
+        asked=requests,
+        got=measured,
     )

@@ -30,7 +30,16 @@ from timbrespace.render_stages import (
     fade_stage,
     tilt_stage,
 )
-from timbrespace.space_loop import LOCK_WEIGHT, Move, loop_tolerance, loop_warnings, reach_span
+from timbrespace.space_history import LoopHistory
+from timbrespace.space_loop import (
+    LOCK_WEIGHT,
+    Move,
+    RenderMemo,
+    loop_tolerance,
+    loop_warnings,
+    reach_span,
+    settled_move,
+)
 
 _SEARCHES: weakref.WeakKeyDictionary[Any, dict[str, ReadoutSearch | None]] = (
     weakref.WeakKeyDictionary()
@@ -226,3 +235,98 @@ def readout_sweep(
             )
         )
     return z_new, audio, unreached, notes
+
+
+STAGE_ORDER = (BRIGHTNESS_DESCRIPTOR, ATTACK_DESCRIPTOR)
+"""The stages in the order the synth renders them: the tilt, then the fade-in after it."""
+STAGE_ROUNDS = 2
+"""Rounds of the stage searches of a move of several controls: a 20 ms fade-in after the tilt
+takes a demo sound's brightness 10–20 % below its request, and the tilt's search a second
+time moves the attack less than the first."""
+
+
+def _missed(control: Control, asked: torch.Tensor, got: torch.Tensor) -> bool:
+    """Whether an item measures outside the loop's tolerance of a measurable request `[batch]`
+    (each control's scale), or not at all."""
+    return any(
+        math.isfinite(a) and not abs(a - g) <= loop_tolerance(control, a, False)
+        for a, g in zip(asked.tolist(), got.tolist(), strict=True)
+    )
+
+
+def staged_move(
+    space: Any,
+    memo: RenderMemo,
+    history: LoopHistory,
+    z: torch.Tensor,
+    settings: Sequence[Setting],
+    chosen: Sequence[Control],
+    locked: Sequence[Control],
+    targets: torch.Tensor,
+) -> Move:
+    """The closed-loop move of latents `z` `[batch, dim, 1]` float64 for several `chosen`
+    controls (`settings`; open-loop targets `[batch, len(chosen), frames]`): the secant loop
+    (`space_loop.settled_move`) sets those no render stage sets with `locked` held, then each
+    stage control is set by its search (`readout_search`), in render order (`STAGE_ORDER`),
+    holding every control set before it and every lock as `settle_locked` holds a lock, and
+    again (`STAGE_ROUNDS`), holding all the others, where a later stage moved it. Left
+    to the secant loop, a brightness moved along its fitted direction stopped where the
+    decoded content did (a demo kick asked 3 kHz with its attack, release and pitch also set
+    measured 2.43 kHz; 73 % of such brightness requests within 5 %, 50 % of the attacks).
+    The warnings and `unreached` are those of the final renders."""
+    staged = {i: s for i, c in enumerate(chosen) if (s := readout_search(space, [c])) is not None}
+    if not staged:
+        return settled_move(memo, z, settings, chosen, locked, targets, history)
+    everything, rest = [*chosen, *locked], [i for i in range(len(chosen)) if i not in staged]
+    asked = torch.full((z.shape[0], len(everything)), math.nan, dtype=torch.float64)
+    z_now, renders, requested = z, 0, {}
+    if rest:
+        moved = settled_move(
+            memo,
+            z,
+            [settings[i] for i in rest],
+            [chosen[i] for i in rest],
+            locked,
+            targets[:, rest],
+            history,
+        )
+        assert moved.asked is not None
+        z_now, renders, requested = moved.z_new.double(), moved.renders, moved.requested
+        asked[:, rest + list(range(len(chosen), len(everything)))] = moved.asked
+    order = sorted(staged, key=lambda i: STAGE_ORDER.index(space.descriptor_of(chosen[i].name)))
+    got = torch.full_like(asked, math.nan)
+    audio = np.empty(0)
+    for turn in range(STAGE_ROUNDS):
+        for k, i in enumerate(order):
+            control, search = chosen[i], staged[i]
+            if turn and not _missed(control, asked[:, i], got[:, i]):
+                continue
+            later = order[k + 1 :] if turn == 0 else []
+            held = [j for j in range(len(everything)) if j != i and j not in later]
+            others = [everything[j] for j in held]
+            before = decodes(search, others)
+            if turn == 0:
+                start = search.start_values(z) if settings[i].relative else None
+                requests = readout_requests(settings[i], control, targets[:, i], start)
+                asked[:, i] = torch.from_numpy(_scaled(control, requests))
+                requested[control.name] = float(requests[0])
+            wanted = np.array([control.to_user(float(v)) for v in asked[:, i]])
+            z_now, audio, kept, measured = settle_locked(search, z_now, control, wanted, others)
+            renders += decodes(search, others) - before
+            for column, j in enumerate(held, start=1):
+                if j >= len(chosen) and not rest and turn == 0:  # a lock: where the sound was
+                    asked[:, j] = kept[:, column]
+            got[:, [i, *held]] = measured
+        if not any(_missed(chosen[i], asked[:, i], got[:, i]) for i in order):
+            break
+    unreached, notes = loop_warnings(everything, asked, got, len(locked))
+    return Move(
+        z_now.float(),
+        notes,
+        {c.name: requested[c.name] for c in chosen if c.name in requested},
+        audio=audio,
+        renders=renders,
+        unreached=unreached,
+        asked=asked,
+        got=got,
+    )

@@ -224,3 +224,14 @@ def peak_normalize(audio: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
     """Scale `audio` so its peak is `peak_db` dBFS (silence stays silent)."""
     peak = float(np.max(np.abs(audio), initial=0.0))
     return audio if peak <= 0 else (audio * (10 ** (peak_db / 20) / peak)).astype(np.float32)
+
+
+def within_full_scale(audio: np.ndarray) -> np.ndarray:
+    """Sounds `[..., channels, samples]` whose peak passes full scale scaled down to it, each
+    sound on its own, the rest as they are (a clamp squares off the bass of a darkened kick);
+    non-finite samples clamped; float32."""
+    audio = np.asarray(audio, dtype=np.float32)
+    axes = tuple(range(max(audio.ndim - 2, 0), audio.ndim))
+    peak = np.max(np.abs(audio), axis=axes, keepdims=True, initial=0.0)
+    scale = np.where(np.isfinite(peak), np.maximum(peak, 1.0), 1.0)
+    return np.clip(audio / scale, -1.0, 1.0).astype(np.float32)

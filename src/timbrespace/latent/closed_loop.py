@@ -90,17 +90,20 @@ def judge(
     tolerance: torch.Tensor,
     weights: torch.Tensor,
     slip_limit: torch.Tensor | None = None,
+    octave_limit: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Which controls a render reached `[batch, controls]` (a NaN request counts as reached) and
     its score `[batch]`: the worst weighted error in tolerances; a request whose measurement
     failed (an unvoiced render) scores worse than any measured one (inf). An error beyond
-    `slip_limit` (`beyond`) is the tracker's slip, not the sound's: it neither scores nor
-    holds the loop."""
+    `slip_limit` (`beyond`), or beyond `octave_limit` by whole octaves (`octave_slip`), is the
+    tracker's slip, not the sound's: it neither scores nor holds the loop."""
     error = requests - measured
     asked = torch.isfinite(requests)
     judged = torch.isfinite(error)
     if slip_limit is not None:
         judged = judged & ~beyond(error, slip_limit, tolerance)
+    if octave_limit is not None:
+        judged = judged & ~octave_slip(error, octave_limit, tolerance)
     slipped = asked & torch.isfinite(error) & ~judged
     reached = ~asked | slipped | (judged & (weights * error.abs() <= tolerance))
     score = torch.where(judged, weights * error.abs() / tolerance, torch.zeros_like(error))
@@ -118,6 +121,23 @@ def beyond(
     return ~torch.isfinite(error) | (error.abs() > offset_limit + tolerance)
 
 
+OCTAVE_SLIP_ST = 1.0
+"""How near a whole number of octaves (semitones) an error beyond every correction is read as
+the tracker's slip."""
+
+
+def octave_slip(
+    error: torch.Tensor, offset_limit: torch.Tensor, tolerance: torch.Tensor
+) -> torch.Tensor:
+    """Errors `[batch, controls]` (semitones) beyond every correction (`beyond`) and within
+    `OCTAVE_SLIP_ST` of a whole number of octaves, not zero: the tracker heard another partial
+    (a demo kick rendered at 220 Hz read 55 Hz), and a correction, at most `offset_limit`,
+    would only detune the sound."""
+    octaves = torch.round(error / 12.0)
+    near = (error - 12.0 * octaves).abs() <= OCTAVE_SLIP_ST
+    return torch.isfinite(error) & beyond(error, offset_limit, tolerance) & near & (octaves != 0)
+
+
 def settle(
     place: Callable[[torch.Tensor], torch.Tensor],
     measure: Callable[[torch.Tensor], torch.Tensor],
@@ -132,6 +152,7 @@ def settle(
     origin: tuple[torch.Tensor, torch.Tensor] | None = None,
     shared_start: bool = False,
     locked: torch.Tensor | None = None,
+    octaves: torch.Tensor | None = None,
 ) -> LoopResult:
     """Run the loop of the module docstring.
 
@@ -151,7 +172,8 @@ def settle(
     (bool): the controls held where they were; a locked measurement beyond every correction
     (`beyond`) is the tracker's slip, not the sound's, and does not count (a demo cymbal's
     held pitch read an octave and a fifth down at some releases, and the loop kept renders 40 %
-    off the asked release instead).
+    off the asked release instead). octaves `[controls]` (bool): the controls (a pitch) whose
+    measurement beyond every correction by whole octaves is the tracker's slip (`octave_slip`).
     """
     if max_renders < 1:
         raise ValueError(f"max_renders must be >= 1, got {max_renders}")
@@ -175,6 +197,9 @@ def settle(
     slip_limit = None
     if locked is not None:
         slip_limit = torch.where(locked.expand_as(requests), offset_limit, math.inf)
+    octave_limit = None
+    if octaves is not None:
+        octave_limit = torch.where(octaves.expand_as(requests), offset_limit, math.inf)
     best: LoopResult | None = None
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
     previous = None if origin is None else (origin[0].double(), origin[1].double())
@@ -186,7 +211,7 @@ def settle(
             pool.append((z, targets.clone(), measured))
         error = requests - measured
         judged = torch.isfinite(error)
-        reached, score = judge(requests, measured, tolerance, importance, slip_limit)
+        reached, score = judge(requests, measured, tolerance, importance, slip_limit, octave_limit)
         if best is None:
             best = LoopResult(
                 z.clone(), targets.clone(), measured.clone(), reached.clone(), renders

@@ -10,8 +10,10 @@ Run folder layout:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -139,6 +141,20 @@ def note_conditions(
     labels = note_rows(cache, model)
     labels = labels if rows is None else labels[rows]
     return label_conditions(torch.from_numpy(labels), len(model.config.styles))
+
+
+def _not_a_tip(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's advertisements and its own deprecations off a musician's terminal (a
+    `make demo` printed a cloud-logging tip and torch's LeafSpec notice)."""
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if _not_a_tip not in logger.filters:
+            logger.addFilter(_not_a_tip)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def train(
@@ -269,6 +285,7 @@ def train(
         raise TimbrespaceError(f"--logger: unknown {logger!r}; choose tensorboard, wandb or none")
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("CI")
+    _quiet_lightning()
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -302,7 +319,7 @@ def train(
             f"training interrupted at step {trainer.global_step}; "
             f"continue with --resume (checkpoint: {checkpoint})"
         )
-    trainer.save_checkpoint(checkpoint)
+    trainer.save_checkpoint(checkpoint, weights_only=False)
     metrics = {
         key: float(value) for key, value in trainer.callback_metrics.items() if value.numel() == 1
     }
