@@ -11,6 +11,10 @@ Starts the studio (uvicorn in a thread, 127.0.0.1, a free port) for a bundle, th
     python benchmarks/studio_latency.py --bundle runs/kit/bundle
     python benchmarks/studio_latency.py --bundle runs/kit --control pca1 --threads 1
     python benchmarks/studio_latency.py --bundle demo/run/bundle --load 1   # quiet and loaded
+    python benchmarks/studio_latency.py --bundle demo/run/bundle --control brightness \
+        --also attack=5ms release=0.4s pitch=220Hz              # four sliders moved, one dragged
+    python benchmarks/studio_latency.py --bundle demo/run/bundle --control brightness \
+        --lock pitch attack release loudness                     # a drag with locks
 
 With `--load N` the same figures are measured again with N competing busy processes (issue 14:
 sequential p95 ≤ 50 ms with one busy process on 2 cores) and reported under `"loaded"`.
@@ -75,7 +79,7 @@ class Client:
         return (time.perf_counter() - start) * 1000.0, response.status, len(data)
 
 
-def timed_decodes(studio, index: int, name: str, values: list[float]) -> list[float]:  # noqa: ANN001
+def timed_decodes(studio, index: int, name: str, values: list[float], args) -> list[float]:  # noqa: ANN001
     """Milliseconds of the library work alone (move + decode), no HTTP: the baseline of the same
     run, so the studio's own overhead shows on a noisy machine."""
     space = studio.space
@@ -83,7 +87,8 @@ def timed_decodes(studio, index: int, name: str, values: list[float]) -> list[fl
     times = []
     for value in values:
         start = time.perf_counter()
-        space.render(space.move(z, {name: float(value)}).z_new)
+        settings = [*args.also, f"{name}={float(value)!r}{space.controls[name].unit}"]
+        space.render(space.move(z, settings, lock=args.lock).z_new)
         times.append((time.perf_counter() - start) * 1000.0)
     return times
 
@@ -99,8 +104,12 @@ def percentiles(times: list[float]) -> dict[str, float]:
 
 def measure_studio(studio, port: int, name: str, index: int, values: list[float], args) -> dict:  # noqa: ANN001
     """Baseline, sequential and concurrent figures for one pass over `values`."""
-    bodies = [{"start": {"index": index}, "set": {name: float(v)}} for v in values]
-    decode_only = timed_decodes(studio, index, name, values[: args.requests])
+    also = {s.name: s.value for s in args.also_parsed}
+    bodies = [
+        {"start": {"index": index}, "set": {**also, name: float(v)}, "lock": args.lock}
+        for v in values
+    ]
+    decode_only = timed_decodes(studio, index, name, values[: args.requests], args)
     client = Client(port)
     for body in bodies[: args.warmup]:
         client.render(body)
@@ -160,6 +169,14 @@ def main() -> None:
         default=None,
         help="pin torch's threads per decode (default: the runtime policy, 1 per render)",
     )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="other sliders moved, sent with every request as the studio sends them",
+    )
+    parser.add_argument("--lock", nargs="*", default=[], metavar="NAME", help="locked controls")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=10)
@@ -170,6 +187,7 @@ def main() -> None:
     if args.threads is not None:
         os.environ[runtime.ENV_THREADS] = str(args.threads)
 
+    from timbrespace.latent.settings import parse_setting
     from timbrespace.studio.app import create_app
     from timbrespace.studio.service import Studio
 
@@ -177,6 +195,9 @@ def main() -> None:
     runtime.use_threads("render")
     controls = studio.space.controls
     name = args.control or ("pitch" if "pitch" in controls else "pca1")
+    args.also_parsed = [parse_setting(text, controls) for text in args.also]
+    if any(s.relative for s in args.also_parsed):
+        parser.error("--also takes absolute values (the studio sends its sliders' values)")
     control = controls[name]
     low, high = control.range
     f0 = studio.analysis.descriptor("f0") if "f0" in studio.analysis.descriptor_names else None
@@ -205,6 +226,8 @@ def main() -> None:
         "sample_rate": studio.sample_rate,
         "threads": args.threads or "runtime policy (1 per render)",
         "control": name,
+        "also": args.also,
+        "lock": args.lock,
         "start_sound": studio.analysis.sounds[index],
         **figures,
     }

@@ -314,7 +314,7 @@ def staged_move(
             z_now, audio, kept, measured = settle_locked(search, z_now, control, wanted, others)
             renders += decodes(search, others) - before
             for column, j in enumerate(held, start=1):
-                if j >= len(chosen) and not rest and turn == 0:  # a lock: where the sound was
+                if j >= len(chosen) and bool(asked[:, j].isnan().all()):  # a lock: as it was
                     asked[:, j] = kept[:, column]
             got[:, [i, *held]] = measured
         if not any(_missed(chosen[i], asked[:, i], got[:, i]) for i in order):
