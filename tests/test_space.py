@@ -19,7 +19,7 @@ from timbrespace.analyze import (
 )
 from timbrespace.bundle import load_bundle
 from timbrespace.cli import main
-from timbrespace.control_fidelity import FidelityReport, spearman
+from timbrespace.control_fidelity import FidelityReport, covered_span, spearman
 from timbrespace.data.cache import SoundCache
 from timbrespace.data.prepare import PrepareConfig, prepare_dataset
 from timbrespace.errors import TimbrespaceError
@@ -226,6 +226,18 @@ def test_a_fidelity_report_counts_hits_within_their_sounds_reach_apart() -> None
     assert summary["within_tolerance"] == pytest.approx(0.4)
     assert summary["within_tolerance_in_reach"] == pytest.approx(2 / 3, abs=1e-4)
     assert summary["steps_beyond_their_sound"] == 2
+    assert summary["median_span_covered"] is None  # no sweep measured
+
+
+def test_covered_span_known_answers() -> None:
+    """Requests ln 1 ms … ln 16 ms: measurements from ln 2 ms to ln 16 ms cover 3/4 of the span
+    (three of four octaves), in any order; an unmeasured step is left out; one measurement
+    covers nothing it can say."""
+    asked = np.log([0.001, 0.002, 0.004, 0.008, 0.016])
+    got = np.log([0.002, 0.002, 0.016, 0.004, 0.008])
+    assert covered_span(asked, got) == pytest.approx(0.75)
+    assert covered_span(asked, np.array([np.nan, *got[1:]])) == pytest.approx(0.75)
+    assert np.isnan(covered_span(asked, np.array([np.nan] * 4 + [0.0])))
 
 
 def test_spearman_known_answers() -> None:

@@ -345,3 +345,28 @@ def test_a_move_of_several_stage_controls_sets_each_by_its_search() -> None:
     assert moved.unreached == [] and moved.warnings == []
     assert moved.requested["attack"] == pytest.approx(2 * start[0, 1])
     np.testing.assert_allclose(moved.got.numpy(), np.log(measured(moved.audio)), atol=1e-6)
+
+
+def test_a_search_near_the_latents_own_value_measures_a_few_fades_not_the_grid() -> None:
+    """A 3 ms fade asked to measure 4 ms: the walk from 3 ms measures a few grid fades and the
+    refinement, far fewer than the 28-point curve, and lands within 2.5 %; a request beyond
+    every fade it walks (0.45 s, more than a 0.2 s decay measures) falls back to the curve."""
+    search, _ = _synthetic_search()
+    calls = [0]
+    measure = search.measure
+
+    def counted(audio: np.ndarray) -> float:
+        calls[0] += 1
+        return measure(audio)
+
+    search.measure = counted
+    z = search.stage.readout.at(
+        torch.zeros(1, 2, 1, dtype=torch.float64), torch.tensor([math.log(0.003)])
+    )
+    sound = search.render(search.stage.bare(z))[0]
+    value = search.near(sound, z, 0.004)
+    assert value is not None and calls[0] <= 8 < search.stage.grid.size
+    assert search.measure_at(sound, z)(value) == pytest.approx(0.004, rel=0.025)
+    assert search.near(sound, z, 0.45) is None
+    placed = search.place(z, np.array([0.004]), near=True)
+    assert counted(search.render(placed)[0]) == pytest.approx(0.004, rel=0.025)

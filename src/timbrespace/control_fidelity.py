@@ -50,6 +50,7 @@ class FidelityReport:
     unit: str
     within_tolerance: list[bool] = field(default_factory=list)
     within_reach: list[bool] = field(default_factory=list)
+    span_covered: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         rho = np.array(self.rho, dtype=np.float64)
@@ -74,6 +75,10 @@ class FidelityReport:
                 np.mean(reached) if (reached := self._reached()) else math.nan
             ),
             "steps_beyond_their_sound": int(len(self.within_reach) - sum(self.within_reach)),
+            "median_span_covered": _round(_median(self.span_covered)),
+            "min_span_covered": _round(
+                np.nanmin(self.span_covered) if _any(self.span_covered) else math.nan
+            ),
         }
 
     def _reached(self) -> list[bool]:
@@ -84,6 +89,25 @@ class FidelityReport:
             for hit, inside in zip(self.within_tolerance, self.within_reach, strict=True)
             if inside
         ]
+
+
+def _any(values: Sequence[float]) -> bool:
+    return bool(np.isfinite(np.asarray(values, dtype=np.float64)).any())
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.nanmedian(values)) if _any(values) else math.nan
+
+
+def covered_span(targets: np.ndarray, measured: np.ndarray) -> float:
+    """How much of a sweep's requested span `targets` `[steps]` its measurements `[steps]` (both
+    on the control's scale; NaN: unmeasured) cover: (highest − lowest measured) / (highest −
+    lowest requested); NaN for a sweep of one value or with fewer than two measurements."""
+    found = measured[np.isfinite(measured)]
+    asked = float(np.ptp(targets)) if targets.size else 0.0
+    if found.size < 2 or not asked > 0:
+        return math.nan
+    return float(np.ptp(found)) / asked
 
 
 def _round(value: SupportsFloat, digits: int = 4) -> float | None:
@@ -194,7 +218,7 @@ def measure_control(
     ]
     scale_std = dataset_spread(space, others)
     rng = np.random.default_rng(seed)
-    rho, side, random_side, hits, inside = [], [], [], [], []
+    rho, side, random_side, hits, inside, spans = [], [], [], [], [], []
     control = space.controls[name]
     for start in starts:
         z = space.sound_latent(start)
@@ -202,6 +226,7 @@ def measure_control(
         rho.append(spearman(result.targets.numpy(), scaled(descriptor, result.measured)))
         low_in, high_in = control.range or (-math.inf, math.inf)
         got = scaled(descriptor, result.measured)
+        spans.append(covered_span(result.targets.numpy(), got))
         reach = sound_reach(space, control, z)
         for wanted, value in zip(result.targets.tolist(), got, strict=True):
             if np.isfinite(value) and low_in <= wanted <= high_in:
@@ -225,4 +250,5 @@ def measure_control(
         unit=space.controls[name].unit,
         within_tolerance=hits,
         within_reach=inside,
+        span_covered=spans,
     )

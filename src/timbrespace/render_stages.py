@@ -44,6 +44,8 @@ CLOSE = math.log1p(0.025)
 loop's tolerance; the render measures what the search measured). At 1 % a studio brightness
 drag at 44.1 kHz took p95 56 ms, at 2.5 % 43 ms."""
 MEMORY = 8
+NEAR_STEPS = 6
+"""Grid points `ReadoutSearch.near` walks before it measures the whole curve instead."""
 """Sounds whose curves a search keeps (a studio drag moves one sound)."""
 UNFADED_LOG_S = math.log(1e-6)
 """A fade this short (ln s) is a gain of 1 from the first sample at any rate up to 800 kHz: the
@@ -205,16 +207,17 @@ class ReadoutSearch:
     render: Callable[[torch.Tensor], np.ndarray]
     measure: Callable[[np.ndarray], float]
     locks: Locks | None = None
-    memory: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    memory: dict[bytes, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     decodes: int = 0
 
     def measure_at(self, sound: np.ndarray, z: torch.Tensor) -> Callable[[float], float]:
         """Readout value → the measurement of bare render `sound` of latent `z` `[1, dim, 1]`."""
         return lambda value: self.measure(self.stage.candidates(sound, np.array([value]), z)[0])
 
-    def curves(self, z: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per item of latents `[batch, dim, 1]`: its bare render `[channels, samples]` and
-        its measurement at each `grid` value; one decode of the sounds not met."""
+    def _bare(self, z: torch.Tensor, curves: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per item of latents `[batch, dim, 1]`: its bare render `[channels, samples]` and,
+        when `curves` (else where already made), its measurement at each `grid` value; one
+        decode of the sounds not met."""
         stage = self.stage
         # to 1e-4: a latent moved along the readout and back is the same sound
         keys = [np.round(k.numpy(), 4).tobytes() for k in stage.neutral(z).double()]
@@ -224,21 +227,35 @@ class ReadoutSearch:
             self.decodes += 1
             renders = self.render(stage.bare(z[new]).float())
             for b, sound in zip(new, renders, strict=True):
-                tried = stage.candidates(sound, stage.grid, z[b : b + 1])
-                curve = np.array([self.measure(item) for item in tried])
-                found[keys[b]] = self.memory[keys[b]] = (sound, curve)
-            for stale in list(self.memory)[: max(0, len(self.memory) - MEMORY)]:
-                self.memory.pop(stale, None)
+                found[keys[b]] = self.memory[keys[b]] = (sound, None)
+        for b, key in enumerate(keys):
+            sound, curve = found[key]
+            if curves and curve is None:
+                found[key] = self.memory[key] = (sound, self.curve(sound, z[b : b + 1]))
+        for stale in list(self.memory)[: max(0, len(self.memory) - MEMORY)]:
+            self.memory.pop(stale, None)
         return [found[key] for key in keys]
+
+    def curve(self, sound: np.ndarray, z: torch.Tensor) -> np.ndarray:
+        """The measurements `[grid]` of bare render `sound` of latent `z` `[1, dim, 1]` at each
+        `grid` value."""
+        return np.array(
+            [self.measure(item) for item in self.stage.candidates(sound, self.stage.grid, z)]
+        )
+
+    def curves(self, z: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per item of latents `[batch, dim, 1]`: its bare render `[channels, samples]` and
+        its measurement at each `grid` value; one decode of the sounds not met."""
+        return [(sound, curve) for sound, curve in self._bare(z, True) if curve is not None]
 
     def start_renders(self, z: torch.Tensor) -> np.ndarray:
         """The renders `[batch, channels, samples]` of latents `[batch, dim, 1]`, made from
-        their bare renders (`curves`: no decode for a sound met)."""
+        their bare renders (no decode for a sound met)."""
         now = self.stage.readout.value(z).numpy()
         return np.stack(
             [
                 self.stage.candidates(sound, now[b : b + 1], z[b : b + 1])[0]
-                for b, (sound, _) in enumerate(self.curves(z))
+                for b, (sound, _) in enumerate(self._bare(z, False))
             ]
         )
 
@@ -256,19 +273,55 @@ class ReadoutSearch:
             bounds.append((finite.min(), finite.max()) if finite.size else (math.nan, math.nan))
         return np.array(bounds, dtype=np.float64)
 
-    def place(self, z: torch.Tensor, requests: np.ndarray) -> torch.Tensor:
+    def near(self, sound: np.ndarray, z: torch.Tensor, request: float) -> float | None:
+        """The readout value whose render of bare render `sound` (latent `z` `[1, dim, 1]`)
+        measures closest to `request`, found by walking the grid from the latent's own value
+        towards it (the measurement grows with the value) and refining as `closest_setting`
+        does: a few measurements where the curve takes `grid.size` (a fade-in put back after
+        the tilt moved the attack a little). None when `NEAR_STEPS` grid points do not reach
+        the request."""
+        measure_at, grid = self.measure_at(sound, z), self.stage.grid
+        now = float(self.stage.readout.value(z)[0])
+        values, found = [now], [measure_at(now)]
+        if not found[0] > 0:
+            return None
+        if abs(math.log(found[0] / request)) <= CLOSE:
+            return now
+        up = request > found[0]
+        for value in (grid[grid > now] if up else grid[grid < now][::-1])[:NEAR_STEPS]:
+            values.append(float(value))
+            found.append(measure_at(float(value)))
+            if not found[-1] > 0:
+                return None
+            if (found[-1] >= request) == up:
+                order = np.argsort(values)
+                tried = np.array(values)[order], np.array(found)[order]
+                return closest_setting(request, *tried, measure_at)[0]
+        return None
+
+    def place(self, z: torch.Tensor, requests: np.ndarray, near: bool = False) -> torch.Tensor:
         """Latents `[batch, dim, 1]` moved along the readout so that each render measures
         `requests` `[batch]` (the descriptor's unit; the closest this sound renders when it
-        cannot), found from their bare renders (`curves`)."""
+        cannot), found from their bare renders (`curves`), or first by walking from where
+        each latent is when `near` and the curve is not known (`ReadoutSearch.near`)."""
         chosen = []
-        for b, ((sound, curve), request) in enumerate(zip(self.curves(z), requests, strict=True)):
-            measure_at = self.measure_at(sound, z[b : b + 1])
-            chosen.append(closest_setting(float(request), self.stage.grid, curve, measure_at)[0])
+        bare = self._bare(z, not near)
+        for b, ((sound, curve), request) in enumerate(zip(bare, requests, strict=True)):
+            item = z[b : b + 1]
+            value = self.near(sound, item, float(request)) if near and curve is None else None
+            if value is None:
+                curve = self.curve(sound, item) if curve is None else curve
+                value = closest_setting(
+                    float(request), self.stage.grid, curve, self.measure_at(sound, item)
+                )[0]
+            chosen.append(value)
         return self.stage.readout.at(z, torch.tensor(chosen, dtype=torch.float64))
 
-    def settle(self, z: torch.Tensor, requests: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    def settle(
+        self, z: torch.Tensor, requests: np.ndarray, near: bool = False
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """`place`, and the renders of the moved latents (one decode)."""
-        z_new = self.place(z, requests)
+        z_new = self.place(z, requests, near)
         self.decodes += 1
         return z_new, self.render(z_new.float())
 

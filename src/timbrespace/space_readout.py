@@ -126,8 +126,10 @@ def settle_locked(
     control: Control,
     requests: np.ndarray,
     locked: Sequence[Control],
+    near: bool = False,
 ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, torch.Tensor]:
-    """`ReadoutSearch.settle` of latents `z` `[batch, dim, 1]` to `requests` `[batch]` (the
+    """`ReadoutSearch.settle` (`near`: walking from each latent's value where its curve is not
+    known) of latents `z` `[batch, dim, 1]` to `requests` `[batch]` (the
     descriptor's unit) with `locked` controls measured on the start and on the result, and a
     locked control a later stage sets (`Locks.follower`) put back to its start value. Returns
     the latents, renders, requests and measurements `[batch, 1 + m]` on each control's scale
@@ -148,7 +150,7 @@ def settle_locked(
     ]
     z_new = z
     for _ in range(LOCK_ROUNDS):
-        z_new, audio = search.settle(z_new, requests)
+        z_new, audio = search.settle(z_new, requests, near)
         if not following:
             break
         for i, follower in following:
@@ -160,7 +162,9 @@ def settle_locked(
             if moved.size:  # only where the lock let go: a fade changed needlessly moves the rest
                 index = torch.from_numpy(moved)
                 z_new, audio = z_new.clone(), audio.copy()
-                z_new[index], audio[moved] = follower.settle(z_new[index], held[moved, i])
+                z_new[index], audio[moved] = follower.settle(
+                    z_new[index], held[moved, i], near=True
+                )
         now = np.array([search.measure(sound) for sound in audio])
         if bool((np.abs(np.log(now / requests)) <= CLOSE_AFTER_LOCKS).all()):
             break
@@ -311,7 +315,9 @@ def staged_move(
                 asked[:, i] = torch.from_numpy(_scaled(control, requests))
                 requested[control.name] = float(requests[0])
             wanted = np.array([control.to_user(float(v)) for v in asked[:, i]])
-            z_now, audio, kept, measured = settle_locked(search, z_now, control, wanted, others)
+            z_now, audio, kept, measured = settle_locked(
+                search, z_now, control, wanted, others, near=True
+            )
             renders += decodes(search, others) - before
             for column, j in enumerate(held, start=1):
                 if j >= len(chosen) and bool(asked[:, j].isnan().all()):  # a lock: as it was
