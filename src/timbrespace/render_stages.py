@@ -20,7 +20,7 @@ import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.optimize
@@ -44,9 +44,9 @@ CLOSE = math.log1p(0.025)
 loop's tolerance; the render measures what the search measured). At 1 % a studio brightness
 drag at 44.1 kHz took p95 56 ms, at 2.5 % 43 ms."""
 MEMORY = 8
+"""Sounds whose curves a search keeps (a studio drag moves one sound)."""
 NEAR_STEPS = 6
 """Grid points `ReadoutSearch.near` walks before it measures the whole curve instead."""
-"""Sounds whose curves a search keeps (a studio drag moves one sound)."""
 UNFADED_LOG_S = math.log(1e-6)
 """A fade this short (ln s) is a gain of 1 from the first sample at any rate up to 800 kHz: the
 unfaded render (not shorter: a far move along the readout leaves float32 rounding in the rest
@@ -246,7 +246,7 @@ class ReadoutSearch:
     def curves(self, z: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per item of latents `[batch, dim, 1]`: its bare render `[channels, samples]` and
         its measurement at each `grid` value; one decode of the sounds not met."""
-        return [(sound, curve) for sound, curve in self._bare(z, True) if curve is not None]
+        return cast(list[tuple[np.ndarray, np.ndarray]], self._bare(z, True))
 
     def start_renders(self, z: torch.Tensor) -> np.ndarray:
         """The renders `[batch, channels, samples]` of latents `[batch, dim, 1]`, made from
