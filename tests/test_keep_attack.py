@@ -1,4 +1,4 @@
-"""A reconstruction keeps its source's attack (`render_stages.keep_attack`, used by
+"""A reconstruction keeps its source's attack (`stage_search.keep_measured`, used by
 `inference.encode_in_tune`), as it keeps its pitch: each latent's fade-in is set so that its
 render measures the source's attack."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from timbrespace.render_stages import fade_stage, keep_attack
+from timbrespace.render_stages import ATTACK_DESCRIPTOR, fade_stage
+from timbrespace.stage_search import keep_measured
 
 from .test_space_readout import measurer, tiny_synth
 
@@ -32,12 +33,12 @@ def test_keep_attack_renders_each_sources_attack_and_leaves_the_rest_alone() -> 
     wanted = np.array([attack(sound) for sound in sources])
     far = stage.readout.at(z, torch.full((3,), 0.04).log())
     assert all(abs(attack(s) / w - 1) > 0.3 for s, w in zip(render(far), wanted, strict=True))
-    kept = keep_attack(model, far, wanted, render, attack, 0.5)
+    kept = keep_measured(model, far, ATTACK_DESCRIPTOR, wanted, render, attack, 0.5)
     got = np.array([attack(sound) for sound in render(kept)])
     np.testing.assert_allclose(got, wanted, rtol=0.025)
     assert torch.allclose(stage.neutral(kept), stage.neutral(far))  # only the fade moved
     unknown = np.array([np.nan, wanted[1], np.nan])
-    partly = keep_attack(model, far, unknown, render, attack, 0.5)
+    partly = keep_measured(model, far, ATTACK_DESCRIPTOR, unknown, render, attack, 0.5)
     assert partly[0].equal(far[0]) and partly[2].equal(far[2]) and not partly[1].equal(far[1])
     plain = tiny_synth()
-    assert keep_attack(plain, far, wanted, render, attack, 0.5) is far
+    assert keep_measured(plain, far, ATTACK_DESCRIPTOR, wanted, render, attack, 0.5) is far

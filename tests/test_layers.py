@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bundle", "bundle_checks"),
     (
         "render_stages",
+        "stage_search",
         "latent_files",
         "inference",
         "blocks",
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
         "space_history",
         "space_loop",
         "space_readout",
+        "space_staged",
     ),
     ("space", "control_fidelity", "live", "live_notes", "exportable", "pack"),
     ("cli", "studio", "engine", "export"),

@@ -217,12 +217,17 @@ def test_a_fidelity_report_counts_hits_within_their_sounds_reach_apart() -> None
         [1.0],
         [0.1],
         [0.3],
+        [0.2],
         (0.001, 0.01),
         "s",
         within_tolerance=[True, False, True, False, False],
         within_reach=[True, False, True, True, False],
     )
     summary = report.summary()
+    assert (summary["side_effect_ratio"], summary["side_effect_ratio_open_loop"]) == (
+        pytest.approx(1 / 3, abs=1e-4),
+        pytest.approx(0.5),
+    )
     assert summary["within_tolerance"] == pytest.approx(0.4)
     assert summary["within_tolerance_in_reach"] == pytest.approx(2 / 3, abs=1e-4)
     assert summary["steps_beyond_their_sound"] == 2

@@ -20,16 +20,14 @@ from timbrespace.models.oneshot_tilt import spectral_tilt
 from timbrespace.render_stages import (
     GRID_HIGH_S,
     GRID_LOW_S,
-    MEMORY,
     UNFADED_LOG_S,
-    Locks,
     Readout,
-    ReadoutSearch,
-    closest_setting,
     fade_stage,
     tilt_stage,
 )
-from timbrespace.space_readout import readout_move, readout_sweep, staged_move
+from timbrespace.space_readout import readout_move, readout_sweep
+from timbrespace.space_staged import staged_move
+from timbrespace.stage_search import MEMORY, Locks, ReadoutSearch, closest_setting
 
 RATE = 16000
 

@@ -230,8 +230,9 @@ def _calibrate_probe(
     original: LinearProbe, column: np.ndarray, mover: _Mover, readout: LinearProbe | None = None
 ) -> tuple[LinearProbe, Calibration] | None:
     """Fit candidate probes of the decoded `column` `[sounds]` (and take the model's own
-    `readout` of it as one more), keep the one whose moves render the request best, and read
-    its calibration from them (ridge None: the readout)."""
+    `readout` of it as one more, its offset fitted to the column: the gain's readout is the
+    level above its content's, which sits where training left it), keep the one whose moves
+    render the request best, and read its calibration from them (ridge None: the readout)."""
     if not _calibratable(column):
         return None
     candidates = [
@@ -246,11 +247,13 @@ def _calibrate_probe(
         for ridge in mover.settings.ridges
     ]
     ridges: list[float | None] = list(mover.settings.ridges)
-    if readout is not None:
+    if readout is not None:  # its direction, its offset from the decoded sounds
         defined = np.flatnonzero(np.isfinite(column))
-        predicted = mover.points[torch.from_numpy(defined)] @ readout.weights + readout.bias
-        r2 = r2_score(torch.from_numpy(column[defined]), predicted)
-        candidates.append(replace(readout, r2_train=r2, r2_heldout=r2))
+        along = (mover.points[torch.from_numpy(defined)] @ readout.weights).double()
+        measured = torch.from_numpy(column[defined]).double()
+        bias = float((measured - along).mean())
+        r2 = r2_score(measured, along + bias)
+        candidates.append(replace(readout, bias=bias, r2_train=r2, r2_heldout=r2))
         ridges.append(None)
     before = mover.measure.decoded
     chosen, stats, rendered = mover.sweep(candidates, column)

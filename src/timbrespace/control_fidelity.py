@@ -11,7 +11,10 @@ For control C measured by descriptor D (pitch → f0, attack → attack_time, �
   the steps, divided by its standard deviation over the dataset; averaged over the other
   descriptors. The same is measured for a seeded random unit direction moved by the same signed
   distances, and `side_effect_ratio` = control / random (< 1: the knob is more specific than
-  chance).
+  chance). The closed loop's corrections lengthen a move (a gain put back along its readout), and
+  a random direction moved that far moves everything more, so `side_effect_ratio_open_loop`
+  moves it by the open-loop move's distances instead: the length the control's own direction
+  needs. A knob passes when both are below 1.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class FidelityReport:
     rho: list[float]
     side_effect: list[float]
     random_side_effect: list[float]
+    open_random_side_effect: list[float]
     target_range: tuple[float, float]
     unit: str
     within_tolerance: list[bool] = field(default_factory=list)
@@ -56,6 +60,7 @@ class FidelityReport:
         rho = np.array(self.rho, dtype=np.float64)
         side = np.nanmean(self.side_effect) if self.side_effect else math.nan
         random_side = np.nanmean(self.random_side_effect) if self.random_side_effect else math.nan
+        open_side = _mean(self.open_random_side_effect)
         return {
             "descriptor": self.descriptor,
             "starts": len(self.starts),
@@ -67,6 +72,8 @@ class FidelityReport:
             "other_descriptor_spread": _round(side),
             "random_direction_spread": _round(random_side),
             "side_effect_ratio": _round(side / random_side if random_side > 0 else math.nan),
+            "random_direction_spread_open_loop": _round(open_side),
+            "side_effect_ratio_open_loop": _round(side / open_side if open_side > 0 else math.nan),
             "within_tolerance": _round(
                 np.mean(self.within_tolerance) if self.within_tolerance else math.nan
             ),
@@ -93,6 +100,10 @@ class FidelityReport:
 
 def _any(values: Sequence[float]) -> bool:
     return bool(np.isfinite(np.asarray(values, dtype=np.float64)).any())
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.nanmean(values)) if _any(values) else math.nan
 
 
 def _median(values: Sequence[float]) -> float:
@@ -218,7 +229,9 @@ def measure_control(
     ]
     scale_std = dataset_spread(space, others)
     rng = np.random.default_rng(seed)
-    rho, side, random_side, hits, inside, spans = [], [], [], [], [], []
+    rho, side, hits, inside, spans = [], [], [], [], []
+    random_side: list[float] = []
+    open_side: list[float] = []
     control = space.controls[name]
     for start in starts:
         z = space.sound_latent(start)
@@ -234,11 +247,15 @@ def measure_control(
                 inside.append(bool(not np.isfinite(reach).all() or reach[0] <= wanted <= reach[1]))
         side.append(spread(space, result.audio, others, scale_std))
         current = float(space.controls[name].value(z.double())[0, 0])
-        signed = np.sign(result.targets.numpy() - current) * np.array(result.distance)
         direction = torch.from_numpy(rng.standard_normal(z.shape[1]))
         direction = (direction / direction.norm()).float().reshape(1, -1, 1)
-        random_z = z + torch.from_numpy(signed).float().reshape(-1, 1, 1) * direction
-        random_side.append(spread(space, space.render(random_z), others, scale_std))
+        opened = space.sweep_targets(
+            z, name, targets, lock=lock, extrapolate=True, closed_loop=False
+        )
+        for distance, found in ((result.distance, random_side), (opened.distance, open_side)):
+            signed = np.sign(result.targets.numpy() - current) * np.array(distance)
+            random_z = z + torch.from_numpy(signed).float().reshape(-1, 1, 1) * direction
+            found.append(spread(space, space.render(random_z), others, scale_std))
     return FidelityReport(
         control=name,
         descriptor=descriptor,
@@ -246,6 +263,7 @@ def measure_control(
         rho=rho,
         side_effect=side,
         random_side_effect=random_side,
+        open_random_side_effect=open_side,
         target_range=(space.controls[name].to_user(low), space.controls[name].to_user(high)),
         unit=space.controls[name].unit,
         within_tolerance=hits,

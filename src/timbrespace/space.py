@@ -40,9 +40,10 @@ from timbrespace.latent.control import Control, apply_controls, get_control, set
 from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
-from timbrespace.space_loop import Move, RenderMemo, settle_sweep, steerable
-from timbrespace.space_readout import readout_move, readout_search, readout_sweep, staged_move
+from timbrespace.space_loop import Move, RenderMemo, steerable
+from timbrespace.space_readout import readout_move, readout_search, readout_sweep
 from timbrespace.space_results import ClipsUnavailable, Edit, Neighbour, SweepResult
+from timbrespace.space_staged import staged_move, staged_sweep
 
 __all__ = ["CapabilityError", "ClipsUnavailable", "Edit", "LatentSpace", "Move"]
 __all__ += ["Neighbour", "SweepResult"]
@@ -471,7 +472,7 @@ class LatentSpace:
         if loop and any(steerable(c, self.descriptor_of) for c in [control, *locked]):
             search = readout_search(self, [control])
             z_new, audio, unreached, notes = (
-                settle_sweep(self.loop_memo(), repeated.double(), control, locked, opened)
+                staged_sweep(self, self.loop_memo(), repeated.double(), control, locked, opened)
                 if search is None
                 else readout_sweep(search, start, control, used.tolist(), locked)
             )

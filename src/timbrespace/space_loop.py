@@ -32,6 +32,9 @@ from timbrespace.space_history import LoopHistory
 
 PITCH_TOLERANCE_ST = 0.15
 RELATIVE_TOLERANCE = 0.05
+LEVEL_TOLERANCE_DB = 20.0 * math.log10(1.0 + RELATIVE_TOLERANCE)
+"""A level (dB) is within tolerance 5 % in amplitude (0.42 dB) from its request: 5 % of a dB
+value held −44 dB within 2.2 dB and −11 dB within 0.55."""
 TIME_RESOLUTION_S = 0.001
 """The fine envelope's resolution (`DescriptorSettings.envelope_resolution`): a time measured
 on it is not known better than this."""
@@ -77,9 +80,12 @@ class Move:
 
 def tolerance(control: Control, request: float) -> float:
     """How close (on the control's scale) a measurement must come to `request` (scale units):
-    PITCH_TOLERANCE_ST on a semitone scale, else RELATIVE_TOLERANCE of the value in its unit."""
+    PITCH_TOLERANCE_ST on a semitone scale, LEVEL_TOLERANCE_DB for a level in dB, else
+    RELATIVE_TOLERANCE of the value in its unit."""
     if control.scale == "semitones":
         return PITCH_TOLERANCE_ST
+    if control.unit == "dB":
+        return LEVEL_TOLERANCE_DB
     if not math.isfinite(request):
         return math.inf
     if control.scale == "log":

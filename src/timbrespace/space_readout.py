@@ -1,12 +1,12 @@
-"""The attack and the brightness set by search over a render stage, not by secant corrections.
+"""The attack, brightness and loudness set by search over a render stage, not by secant steps.
 
 A `LatentSpace` move of a control measured by a render stage's descriptor (the attack by the
-fade-in, the brightness by the spectral tilt) searches that stage (`render_stages`), with locked
-controls held. The secant loop moved the attack along the control's fitted direction with the
-other controls held, so the decoder's content moved too, and its four renders chased a
-measurement that jumps between neighbouring latents (44 % of a demo bundle's attack sweep steps
-within 5 %); its brightness stopped where the decoded content did (a kick's centroid at 1.4
-kHz; 73 % within 5 %). A request the sound cannot measure keeps the closest value, and says so.
+fade-in, the brightness by the spectral tilt, the loudness by the gain) searches that stage
+(`render_stages`, `stage_search`), with locked controls held. The secant loop moved the
+attack along the control's fitted direction with the other controls held, so the decoder's
+content moved too, and its four renders chased a measurement that jumps between neighbouring
+latents (44 % of a demo bundle's attack sweep steps within 5 %); its brightness stopped where
+the decoded content did (a kick's centroid at 1.4 kHz; 73 % within 5 %). A request the sound cannot measure keeps the closest value, and says so.
 """
 
 from __future__ import annotations
@@ -25,28 +25,24 @@ from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.render_stages import (
     ATTACK_DESCRIPTOR,
     BRIGHTNESS_DESCRIPTOR,
-    Locks,
-    ReadoutSearch,
-    fade_stage,
-    tilt_stage,
+    LOUDNESS_DESCRIPTOR,
+    stage_of,
 )
-from timbrespace.space_history import LoopHistory
 from timbrespace.space_loop import (
     LOCK_WEIGHT,
     Move,
-    RenderMemo,
     loop_tolerance,
     loop_warnings,
     reach_span,
-    settled_move,
 )
+from timbrespace.stage_search import Locks, ReadoutSearch
 
 _SEARCHES: weakref.WeakKeyDictionary[Any, dict[str, ReadoutSearch | None]] = (
     weakref.WeakKeyDictionary()
 )
-STAGES = {ATTACK_DESCRIPTOR: fade_stage, BRIGHTNESS_DESCRIPTOR: tilt_stage}
-FOLLOWERS = {BRIGHTNESS_DESCRIPTOR: (ATTACK_DESCRIPTOR,)}
-"""The stages rendered after each (the fade-in after the tilt): a locked one is set back."""
+STAGE_ORDER = (BRIGHTNESS_DESCRIPTOR, ATTACK_DESCRIPTOR, LOUDNESS_DESCRIPTOR)
+"""The stages in the order the synth renders them: the tilt, the fade-in, the gain. A locked
+control a later stage sets is set back by that stage's search (`Locks.follower`)."""
 LOCK_ROUNDS = 2
 """Searches of the stage and of its locked followers in turn: the fade-in that puts an attack
 back changes the centroid too (a demo chord asked 2.85 kHz measured 3.19 kHz after it)."""
@@ -57,22 +53,23 @@ tolerance)."""
 
 def readout_search(space: Any, chosen: Sequence[Control]) -> ReadoutSearch | None:
     """The search of a `LatentSpace` (made once per space and descriptor) when the one control
-    set is measured by a stage's descriptor and the model has that stage (`STAGES`), else None
-    (the secant loop)."""
-    if len(chosen) != 1 or (descriptor := space.descriptor_of(chosen[0].name)) not in STAGES:
+    set is measured by a stage's descriptor and the model has that stage (`STAGE_ORDER`), else
+    None (the secant loop)."""
+    if len(chosen) != 1 or (descriptor := space.descriptor_of(chosen[0].name)) not in STAGE_ORDER:
         return None
     made = _SEARCHES.setdefault(space, {})
     if descriptor not in made:
         stage = None
         if space.model.latent_kind == "point":
-            stage = STAGES[descriptor](space.model, space.clip_seconds())
+            stage = stage_of(space.model, space.clip_seconds(), descriptor)
 
         def measure(audio: np.ndarray) -> float:
             return space.measure(audio, [descriptor]).value(descriptor)
 
         def follower(control: Control) -> ReadoutSearch | None:
-            later = space.descriptor_of(control.name) in FOLLOWERS.get(descriptor, ())
-            return readout_search(space, [control]) if later else None
+            later = STAGE_ORDER[STAGE_ORDER.index(descriptor) + 1 :]
+            found = space.descriptor_of(control.name) in later
+            return readout_search(space, [control]) if found else None
 
         locks = Locks(space.descriptor_of, space.measure, follower)
         made[descriptor] = (
@@ -143,11 +140,14 @@ def settle_locked(
         )
         held = np.broadcast_to(held, (z.shape[0], len(everything))).copy()
     held[:, 0] = requests
-    following = [
-        (i, f)
-        for i, f in enumerate(_followers(search, locked), start=1)
-        if f is not None and bool(np.isfinite(held[:, i]).all())
-    ]
+    following = sorted(
+        (
+            (i, f)
+            for i, f in enumerate(_followers(search, locked), start=1)
+            if f is not None and bool(np.isfinite(held[:, i]).all())
+        ),
+        key=lambda pair: STAGE_ORDER.index(pair[1].stage.descriptor),
+    )
     z_new = z
     for _ in range(LOCK_ROUNDS):
         z_new, audio = search.settle(z_new, requests, near)
@@ -157,16 +157,19 @@ def settle_locked(
             lock = locked[i - 1]
             now = _scaled(lock, np.array([follower.measure(sound) for sound in audio]))
             wanted = _scaled(lock, held[:, i])
-            slack = [loop_tolerance(lock, w, True) / LOCK_WEIGHT for w in wanted.tolist()]
+            weight = 1.0 if follower.stage.exact else LOCK_WEIGHT  # an exact one costs no decode
+            slack = [loop_tolerance(lock, w, True) / weight for w in wanted.tolist()]
             moved = np.flatnonzero(~(np.abs(now - wanted) <= np.array(slack)))
             if moved.size:  # only where the lock let go: a fade changed needlessly moves the rest
                 index = torch.from_numpy(moved)
                 z_new, audio = z_new.clone(), audio.copy()
+                follower.remember(z_new[index], audio[moved])
                 z_new[index], audio[moved] = follower.settle(
                     z_new[index], held[moved, i], near=True
                 )
         now = np.array([search.measure(sound) for sound in audio])
-        if bool((np.abs(np.log(now / requests)) <= CLOSE_AFTER_LOCKS).all()):
+        misses = [search.stage.miss(now[b : b + 1], r)[0] for b, r in enumerate(requests)]
+        if bool((np.abs(misses) <= CLOSE_AFTER_LOCKS).all()):
             break
     got = np.stack([_measured(search, sound, locked) for sound in audio])
     scaled = [
@@ -239,100 +242,3 @@ def readout_sweep(
             )
         )
     return z_new, audio, unreached, notes
-
-
-STAGE_ORDER = (BRIGHTNESS_DESCRIPTOR, ATTACK_DESCRIPTOR)
-"""The stages in the order the synth renders them: the tilt, then the fade-in after it."""
-STAGE_ROUNDS = 2
-"""Rounds of the stage searches of a move of several controls: a 20 ms fade-in after the tilt
-takes a demo sound's brightness 10–20 % below its request, and the tilt's search a second
-time moves the attack less than the first."""
-
-
-def _missed(control: Control, asked: torch.Tensor, got: torch.Tensor) -> bool:
-    """Whether an item measures outside the loop's tolerance of a measurable request `[batch]`
-    (each control's scale), or not at all."""
-    return any(
-        math.isfinite(a) and not abs(a - g) <= loop_tolerance(control, a, False)
-        for a, g in zip(asked.tolist(), got.tolist(), strict=True)
-    )
-
-
-def staged_move(
-    space: Any,
-    memo: RenderMemo,
-    history: LoopHistory,
-    z: torch.Tensor,
-    settings: Sequence[Setting],
-    chosen: Sequence[Control],
-    locked: Sequence[Control],
-    targets: torch.Tensor,
-) -> Move:
-    """The closed-loop move of latents `z` `[batch, dim, 1]` float64 for several `chosen`
-    controls (`settings`; open-loop targets `[batch, len(chosen), frames]`): the secant loop
-    (`space_loop.settled_move`) sets those no render stage sets with `locked` held, then each
-    stage control is set by its search (`readout_search`), in render order (`STAGE_ORDER`),
-    holding every control set before it and every lock as `settle_locked` holds a lock, and
-    again (`STAGE_ROUNDS`), holding all the others, where a later stage moved it. Left
-    to the secant loop, a brightness moved along its fitted direction stopped where the
-    decoded content did (a demo kick asked 3 kHz with its attack, release and pitch also set
-    measured 2.43 kHz; 73 % of such brightness requests within 5 %, 50 % of the attacks).
-    The warnings and `unreached` are those of the final renders."""
-    staged = {i: s for i, c in enumerate(chosen) if (s := readout_search(space, [c])) is not None}
-    if not staged:
-        return settled_move(memo, z, settings, chosen, locked, targets, history)
-    everything, rest = [*chosen, *locked], [i for i in range(len(chosen)) if i not in staged]
-    asked = torch.full((z.shape[0], len(everything)), math.nan, dtype=torch.float64)
-    z_now, renders, requested = z, 0, {}
-    if rest:
-        moved = settled_move(
-            memo,
-            z,
-            [settings[i] for i in rest],
-            [chosen[i] for i in rest],
-            locked,
-            targets[:, rest],
-            history,
-        )
-        assert moved.asked is not None
-        z_now, renders, requested = moved.z_new.double(), moved.renders, moved.requested
-        asked[:, rest + list(range(len(chosen), len(everything)))] = moved.asked
-    order = sorted(staged, key=lambda i: STAGE_ORDER.index(space.descriptor_of(chosen[i].name)))
-    got = torch.full_like(asked, math.nan)
-    audio = np.empty(0)
-    for turn in range(STAGE_ROUNDS):
-        for k, i in enumerate(order):
-            control, search = chosen[i], staged[i]
-            if turn and not _missed(control, asked[:, i], got[:, i]):
-                continue
-            later = order[k + 1 :] if turn == 0 else []
-            held = [j for j in range(len(everything)) if j != i and j not in later]
-            others = [everything[j] for j in held]
-            before = decodes(search, others)
-            if turn == 0:
-                start = search.start_values(z) if settings[i].relative else None
-                requests = readout_requests(settings[i], control, targets[:, i], start)
-                asked[:, i] = torch.from_numpy(_scaled(control, requests))
-                requested[control.name] = float(requests[0])
-            wanted = np.array([control.to_user(float(v)) for v in asked[:, i]])
-            z_now, audio, kept, measured = settle_locked(
-                search, z_now, control, wanted, others, near=True
-            )
-            renders += decodes(search, others) - before
-            for column, j in enumerate(held, start=1):
-                if j >= len(chosen) and bool(asked[:, j].isnan().all()):  # a lock: as it was
-                    asked[:, j] = kept[:, column]
-            got[:, [i, *held]] = measured
-        if not any(_missed(chosen[i], asked[:, i], got[:, i]) for i in order):
-            break
-    unreached, notes = loop_warnings(everything, asked, got, len(locked))
-    return Move(
-        z_now.float(),
-        notes,
-        {c.name: requested[c.name] for c in chosen if c.name in requested},
-        audio=audio,
-        renders=renders,
-        unreached=unreached,
-        asked=asked,
-        got=got,
-    )

@@ -39,9 +39,10 @@ from timbrespace.models.layers import (
     residual_stack,
     with_weight_norm,
 )
+from timbrespace.models.oneshot_envelope import check_envelope
+from timbrespace.models.oneshot_gain import GainStage
 from timbrespace.models.oneshot_partials import check_partials
 from timbrespace.models.oneshot_synth import (
-    ENVELOPES,
     OneShotSynthDecoder,
     oneshot_options,
     synth_decoder_from,
@@ -73,7 +74,8 @@ class OneShotConfig:
     after the peak, the attack as a fade-in, each linear in the latent and trained towards the
     input's (weight `envelope_target_weight`; `release_reference` s: the unstretched release;
     `models.oneshot_envelope`). `tilt`: a spectral tilt linear in the latent
-    (`models.oneshot_tilt`). `teacher_pitch`: training plays each voiced clip at the cache's f0,
+    (`models.oneshot_tilt`); `gain`: a final gain linear in the latent (`models.oneshot_gain`).
+    `teacher_pitch`: training plays each voiced clip at the cache's f0,
     not the latent's pitch, which the pitch loss trains on its own.
     """
 
@@ -118,6 +120,7 @@ class OneShotConfig:
     release_reference: float = 0.25
     envelope_target_weight: float = 1.0
     tilt: bool = True
+    gain: bool = True
     teacher_pitch: bool = True
 
     @property
@@ -187,14 +190,7 @@ class OneShotConfig:
             raise ConfigError(
                 f"OneShotConfig.harmonic_rolloff must be between 0 and 8, got {self.harmonic_rolloff}"
             )
-        if self.envelope not in ENVELOPES:
-            raise ConfigError(
-                f"OneShotConfig.envelope '{self.envelope}' unknown; valid: {', '.join(ENVELOPES)}"
-            )
-        if self.release_reference <= 0 or self.envelope_target_weight < 0:
-            raise ConfigError(
-                "OneShotConfig: need release_reference > 0 and envelope_target_weight >= 0"
-            )
+        check_envelope(self.envelope, self.release_reference, self.envelope_target_weight)
         low, high = self.f0_range
         if not 0 < low < high:
             raise ConfigError(
@@ -226,7 +222,7 @@ ONESHOT_PRESETS: dict[str, dict[str, object]] = {
         # the plain synth: with the attack readout a 300-step tiny drum model rendered no voiced
         # sound (0 of 12, against 3), and the tests of pitch, keys and notes are written for a
         # voiced model; the tests of these parts set them
-        **{"envelope": "none", "teacher_pitch": False, "tilt": False},
+        **{"envelope": "none", "teacher_pitch": False, "tilt": False, "gain": False},
     },
     "small": {},
     "full": {
@@ -409,9 +405,8 @@ class OneShotAutoencoder(ConfiguredModel):
         return weights.detach().double().reshape(-1).cpu(), bias
 
     def descriptor_readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
-        """Descriptors the decoder sets exactly, as linear functions of the latent on the
-        descriptor's scale: `{"release_time" | "attack_time": (weights [latent_dim], bias)}`
-        (natural-log seconds) with an `envelope`, else empty."""
+        """Descriptors the decoder sets by construction, as linear functions of the latent on
+        the descriptor's scale (`EnvelopeReadouts.readouts`), else empty."""
         envelope = getattr(self.decoder, "envelope", None)
         return {} if envelope is None else envelope.readouts()
 
@@ -422,6 +417,10 @@ class OneShotAutoencoder(ConfiguredModel):
     def tilt_stage(self) -> TiltStage | None:
         """The synth's tilt (`OneShotSynthDecoder.tilt_stage`; `space_readout`), else None."""
         return getattr(self.decoder, "tilt_stage", lambda: None)()
+
+    def gain_stage(self) -> GainStage | None:
+        """The synth's gain (`OneShotSynthDecoder.gain_stage`; `render_stages`), else None."""
+        return getattr(self.decoder, "gain_stage", lambda: None)()
 
     def tune_pitch(self, z: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """Move `z` `[batch, latent_dim, 1]` along the pitch readout's direction (the minimum-norm
@@ -496,5 +495,6 @@ register_family(
         **{"synth": "waveform", "transient_ms": 0.0, "centred_bend": False},
         **{"partials": "none", "smooth_controls": False, "smooth_bend": False},
         **{"teacher_pitch": False, "envelope": "none", "pitch_bend": "frames", "tilt": False},
+        "gain": False,
     },
 )

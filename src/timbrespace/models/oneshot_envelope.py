@@ -13,6 +13,7 @@ Each is a linear readout of the latent, as the pitch is (`EnvelopeReadouts`):
   18.8 ms against 3.2 ms with it, PCA's 5.9 ms).
 The rest of the decoder sees the latent with its components along these readouts removed, so a
 move along one changes the render's decay (or onset), and only that, by exactly its factor.
+The gain (`models.oneshot_gain`) is a readout of the same kind.
 Training pulls each readout towards the input's measured value (`envelope_release`,
 `envelope_attack`): `log2 s` towards `log2(release / reference)`, so `reference · s` is the
 release in seconds and the canonical frames of every sound decay in about `reference`; the
@@ -30,11 +31,15 @@ from torch import nn
 
 from timbrespace.audio.descriptor_measures import ATTACK_HIGH, ATTACK_LOW, attack_time
 from timbrespace.audio.descriptor_signal import BOUND_LIFT
+from timbrespace.models.base import ConfigError
+from timbrespace.models.oneshot_gain import GAIN_DB_PER_UNIT, GAIN_REFERENCE_DB, gain_target
 
 RELEASE_FLOOR_DB = -40.0
 """The level (dB re the peak) below which a sound has ended: the release descriptor's."""
 RAMP_RISE = ATTACK_HIGH - ATTACK_LOW
 """The 10–90 % rise of a linear ramp, as a fraction of its length."""
+ENVELOPES = ("none", "release", "attack", "both")
+"""The readouts an `OneShotConfig.envelope` setting names (`oneshot_synth.envelope_names`)."""
 RELEASE_FADE = 0.1
 """The release gate fades over this fraction of the canonical release (`release_gate`)."""
 PEAK_DB = 0.5
@@ -42,6 +47,18 @@ PEAK_DB = 0.5
 MIN_ATTACK_S = 2e-4
 RELEASE_INIT_S = 0.25
 ATTACK_INIT_S = 0.002
+
+
+def check_envelope(envelope: str, release_reference: float, target_weight: float) -> None:
+    """The envelope fields of a `OneShotConfig`: a `ConfigError` naming the wrong one."""
+    if envelope not in ENVELOPES:
+        raise ConfigError(
+            f"OneShotConfig.envelope '{envelope}' unknown; valid: {', '.join(ENVELOPES)}"
+        )
+    if release_reference <= 0 or target_weight < 0:
+        raise ConfigError(
+            "OneShotConfig: need release_reference > 0 and envelope_target_weight >= 0"
+        )
 
 
 def frame_power(audio: torch.Tensor, hop: int) -> torch.Tensor:
@@ -191,8 +208,9 @@ def level_peak(level: torch.Tensor) -> torch.Tensor:
 
 class EnvelopeReadouts(nn.Module):
     """Release stretch and attack time as linear readouts of latents `[batch, latent_dim]`
-    (see the module docstring), and the spectral tilt (`models.oneshot_tilt`); `names`: the
-    ones this decoder has, of "release", "attack", "tilt"."""
+    (see the module docstring), the spectral tilt (`models.oneshot_tilt`) and the gain
+    (`models.oneshot_gain`); `names`: the ones this decoder has, of "release", "attack",
+    "tilt", "gain"."""
 
     def __init__(self, latent_dim: int, names: tuple[str, ...], release_reference: float) -> None:
         super().__init__()
@@ -216,7 +234,7 @@ class EnvelopeReadouts(nn.Module):
     def split(self, z: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The readouts' values of latents `[batch, latent_dim]` (per readout `[batch]`:
         "release" log2 of the stretch, "attack" ln of the rise in s, "tilt" `oneshot_tilt`'s
-        readout) and `z` without its
+        readout, "gain" `oneshot_gain`'s in units of `GAIN_DB_PER_UNIT`) and `z` without its
         projection on their weights."""
         w = self.weights()
         projections = z @ w.T  # [batch, readouts]
@@ -226,7 +244,8 @@ class EnvelopeReadouts(nn.Module):
 
     def values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per readout `[batch]`: "release" log2 of the stretch, "attack" ln of the rise (s),
-        "tilt" the tilt's readout (`oneshot_tilt.tilt_slope`)."""
+        "tilt" the tilt's readout (`oneshot_tilt.tilt_slope`), "gain" the gain's (units of
+        `GAIN_DB_PER_UNIT`)."""
         return self.split(z)[0]
 
     def without(self, z: torch.Tensor) -> torch.Tensor:
@@ -234,9 +253,10 @@ class EnvelopeReadouts(nn.Module):
         return self.split(z)[1]
 
     def readouts(self) -> dict[str, tuple[torch.Tensor, float]]:
-        """Each readout in natural-log seconds as a linear function of the latent, keyed by
-        its descriptor: `{"release_time" | "attack_time": (weights [latent_dim], bias)}` (not the
-        tilt: `tilt_readout`)."""
+        """Each readout as a linear function of the latent on its descriptor's scale, keyed by
+        the descriptor: `{"release_time" | "attack_time": (weights [latent_dim], bias)}` in
+        natural-log seconds, "loudness" in dB (the gain above the level the rest of the decoder
+        is trained to render at, `GAIN_REFERENCE_DB`; not the tilt: `tilt_readout`)."""
         result = {}
         weights = self.weights().detach().double().cpu()
         for i, name in enumerate(self.names):
@@ -249,6 +269,11 @@ class EnvelopeReadouts(nn.Module):
                 )
             elif name == "attack":
                 result["attack_time"] = (w, b)
+            elif name == "gain":
+                result["loudness"] = (
+                    GAIN_DB_PER_UNIT * w,
+                    GAIN_DB_PER_UNIT * b + GAIN_REFERENCE_DB,
+                )
         return result
 
     def tilt_readout(self) -> tuple[torch.Tensor, float] | None:
@@ -259,11 +284,21 @@ class EnvelopeReadouts(nn.Module):
         i = self.names.index("tilt")
         return self.weights().detach().double().cpu()[i], float(self.linear.bias.detach()[i])
 
+    def gain_readout(self) -> tuple[torch.Tensor, float] | None:
+        """The gain's readout in dB before its soft limit `(weights [latent_dim], bias)`
+        (`oneshot_gain.gain_db` of `w·z + b` is the gain), or None without one."""
+        if "gain" not in self.names:
+            return None
+        i = self.names.index("gain")
+        weights = self.weights().detach().double().cpu()[i]
+        return GAIN_DB_PER_UNIT * weights, GAIN_DB_PER_UNIT * float(self.linear.bias.detach()[i])
+
     def target_loss(
         self, values: dict[str, torch.Tensor], audio: torch.Tensor, hop: int, sample_rate: int
     ) -> dict[str, torch.Tensor]:
-        """Squared errors (octaves², or ln² for the attack) of `values` against the input
-        audio's measured release and attack `[batch, channels, samples]`."""
+        """Squared errors (octaves², ln² for the attack, `GAIN_DB_PER_UNIT`² for the gain) of
+        `values` against the input audio's measured release, attack and loudness `[batch,
+        channels, samples]`."""
         losses = {}
         if "release" in values:
             release = envelope_release(audio, hop, sample_rate)
@@ -272,4 +307,7 @@ class EnvelopeReadouts(nn.Module):
         if "attack" in values:
             attack = envelope_attack(audio, max(1, round(0.001 * sample_rate)), sample_rate)
             losses["attack"] = (values["attack"] - attack.log()).square().mean()
+        if "gain" in values:
+            wanted = gain_target(audio, sample_rate).to(values["gain"])
+            losses["gain"] = (values["gain"] - wanted).square().mean()
         return losses

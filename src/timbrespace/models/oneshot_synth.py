@@ -47,6 +47,7 @@ from timbrespace.models.oneshot_envelope import (
     stretch_after_peak,
     stretched_positions,
 )
+from timbrespace.models.oneshot_gain import GAIN_DB_PER_UNIT, GainStage, apply_gain
 from timbrespace.models.oneshot_partials import PARTIAL_FIELDS, OneShotPartials, PartialControls
 from timbrespace.models.oneshot_tilt import TiltStage, spectral_tilt
 
@@ -310,6 +311,8 @@ class OneShotSynthDecoder(nn.Module):
         if "attack" in controls.envelope:
             ramp = fade_in(self.clip_samples, controls.envelope["attack"].exp(), self.sample_rate)
             audio = audio * ramp[:, None, :]
+        if "gain" in controls.envelope:  # last: a level only
+            audio = apply_gain(audio, GAIN_DB_PER_UNIT * controls.envelope["gain"])
         return audio, controls
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -329,6 +332,12 @@ class OneShotSynthDecoder(nn.Module):
         if found is None:
             return None
         return TiltStage(*found, partial(spectral_tilt, sample_rate=self.sample_rate))
+
+    def gain_stage(self) -> GainStage | None:
+        """The gain `synthesise` applies last (`models.oneshot_gain`), or None without the
+        gain readout."""
+        found = None if self.envelope is None else self.envelope.gain_readout()
+        return None if found is None else GainStage(*found)
 
 
 def synth_decoder_from(cfg: Any, inputs: int, **options: Any) -> OneShotSynthDecoder:
@@ -366,13 +375,12 @@ def oneshot_options(cfg: Any) -> dict[str, Any]:
         "smooth_bend": smooth_bend_for(cfg.sample_rate, cfg.smooth_bend),
         "pitch_bend": cfg.pitch_bend,
         "harmonic_rolloff": rolloff_for(cfg.sample_rate, cfg.harmonic_rolloff),
-        "envelope": envelope_names(cfg.envelope) + (("tilt",) if cfg.tilt else ()),
+        "envelope": envelope_names(cfg.envelope)
+        + (("tilt",) if cfg.tilt else ())
+        + (("gain",) if cfg.gain else ()),
         "release_reference": cfg.release_reference,
         **{name: getattr(cfg, name) for name in PARTIAL_FIELDS},
     }
-
-
-ENVELOPES = ("none", "release", "attack", "both")
 
 
 def envelope_names(envelope: str) -> tuple[str, ...]:
