@@ -57,6 +57,9 @@ def test_weak_reasons_name_what_is_missing() -> None:
     assert "does not follow it reliably (ρ 0.20" in str(weak_reason(0.9, 0.2, 0.6))
     assert "could not be measured" in str(weak_reason(math.nan, math.nan, math.nan))
     assert weak_reason(0.9, 1.0, 0.6) is None
+    assert "explains too little" in str(weak_reason(0.72, 1.0, -0.21))
+    assert weak_reason(0.72, 1.0, -0.21, by_moves=True) is None  # a readout: judged by its moves
+    assert "renders only 30 %" in str(weak_reason(0.3, 1.0, 0.9, by_moves=True))
 
 
 def test_rendered_range_ignores_a_stray_render() -> None:

@@ -267,7 +267,7 @@ def _calibrate_probe(
         fidelity=stats.fidelity,
         moves=mover.measure.decoded - before,
         rendered_range=rendered_range(np.concatenate([column[np.isfinite(column)], rendered])),
-        weak=weak_reason(stats.gain, stats.spearman, probe.r2_heldout),
+        weak=weak_reason(stats.gain, stats.spearman, probe.r2_heldout, ridges[chosen] is None),
     )
     return probe, calibration
 
