@@ -339,7 +339,7 @@ def test_a_loop_that_re_aims_follows_a_descriptor_its_fitted_direction_misses() 
     common = {"start": None, "measurable": [True]}
     fixed = closed_loop_move(z, [setting], [fitted], [], targets, measure, **common)
     assert float(fixed[2][0, 0]) == pytest.approx(0.0, abs=1e-9)
-    z_new, _, measured, renders = closed_loop_move(
+    z_new, _, measured, renders, _ = closed_loop_move(
         z, [setting], [fitted], [], targets, measure, aim=aim, **common
     )
     assert float(measured[0, 0]) == pytest.approx(0.9, rel=0.05)
@@ -366,13 +366,12 @@ def test_a_drag_from_one_sound_starts_where_the_last_move_ended() -> None:
     def move(z: torch.Tensor, request: float) -> tuple[float, int]:
         key = LoopHistory.key(z, [pitch], [])
         targets = torch.full((1, 1, 1), request, dtype=torch.float64)
-        z_new, requests, measured, renders = closed_loop_move(
+        settled = closed_loop_move(
             z, [Setting("pitch", request, False, "")], [pitch], [], targets, measure,
             start=None, measurable=[True], warm=lambda asked: history.predict(key, asked),
         )  # fmt: skip
-        reached = torch.stack([pitch.value(z_new)], dim=1).mean(dim=2)
-        history.record(key, requests, reached, measured)
-        return float(measured[0, 0]), renders
+        history.record(key, settled.tried)
+        return float(settled.measured[0, 0]), settled.renders
 
     z = torch.zeros(1, 2, 1, dtype=torch.float64)
     assert move(z, 3.0) == (pytest.approx(3.0, abs=0.15), 2)
@@ -431,3 +430,43 @@ def test_a_sound_measured_again_is_answered_from_memory() -> None:
     assert first.value("f0") == both.value("f0") == pytest.approx(220.0, rel=0.01)
     memo(0.5 * tone, ["f0"])
     assert asked[-1] == ["f0"]
+
+
+def test_a_drag_across_a_kink_starts_between_the_renders_around_its_request() -> None:
+    """A release whose measurement grows 2.4 times its latent value above 0 and once below (a
+    ride's own release). After moves to -1 and 2.4, a move to 1 starts interpolated between the
+    renders measured nearest below (-1 at -1) and above (2.16 at 0.9) it, at 0.20 (measures
+    0.49; the nearest render's offset alone would start at 0, measuring 0), and its first
+    secant slope comes from the render nearest that start (at 0.9, across the kink: 2.4):
+    2 renders, where a start at 0 with a slope of 1 takes 3."""
+    from timbrespace.latent.control import Control
+    from timbrespace.latent.settings import Setting
+    from timbrespace.space_history import LoopHistory
+    from timbrespace.space_loop import closed_loop_move
+
+    release = Control("release", torch.tensor([1.0, 0.0]), 0.0, "s", "linear", range=(-3, 3))
+    history = LoopHistory()
+
+    def measure(latents: torch.Tensor, controls: object) -> torch.Tensor:
+        b = latents[:, :1, :].mean(dim=-1).double()
+        return torch.where(b > 0, 2.4 * b, b)
+
+    z = torch.zeros(1, 2, 1, dtype=torch.float64)
+    key = LoopHistory.key(z, [release], [])
+
+    def move(request: float) -> tuple[float, int]:
+        targets = torch.full((1, 1, 1), request, dtype=torch.float64)
+        settled = closed_loop_move(
+            z, [Setting("release", request, False, "")], [release], [], targets, measure,
+            start=None, measurable=[True], warm=lambda asked: history.predict(key, asked),
+        )  # fmt: skip
+        history.record(key, settled.tried)
+        return float(settled.measured[0, 0]), settled.renders
+
+    assert move(-1.0) == (pytest.approx(-1.0), 1)
+    assert move(2.4) == (pytest.approx(2.4, abs=0.12), 3)
+    warm = history.predict(key, torch.tensor([[1.0]], dtype=torch.float64))
+    assert warm is not None
+    assert float(warm.targets[0, 0]) == pytest.approx(1.0 - 2.0 / 3.16 * 1.26, abs=0.01)
+    assert float(warm.neighbour[0][0, 0]) == pytest.approx(0.9, abs=0.01)
+    assert move(1.0) == (pytest.approx(1.0, abs=0.05), 2)

@@ -109,6 +109,22 @@ def test_a_locked_loudness_is_put_back_by_the_gain_after_the_secant_loop() -> No
     )
 
 
+def test_locks_alone_leave_the_sound_as_it_is() -> None:
+    """A move that sets nothing and locks stage controls (`generate control --sweep … --lock
+    attack loudness`: the sweep's start) keeps the start latent and renders it once; it failed
+    an assertion before."""
+    space = LevelSpace(tiny_synth(envelope="both", tilt=True, gain=True))
+    z = torch.randn(1, space.model.latent_dim, 1, dtype=torch.float64)
+    memo = RenderMemo(space.render, space.measure, space.descriptor_of)
+    locked = [space.controls["loudness"], space.controls["pitch"]]
+    empty = torch.zeros(1, 0, 1, dtype=torch.float64)
+    moved = staged_move(space, memo, LoopHistory(), z, [], [], locked, empty)
+    assert torch.equal(moved.z_new, z.float())
+    assert moved.audio is not None
+    np.testing.assert_allclose(moved.audio, space.render(z), atol=1e-6)
+    assert moved.renders == 1 and not moved.unreached
+
+
 def test_a_loudness_search_lands_within_a_fifth_of_a_db() -> None:
     model = tiny_synth(envelope="both", tilt=True, gain=True)
     stage = gain_stage(model, 0.5)

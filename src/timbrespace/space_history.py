@@ -5,14 +5,15 @@ A slider dragged from one sound makes many moves from the same start latent. Two
 over from one to the next:
 - the start sound's own measurement, needed by a relative setting (`pitch=+3st`) and a lock:
   the render and measurement of a latent are deterministic, so it is made once per start;
-- where the loop ended: the offset (latent target − measured, on the controls' scales) of the
-  earlier move whose requests were nearest predicts this move's, so its first render is
-  usually the one kept. On a hydrogen beat the tracked pitch sat a steady 30–50 cents under the
+- what every render of earlier moves measured: the offset (latent target − measured, on the
+  controls' scales) of the renders nearest the request predicts this move's (`predict`), so
+  its first render is usually the one kept, and the nearest render gives the loop's first
+  secant slope. On a hydrogen beat the tracked pitch sat a steady 30–50 cents under the
   synth's base pitch, and the loop spent a second render on 3 moves in 4
   (`benchmarks/studio_latency.py`: p95 75 → 48 ms with the loop's other stops).
 
 Keyed by the start latent's bytes and the names of the set and locked controls; the
-`HISTORY_STARTS` latest starts are kept, each with its `HISTORY_MOVES` latest moves.
+`HISTORY_STARTS` latest starts are kept, each with its `HISTORY_RENDERS` latest renders.
 `remembered_slopes` keeps the decoder's gradients at the latest latents the same way: a loop
 that re-aims (`space_aim`) asks them at its start, one decode with autograd each move; and
 `MeasureMemo` the descriptors of the latest sounds: the loop measures a render's set controls,
@@ -22,6 +23,7 @@ the readout then every control of the same render.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -38,7 +40,7 @@ from timbrespace.models.base import ConfiguredModel
 from timbrespace.space_aim import Slope
 
 HISTORY_STARTS = 16
-HISTORY_MOVES = 64
+HISTORY_RENDERS = 128
 
 Key = tuple[object, ...]
 
@@ -71,12 +73,22 @@ class Recent(OrderedDict[Hashable, Any]):
 class _Start:
     measured: torch.Tensor | None = None
     """The start sound's measurement `[1, controls]` (scale units), once made."""
-    moves: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
-    """(requests, offsets) `[controls]` each, of moves that reached every request."""
+    tried: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    """(latent targets, measurements) `[controls]` each, of every render of earlier moves."""
+
+
+@dataclass
+class Warm:
+    """Where a move's loop starts, from the history: the first render's latent targets
+    `[1, controls]` (NaN where no request predicts one), and the earlier render nearest them,
+    (latent targets, measurements) `[1, controls]` each, for the loop's first secant slope."""
+
+    targets: torch.Tensor
+    neighbour: tuple[torch.Tensor, torch.Tensor]
 
 
 class LoopHistory:
-    """Per start latent and controls: its measurement and the ends of earlier moves. One item
+    """Per start latent and controls: its measurement and the renders of earlier moves. One item
     (batch 1) only; thread-safe."""
 
     def __init__(self) -> None:
@@ -122,31 +134,74 @@ class LoopHistory:
             with self._lock:
                 self._entry(key).measured = measured.detach().clone()
 
-    def predict(self, key: Key, requests: torch.Tensor) -> torch.Tensor | None:
-        """Latent targets `[1, controls]` for `requests` `[1, controls]`: the requests plus the
-        offsets of the earlier move whose requests were nearest (the largest difference over the
-        controls; NaN requests are not compared and predict NaN), or None without one."""
+    def predict(self, key: Key, requests: torch.Tensor) -> Warm | None:
+        """Where a move to `requests` `[1, controls]` starts (`Warm`), or None without an earlier
+        render measured on every request. The latent targets are the requests plus an offset
+        (latent target − measured) of earlier renders: when one control is set, interpolated
+        between the nearest renders measured below and above its request; else that of the
+        render whose measurements were nearest (the largest difference over the requests). A
+        release dragged from a hydrogen ride measured 2.4 times its latent change near the
+        ride's own release and once elsewhere: the nearest render's offset put a move's first
+        render 10–20 % off there, and the loop then spent 3–4 renders on one move in ten."""
         with self._lock:
             entry = self._starts.get(key)
-            if entry is None or not entry.moves or requests.shape[0] != 1:
+            if entry is None or not entry.tried or requests.shape[0] != 1:
                 return None
-            asked = torch.stack([r for r, _ in entry.moves])
-            distance = (asked - requests[0].double()).abs().nan_to_num(0.0).amax(dim=1)
-            offsets = entry.moves[int(distance.argmin())][1]
-        return (requests[0].double() + offsets)[None]
+            targets = torch.stack([t for t, _ in entry.tried])
+            measured = torch.stack([m for _, m in entry.tried])
+        asked = requests[0].double()
+        compared = torch.isfinite(asked)
+        usable = torch.isfinite(measured[:, compared]).all(dim=1)
+        if not bool(usable.any()):
+            return None
+        offsets = targets - measured
+        distance = (
+            (measured - asked).abs()[:, compared].amax(dim=1)
+            if bool(compared.any())
+            else (torch.zeros(len(targets), dtype=torch.float64))
+        )
+        nearest = int(torch.where(usable, distance, math.inf).argmin())
+        offset = offsets[nearest]
+        if len(key) > 2 and len(key[2]) == 1 and bool(compared[0]):  # type: ignore[arg-type]
+            offset = _bracketed(measured[:, 0], offsets, usable, float(asked[0]), offset)
+        predicted = asked + offset
+        near = (targets - predicted.nan_to_num(0.0)).abs()[:, compared].sum(dim=1)
+        closest = int(torch.where(usable, near, math.inf).argmin())
+        return Warm(predicted[None], (targets[closest][None], measured[closest][None]))
 
-    def record(
-        self, key: Key, requests: torch.Tensor, latent_targets: torch.Tensor, measured: torch.Tensor
-    ) -> None:
-        """Remember a move that reached its `requests` `[1, controls]` at `latent_targets` with
-        `measured` values `[1, controls]` (batch 1 only)."""
-        if requests.shape[0] != 1:
+    def record(self, key: Key, tried: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Remember a move's renders, (latent targets, measurements) `[1, controls]` each (batch
+        1 only; the latest `HISTORY_RENDERS` renders are kept)."""
+        kept = [(t[0].double().clone(), m[0].double().clone()) for t, m in tried if t.shape[0] == 1]
+        if not kept:
             return
-        offsets = (latent_targets - measured)[0].double()
         with self._lock:
-            moves = self._entry(key).moves
-            moves.append((requests[0].double().clone(), offsets))
-            del moves[:-HISTORY_MOVES]
+            renders = self._entry(key).tried
+            renders.extend(kept)
+            del renders[:-HISTORY_RENDERS]
+
+
+def _bracketed(
+    measured: torch.Tensor,
+    offsets: torch.Tensor,
+    usable: torch.Tensor,
+    asked: float,
+    fallback: torch.Tensor,
+) -> torch.Tensor:
+    """The offsets `[controls]` interpolated at `asked` between the renders measured nearest
+    below and above it (`measured` `[renders]`, `offsets` `[renders, controls]`, only `usable`
+    ones), or `fallback` when none lies on one side."""
+    below = usable & (measured <= asked)
+    above = usable & (measured >= asked)
+    if not (bool(below.any()) and bool(above.any())):
+        return fallback
+    low = int(torch.where(below, measured, -math.inf).argmax())
+    high = int(torch.where(above, measured, math.inf).argmin())
+    span = float(measured[high] - measured[low])
+    if span <= 1e-12:
+        return offsets[low]
+    weight = (asked - float(measured[low])) / span
+    return offsets[low] + weight * (offsets[high] - offsets[low])
 
 
 def remembered_slopes(slope: Slope, size: int = HISTORY_STARTS) -> Slope:

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from timbrespace.latent.control import Control, apply_controls
 from timbrespace.latent.settings import Setting, setting_target
 from timbrespace.numbers import format_reading
 from timbrespace.space_aim import AIMED_RENDERS, Slope, aimed_item, localized
-from timbrespace.space_history import LoopHistory
+from timbrespace.space_history import LoopHistory, Warm
 
 PITCH_TOLERANCE_ST = 0.15
 RELATIVE_TOLERANCE = 0.05
@@ -57,6 +58,19 @@ Measure = Callable[[torch.Tensor, Sequence[Control]], torch.Tensor]
 """Latents `[batch, dim, frames]` → each control's measured value on its scale
 `[batch, controls]`, NaN where a control has no descriptor (then it is set open-loop) or the
 measurement is undefined (an unvoiced pitch)."""
+
+
+class Settled(NamedTuple):
+    """A closed-loop move: z_new `[batch, dim, frames]`; requests and measured `[batch,
+    controls]` (scale units); renders: decodes used; tried: every render's (latent targets,
+    measurements) `[batch, controls]` each, when the secant loop ran from the start latent
+    alone (empty after re-aims, whose targets are relative to other latents)."""
+
+    z_new: torch.Tensor
+    requests: torch.Tensor
+    measured: torch.Tensor
+    renders: int
+    tried: list[tuple[torch.Tensor, torch.Tensor]] = []
 
 
 @dataclass
@@ -116,9 +130,9 @@ def closed_loop_move(
     measurable: Sequence[bool],
     max_renders: int = MAX_RENDERS,
     aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]] | None = None,
-    warm: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
+    warm: Callable[[torch.Tensor], Warm | None] | None = None,
     shared_start: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+) -> Settled:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
 
     z `[batch, dim, frames]` float64; open_targets `[batch, len(chosen), frames]` (the open-loop
@@ -127,11 +141,10 @@ def closed_loop_move(
     measurable: per control (chosen then locked), whether it has a descriptor (else it is set
     open-loop); aim: re-aims controls at a latent `[1, dim, frames]` (`localized`), so the
     loop follows the decoder's gradients (`aimed_item`), or None; warm: requests `[batch,
-    controls]` → the latent targets earlier moves from this start predict for them
-    (`LoopHistory.predict`: NaN where none), or None: the secant loop's first render.
+    controls]` → where earlier moves from this start put the secant loop's first render and
+    its first slope (`LoopHistory.predict`), or None.
     shared_start: every item starts from the same latent (a sweep): the secant loop gives each
-    the best render made for any (`closed_loop.pooled_best`).
-    Returns (z_new, requests, measured `[batch, controls]`, renders)."""
+    the best render made for any (`closed_loop.pooled_best`)."""
     everything = [*chosen, *locked]
     current = torch.stack([c.value(z) for c in everything], dim=1)  # [batch, m, frames]
     frame_targets = torch.cat([open_targets.double(), current[:, len(chosen) :]], dim=1)
@@ -169,12 +182,12 @@ def closed_loop_move(
         renders: int,
         known: torch.Tensor | None,
         first: torch.Tensor | None = None,
-        predicted: torch.Tensor | None = None,
+        warmed: Warm | None = None,
     ) -> LoopResult:
         """`settle` from latents `anchor` with `controls` (aimed there) for batch items `item`,
         starting with latent targets `first` (default: the open-loop move's, or where `warm`
-        `predicted` them, within `max_offset` of it); known: the measurements at `anchor`, if
-        made."""
+        put them, within `max_offset` of it, with the slope from its nearest render); known:
+        the measurements at `anchor`, if made."""
         values = torch.stack([c.value(anchor) for c in controls], dim=1)  # [batch, m, frames]
         now = values.mean(dim=2)
         if first is None:
@@ -185,8 +198,10 @@ def closed_loop_move(
             shifted = values + (targets - at)[..., None]
             return torch.as_tensor(apply_controls(anchor, controls, shifted, clamp=False).z_new)
 
-        if first is None and predicted is not None:
-            first = at + (predicted[item] - at).nan_to_num(0.0).clamp(-max_offset, max_offset)
+        origin = None if known is None else (now, known)
+        if first is None and warmed is not None:
+            shift = (warmed.targets[item] - at).nan_to_num(0.0).clamp(-max_offset, max_offset)
+            first, origin = at + shift, warmed.neighbour
         return settle(
             place,
             lambda latents: measure(latents, everything),
@@ -197,7 +212,7 @@ def closed_loop_move(
             max_step=spans,
             weights=weights,
             max_offset=max_offset,
-            origin=None if known is None else (now, known),
+            origin=origin,
             shared_start=shared_start,
             locked=torch.tensor(held),
             octaves=torch.tensor([c.scale == "semitones" for c in everything]),
@@ -207,9 +222,9 @@ def closed_loop_move(
     if all(a is c for a, c in zip(aimed[: len(chosen)], chosen, strict=True)):
         # no set control has a gradient: the secant loop, with locks held where the sound is
         controls = [*chosen, *aimed[len(chosen) :]]
-        predicted = None if warm is None else warm(requests)
-        whole = run(z, controls, slice(None), max_renders, start, predicted=predicted)
-        return whole.z, requests, whole.measured, whole.renders
+        warmed = None if warm is None else warm(requests)
+        whole = run(z, controls, slice(None), max_renders, start, warmed=warmed)
+        return Settled(whole.z, requests, whole.measured, whole.renders, whole.tried)
     assert aim is not None  # a set control changed, so there is an aim
     items = [
         aimed_item(
@@ -226,7 +241,7 @@ def closed_loop_move(
         )
         for b in range(z.shape[0])
     ]
-    return (
+    return Settled(
         torch.cat([r.z for r in items]),
         requests,
         torch.cat([r.measured for r in items]),
@@ -358,7 +373,7 @@ def settle_sweep(
     if locked:
         start = memo.measure(repeated[:1], everything).expand(repeated.shape[0], -1)
     setting = Setting(control.name, 0.0, False, "")
-    z_new, requests, measured, _ = closed_loop_move(
+    z_new, requests, measured, _, _ = closed_loop_move(
         repeated,
         [setting],
         [control],
@@ -395,8 +410,8 @@ def settled_move(
     """The closed-loop move of latents `z` `[batch, dim, frames]` float64 from the open-loop
     `open_targets` `[batch, len(chosen), frames]`; the start sound is rendered and measured
     first when a control is locked or set relatively, once per start: the `history` remembers
-    it, and where earlier moves from `z` ended, so the loop starts there; this move is
-    remembered in turn. `measured` is left for the caller."""
+    it, and what earlier moves from `z` measured, so the loop starts where they predict; this
+    move's renders are remembered in turn. `measured` is left for the caller."""
     everything = [*chosen, *locked]
     key = LoopHistory.key(z, chosen, locked)
     start, start_renders = None, 0
@@ -405,7 +420,7 @@ def settled_move(
         if start is None:
             start, start_renders = memo.measure(z, everything), 1
             history.remember_start(key, start)
-    z_new, requests, measured, renders = closed_loop_move(
+    settled = closed_loop_move(
         z,
         settings,
         chosen,
@@ -417,14 +432,13 @@ def settled_move(
         aim=None if memo.slope is None else partial(localized, memo.slope),
         warm=partial(history.predict, key),
     )
+    z_new, requests, measured, renders = settled[:4]
+    history.record(key, settled.tried)
     requested = {
         c.name: c.to_user(float(requests[0, i] if math.isfinite(requests[0, i]) else base))
         for i, (c, base) in enumerate(zip(chosen, open_targets[0].mean(dim=-1), strict=True))
     }
     unreached, notes = loop_warnings(everything, requests, measured, len(locked))
-    if not unreached:
-        reached = torch.stack([c.value(z_new) for c in everything], dim=1).mean(dim=2)
-        history.record(key, requests, reached, measured)
     return Move(
         z_new.float(),
         notes,

@@ -193,6 +193,8 @@ def staged_move(
     stopped where the decoded content did (a demo kick asked 3 kHz with its attack, release and
     pitch also set measured 2.43 kHz; 73 % of such brightness requests within 5 %, 50 % of the
     attacks). The warnings and `unreached` are those of the final renders."""
+    if not chosen:  # locks alone: nothing moves, so each is held where it is
+        return Move(z.float(), audio=memo.audio_of(z), renders=1)
     staged = {i: s for i, c in enumerate(chosen) if (s := readout_search(space, [c])) is not None}
     restorable = stage_locks(space, locked)
     if not staged and not restorable:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,13 +41,15 @@ REVERSAL_TOLERANCES = 2.0
 class LoopResult:
     """z `[batch, dim, frames]` of the best iterate; latent_targets and measured
     `[batch, controls]` at it (scale units; NaN where unmeasured); reached `[batch, controls]`
-    bool (unmeasured controls count as reached); renders: how many batches were rendered."""
+    bool (unmeasured controls count as reached); renders: how many batches were rendered;
+    tried: every render's (latent targets, measurements) `[batch, controls]` each, in order."""
 
     z: torch.Tensor
     latent_targets: torch.Tensor
     measured: torch.Tensor
     reached: torch.Tensor
     renders: int
+    tried: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
 def secant_slopes(
@@ -204,9 +206,11 @@ def settle(
     best_score = torch.full((requests.shape[0],), float("inf"), dtype=torch.float64)
     previous = None if origin is None else (origin[0].double(), origin[1].double())
     pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    tried: list[tuple[torch.Tensor, torch.Tensor]] = []
     for renders in range(1, max_renders + 1):
         z = place(targets)
         measured = measure(z).double()
+        tried.append((targets.clone(), measured.clone()))
         if shared_start:
             pool.append((z, targets.clone(), measured))
         error = requests - measured
@@ -242,6 +246,7 @@ def settle(
             break  # every correction is spent (limits) or unmeasurable: a render would repeat
         targets = stepped
     assert best is not None
+    best.tried = tried
     if shared_start and requests.shape[0] > 1:
         pooled_best(best, best_score, pool, requests, tolerance, importance)
     return best
