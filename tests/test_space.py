@@ -129,6 +129,10 @@ def test_nearest_of_a_dataset_sound_is_itself(analysed: Path) -> None:
     assert first.pack == name.split("/")[0]
     with pytest.raises(TimbrespaceError, match="no such sound"):
         space.sound_latent("no_such_file.wav")
+    assert space.sound_index(f"/home/me/Samples/{name}") == 5  # a file path ending in it
+    assert space.sound_index(name.split("/", 1)[1]) == 5
+    with pytest.raises(TimbrespaceError, match="no such sound"):
+        space.sound_index(f"/home/me/Samples/x{name}")  # only whole path components count
 
 
 def test_cli_sweep_writes_sounds_contact_sheet_and_json(

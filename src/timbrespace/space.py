@@ -155,8 +155,8 @@ class LatentSpace:
     # start points: each returns a latent `[1, latent_dim, frames]` float32
 
     def sound_index(self, sound: str | int) -> int:
-        """Index of a dataset sound given its index, path, or a unique end of its path
-        (e.g. `kick_0001.wav`)."""
+        """Index of a dataset sound given its index, path, a unique end of its path (e.g.
+        `kick_0001.wav`) or a file's path ending in it (`~/Samples/Kicks/kick_0001.wav`)."""
         sounds = self.analysis.sounds
         if isinstance(sound, int):
             if not 0 <= sound < len(sounds):
@@ -164,7 +164,8 @@ class LatentSpace:
             return sound
         if sound in sounds:
             return sounds.index(sound)
-        endings = [i for i, path in enumerate(sounds) if path.endswith("/" + sound.lstrip("/"))]
+        tail = "/" + sound.lstrip("/")  # an end of a dataset path, or a path ending in one
+        endings = [i for i, p in enumerate(sounds) if p.endswith(tail) or tail.endswith("/" + p)]
         if len(endings) == 1:
             return endings[0]
         close = [path for path in sounds if sound.lower() in path.lower()][:5]
@@ -172,9 +173,8 @@ class LatentSpace:
         raise TimbrespaceError(f"{sound!r}: no such sound in the analysis{hint}")
 
     def sound_latent(self, sound: str | int) -> torch.Tensor:
-        """A dataset sound's latent: its analysed point for a point latent; for a path latent,
-        its clip of the analysed cache, encoded (raises when that cache is gone: encode the
-        original file with `encode_file` instead)."""
+        """A dataset sound's latent: its analysed point, or for a path latent its cache clip
+        encoded (raises when the cache is gone: `encode_file` the original then)."""
         index = self.sound_index(sound)
         if not self.path_latent:
             return self.analysis.latents[index].float().reshape(1, -1, 1)
