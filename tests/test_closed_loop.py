@@ -368,7 +368,7 @@ def test_a_drag_from_one_sound_starts_where_the_last_move_ended() -> None:
         targets = torch.full((1, 1, 1), request, dtype=torch.float64)
         settled = closed_loop_move(
             z, [Setting("pitch", request, False, "")], [pitch], [], targets, measure,
-            start=None, measurable=[True], warm=lambda asked: history.predict(key, asked),
+            start=None, measurable=[True], warm=lambda asked, near: history.predict(key, asked, near),
         )  # fmt: skip
         history.record(key, settled.tried)
         return float(settled.measured[0, 0]), settled.renders
@@ -458,7 +458,7 @@ def test_a_drag_across_a_kink_starts_between_the_renders_around_its_request() ->
         targets = torch.full((1, 1, 1), request, dtype=torch.float64)
         settled = closed_loop_move(
             z, [Setting("release", request, False, "")], [release], [], targets, measure,
-            start=None, measurable=[True], warm=lambda asked: history.predict(key, asked),
+            start=None, measurable=[True], warm=lambda asked, near: history.predict(key, asked, near),
         )  # fmt: skip
         history.record(key, settled.tried)
         return float(settled.measured[0, 0]), settled.renders

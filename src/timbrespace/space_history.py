@@ -35,6 +35,7 @@ import torch
 
 from timbrespace import space_aim
 from timbrespace.audio.descriptors import DescriptorSettings, DescriptorValues, descriptor_names
+from timbrespace.latent.closed_loop import Bracket
 from timbrespace.latent.control import Control
 from timbrespace.models.base import ConfiguredModel
 from timbrespace.space_aim import Slope
@@ -85,6 +86,9 @@ class Warm:
 
     targets: torch.Tensor
     neighbour: tuple[torch.Tensor, torch.Tensor]
+    repeat: bool = False
+    """The targets are an earlier render's, the one the move keeps (it measured within reach of
+    the request, or no render measures the request): one render is all the move needs."""
 
 
 class LoopHistory:
@@ -134,15 +138,26 @@ class LoopHistory:
             with self._lock:
                 self._entry(key).measured = measured.detach().clone()
 
-    def predict(self, key: Key, requests: torch.Tensor) -> Warm | None:
+    def predict(
+        self, key: Key, requests: torch.Tensor, reach: torch.Tensor | None = None
+    ) -> Warm | None:
         """Where a move to `requests` `[1, controls]` starts (`Warm`), or None without an earlier
-        render measured on every request. The latent targets are the requests plus an offset
-        (latent target − measured) of earlier renders: when one control is set, interpolated
-        between the nearest renders measured below and above its request; else that of the
-        render whose measurements were nearest (the largest difference over the requests). A
-        release dragged from a hydrogen ride measured 2.4 times its latent change near the
-        ride's own release and once elsewhere: the nearest render's offset put a move's first
-        render 10–20 % off there, and the loop then spent 3–4 renders on one move in ten."""
+        render measured on every request.
+
+        - An earlier render measured within `reach` `[1, controls]` (how far from its request
+          the loop counts a control as reached) of every request is made again (`Warm.repeat`:
+          the decoder is deterministic).
+        - Else, when one control is set, the offset (latent target − measured) is interpolated
+          between the renders measured nearest below and above its request. A release dragged
+          from a hydrogen ride measured 2.4 times its latent change near the ride's own release
+          and once elsewhere: the nearest render's offset put a move's first render 10–20 % off
+          there, and the loop then spent 3–4 renders on one move in ten. Where those two renders
+          straddle a jump of the measurement (`closed_loop.JUMP_WIDTH`), or renders between
+          their latent targets measured outside them (the same ride's release flipped between
+          ~90 and ~200 ms over a range of targets: its tail hovering at −40 dB), no render
+          measures the request: the nearer of the two is made again.
+        - Else the offset of the render whose measurements were nearest (the largest difference
+          over the requests)."""
         with self._lock:
             entry = self._starts.get(key)
             if entry is None or not entry.tried or requests.shape[0] != 1:
@@ -154,54 +169,94 @@ class LoopHistory:
         usable = torch.isfinite(measured[:, compared]).all(dim=1)
         if not bool(usable.any()):
             return None
+        gaps = (measured - asked).abs()[:, compared]
+        if reach is not None:
+            misses = torch.where(usable[:, None], gaps / reach[0, compared].double(), math.inf)
+            best = int(_worst(misses).argmin())
+            if float(_worst(misses)[best]) <= 1.0:
+                return _again(targets, measured, best, best)
         offsets = targets - measured
-        distance = (
-            (measured - asked).abs()[:, compared].amax(dim=1)
-            if bool(compared.any())
-            else (torch.zeros(len(targets), dtype=torch.float64))
-        )
-        nearest = int(torch.where(usable, distance, math.inf).argmin())
-        offset = offsets[nearest]
+        offset = offsets[int(torch.where(usable, _worst(gaps), math.inf).argmin())]
         if len(key) > 2 and len(key[2]) == 1 and bool(compared[0]):  # type: ignore[arg-type]
-            offset = _bracketed(measured[:, 0], offsets, usable, float(asked[0]), offset)
+            sides = _sides(measured[:, 0], usable, float(asked[0]))
+            if sides is not None:
+                low, high = sides
+                if reach is not None and (
+                    _straddle(targets[[low, high], 0], measured[[low, high], 0], reach[0, 0])
+                    or _between(targets[:, 0], usable, low, high)
+                ):
+                    near = min(sides, key=lambda k: abs(float(measured[k, 0] - asked[0])))
+                    return _again(targets, measured, near, high if near == low else low)
+                offset = _interpolated(measured[:, 0], offsets, float(asked[0]), low, high)
         predicted = asked + offset
-        near = (targets - predicted.nan_to_num(0.0)).abs()[:, compared].sum(dim=1)
-        closest = int(torch.where(usable, near, math.inf).argmin())
+        near_targets = (targets - predicted.nan_to_num(0.0)).abs()[:, compared].sum(dim=1)
+        closest = int(torch.where(usable, near_targets, math.inf).argmin())
         return Warm(predicted[None], (targets[closest][None], measured[closest][None]))
 
     def record(self, key: Key, tried: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Remember a move's renders, (latent targets, measurements) `[1, controls]` each (batch
         1 only; the latest `HISTORY_RENDERS` renders are kept)."""
         kept = [(t[0].double().clone(), m[0].double().clone()) for t, m in tried if t.shape[0] == 1]
-        if not kept:
-            return
         with self._lock:
             renders = self._entry(key).tried
-            renders.extend(kept)
+            for targets, measured in kept:  # a render made again adds nothing
+                if not any(torch.equal(targets, known) for known, _ in renders):
+                    renders.append((targets, measured))
             del renders[:-HISTORY_RENDERS]
 
 
-def _bracketed(
-    measured: torch.Tensor,
-    offsets: torch.Tensor,
-    usable: torch.Tensor,
-    asked: float,
-    fallback: torch.Tensor,
-) -> torch.Tensor:
-    """The offsets `[controls]` interpolated at `asked` between the renders measured nearest
-    below and above it (`measured` `[renders]`, `offsets` `[renders, controls]`, only `usable`
-    ones), or `fallback` when none lies on one side."""
+def _worst(misses: torch.Tensor) -> torch.Tensor:
+    """The largest of each row of `misses` `[renders, controls]` (0 without columns)."""
+    if misses.shape[1] == 0:
+        return torch.zeros(len(misses), dtype=misses.dtype)
+    return misses.amax(dim=1)
+
+
+def _again(targets: torch.Tensor, measured: torch.Tensor, render: int, other: int) -> Warm:
+    """A warm start that makes earlier render `render` again, the slope from render `other`."""
+    neighbour = (targets[other][None], measured[other][None])
+    return Warm(targets[render][None], neighbour, repeat=True)
+
+
+def _between(targets: torch.Tensor, usable: torch.Tensor, low: int, high: int) -> bool:
+    """Whether a `usable` render other than `low` and `high` has a latent target (`targets`
+    `[renders]`) strictly between theirs: it measured outside them, so the measurement does not
+    rise steadily from one to the other."""
+    lower, upper = sorted((float(targets[low]), float(targets[high])))
+    inside = usable & (targets > lower) & (targets < upper)
+    return bool(inside.any())
+
+
+def _sides(measured: torch.Tensor, usable: torch.Tensor, asked: float) -> tuple[int, int] | None:
+    """The renders (indices of `measured` `[renders]`, only `usable` ones) measured nearest
+    below and nearest above `asked`, or None when none lies on one side."""
     below = usable & (measured <= asked)
     above = usable & (measured >= asked)
     if not (bool(below.any()) and bool(above.any())):
-        return fallback
+        return None
     low = int(torch.where(below, measured, -math.inf).argmax())
-    high = int(torch.where(above, measured, math.inf).argmin())
+    return low, int(torch.where(above, measured, math.inf).argmin())
+
+
+def _interpolated(
+    measured: torch.Tensor, offsets: torch.Tensor, asked: float, low: int, high: int
+) -> torch.Tensor:
+    """The offsets `[controls]` of renders `low` and `high` interpolated linearly at `asked`
+    on their measurements `measured` `[renders]`."""
     span = float(measured[high] - measured[low])
     if span <= 1e-12:
         return offsets[low]
     weight = (asked - float(measured[low])) / span
     return offsets[low] + weight * (offsets[high] - offsets[low])
+
+
+def _straddle(targets: torch.Tensor, measured: torch.Tensor, tolerance: torch.Tensor) -> bool:
+    """Whether two renders, latent targets and measurements `[2]` below and above a request,
+    straddle a jump of the measurement (`closed_loop.Bracket.jumped`)."""
+    bracket = Bracket(
+        (targets[:1, None], measured[:1, None]), (targets[1:, None], measured[1:, None])
+    )
+    return bool(bracket.jumped(tolerance.double().reshape(1, 1)).all())
 
 
 def remembered_slopes(slope: Slope, size: int = HISTORY_STARTS) -> Slope:

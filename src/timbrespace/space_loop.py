@@ -130,7 +130,7 @@ def closed_loop_move(
     measurable: Sequence[bool],
     max_renders: int = MAX_RENDERS,
     aim: Callable[[torch.Tensor, Sequence[Control]], list[Control]] | None = None,
-    warm: Callable[[torch.Tensor], Warm | None] | None = None,
+    warm: Callable[[torch.Tensor, torch.Tensor], Warm | None] | None = None,
     shared_start: bool = False,
 ) -> Settled:
     """Settle `chosen` (set by `settings`) and `locked` controls on measurements.
@@ -140,9 +140,10 @@ def closed_loop_move(
     `[batch, len(chosen) + len(locked)]` (None when nothing is relative or locked);
     measurable: per control (chosen then locked), whether it has a descriptor (else it is set
     open-loop); aim: re-aims controls at a latent `[1, dim, frames]` (`localized`), so the
-    loop follows the decoder's gradients (`aimed_item`), or None; warm: requests `[batch,
-    controls]` → where earlier moves from this start put the secant loop's first render and
-    its first slope (`LoopHistory.predict`), or None.
+    loop follows the decoder's gradients (`aimed_item`), or None; warm: requests and how far
+    from each the loop counts it reached `[batch, controls]` → where earlier moves from this
+    start put the secant loop's first render and its first slope, and whether one render is
+    all it needs (`LoopHistory.predict`), or None.
     shared_start: every item starts from the same latent (a sweep): the secant loop gives each
     the best render made for any (`closed_loop.pooled_best`)."""
     everything = [*chosen, *locked]
@@ -222,8 +223,9 @@ def closed_loop_move(
     if all(a is c for a, c in zip(aimed[: len(chosen)], chosen, strict=True)):
         # no set control has a gradient: the secant loop, with locks held where the sound is
         controls = [*chosen, *aimed[len(chosen) :]]
-        warmed = None if warm is None else warm(requests)
-        whole = run(z, controls, slice(None), max_renders, start, warmed=warmed)
+        warmed = None if warm is None else warm(requests, tolerances / weights)
+        renders = 1 if warmed is not None and warmed.repeat else max_renders
+        whole = run(z, controls, slice(None), renders, start, warmed=warmed)
         return Settled(whole.z, requests, whole.measured, whole.renders, whole.tried)
     assert aim is not None  # a set control changed, so there is an aim
     items = [

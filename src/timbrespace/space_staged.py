@@ -157,8 +157,11 @@ def staged_sweep(
     wanted = np.full((repeated.shape[0], len(locked)), math.nan)
     for j, search in searches.items():
         wanted[:, j] = _scaled(locked[j], search.start_values(repeated[:1].double()))[0]
-    z_new, audio, _, _ = restore_locks(z_new.double(), audio, locked, searches, wanted)
-    held = measure_controls(space, audio, [locked[j] for j in searches])
+    z_new, audio, _, restored = restore_locks(z_new.double(), audio, locked, searches, wanted)
+    if restored is None:  # something moved: measure the locks again
+        held = measure_controls(space, audio, [locked[j] for j in searches]).numpy()
+    else:
+        held = restored[:, list(searches)]
     for column, j in enumerate(searches):
         for b in range(len(unreached)):
             slack = loop_tolerance(locked[j], wanted[b, j], True) / LOCK_WEIGHT

@@ -86,6 +86,66 @@ def secant_slopes(
     return torch.where(usable, slope, torch.ones_like(slope))
 
 
+JUMP_WIDTH = 0.25
+"""Renders measured more than two tolerances apart, on either side of a request, whose latent
+targets lie within this many tolerances of each other, straddle a jump of the measurement
+(`jumped`): a hydrogen ride's release measured 89 ms and 197 ms 0.0013 apart on its log
+scale (its envelope's tail crossing −40 dB), and no render measures in between."""
+
+
+@dataclass
+class Bracket:
+    """Per element `[batch, controls]`: the latent targets and measurements of the renders
+    measured nearest below and nearest above the request so far (NaN: none yet)."""
+
+    below: tuple[torch.Tensor, torch.Tensor]
+    above: tuple[torch.Tensor, torch.Tensor]
+
+    @classmethod
+    def empty(cls, like: torch.Tensor) -> Bracket:
+        nan = torch.full_like(like, math.nan, dtype=torch.float64)
+        return cls((nan, nan.clone()), (nan.clone(), nan.clone()))
+
+    def add(
+        self,
+        requests: torch.Tensor,
+        targets: torch.Tensor,
+        measured: torch.Tensor,
+        offset_limit: torch.Tensor,
+        tolerance: torch.Tensor,
+    ) -> None:
+        """Take a render's targets and measurements `[batch, controls]` where they are nearer
+        the request than the side's render so far, and not further than every correction
+        reaches (`beyond`: a tracker's octave slip says nothing of where the request lies)."""
+        measured = torch.where(
+            beyond(requests - measured, offset_limit, tolerance), math.nan, measured.double()
+        )
+        for side, on_side, nearer in (
+            (self.below, measured <= requests, lambda old: measured > old),
+            (self.above, measured >= requests, lambda old: measured < old),
+        ):
+            take = torch.isfinite(measured) & on_side & (side[1].isnan() | nearer(side[1]))
+            side[0][take], side[1][take] = targets[take].double(), measured[take].double()
+
+    def safeguard(self, proposed: torch.Tensor) -> torch.Tensor:
+        """Proposed latent targets `[batch, controls]`, replaced by the midpoint of the bracket
+        where both sides are known and the proposal is not strictly between them (a secant
+        across a jump or a kink leaps past the request)."""
+        low = torch.minimum(self.below[0], self.above[0])
+        high = torch.maximum(self.below[0], self.above[0])
+        outside = (
+            torch.isfinite(low) & torch.isfinite(high) & ~((proposed > low) & (proposed < high))
+        )
+        return torch.where(outside, (low + high) / 2, proposed)
+
+    def jumped(self, tolerance: torch.Tensor) -> torch.Tensor:
+        """Elements `[batch, controls]` whose request lies in a jump of the measurement
+        (`JUMP_WIDTH`)."""
+        width = (self.above[0] - self.below[0]).abs()
+        gap = self.above[1] - self.below[1]
+        return (width <= JUMP_WIDTH * tolerance) & (gap > 2.0 * tolerance)
+
+
 def judge(
     requests: torch.Tensor,
     measured: torch.Tensor,
@@ -207,10 +267,14 @@ def settle(
     previous = None if origin is None else (origin[0].double(), origin[1].double())
     pool: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     tried: list[tuple[torch.Tensor, torch.Tensor]] = []
+    bracket = Bracket.empty(requests)
+    if previous is not None:
+        bracket.add(requests, *previous, offset_limit, tolerance)
     for renders in range(1, max_renders + 1):
         z = place(targets)
         measured = measure(z).double()
         tried.append((targets.clone(), measured.clone()))
+        bracket.add(requests, targets, measured, offset_limit, tolerance)
         if shared_start:
             pool.append((z, targets.clone(), measured))
         error = requests - measured
@@ -232,6 +296,8 @@ def settle(
             break
         if bool((reached | beyond(error, offset_limit, tolerance)).all()):
             break  # what is left is further than any correction reaches: a tracker's octave
+        if bool((reached | bracket.jumped(tolerance)).all()):
+            break  # what is left lies in a jump of the measurement: no render measures it
         unchanged = previous is not None and bool((reached | (measured == previous[1])).all())
         if renders >= 2 and unchanged:
             break  # the measurement no longer answers the move (a limit of the tracker)
@@ -241,6 +307,7 @@ def settle(
         previous = (targets.clone(), measured)
         correction = torch.where(judged & ~reached, error / slope, torch.zeros_like(error))
         stepped = targets + torch.maximum(torch.minimum(correction, step_limit), -step_limit)
+        stepped = torch.where(judged & ~reached, bracket.safeguard(stepped), stepped)
         stepped = start + torch.maximum(torch.minimum(stepped - start, offset_limit), -offset_limit)
         if bool(((stepped - targets).abs() <= 1e-9).all()):
             break  # every correction is spent (limits) or unmeasurable: a render would repeat
