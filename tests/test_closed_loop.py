@@ -470,3 +470,71 @@ def test_a_drag_across_a_kink_starts_between_the_renders_around_its_request() ->
     assert float(warm.targets[0, 0]) == pytest.approx(1.0 - 2.0 / 3.16 * 1.26, abs=0.01)
     assert float(warm.neighbour[0][0, 0]) == pytest.approx(0.9, abs=0.01)
     assert move(1.0) == (pytest.approx(1.0, abs=0.05), 2)
+
+
+def test_the_history_makes_a_render_again_where_no_render_measures_the_request() -> None:
+    """Earlier renders (latent target, measured) of one set control: a request an earlier
+    render measured within reach makes that render again; one between renders that flip across
+    it (a target between the two nearest measured outside them), or across a jump (0.01 apart
+    in the latent, 1 apart measured), makes the nearer of the two again; one on a steady rise
+    is interpolated."""
+    from timbrespace.latent.control import Control
+    from timbrespace.space_history import LoopHistory
+
+    release = Control("release", torch.tensor([1.0, 0.0]), 0.0, "s", "log", range=(-3, 3))
+    reach = torch.tensor([[0.05]], dtype=torch.float64)
+
+    def history_of(renders: list[tuple[float, float]]) -> tuple[LoopHistory, tuple]:
+        history, z = LoopHistory(), torch.zeros(1, 2, 1)
+        key = LoopHistory.key(z, [release], [])
+        tried = [(torch.tensor([[b]]), torch.tensor([[m]])) for b, m in renders]
+        history.record(key, [*tried, tried[0]])  # a render made again is kept once
+        return history, key
+
+    def start(history: LoopHistory, key: tuple, request: float) -> tuple[float, bool]:
+        warm = history.predict(key, torch.tensor([[request]], dtype=torch.float64), reach)
+        assert warm is not None
+        return float(warm.targets[0, 0]), warm.repeat
+
+    flipping, key = history_of([(-1.0, -1.0), (0.1, 0.1), (0.3, 1.3), (0.2, 0.05)])
+    assert start(flipping, key, 1.31) == (pytest.approx(0.3), True)
+    assert start(flipping, key, 0.5) == (pytest.approx(0.1), True)
+    assert len(flipping._starts.get(key).tried) == 4  # noqa: SLF001
+    jumping, key = history_of([(-1.0, -1.0), (0.1, 0.1), (0.11, 1.11), (1.0, 3.0)])
+    assert start(jumping, key, 0.8) == (pytest.approx(0.11), True)
+    assert start(jumping, key, 0.3) == (pytest.approx(0.1), True)
+    between = 1.5 - 1.0 - (1.5 - 1.11) / (3.0 - 1.11)  # offsets -1 and -2 interpolated
+    assert start(jumping, key, 1.5) == (pytest.approx(between), False)
+
+
+def test_the_bracket_keeps_the_nearest_renders_on_either_side_of_a_request() -> None:
+    """Request 1 (tolerance 0.05): renders measuring 0.5 at 0 and 2 at 1 bracket it, a secant
+    step to 1.5 is replaced by the midpoint 0.5 and one to 0.3 kept; renders at 0.5 (0.9) and
+    0.505 (1.5) narrow it to a jump; a render measured an octave away (beyond every
+    correction) is not taken."""
+    from timbrespace.latent.closed_loop import Bracket
+
+    request, tolerance = torch.ones(1, 1), torch.full((1, 1), 0.05)
+    bracket = Bracket.empty(request)
+
+    def add(target: float, measured: float, limit: float = math.inf) -> None:
+        bracket.add(
+            request,
+            torch.tensor([[target]]),
+            torch.tensor([[measured]]),
+            torch.full((1, 1), limit),
+            tolerance,
+        )
+
+    add(0.0, 0.5)
+    add(1.0, 2.0)
+    assert float(bracket.safeguard(torch.tensor([[1.5]]))[0, 0]) == pytest.approx(0.5)
+    assert float(bracket.safeguard(torch.tensor([[0.3]]))[0, 0]) == pytest.approx(0.3)
+    assert not bool(bracket.jumped(tolerance)[0, 0])
+    add(0.5, 0.9)
+    add(0.505, 1.5)
+    assert float(bracket.below[0][0, 0]) == 0.5
+    assert float(bracket.above[0][0, 0]) == pytest.approx(0.505)
+    assert bool(bracket.jumped(tolerance)[0, 0])
+    add(0.502, 13.0, limit=2.0)
+    assert float(bracket.above[1][0, 0]) == pytest.approx(1.5)
