@@ -495,3 +495,27 @@ def test_physical_limits_cut_the_range_and_rendered_survives_json() -> None:
     restored = Control.from_dict(json.loads(json.dumps(limited.to_dict())))
     assert restored.rendered and restored.range == limited.range
     assert not Control.from_dict({"name": "old", "direction": [1.0] * DIM}).rendered
+
+
+def test_a_relative_request_from_the_measured_start_keeps_the_move_s_limits() -> None:
+    """The closed loop takes `pitch=-12st` from the *measured* start (a hydrogen kick read
+    33.9 Hz, 1 st under its readout): bounded, the request stops at the data range's low end
+    (−5 st here) as the open-loop move did, instead of asking 12 st under the measurement;
+    with --extrapolate only the physical range (20 Hz: −52.3 st) bounds it; an absolute
+    setting is left as it is."""
+    from timbrespace.latent.settings import bounded, setting_target
+
+    pitch = Control("pitch", torch.ones(2), 0.0, "Hz", "semitones", range=(-5.0, 5.0)).with_limits(
+        20.0, 4186.0
+    )
+    relative = parse_setting("pitch=-12st", ["pitch"])
+    measured = torch.tensor([2.0], dtype=torch.float64)
+    assert float(setting_target(relative, pitch, measured)[0]) == pytest.approx(-10.0)
+    kept = bounded(relative, pitch, extrapolate=False)
+    assert float(setting_target(kept, pitch, measured)[0]) == pytest.approx(-5.0)
+    free = bounded(relative, pitch, extrapolate=True)
+    assert free.bounds is not None
+    assert free.bounds[0] == pytest.approx(12 * math.log2(20.0 / 440.0))
+    assert float(setting_target(free, pitch, measured - 45)[0]) == pytest.approx(free.bounds[0])
+    absolute = parse_setting("pitch=A4", ["pitch"])
+    assert bounded(absolute, pitch, extrapolate=False) is absolute

@@ -37,7 +37,7 @@ from timbrespace.latent import operators, paths, syntax
 from timbrespace.latent.analysis import nearest
 from timbrespace.latent.analysis_file import Analysis, control_descriptor, load_analysis
 from timbrespace.latent.control import Control, apply_controls, get_control, set_controls
-from timbrespace.latent.settings import Setting, parse_setting, parse_sweep, sweep_targets
+from timbrespace.latent.settings import Setting, bounded, parse_settings, parse_sweep, sweep_targets
 from timbrespace.latent.syntax import as_curve, as_trajectory
 from timbrespace.models.base import CapabilityError, ConfiguredModel, require_path_latent
 from timbrespace.space_loop import Move, RenderMemo, steerable
@@ -266,12 +266,9 @@ class LatentSpace:
         controls. closed_loop (default: the model's, on where a render is cheap): render,
         measure and correct until the sound measures what was asked (`space_loop`); the result
         then holds the `audio` and `measured` values, and a warning per control missed."""
-        if isinstance(settings, Mapping):
-            settings = [Setting(name, float(v), False, "") for name, v in settings.items()]
-        parsed = [
-            s if isinstance(s, Setting) else parse_setting(s, self.controls) for s in settings
-        ]
+        parsed = parse_settings(settings, self.controls)
         opened = set_controls(z, parsed, self.controls, lock=lock, extrapolate=extrapolate)
+        parsed = [bounded(s, self.control(s.name), extrapolate) for s in parsed]
         chosen = [self.control(s.name) for s in parsed]
         locked = [self.control(name) for name in lock]
         targets = torch.as_tensor(opened.targets).double()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -70,6 +70,9 @@ class Setting:
     value: float
     relative: bool
     unit: str
+    bounds: tuple[float, float] | None = None
+    """Where a relative target is clamped (the control's scale): the closed loop takes a
+    relative setting from the *measured* start, which the open-loop move's limits never saw."""
 
 
 def unknown_control(name: str, known: Iterable[str]) -> TimbrespaceError:
@@ -130,20 +133,45 @@ def setting_target(setting: Setting, control: Control, current: Array) -> torch.
         raise TimbrespaceError(f"{setting.name}: set in {unit}, not {setting.unit}")
     if not setting.relative:
         return torch.full_like(current64, control.from_user(setting.value))
+    target = _relative_target(setting, control, current64)
+    return target if setting.bounds is None else target.clamp(*setting.bounds)
+
+
+def _relative_target(setting: Setting, control: Control, current: torch.Tensor) -> torch.Tensor:
     if setting.unit in RATIO_UNITS:
         shift = _semitone_shift(setting)
         if control.scale == "semitones":
-            return current64 + shift
+            return current + shift
         if control.scale == "log":
-            return current64 + shift * math.log(2.0) / 12.0
-        return current64 * 2.0 ** (shift / 12.0)
-    user = as_float64(from_scale(current64, control.scale)) + setting.value
+            return current + shift * math.log(2.0) / 12.0
+        return current * 2.0 ** (shift / 12.0)
+    user = as_float64(from_scale(current, control.scale)) + setting.value
     target = torch.from_numpy(to_scale(user.numpy(), control.scale))
     if not bool(torch.isfinite(target).all()):
         raise TimbrespaceError(
             f"{setting.name}: moving by {setting.value:+g}{setting.unit} makes it non-positive"
         )
     return target
+
+
+def parse_settings(
+    settings: Sequence[str | Setting] | Mapping[str, float], known: Iterable[str] | None = None
+) -> list[Setting]:
+    """Settings from `NAME=VALUE` texts or `Setting`s, or `{name: value in its unit}`."""
+    if isinstance(settings, Mapping):
+        return [Setting(name, float(v), False, "") for name, v in settings.items()]
+    return [s if isinstance(s, Setting) else parse_setting(s, known) for s in settings]
+
+
+def bounded(setting: Setting, control: Control, extrapolate: bool) -> Setting:
+    """`setting` with the bounds of `control` when it is relative: its physical range, within
+    its data range unless `extrapolate` (as the open-loop move clamps)."""
+    if not setting.relative:
+        return setting
+    low, high = control.scaled_limits()
+    if control.range is not None and not extrapolate:
+        low, high = max(low, control.range[0]), min(high, control.range[1])
+    return replace(setting, bounds=(low, high))
 
 
 @dataclass(frozen=True)
