@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from timbrespace.audio.io import within_full_scale
 from timbrespace.latent.control import Control
 from timbrespace.latent.settings import Setting
 from timbrespace.models.oneshot_gain import (
@@ -19,7 +20,13 @@ from timbrespace.models.oneshot_gain import (
     gain_db,
     gain_target,
 )
-from timbrespace.render_stages import LOUDNESS_DESCRIPTOR, gain_stage, level_miss, tilt_stage
+from timbrespace.render_stages import (
+    LOUDNESS_DESCRIPTOR,
+    fade_stage,
+    gain_stage,
+    level_miss,
+    tilt_stage,
+)
 from timbrespace.space_history import LoopHistory
 from timbrespace.space_loop import LEVEL_TOLERANCE_DB, RenderMemo, tolerance
 from timbrespace.space_staged import staged_move
@@ -46,7 +53,7 @@ def test_a_move_along_the_gain_readout_scales_the_render_and_nothing_else() -> N
     model = tiny_synth(envelope="both", tilt=True, gain=True)
     stage = gain_stage(model, 0.5)
     assert stage is not None and stage.exact and gain_stage(tiny_synth(), 0.5) is None
-    assert tilt_stage(model, 0.5) is not None and not tilt_stage(model, 0.5).exact
+    assert stage.free and not tilt_stage(model, 0.5).free  # type: ignore[union-attr]
     rate = model.config.sample_rate
     z = torch.randn(2, model.latent_dim, 1, dtype=torch.float64)
     with torch.no_grad():
@@ -123,6 +130,28 @@ def test_locks_alone_leave_the_sound_as_it_is() -> None:
     assert moved.audio is not None
     np.testing.assert_allclose(moved.audio, space.render(z), atol=1e-6)
     assert moved.renders == 1 and not moved.unreached
+
+
+def test_every_stage_s_candidates_are_the_decoder_s_renders() -> None:
+    """The tilt's and the fade-in's candidates, made from one bare decode, are the decoder's
+    renders of the latent moved along their readouts (to 1e-3 of the peak: float32 rounding of
+    the moved latent), so a search of either need not decode its result (`Stage.exact`)."""
+    model = tiny_synth(envelope="both", tilt=True, gain=True)
+    torch.manual_seed(5)
+    z = torch.randn(2, model.latent_dim, 1, dtype=torch.float64)
+    for stage in (tilt_stage(model, 0.5), fade_stage(model, 0.5)):
+        assert stage is not None and stage.exact
+        with torch.no_grad():
+            bare = model.decode(stage.bare(z)).float().numpy()
+        for b in range(2):
+            values = stage.grid[[1, len(stage.grid) // 2, -2]]
+            made = stage.candidates(bare[b], values, z[b : b + 1])
+            for value, candidate in zip(values, made, strict=True):
+                moved = stage.readout.at(z[b : b + 1], torch.tensor([value]))
+                with torch.no_grad():
+                    decoded = within_full_scale(model.decode(moved).float().numpy())[0]
+                peak = float(np.abs(decoded).max())
+                np.testing.assert_allclose(candidate, decoded, atol=1e-3 * peak)
 
 
 def test_a_loudness_search_lands_within_a_fifth_of_a_db() -> None:

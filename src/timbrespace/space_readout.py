@@ -157,7 +157,7 @@ def settle_locked(
             lock = locked[i - 1]
             now = _scaled(lock, np.array([follower.measure(sound) for sound in audio]))
             wanted = _scaled(lock, held[:, i])
-            weight = 1.0 if follower.stage.exact else LOCK_WEIGHT  # an exact one costs no decode
+            weight = 1.0 if follower.stage.free else LOCK_WEIGHT  # a free one costs no decode
             slack = [loop_tolerance(lock, w, True) / weight for w in wanted.tolist()]
             moved = np.flatnonzero(~(np.abs(now - wanted) <= np.array(slack)))
             if moved.size:  # only where the lock let go: a fade changed needlessly moves the rest

@@ -96,7 +96,7 @@ def restore_locks(
             now = _scaled(control, np.array([search.measure(sound) for sound in audio]))
             measured[:, j] = now
             left = settled.get(j, np.full(now.size, math.nan))
-            weight = 1.0 if search.stage.exact else LOCK_WEIGHT
+            weight = 1.0 if search.stage.free else LOCK_WEIGHT
             rows = [
                 b
                 for b, want in enumerate(wanted[:, j])

@@ -269,7 +269,7 @@ def keep_measured(
     a reconstruction keeps its source's attack as it keeps its pitch. `render`:
     latents → audio `[batch, channels, samples]`; `measure`: one sound → its `descriptor`, as
     `values` were measured. `z` as it is for a model without that stage and where a value is
-    undefined. One decode per `KEEP_BATCH` sounds; an exact stage (the gain) is walked to from
+    undefined. One decode per `KEEP_BATCH` sounds; a free stage (the gain) is walked to from
     each sound's own value, not measured over its grid."""
     stage = stage_of(model, clip_s, descriptor)
     wanted = np.asarray(values, dtype=np.float64)
@@ -282,6 +282,6 @@ def keep_measured(
     for start in range(0, defined.size, KEEP_BATCH):
         rows = torch.from_numpy(defined[start : start + KEEP_BATCH])
         search = ReadoutSearch(stage, render, measure)
-        placed = search.place(z[rows].double(), wanted[rows.numpy()], near=stage.exact)
+        placed = search.place(z[rows].double(), wanted[rows.numpy()], near=stage.free)
         kept[rows] = placed.to(z.dtype)
     return kept
