@@ -50,7 +50,7 @@ def _f0(path: Path) -> float:
     import librosa
 
     audio, rate = sf.read(path, dtype="float32")
-    f0, voiced, _ = librosa.pyin(audio, sr=rate, fmin=60, fmax=2000, resolution=0.02)
+    f0, voiced, _ = librosa.pyin(audio, sr=rate, fmin=60, fmax=2000, resolution=0.05)
     return float(np.nanmedian(f0[voiced]))
 
 

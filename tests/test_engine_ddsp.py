@@ -26,7 +26,7 @@ def _pyin(audio: np.ndarray, sample_rate: int):
     import librosa
 
     f0, voiced, _ = librosa.pyin(
-        audio, sr=sample_rate, fmin=100, fmax=1500, hop_length=256, resolution=0.02
+        audio, sr=sample_rate, fmin=100, fmax=1500, hop_length=256, resolution=0.05
     )
     return f0, voiced, librosa.times_like(f0, sr=sample_rate, hop_length=256)
 
