@@ -347,15 +347,30 @@ def test_a_loop_that_re_aims_follows_a_descriptor_its_fitted_direction_misses() 
     assert 2 <= renders <= AIMED_RENDERS
 
 
+def _history_move(history, control, measure, z: torch.Tensor, request: float):  # noqa: ANN001, ANN202
+    """A closed-loop move of `control` to `request` from latent `z`, warm-started from
+    `history` and remembered there: (measured, renders)."""
+    from timbrespace.latent.settings import Setting
+    from timbrespace.space_history import LoopHistory
+    from timbrespace.space_loop import closed_loop_move
+
+    key = LoopHistory.key(z, [control], [])
+    targets = torch.full((1, 1, 1), request, dtype=torch.float64)
+    settled = closed_loop_move(
+        z, [Setting(control.name, request, False, "")], [control], [], targets, measure,
+        start=None, measurable=[True], warm=lambda asked, near: history.predict(key, asked, near),
+    )  # fmt: skip
+    history.record(key, settled.tried)
+    return float(settled.measured[0, 0]), settled.renders
+
+
 def test_a_drag_from_one_sound_starts_where_the_last_move_ended() -> None:
     """A pitch whose measurement sits 0.4 st under its latent value (a drum's tracked pitch
     under its synth's base pitch): the first move from a start needs a second render; a move
     from the same start to a request 0.3 st away, warm-started from the history, lands within
     15 cents at once. Another start has no history."""
     from timbrespace.latent.control import Control
-    from timbrespace.latent.settings import Setting
     from timbrespace.space_history import LoopHistory
-    from timbrespace.space_loop import closed_loop_move
 
     pitch = Control("pitch", torch.tensor([1.0, 0.0]), 0.0, "Hz", "semitones", range=(-24, 24))
     history = LoopHistory()
@@ -364,14 +379,7 @@ def test_a_drag_from_one_sound_starts_where_the_last_move_ended() -> None:
         return (latents[:, :1, :].mean(dim=-1) - 0.4).double()
 
     def move(z: torch.Tensor, request: float) -> tuple[float, int]:
-        key = LoopHistory.key(z, [pitch], [])
-        targets = torch.full((1, 1, 1), request, dtype=torch.float64)
-        settled = closed_loop_move(
-            z, [Setting("pitch", request, False, "")], [pitch], [], targets, measure,
-            start=None, measurable=[True], warm=lambda asked, near: history.predict(key, asked, near),
-        )  # fmt: skip
-        history.record(key, settled.tried)
-        return float(settled.measured[0, 0]), settled.renders
+        return _history_move(history, pitch, measure, z, request)
 
     z = torch.zeros(1, 2, 1, dtype=torch.float64)
     assert move(z, 3.0) == (pytest.approx(3.0, abs=0.15), 2)
@@ -440,9 +448,7 @@ def test_a_drag_across_a_kink_starts_between_the_renders_around_its_request() ->
     secant slope comes from the render nearest that start (at 0.9, across the kink: 2.4):
     2 renders, where a start at 0 with a slope of 1 takes 3."""
     from timbrespace.latent.control import Control
-    from timbrespace.latent.settings import Setting
     from timbrespace.space_history import LoopHistory
-    from timbrespace.space_loop import closed_loop_move
 
     release = Control("release", torch.tensor([1.0, 0.0]), 0.0, "s", "linear", range=(-3, 3))
     history = LoopHistory()
@@ -455,13 +461,7 @@ def test_a_drag_across_a_kink_starts_between_the_renders_around_its_request() ->
     key = LoopHistory.key(z, [release], [])
 
     def move(request: float) -> tuple[float, int]:
-        targets = torch.full((1, 1, 1), request, dtype=torch.float64)
-        settled = closed_loop_move(
-            z, [Setting("release", request, False, "")], [release], [], targets, measure,
-            start=None, measurable=[True], warm=lambda asked, near: history.predict(key, asked, near),
-        )  # fmt: skip
-        history.record(key, settled.tried)
-        return float(settled.measured[0, 0]), settled.renders
+        return _history_move(history, release, measure, z, request)
 
     assert move(-1.0) == (pytest.approx(-1.0), 1)
     assert move(2.4) == (pytest.approx(2.4, abs=0.12), 3)
