@@ -538,3 +538,31 @@ def test_the_bracket_keeps_the_nearest_renders_on_either_side_of_a_request() -> 
     assert bool(bracket.jumped(tolerance)[0, 0])
     add(0.502, 13.0, limit=2.0)
     assert float(bracket.above[1][0, 0]) == pytest.approx(1.5)
+
+
+def test_the_history_renders_a_latent_it_rendered_again_from_memory() -> None:
+    """`LoopHistory.rendering`: the same latents (and options) render once; the answer is a
+    copy; other latents or options render anew; only the `RENDERS_KEPT` latest are kept."""
+    import numpy as np
+
+    from timbrespace.space_history import RENDERS_KEPT, LoopHistory
+
+    calls: list[float] = []
+
+    def render(latents: torch.Tensor) -> np.ndarray:
+        calls.append(float(latents.sum()))
+        return np.full((latents.shape[0], 1, 4), float(latents.sum()), dtype=np.float32)
+
+    history = LoopHistory()
+    plain, other = history.rendering(render, None), history.rendering(render, 32)
+    z = torch.ones(1, 3, 1)
+    first = plain(z)
+    first[:] = -1.0
+    assert plain(z)[0, 0, 0] == 3.0 and len(calls) == 1
+    other(z)
+    plain(z + 1)
+    assert len(calls) == 3
+    for k in range(RENDERS_KEPT):
+        plain(z + 2 + k)
+    plain(z)
+    assert len(calls) == 4 + RENDERS_KEPT

@@ -154,6 +154,32 @@ def test_every_stage_s_candidates_are_the_decoder_s_renders() -> None:
                 np.testing.assert_allclose(candidate, decoded, atol=1e-3 * peak)
 
 
+def test_a_stage_gives_the_next_stage_s_bare_render_without_a_decode() -> None:
+    """The tilt's bare render tilted to the latent's own slope is the fade-in's bare render
+    (`Stage.passed`, to 1e-3 of the peak), and a fade-in search fed from the tilt's search
+    (`ReadoutSearch.upstream`) places an attack without a decode of its own."""
+    model = tiny_synth(envelope="both", tilt=True, gain=True)
+    tilt, fade = tilt_stage(model, 0.5), fade_stage(model, 0.5)
+    assert tilt is not None and fade is not None and tilt.passed is not None
+    torch.manual_seed(6)
+    z = torch.randn(1, model.latent_dim, 1, dtype=torch.float64)
+
+    def render(latents: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return model.decode(latents.double()).float().numpy()
+
+    expected = render(fade.bare(z))[0]
+    made = tilt.passed(render(tilt.bare(z))[0], z)
+    np.testing.assert_allclose(made, expected, atol=1e-3 * float(np.abs(expected).max()))
+    rate = model.config.sample_rate
+    tilts = ReadoutSearch(tilt, render, measurer("centroid", rate))
+    tilts.start_values(z)  # the tilt's bare render, remembered: one decode
+    fades = ReadoutSearch(fade, render, measurer("attack_time", rate), upstream=tilts.known_next)
+    now = fades.start_values(z)
+    fades.settle(z, now * 2.0, near=True)
+    assert (tilts.decodes, fades.decodes) == (1, 0)
+
+
 def test_a_loudness_search_lands_within_a_fifth_of_a_db() -> None:
     model = tiny_synth(envelope="both", tilt=True, gain=True)
     stage = gain_stage(model, 0.5)

@@ -114,6 +114,10 @@ class Stage:
     ceiling: Callable[[np.ndarray], float] | None = None
     """A bare render `[channels, samples]` → the highest readout value worth setting (beyond it
     the render passes full scale and is scaled back to the same sound), or None."""
+    passed: Callable[[np.ndarray, torch.Tensor], np.ndarray] | None = None
+    """(a bare render `[channels, samples]`, its latent `[1, dim, 1]`) → the next stage's bare
+    render of that latent (this stage at the latent's value, the later ones neutral), or None
+    for the last stage."""
 
     @property
     def free(self) -> bool:
@@ -267,6 +271,9 @@ def _stage(steps: Sequence[_Step], i: int) -> Stage:
         assert own.factor is not None
         return (sound / own.factor(own.readout.value(z).numpy())[0]).astype(np.float32)
 
+    def passed(sound: np.ndarray, z: torch.Tensor) -> np.ndarray:
+        return np.asarray(own.apply(sound, own.readout.value(z).numpy())[0], dtype=np.float32)
+
     only = own.level_only and not later
     return Stage(
         own.readout,
@@ -279,6 +286,7 @@ def _stage(steps: Sequence[_Step], i: int) -> Stage:
         from_render if only else None,
         exact=True,
         ceiling=own.ceiling if only else None,
+        passed=passed if later else None,
     )
 
 

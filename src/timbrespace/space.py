@@ -404,7 +404,7 @@ class LatentSpace:
     def loop_memo(self, gla_iters: int | None = None) -> RenderMemo:
         """The closed loop's renders, measurements and gradients (`space_loop`)."""
         slopes = self.loop_history.slopes(self.model, self.descriptor_settings, self.descriptor_of)
-        render = partial(self.render, gla_iters=gla_iters)
+        render = self.loop_history.rendering(partial(self.render, gla_iters=gla_iters), gla_iters)
         return RenderMemo(render, self.measure, self.descriptor_of, slopes)
 
     def descriptor_of(self, control_name: str) -> str | None:

@@ -41,6 +41,9 @@ from timbrespace.models.base import ConfiguredModel
 from timbrespace.space_aim import Slope
 
 HISTORY_STARTS = 16
+RENDERS_KEPT = 8
+"""The loop's renders of its latest latents kept (`LoopHistory.rendering`): a move made again
+(`Warm.repeat`, or the other sliders' part of a drag whose settings stay) decodes nothing."""
 HISTORY_RENDERS = 128
 
 Key = tuple[object, ...]
@@ -99,6 +102,28 @@ class LoopHistory:
         self._starts = Recent(HISTORY_STARTS)
         self._lock = self._starts.lock
         self._slope: Slope | None = None
+        self._renders = Recent(RENDERS_KEPT)
+
+    def rendering(
+        self, render: Callable[[torch.Tensor], np.ndarray], tag: Hashable
+    ) -> Callable[[torch.Tensor], np.ndarray]:
+        """`render` (latents `[batch, dim, frames]` → audio `[batch, channels, samples]`)
+        answering again from memory, with a copy, for the `RENDERS_KEPT` latest latents it
+        rendered under `tag` (the render's options): the decoder is deterministic."""
+        kept = self._renders
+
+        def remembered(latents: torch.Tensor) -> np.ndarray:
+            values = latents.detach().cpu().contiguous()
+            key = (tag, str(values.dtype), tuple(values.shape), values.numpy().tobytes())
+            with kept.lock:
+                found = kept.get(key)
+            if found is None:
+                found = render(latents)
+                with kept.lock:
+                    kept.put(key, found)
+            return np.array(found, copy=True)
+
+        return remembered
 
     def slopes(
         self,

@@ -57,6 +57,13 @@ def readout_search(space: Any, chosen: Sequence[Control]) -> ReadoutSearch | Non
     None (the secant loop)."""
     if len(chosen) != 1 or (descriptor := space.descriptor_of(chosen[0].name)) not in STAGE_ORDER:
         return None
+    return _search_for(space, descriptor)
+
+
+def _search_for(space: Any, descriptor: str) -> ReadoutSearch | None:
+    """The search of the stage setting `descriptor` (one of `STAGE_ORDER`) of a `LatentSpace`,
+    made once, taking its bare renders from the previous stage's search where it can
+    (`ReadoutSearch.upstream`), or None when the model lacks that stage."""
     made = _SEARCHES.setdefault(space, {})
     if descriptor not in made:
         stage = None
@@ -71,9 +78,17 @@ def readout_search(space: Any, chosen: Sequence[Control]) -> ReadoutSearch | Non
             found = space.descriptor_of(control.name) in later
             return readout_search(space, [control]) if found else None
 
+        def upstream(z: torch.Tensor) -> np.ndarray | None:
+            for earlier in reversed(STAGE_ORDER[: STAGE_ORDER.index(descriptor)]):
+                if (search := _search_for(space, earlier)) is not None:
+                    return search.known_next(z)
+            return None
+
         locks = Locks(space.descriptor_of, space.measure, follower)
         made[descriptor] = (
-            None if stage is None else ReadoutSearch(stage, space.render, measure, locks)
+            None
+            if stage is None
+            else ReadoutSearch(stage, space.render, measure, locks, upstream=upstream)
         )
     return made[descriptor]
 

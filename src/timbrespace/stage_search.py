@@ -107,6 +107,9 @@ class ReadoutSearch:
     locks: Locks | None = None
     memory: dict[bytes, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     decodes: int = 0
+    upstream: Callable[[torch.Tensor], np.ndarray | None] | None = None
+    """Latents `[1, dim, 1]` → this stage's bare render made without a decode from the
+    previous stage's (`known_next`), or None: the fade-in's after a tilt move."""
 
     def measure_at(self, sound: np.ndarray, z: torch.Tensor) -> Callable[[float], float]:
         """Readout value → the measurement of bare render `sound` of latent `z` `[1, dim, 1]`."""
@@ -118,6 +121,10 @@ class ReadoutSearch:
         decode of the sounds not met."""
         stage, keys = self.stage, self._keys(z)
         found = {key: self.memory[key] for key in keys if key in self.memory}
+        for b, key in enumerate(keys):
+            sound = None if key in found or self.upstream is None else self.upstream(z[b : b + 1])
+            if sound is not None:
+                found[key] = self.memory[key] = (sound, None)
         new = [b for b, key in enumerate(keys) if key not in found and keys.index(key) == b]
         if new:
             self.decodes += 1
@@ -144,6 +151,18 @@ class ReadoutSearch:
                 and (bare := self.stage.from_render(sound, z[b : b + 1])) is not None
             ):
                 self.memory[key] = (bare, None)
+
+    def known_next(self, z: torch.Tensor) -> np.ndarray | None:
+        """The next stage's bare render of latents `[1, dim, 1]` (`Stage.passed`) when this
+        stage's is known (remembered, or from its own `upstream`), else None: no decode."""
+        if self.stage.passed is None:
+            return None
+        key = self._keys(z)[0]
+        known = self.memory.get(key)
+        sound = known[0] if known is not None else None
+        if sound is None and self.upstream is not None:
+            sound = self.upstream(z)
+        return None if sound is None else self.stage.passed(sound, z)
 
     def _keys(self, z: torch.Tensor) -> list[bytes]:
         # to 1e-4: a latent moved along the readout and back is the same sound
