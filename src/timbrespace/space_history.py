@@ -197,8 +197,9 @@ class LoopHistory:
         gaps = (measured - asked).abs()[:, compared]
         if reach is not None:
             misses = torch.where(usable[:, None], gaps / reach[0, compared].double(), math.inf)
-            best = int(_worst(misses).argmin())
-            if float(_worst(misses)[best]) <= 1.0:
+            worst = _worst(misses)
+            best = int(worst.argmin())
+            if float(worst[best]) <= 1.0:
                 return _again(targets, measured, best, best)
         offsets = targets - measured
         offset = offsets[int(torch.where(usable, _worst(gaps), math.inf).argmin())]

@@ -359,13 +359,18 @@ class RenderMemo:
         return np.stack([item for item in found if item is not None])
 
 
+SweepSettled = tuple[torch.Tensor, np.ndarray, list[bool], list[str]]
+"""A settled sweep: latents `[steps, dim, frames]`, their renders `[steps, channels, samples]`,
+per step whether a control stayed outside its tolerance, and the warnings."""
+
+
 def settle_sweep(
     memo: RenderMemo,
     repeated: torch.Tensor,
     control: Control,
     locked: Sequence[Control],
     targets: torch.Tensor,
-) -> tuple[torch.Tensor, np.ndarray, list[bool], list[str]]:
+) -> SweepSettled:
     """The closed loop for every step of a sweep at once: `repeated` start latents
     `[steps, dim, frames]` float64, the open-loop `targets` `[steps, 1, frames]` of the swept
     control. Returns the settled latents, their renders, per step whether the swept or a locked

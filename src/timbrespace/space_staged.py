@@ -27,6 +27,7 @@ from timbrespace.space_loop import (
     LOCK_WEIGHT,
     Move,
     RenderMemo,
+    SweepSettled,
     loop_tolerance,
     loop_warnings,
     settle_sweep,
@@ -144,7 +145,7 @@ def staged_sweep(
     control: Control,
     locked: Sequence[Control],
     targets: torch.Tensor,
-) -> tuple[torch.Tensor, np.ndarray, list[bool], list[str]]:
+) -> SweepSettled:
     """`space_loop.settle_sweep` of a control the secant loop sets, the locks a stage sets put
     back after it (`restore_locks`) instead of held by it; returned as `settle_sweep` returns
     it, a step counted outside when a lock a stage put back stays beyond 1/LOCK_WEIGHT of its
